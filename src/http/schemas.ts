@@ -1,0 +1,65 @@
+// The agent API's request body: the single source of truth for validation, types and the published tool schema.
+import { z } from 'zod';
+import { ttlSchema } from '../ots/ttl.js';
+
+const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number such as +15551234567');
+
+/** OTS refuses secrets over 10,000 bytes (ots-api.md §3); checked here so the agent learns it at once. */
+const secretValue = z
+  .string()
+  .min(1, 'must not be empty')
+  .refine((v) => Buffer.byteLength(v, 'utf8') <= 10_000, 'must be at most 10,000 bytes');
+
+export const shareRequestSchema = z
+  .object({
+    ticketId: z.string().trim().min(1, 'must not be empty').max(128).describe('PSA ticket this hand-off belongs to'),
+    sessionId: z.string().min(1).max(128).optional().describe('Voice-agent session id, for audit'),
+    secret: z
+      .union([
+        z.strictObject({ value: secretValue.describe('The credential to hand over; never echoed or logged') }),
+        z.strictObject({ generate: z.literal(true).describe('Let Onetime Secret generate the value') }),
+      ], { error: 'must be {"value": "..."} or {"generate": true}' })
+      .describe('What to share'),
+    ttl: ttlSchema.optional().describe('Link lifetime: "1h", "24h" (default), "7d" or seconds'),
+    link: z
+      .discriminatedUnion('channel', [
+        z.strictObject({ channel: z.literal('sms'), to: e164 }),
+        z.strictObject({ channel: z.literal('email'), to: z.email('must be an email address').max(254) }),
+      ], { error: 'must be {"channel": "sms", "to": "+1…"} or {"channel": "email", "to": "…@…"}' })
+      .describe('Where the one-time link goes'),
+    passphrase: z
+      .enum(['none', 'voice', 'sms'])
+      .optional()
+      .describe('Protect the link with a passphrase delivered on another channel: read over the call, or by SMS when the link goes by email'),
+    passphraseTo: e164.optional().describe('Phone number for passphrase "sms"'),
+    callSid: z.string().regex(/^CA[0-9a-fA-F]{32}$/, 'must be a Twilio Call SID (CA + 32 hex)').optional().describe('The live call, for passphrase "voice"'),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.passphrase === 'voice' && !b.callSid) ctx.addIssue({ code: 'custom', path: ['callSid'], message: 'is required when passphrase is "voice"' });
+    if (b.passphrase === 'sms') {
+      if (!b.passphraseTo) ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'is required when passphrase is "sms"' });
+      if (b.link.channel === 'sms') {
+        ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'cannot be "sms" when the link goes by SMS: the passphrase must travel on a different channel' });
+      }
+    }
+    if (b.passphraseTo && b.passphrase !== 'sms') ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'is only used with passphrase "sms"' });
+  });
+
+export type ShareRequest = z.infer<typeof shareRequestSchema>;
+
+/** JSON Schema of the request, for registering POST /v1/shares as an LLM agent tool. */
+export function shareToolSchema() {
+  return {
+    name: 'share_credential',
+    description:
+      'Hand a credential to the caller as a self-destructing Onetime Secret link by SMS or email, optionally protected ' +
+      'by a passphrase delivered on another channel. Returns a shareId; poll GET /v1/shares/{shareId} for the state.',
+    input_schema: z.toJSONSchema(shareRequestSchema, { io: 'input', unrepresentable: 'any' }),
+  };
+}
+
+/** Field-level errors for a 400: the path and what is wrong, never the value that was sent. */
+export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+function problems(env: Record<string, string>) {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('an empty environment is a sandbox with the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c.modes).toEqual({ ots: 'sandbox', twilio: 'sandbox', deepgram: 'sandbox' });
+    expect(c.sandbox).toBe(true);
+    expect(c.PORT).toBe(3000);
+    expect(c.TEMPORAL_UI_PORT).toBe(8233);
+    expect(c.TEMPORAL_NAMESPACE).toBe('default');
+    expect(c.OTS_RATE_LIMIT_PER_MINUTE).toBe(100);
+    expect(c.OTS_DEFAULT_TTL).toBe('24h');
+    expect(c.OTS_POLL_INTERVALS[0]).toBe(15);
+    expect(c.publicBaseUrl).toBe('http://127.0.0.1:3000');
+  });
+
+  it('names every bad variable at once and never echoes its value', () => {
+    const p = problems({ PORT: 'eighty', OTS_DEFAULT_TTL: '3 weeks', OTS_POLL_INTERVALS: '5,,x', LOG_LEVEL: 'loud', SEAL_KEY: 'hunter2-not-base64-32' });
+    expect(p.map((x) => x.variable).sort()).toEqual(['LOG_LEVEL', 'OTS_DEFAULT_TTL', 'OTS_POLL_INTERVALS', 'PORT', 'SEAL_KEY']);
+    expect(JSON.stringify(p)).not.toContain('hunter2');
+  });
+
+  it('the message lists one line per variable', () => {
+    try {
+      loadConfig({ PORT: '0', TWILIO_ACCOUNT_SID: 'nope' });
+    } catch (err) {
+      expect((err as Error).message).toMatch(/PORT: /);
+      expect((err as Error).message).toMatch(/TWILIO_ACCOUNT_SID: must be an Account SID/);
+    }
+  });
+
+  it('partial credentials for a live service name the missing variables', () => {
+    const p = problems({ OTS_USERNAME: 'ops@example.com' });
+    expect(p.map((x) => x.variable)).toEqual(expect.arrayContaining(['OTS_API_KEY']));
+    const t = problems({ TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}` });
+    expect(t.map((x) => x.variable)).toEqual(expect.arrayContaining(['TWILIO_AUTH_TOKEN', 'TWILIO_FROM']));
+  });
+
+  it('live mode requires API tokens, a seal key and (for Twilio) a public base URL', () => {
+    const p = problems({ TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`, TWILIO_AUTH_TOKEN: 'b'.repeat(32), TWILIO_FROM: '+15551230000' });
+    expect(p.map((x) => x.variable).sort()).toEqual(['AGENT_API_TOKENS', 'PUBLIC_BASE_URL', 'SEAL_KEY']);
+  });
+
+  it('a complete live configuration is accepted', () => {
+    const c = loadConfig({
+      OTS_BASE_URL: 'https://eu.onetimesecret.com/',
+      OTS_USERNAME: 'ops@example.com',
+      OTS_API_KEY: 'k'.repeat(50),
+      AGENT_API_TOKENS: 'token-one-0123456789, token-two-0123456789',
+      SEAL_KEY: Buffer.alloc(32, 7).toString('base64'),
+      OTS_POLL_INTERVALS: '1,2,3',
+      OTS_DEFAULT_TTL: '3600',
+    });
+    expect(c.modes.ots).toBe('live');
+    expect(c.modes.twilio).toBe('sandbox');
+    expect(c.OTS_BASE_URL).toBe('https://eu.onetimesecret.com');
+    expect(c.AGENT_API_TOKENS).toEqual(['token-one-0123456789', 'token-two-0123456789']);
+    expect(c.OTS_POLL_INTERVALS).toEqual([1, 2, 3]);
+    expect(c.OTS_DEFAULT_TTL).toBe(3600);
+  });
+
+  it('empty strings count as unset', () => {
+    expect(loadConfig({ PORT: '', OTS_USERNAME: '' }).PORT).toBe(3000);
+  });
+});

@@ -1,0 +1,111 @@
+// Types shared by the workflow, its activities and the HTTP layer. Pure data, no I/O (workflow sandbox rules).
+import type { Sealed } from '../src/seal.js';
+
+export type ShareState =
+  | 'creating'
+  | 'delivering'
+  | 'awaiting_view'
+  | 'viewed'
+  | 'expired'
+  | 'burned'
+  | 'needs_technician'
+  | 'resolved'
+  | 'cancelled';
+
+export const FINAL_STATES: readonly ShareState[] = ['viewed', 'expired', 'burned', 'resolved', 'cancelled'];
+
+export type LinkTarget = { channel: 'sms'; to: string } | { channel: 'email'; to: string };
+
+export type PassphraseDelivery = { mode: 'none' } | { mode: 'sms'; to: string } | { mode: 'voice'; callSid: string };
+
+/**
+ * The one field of the workflow input that holds secret material, all of it sealed (src/seal.ts): the workflow
+ * passes it to activities without reading it. The passphrase is chosen by the API handler (not the activity) so
+ * that a retried create uses the same one.
+ */
+export interface SecretMaterial {
+  value?: Sealed;
+  generate?: true;
+  passphrase?: Sealed;
+}
+
+export interface ShareInput {
+  shareId: string;
+  ticketId: string;
+  sessionId?: string;
+  secret: SecretMaterial;
+  ttlSeconds: number;
+  link: LinkTarget;
+  passphrase: PassphraseDelivery;
+  /** Poll schedule in seconds; the last value repeats (OTS_POLL_INTERVALS). */
+  pollIntervals: number[];
+  /** Where Twilio posts SMS status callbacks for this hand-off (already includes the share id). */
+  smsStatusCallback: string;
+  /** Post notes to the PSA webhook too (NOTES_WEBHOOK_URL is set). */
+  notesWebhook: boolean;
+  /** Carried across continue-as-new; absent on the first run. */
+  resume?: WatchState;
+}
+
+export interface Note {
+  at: string;
+  text: string;
+  /** Set when a technician must act (API failure, expired unopened, undelivered SMS). */
+  followUp?: boolean;
+}
+
+export type SmsStatus = 'accepted' | 'scheduled' | 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'undelivered' | 'failed' | 'canceled';
+
+export interface SmsStatusEvent {
+  messageSid: string;
+  status: SmsStatus;
+  errorCode?: string;
+}
+
+/** What the create step produced; the link is sealed because it opens the secret. */
+export interface CreatedSecret {
+  metadataKey: string;
+  link: Sealed;
+  expiresAt: string;
+  passphraseRequired: boolean;
+}
+
+export interface WatchState {
+  state: ShareState;
+  created?: CreatedSecret;
+  linkMessageSid?: string;
+  linkSentAt?: string;
+  /** Latest ranked status per message SID; a callback can arrive before the send activity's result. */
+  sms: Record<string, { status: SmsStatus; errorCode?: string }>;
+  /** The link message whose failure a technician already handled. */
+  linkFailureHandled?: string;
+  burnRequestedBy?: string;
+  passphraseDeliveredAt?: string;
+  viewedAt?: string;
+  polls: number;
+  notes: Note[];
+  runs: number;
+}
+
+/** The status query's answer and GET /v1/shares/:id's body. Never holds the secret, passphrase or link. */
+export interface ShareStatus {
+  shareId: string;
+  ticketId: string;
+  state: ShareState;
+  link: { channel: LinkTarget['channel']; to: string; sentAt?: string; deliveryStatus?: SmsStatus };
+  passphrase: { mode: PassphraseDelivery['mode']; deliveredAt?: string };
+  expiresAt?: string;
+  viewedAt?: string;
+  notes: Note[];
+}
+
+export type ResolveAction = 'retry' | 'delivered_manually' | 'cancel';
+
+export interface Resolution {
+  action: ResolveAction;
+  /** Who resolved it and why; goes into the notes. */
+  by?: string;
+  comment?: string;
+}
+
+export type ShareResult = Pick<ShareStatus, 'shareId' | 'ticketId' | 'state' | 'viewedAt' | 'expiresAt'>;
