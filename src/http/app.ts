@@ -1,0 +1,56 @@
+// The HTTP app: agent API, Twilio webhooks, health, and (in sandbox mode only) the local fakes.
+import express, { type ErrorRequestHandler, type Router } from 'express';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import { bearerAuth } from './auth.js';
+import { sharesRouter, type SharesDeps } from './shares.js';
+import { twilioRouter } from './twilio-webhooks.js';
+
+export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
+  client: Client;
+  log: Logger;
+  tokens: readonly string[];
+  twilioAuthToken: string;
+  /** Temporal reachable and workers polling. */
+  ready(): Promise<Record<string, boolean>>;
+  /** Mounted only in sandbox mode. */
+  sandbox?: Router[];
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const checks = await deps.ready().catch(() => ({ temporal: false }));
+    const ok = Object.values(checks).every(Boolean);
+    res.status(ok ? 200 : 503).json({ ok, checks });
+  });
+
+  app.use(twilioRouter({ client: deps.client, authToken: deps.twilioAuthToken, publicBaseUrl: deps.publicBaseUrl, log: deps.log }));
+  for (const r of deps.sandbox ?? []) app.use(r);
+  app.use('/v1', bearerAuth(deps.tokens));
+  app.use(sharesRouter(deps));
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    // Body parser errors carry a status (400 bad JSON, 413 too large, 415); never echo what was sent.
+    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) deps.log.error({ err: { type: err?.name, code: err?.code, message: err?.message }, path: req.path }, 'request failed');
+    const message =
+      status === 400 ? 'the request body is not valid JSON or form data'
+      : status === 413 ? 'the request body is too large'
+      : status === 415 ? 'unsupported content type'
+      : status < 500 ? 'bad request'
+      : 'internal error; the hand-off state is unchanged, try again';
+    if (!res.headersSent) res.status(status).json({ error: message });
+  };
+  app.use(onError);
+  return app;
+}

@@ -1,0 +1,169 @@
+// The agent API: start a hand-off, read its status, burn it (DESIGN.md "HTTP contract").
+import { createHash, randomBytes } from 'node:crypto';
+import express, { Router } from 'express';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import type { Logger } from 'pino';
+import { parseTtl } from '../ots/ttl.js';
+import { generatePassphrase } from '../passphrase.js';
+import type { Sealer } from '../seal.js';
+import { burnUpdate, statusQuery } from '../../workflows/messages.js';
+import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
+import type { shareSecret } from '../../workflows/shareSecret.js';
+import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
+import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
+
+export interface SharesDeps {
+  client: Client;
+  taskQueue: string;
+  sealer: Sealer;
+  log: Logger;
+  publicBaseUrl: string;
+  defaultTtl: '1h' | '24h' | '7d' | number;
+  requirePassphrase: boolean;
+  pollIntervals: number[];
+  notesWebhook: boolean;
+  /** The live-call passphrase arrives with the voice issue; until then "voice" is refused with a clear 400. */
+  voicePassphrase: boolean;
+}
+
+const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
+export const workflowIdOf = (shareId: string) => `share-${shareId}`;
+
+/**
+ * A retried request with the same Idempotency-Key (from the same token) maps to the same shareId, hence the same
+ * workflow id; the workflow id conflict policy then returns the existing hand-off instead of starting another.
+ */
+function shareIdFor(token: string, idempotencyKey: string | undefined): string {
+  const raw = idempotencyKey
+    ? createHash('sha256').update(`${token}\0${idempotencyKey}`).digest()
+    : randomBytes(16);
+  return `shr_${BigInt(`0x${raw.subarray(0, 16).toString('hex')}`).toString(36).padStart(25, '0')}`;
+}
+
+export function sharesRouter(deps: SharesDeps): Router {
+  const r = Router();
+  r.use(express.json({ limit: '32kb' }));
+
+  r.get('/v1/tool-schema', (_req, res) => {
+    res.json(shareToolSchema());
+  });
+
+  r.post('/v1/shares', async (req, res) => {
+    const parsed = shareRequestSchema.safeParse(req.body);
+    if (!parsed.success) {
+      res.status(400).json({ error: 'invalid share request', issues: describeIssues(parsed.error) });
+      return;
+    }
+    const body = parsed.data;
+    const mode = body.passphrase ?? 'none';
+    if (mode === 'voice' && !deps.voicePassphrase) {
+      res.status(400).json({
+        error: 'invalid share request',
+        issues: [{ path: 'passphrase', message: 'voice delivery is not available on this service yet; use "sms" with an email link, or "none"' }],
+      });
+      return;
+    }
+    if (deps.requirePassphrase && mode === 'none') {
+      res.status(400).json({
+        error: 'invalid share request',
+        issues: [{ path: 'passphrase', message: 'is required by policy (OTS_REQUIRE_PASSPHRASE): use "voice" or "sms"' }],
+      });
+      return;
+    }
+    const key = req.get('idempotency-key');
+    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
+      res.status(400).json({ error: 'invalid share request', issues: [{ path: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }] });
+      return;
+    }
+    const shareId = shareIdFor(String(res.locals.token), key);
+    const workflowId = workflowIdOf(shareId);
+    const passphrase: PassphraseDelivery =
+      mode === 'sms' ? { mode, to: body.passphraseTo! } : mode === 'voice' ? { mode, callSid: body.callSid! } : { mode: 'none' };
+    const input: ShareInput = {
+      shareId,
+      ticketId: body.ticketId,
+      sessionId: body.sessionId,
+      secret: {
+        ...('value' in body.secret ? { value: deps.sealer.seal(body.secret.value) } : { generate: true as const }),
+        ...(mode !== 'none' ? { passphrase: deps.sealer.seal(generatePassphrase()) } : {}),
+      },
+      ttlSeconds: parseTtl(body.ttl ?? deps.defaultTtl),
+      link: body.link,
+      passphrase,
+      pollIntervals: deps.pollIntervals,
+      smsStatusCallback: `${deps.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
+      notesWebhook: deps.notesWebhook,
+    };
+    const log = deps.log.child({ shareId, ticketId: body.ticketId });
+    try {
+      await deps.client.workflow.start<typeof shareSecret>('shareSecret', {
+        taskQueue: deps.taskQueue,
+        workflowId,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: TicketId, value: body.ticketId },
+          { key: ShareState, value: 'creating' },
+          { key: DeliveryChannel, value: body.link.channel },
+          ...(body.callSid ? [{ key: CallSid, value: body.callSid }] : []),
+        ],
+      });
+      log.info({ channel: body.link.channel, passphrase: mode === 'none' ? 'none' : mode, idempotent: key !== undefined }, 'share started');
+    } catch (err) {
+      // The same key after the first hand-off finished: still the same hand-off.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    res.status(202).json({ shareId, workflowId, statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` });
+  });
+
+  r.get('/v1/shares/:shareId', async (req, res) => {
+    const { shareId } = req.params;
+    if (!SHARE_ID.test(shareId)) {
+      res.status(404).json({ error: 'no such share' });
+      return;
+    }
+    try {
+      res.json(await deps.client.workflow.getHandle(workflowIdOf(shareId)).query(statusQuery));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        res.status(404).json({ error: 'no such share' });
+        return;
+      }
+      throw err;
+    }
+  });
+
+  r.post('/v1/shares/:shareId/burn', async (req, res) => {
+    const { shareId } = req.params;
+    if (!SHARE_ID.test(shareId)) {
+      res.status(404).json({ error: 'no such share' });
+      return;
+    }
+    const handle = deps.client.workflow.getHandle(workflowIdOf(shareId));
+    try {
+      res.json(await handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] }));
+      deps.log.info({ shareId }, 'burn requested');
+    } catch (err) {
+      // Rejected by the validator (already final), or the workflow has closed (an update to a closed workflow
+      // answers "not found"): report the state it ended in. Only a workflow that never existed is a 404.
+      if (!(err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)) throw err;
+      let state: string;
+      try {
+        state = (await handle.query(statusQuery)).state;
+      } catch (e) {
+        if (!(e instanceof WorkflowNotFoundError)) throw e;
+        res.status(404).json({ error: 'no such share' });
+        return;
+      }
+      res.status(409).json({ error: `the hand-off is already ${state}`, state });
+    }
+  });
+
+  return r;
+}

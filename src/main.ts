@@ -1,0 +1,106 @@
+// The process: read config, start (or reach) Temporal, start the service, print how to use it, stop cleanly.
+// The only module that reads process.env.
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger } from './log.js';
+import { loadSandboxSecrets } from './sandbox/secrets.js';
+import { startService, StartupError, type RunningService, type SandboxSecrets } from './service.js';
+import { ensureTemporalCli } from './temporal/cli.js';
+import { startDevServer, type DevServer } from './temporal/dev-server.js';
+import { registerSearchAttributes } from './temporal/search-attributes.js';
+import { installTemporalLogging } from './temporal/runtime-logging.js';
+import { allSearchAttributes } from '../workflows/search-attributes.js';
+import { Connection } from '@temporalio/client';
+
+const projectDir = fileURLToPath(new URL('..', import.meta.url));
+
+function banner(config: Config, svc: RunningService, sb: SandboxSecrets, uiUrl: string | undefined, temporalAddress: string): string {
+  const token = config.AGENT_API_TOKENS ? '<one of AGENT_API_TOKENS>' : sb.agentToken;
+  const lines = [
+    '',
+    'ots-handoff is running',
+    `  Onetime Secret : ${config.modes.ots}${config.modes.ots === 'sandbox' ? ` (emulator at ${svc.url}/sandbox/ots)` : ` (${config.OTS_BASE_URL ?? 'https://us.onetimesecret.com'})`}`,
+    `  Twilio SMS     : ${config.modes.twilio}${config.modes.twilio === 'sandbox' ? ` (sent messages at ${svc.url}/sandbox/outbox)` : ''}`,
+    `  Agent API      : ${svc.url}/v1  (Authorization: Bearer ${token})`,
+    `  Temporal       : ${temporalAddress}${uiUrl ? `, Web UI ${uiUrl}` : ''}`,
+    '',
+    'Try it:',
+    `  curl -s -X POST ${svc.url}/v1/shares \\`,
+    `    -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' \\`,
+    `    -d '{"ticketId":"T-1001","secret":{"generate":true},"link":{"channel":"sms","to":"+15551230001"}}'`,
+    `  curl -s ${svc.url}/v1/shares/<shareId> -H 'Authorization: Bearer ${token}'`,
+    ...(config.sandbox ? [`  curl -s ${svc.url}/sandbox/outbox`, '  npm run demo   (a scripted hand-off, step by step)'] : []),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.LOG_LEVEL });
+  installTemporalLogging(log);
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const dataDir = resolve(projectDir, config.DATA_DIR);
+  const sb = loadSandboxSecrets(dataDir);
+  if (config.sandbox) say(`Sandbox mode: ${[config.modes.ots === 'sandbox' && 'Onetime Secret', config.modes.twilio === 'sandbox' && 'Twilio'].filter(Boolean).join(' and ')} replaced by local fakes (no credentials set).`);
+
+  let dev: DevServer | undefined;
+  if (!config.TEMPORAL_ADDRESS) {
+    const cliPath = await ensureTemporalCli({ projectDir, env: process.env, log: say });
+    say(`Starting the embedded Temporal dev server (${resolve(projectDir, config.TEMPORAL_DB_FILE)}) …`);
+    dev = await startDevServer({
+      cliPath,
+      port: config.TEMPORAL_PORT,
+      uiPort: config.TEMPORAL_UI_PORT,
+      dbFilename: resolve(projectDir, config.TEMPORAL_DB_FILE),
+      namespace: config.TEMPORAL_NAMESPACE,
+      searchAttributes: allSearchAttributes,
+      log: say,
+    });
+  }
+  const temporalAddress = config.TEMPORAL_ADDRESS ?? dev!.address;
+  const connection = await Connection.connect({ address: temporalAddress });
+  await registerSearchAttributes(connection, config.TEMPORAL_NAMESPACE, allSearchAttributes);
+  await connection.close();
+
+  let svc: RunningService;
+  try {
+    svc = await startService({ config, temporalAddress, log, sandboxSecrets: sb });
+  } catch (err) {
+    await dev?.stop();
+    if (err instanceof StartupError) {
+      say(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  say(banner(config, svc, sb, dev?.uiUrl, temporalAddress));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping (HTTP server, workers, Temporal) …`);
+    await svc.stop().catch((e: Error) => say(`service stop: ${e.message}`));
+    await dev?.stop().catch((e: Error) => say(`Temporal stop: ${e.message}`));
+    say('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`ots-handoff failed to start: ${err.message}\n`);
+  process.exit(1);
+});

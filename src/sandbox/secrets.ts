@@ -1,0 +1,34 @@
+// Credentials the sandbox makes up for itself, kept in the git-ignored data dir (mode 0600) so that a restart keeps
+// the same agent token and, above all, the same SEAL_KEY: hand-offs in the dev server's SQLite file survive a
+// restart only if their sealed fields can still be opened.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SandboxSecrets } from '../service.js';
+
+export function makeSandboxSecrets(): SandboxSecrets {
+  return {
+    agentToken: `sandbox_${randomBytes(18).toString('base64url')}`,
+    sealKey: randomBytes(32).toString('base64'),
+    otsUsername: 'sandbox@ots-handoff.invalid',
+    otsApiKey: randomBytes(25).toString('hex').slice(0, 50),
+    twilioAccountSid: `AC${randomBytes(16).toString('hex')}`,
+    twilioAuthToken: randomBytes(16).toString('hex'),
+    // Twilio's documented magic test number: never a real recipient.
+    twilioFrom: '+15005550006',
+  };
+}
+
+export function loadSandboxSecrets(dataDir: string): SandboxSecrets {
+  const file = join(dataDir, 'sandbox-secrets.json');
+  try {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Partial<SandboxSecrets>;
+    const fresh = makeSandboxSecrets();
+    return { ...fresh, ...saved };
+  } catch {
+    const fresh = makeSandboxSecrets();
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(file, JSON.stringify(fresh, null, 2), { mode: 0o600 });
+    return fresh;
+  }
+}

@@ -1,0 +1,191 @@
+// Builds and starts the whole service against a Temporal server: clients (live or sandbox fake, per service),
+// activities, workers and the HTTP server. src/main.ts adds the embedded dev server, the banner and signals;
+// end-to-end tests call this directly so they run exactly the production wiring.
+import type { Server } from 'node:http';
+import { Router } from 'express';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createDeliveryActivities, createOtsActivities } from '../activities/index.js';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import { createNotesWebhook, noNotesWebhook } from './notes.js';
+import { OtsClient } from './ots/client.js';
+import { createOtsEmulator } from './sandbox/ots-emulator.js';
+import { createTwilioFake } from './sandbox/twilio-fake.js';
+import { createSealer, type Sealer } from './seal.js';
+import { connectClient, type TemporalClient } from './temporal/client.js';
+import { createWorkers, type Workers } from './temporal/worker.js';
+import { createSmsSender } from './twilio/sms.js';
+
+/** Credentials the sandbox makes up for itself (src/sandbox/secrets.ts keeps them across restarts). */
+export interface SandboxSecrets {
+  agentToken: string;
+  sealKey: string;
+  otsUsername: string;
+  otsApiKey: string;
+  twilioAccountSid: string;
+  twilioAuthToken: string;
+  twilioFrom: string;
+}
+
+export interface ServiceOptions {
+  config: Config;
+  temporalAddress: string;
+  log: Logger;
+  sandboxSecrets: SandboxSecrets;
+  workflowBundlePath?: string;
+  /** Knobs for the sandbox fakes (tests use them to make the fake OTS rate limit, slow callbacks …). */
+  sandbox?: { otsRateLimit?: { max: number; windowMs: number }; otsMinTtlSeconds?: number; smsCallbackDelayMs?: number };
+}
+
+export interface RunningService {
+  url: string;
+  server: Server;
+  tokens: readonly string[];
+  sealer: Sealer;
+  temporal: TemporalClient;
+  workers: Workers;
+  ots: OtsClient;
+  otsEmulator?: ReturnType<typeof createOtsEmulator>;
+  twilioFake?: ReturnType<typeof createTwilioFake>;
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  readonly code = 'STARTUP_FAILED';
+}
+
+export const OTS_DEFAULT_BASE_URL = 'https://us.onetimesecret.com';
+
+export async function startService(opts: ServiceOptions): Promise<RunningService> {
+  const { config, log, sandboxSecrets: sb } = opts;
+  const localUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
+  const sealer = createSealer(Buffer.from(config.SEAL_KEY ?? sb.sealKey, 'base64'));
+  const tokens = config.AGENT_API_TOKENS ?? [sb.agentToken];
+
+  // Onetime Secret: the real server with an account, or the v1 emulator mounted on this very server.
+  const otsEmulator =
+    config.modes.ots === 'sandbox'
+      ? createOtsEmulator({
+          credentials: { username: sb.otsUsername, apiKey: sb.otsApiKey },
+          rateLimit: opts.sandbox?.otsRateLimit,
+          minTtlSeconds: opts.sandbox?.otsMinTtlSeconds,
+          publicBaseUrl: () => `${localUrl}/sandbox/ots`,
+        })
+      : undefined;
+  const ots = otsEmulator
+    ? new OtsClient({ baseUrl: `${localUrl}/sandbox/ots`, username: sb.otsUsername, apiKey: sb.otsApiKey })
+    : new OtsClient({ baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL, username: config.OTS_USERNAME, apiKey: config.OTS_API_KEY });
+
+  // Twilio: the real API, or the fake reached through twilio-node's own request path.
+  const twilioFake =
+    config.modes.twilio === 'sandbox'
+      ? createTwilioFake({
+          accountSid: sb.twilioAccountSid,
+          authToken: sb.twilioAuthToken,
+          callbackDelayMs: opts.sandbox?.smsCallbackDelayMs,
+        })
+      : undefined;
+  const twilioAuthToken = config.TWILIO_AUTH_TOKEN ?? sb.twilioAuthToken;
+  const sms = createSmsSender({
+    accountSid: config.TWILIO_ACCOUNT_SID ?? sb.twilioAccountSid,
+    authToken: twilioAuthToken,
+    from: config.TWILIO_FROM ?? sb.twilioFrom,
+    httpClient: twilioFake?.httpClient,
+  });
+
+  const notes =
+    config.NOTES_WEBHOOK_URL && config.NOTES_WEBHOOK_SECRET
+      ? createNotesWebhook({ url: config.NOTES_WEBHOOK_URL, secret: config.NOTES_WEBHOOK_SECRET })
+      : noNotesWebhook;
+
+  const temporal = await connectClient({ address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE });
+  const workers = await createWorkers({
+    address: opts.temporalAddress,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    otsActivities: createOtsActivities({ ots, sealer }),
+    deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
+    otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
+    workflowBundlePath: opts.workflowBundlePath,
+  });
+
+  const app = createApp({
+    client: temporal.client,
+    log,
+    tokens,
+    twilioAuthToken,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    sealer,
+    publicBaseUrl: config.publicBaseUrl,
+    defaultTtl: config.OTS_DEFAULT_TTL,
+    requirePassphrase: config.OTS_REQUIRE_PASSPHRASE,
+    pollIntervals: config.OTS_POLL_INTERVALS,
+    notesWebhook: notes !== noNotesWebhook,
+    voicePassphrase: false,
+    ready: async () => ({
+      temporal: await temporal.connection
+        .withDeadline(Date.now() + 2_000, () => temporal.connection.healthService.check({}))
+        .then(() => true, () => false),
+      worker: workers.isRunning(),
+    }),
+    sandbox: [...(otsEmulator ? [otsSandboxRouter(otsEmulator.router)] : []), ...(twilioFake ? [twilioFake.router] : [])],
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    s.once('error', reject);
+  }).catch(async (err: Error) => {
+    await workers.shutdown().catch(() => undefined);
+    await temporal.close();
+    throw new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${err.message} (set PORT to a free port)`);
+  });
+
+  // With a live account, check the credentials now rather than on the first hand-off ("validated on connect").
+  if (!otsEmulator) {
+    try {
+      await ots.authcheck();
+    } catch (err) {
+      server.close();
+      await workers.shutdown().catch(() => undefined);
+      await temporal.close();
+      throw new StartupError(
+        `Onetime Secret at ${config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL} rejected OTS_USERNAME/OTS_API_KEY or is unreachable: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  const runPromise = workers.run().catch((err: Error) => {
+    log.error({ err: { message: err.message } }, 'worker stopped with an error');
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  let stopped: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    tokens,
+    sealer,
+    temporal,
+    workers,
+    ots,
+    otsEmulator,
+    twilioFake,
+    stop() {
+      stopped ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        await workers.shutdown();
+        await runPromise;
+        await temporal.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+function otsSandboxRouter(router: Router): Router {
+  return Router().use('/sandbox/ots', router);
+}

@@ -1,0 +1,18 @@
+// Temporal's worker runtime logs (activity failures, workflow task errors) go through our pino logger, so they
+// share its redaction and land wherever the service's logs go. The Runtime is a per-process singleton.
+import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
+import type { Logger } from 'pino';
+
+const LEVELS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+
+export function installTemporalLogging(log: Logger, level: LogLevel = 'WARN'): void {
+  if (Runtime._instance !== undefined) return;
+  const temporalLog = log.child({ component: 'temporal' });
+  Runtime.install({
+    logger: new DefaultLogger(level, ({ level: l, message, meta }) => {
+      const { error, ...rest } = (meta ?? {}) as { error?: unknown } & Record<string, unknown>;
+      const err = error instanceof Error ? { type: error.name, message: error.message } : error;
+      temporalLog[LEVELS[l]]({ ...rest, ...(err ? { err } : {}) }, message);
+    }),
+  });
+}

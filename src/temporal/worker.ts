@@ -1,0 +1,61 @@
+// The one place workers are built. One process runs two workers:
+//  - the main task queue: shareSecret workflows and the delivery activities (SMS, notes);
+//  - `<queue>-ots`: the Onetime Secret activities, with a server-side rate limit
+//    (maxTaskQueueActivitiesPerSecond) that the whole fleet shares, so it stays under the OTS account's limit.
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import type { createDeliveryActivities, createOtsActivities } from '../../activities/index.js';
+import { otsTaskQueue } from '../../workflows/queues.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+export interface Workers {
+  run(): Promise<void>;
+  shutdown(): Promise<void>;
+  isRunning(): boolean;
+  connection: NativeConnection;
+}
+
+export async function createWorkers(opts: {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  otsActivities: ReturnType<typeof createOtsActivities>;
+  deliveryActivities: ReturnType<typeof createDeliveryActivities>;
+  otsRatePerMinute: number;
+  /** A prebuilt bundle (tests build one per run); otherwise workflows are bundled from source at start. */
+  workflowBundlePath?: string;
+}): Promise<Workers> {
+  const connection = await NativeConnection.connect({ address: opts.address });
+  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = opts.workflowBundlePath
+    ? { workflowBundle: { codePath: opts.workflowBundlePath } }
+    : { workflowsPath: WORKFLOWS_PATH };
+  const main = await Worker.create({
+    connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    ...workflowSource,
+    activities: opts.deliveryActivities,
+  });
+  const ots = await Worker.create({
+    connection,
+    namespace: opts.namespace,
+    taskQueue: otsTaskQueue(opts.taskQueue),
+    activities: opts.otsActivities,
+    maxTaskQueueActivitiesPerSecond: opts.otsRatePerMinute / 60,
+  });
+  let running: Promise<void> | undefined;
+  return {
+    connection,
+    run() {
+      running ??= Promise.all([main.run(), ots.run()]).then(() => undefined);
+      return running;
+    },
+    async shutdown() {
+      for (const w of [main, ots]) if (w.getState() === 'RUNNING') w.shutdown();
+      await running?.catch(() => undefined);
+      await connection.close();
+    },
+    isRunning: () => main.getState() === 'RUNNING' && ots.getState() === 'RUNNING',
+  };
+}

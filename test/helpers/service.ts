@@ -1,0 +1,127 @@
+// Starts the real service (src/service.ts) in this test process against the run's shared dev server, on a free
+// loopback port and its own task queue, and records what it writes: log lines and every API response body.
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { request } from 'undici';
+import { inject } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { makeSandboxSecrets } from '../../src/sandbox/secrets.js';
+import { startService, type ServiceOptions } from '../../src/service.js';
+import { freePort } from '../../src/temporal/ports.js';
+import { statusQuery } from '../../workflows/messages.js';
+import type { ShareState, ShareStatus } from '../../workflows/types.js';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  text: string;
+}
+
+export async function startTestService(env: Record<string, string> = {}, sandbox?: ServiceOptions['sandbox']) {
+  const port = await freePort();
+  const config = loadConfig({
+    PORT: String(port),
+    TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
+    OTS_POLL_INTERVALS: '0.3',
+    ...env,
+  });
+  const logs: string[] = [];
+  const log = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk, _enc, cb) {
+        logs.push(String(chunk));
+        cb();
+      },
+    }) as never,
+  });
+  const sandboxSecrets = makeSandboxSecrets();
+  const svc = await startService({
+    config,
+    temporalAddress: inject('temporalAddress'),
+    workflowBundlePath: inject('workflowBundlePath'),
+    log,
+    sandboxSecrets,
+    sandbox,
+  });
+  const responses: string[] = [];
+  const token = svc.tokens[0]!;
+
+  async function api<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+    const res = await request(`${svc.url}${path}`, {
+      method: method as 'GET',
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    responses.push(text);
+    let parsed: unknown = undefined;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.statusCode, body: parsed as T, text };
+  }
+
+  async function status(shareId: string): Promise<ShareStatus> {
+    return svc.temporal.client.workflow.getHandle(`share-${shareId}`).query(statusQuery);
+  }
+
+  /** Polls the status query until `pred` holds (signals and activities land asynchronously). */
+  async function waitFor(shareId: string, pred: (s: ShareStatus) => boolean, timeoutMs = 20_000): Promise<ShareStatus> {
+    const deadline = Date.now() + timeoutMs;
+    let last: ShareStatus | undefined;
+    for (;;) {
+      try {
+        last = await status(shareId);
+        if (pred(last)) return last;
+      } catch {
+        /* workflow not started yet */
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting; last status: ${JSON.stringify(last)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const waitForState = (shareId: string, state: ShareState, timeoutMs?: number) => waitFor(shareId, (s) => s.state === state, timeoutMs);
+
+  /** The link in the newest SMS to `to` (the caller's phone). */
+  function linkSentTo(to: string): string {
+    const msg = [...svc.twilioFake!.outbox()].reverse().find((m) => m.to === to && /\/secret\//.test(m.body));
+    const link = msg?.body.match(/https?:\/\/\S+\/secret\/[0-9a-z]+/)?.[0];
+    if (!link) throw new Error(`no link SMS to ${to}`);
+    return link;
+  }
+
+  /** Opens the link the way the caller's browser would reveal it: POST to the OTS retrieve endpoint. */
+  async function openLink(link: string, passphrase?: string) {
+    const key = link.split('/secret/')[1]!;
+    return svc.ots.retrieveSecret(key, passphrase);
+  }
+
+  async function history(shareId: string): Promise<string> {
+    const h = await svc.temporal.client.workflow.getHandle(`share-${shareId}`).fetchHistory();
+    return historyText(h);
+  }
+
+  /** The service's log lines and Temporal's runtime log lines of this process. */
+  const allLogs = () => [...logs, ...(globalThis.__temporalLogLines ?? [])];
+
+  return { ...svc, config, logs, allLogs, responses, token, api, status, waitFor, waitForState, linkSentTo, openLink, history, sandboxSecrets };
+}
+
+export type TestService = Awaited<ReturnType<typeof startTestService>>;
+
+/** History as text, with every payload's bytes decoded, so a cleartext secret inside a payload would show. */
+export function historyText(history: unknown): string {
+  const out: string[] = [];
+  const walk = (v: unknown) => {
+    if (v instanceof Uint8Array) out.push(Buffer.from(v).toString('utf8'), Buffer.from(v).toString('base64'));
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') for (const x of Object.values(v)) walk(x);
+    else if (v !== undefined && v !== null) out.push(String(v));
+  };
+  walk(history);
+  return out.join('\n');
+}

@@ -1,0 +1,131 @@
+// shareSecret on the real dev server with the real activities, talking to the sandbox fakes over loopback.
+// Workflows are started through the Temporal client (not the API) where a scenario needs what the API refuses,
+// such as a 2-second TTL. Every scenario ends with the leak scan.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { burnSignal, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
+import type { ShareInput } from '../../workflows/types.js';
+import { expectNoLeaks } from '../helpers/leak-scan.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+let scanned: { secrets: string[]; shareIds: string[] };
+
+beforeAll(async () => {
+  svc = await startTestService({}, { otsMinTtlSeconds: 1 });
+});
+afterAll(async () => {
+  await svc?.stop();
+});
+afterEach(async () => {
+  const notes: string[] = [];
+  const history: string[] = [];
+  for (const id of scanned.shareIds) {
+    notes.push(JSON.stringify((await svc.status(id)).notes));
+    history.push(await svc.history(id));
+  }
+  expectNoLeaks(scanned.secrets, {
+    logs: svc.allLogs(),
+    responses: svc.responses,
+    notes,
+    smsBodies: svc.twilioFake!.outbox().map((m) => m.body),
+    history,
+  });
+});
+
+let n = 0;
+async function startShare(overrides: Partial<ShareInput> & { value?: string } = {}) {
+  const shareId = `shr_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+  const value = overrides.value ?? `Wf-Secret-${randomUUID().slice(0, 8)}`;
+  scanned = { secrets: [value], shareIds: [shareId] };
+  const { value: _v, ...rest } = overrides;
+  const input: ShareInput = {
+    shareId,
+    ticketId: `T-WF-${++n}`,
+    secret: { value: svc.sealer.seal(value) },
+    ttlSeconds: 3600,
+    link: { channel: 'sms', to: `+1555020${String(n).padStart(4, '0')}` },
+    passphrase: { mode: 'none' },
+    pollIntervals: [0.3],
+    smsStatusCallback: `${svc.url}/twilio/sms-status?share=${shareId}`,
+    notesWebhook: false,
+    ...rest,
+  };
+  const handle = await svc.temporal.client.workflow.start('shareSecret', {
+    taskQueue: svc.config.TEMPORAL_TASK_QUEUE,
+    workflowId: `share-${shareId}`,
+    args: [input],
+  });
+  return { shareId, handle, input, value };
+}
+
+const countSecrets = () => svc.otsEmulator!.secretCount();
+
+describe('shareSecret workflow', () => {
+  it('an expired, unopened link flags the ticket and creates no second secret', async () => {
+    const before = countSecrets();
+    const { shareId, handle } = await startShare({ ttlSeconds: 2 });
+    const result = await handle.result();
+    expect(result.state).toBe('expired');
+    const status = await svc.status(shareId);
+    const last = status.notes.at(-1)!;
+    expect(last.followUp).toBe(true);
+    expect(last.text).toMatch(/expired unopened[\s\S]*No new secret was created/);
+    expect(countSecrets()).toBe(before + 1);
+  });
+
+  it('an OTS error pauses for a technician with a note, sends nothing, and a technician retry completes it', async () => {
+    svc.otsEmulator!.injectFault({ method: 'POST', path: '/api/v1/share', times: 1, status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
+    const { shareId, handle, input } = await startShare();
+    const paused = await svc.waitForState(shareId, 'needs_technician');
+    const note = paused.notes.at(-1)!;
+    expect(note.followUp).toBe(true);
+    expect(note.text).toMatch(/Creating the Onetime Secret failed \(OTS_AUTH[\s\S]*No cleartext fallback/);
+    expect(svc.twilioFake!.outbox().filter((m) => m.to === input.link.to)).toHaveLength(0);
+
+    await handle.signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
+    await svc.waitForState(shareId, 'awaiting_view');
+    expect(svc.twilioFake!.outbox().filter((m) => m.to === input.link.to)).toHaveLength(1);
+    await handle.signal(burnSignal, { by: 'tech@example.com' });
+    expect((await handle.result()).state).toBe('burned');
+  });
+
+  it('rate limits are retried honouring Retry-After, then handed to a technician, who can cancel', async () => {
+    svc.otsEmulator!.injectFault({ method: 'POST', path: '/api/v1/share', times: 5, status: 429, headers: { 'Retry-After': '1' }, body: { message: 'Too Many Requests' } });
+    const started = Date.now();
+    const { shareId, handle } = await startShare();
+    const paused = await svc.waitForState(shareId, 'needs_technician', 30_000);
+    // five attempts, four waits of Retry-After: 1 s each
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_500);
+    expect(paused.notes.at(-1)!.text).toMatch(/OTS_RATE_LIMITED/);
+    await handle.signal(resolveSignal, { action: 'cancel', by: 'tech@example.com', comment: 'caller gone' });
+    const result = await handle.result();
+    expect(result.state).toBe('cancelled');
+    expect((await svc.status(shareId)).notes.map((x) => x.text).join('\n')).toMatch(/Technician decision: cancel by tech@example\.com \(caller gone\)/);
+  });
+
+  it('an undelivered link SMS pauses for a technician; delivered_manually burns the link and resolves it', async () => {
+    const to = '+15550209999';
+    svc.twilioFake!.undeliverable.add(to);
+    const { shareId, handle } = await startShare({ link: { channel: 'sms', to } });
+    const paused = await svc.waitForState(shareId, 'needs_technician');
+    expect(paused.link.deliveryStatus).toBe('undelivered');
+    expect(paused.notes.at(-1)!.text).toMatch(/SMS_UNDELIVERED[\s\S]*30003/);
+    const link = svc.linkSentTo(to);
+    await handle.signal(resolveSignal, { action: 'delivered_manually', by: 'tech@example.com' });
+    expect((await handle.result()).state).toBe('resolved');
+    await expect(svc.openLink(link)).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+  });
+
+  it('out-of-order and duplicated SMS status callbacks keep the most advanced status', async () => {
+    const { shareId, handle, input } = await startShare();
+    await svc.waitFor(shareId, (x) => x.link.deliveryStatus === 'delivered');
+    const sid = svc.twilioFake!.outbox().find((m) => m.to === input.link.to)!.sid;
+    await handle.signal(smsStatusSignal, { messageSid: sid, status: 'sent' });
+    await handle.signal(smsStatusSignal, { messageSid: sid, status: 'queued' });
+    await handle.signal(smsStatusSignal, { messageSid: sid, status: 'delivered' });
+    expect((await svc.status(shareId)).link.deliveryStatus).toBe('delivered');
+    await handle.signal(burnSignal, {});
+    expect((await handle.result()).state).toBe('burned');
+  });
+});

