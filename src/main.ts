@@ -75,7 +75,13 @@ async function main(): Promise<void> {
 
   let svc: RunningService;
   try {
-    svc = await startService({ config, temporalAddress, log, sandboxSecrets: sb });
+    svc = await startService({
+      config,
+      temporalAddress,
+      log,
+      sandboxSecrets: sb,
+      sandbox: { otsStateFile: resolve(dataDir, 'sandbox-ots.sealed.json') },
+    });
   } catch (err) {
     await dev?.stop();
     if (err instanceof StartupError) {

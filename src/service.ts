@@ -2,7 +2,7 @@
 // activities, workers and the HTTP server. src/main.ts adds the embedded dev server, the banner and signals;
 // end-to-end tests call this directly so they run exactly the production wiring.
 import type { Server } from 'node:http';
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createDeliveryActivities, createOtsActivities } from '../activities/index.js';
@@ -11,6 +11,7 @@ import { createApp } from './http/app.js';
 import { createNotesWebhook, noNotesWebhook } from './notes.js';
 import { OtsClient } from './ots/client.js';
 import { createOtsEmulator } from './sandbox/ots-emulator.js';
+import { persistEmulator } from './sandbox/persist.js';
 import { createTwilioFake } from './sandbox/twilio-fake.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, type TemporalClient } from './temporal/client.js';
@@ -35,7 +36,13 @@ export interface ServiceOptions {
   sandboxSecrets: SandboxSecrets;
   workflowBundlePath?: string;
   /** Knobs for the sandbox fakes (tests use them to make the fake OTS rate limit, slow callbacks …). */
-  sandbox?: { otsRateLimit?: { max: number; windowMs: number }; otsMinTtlSeconds?: number; smsCallbackDelayMs?: number };
+  sandbox?: {
+    otsRateLimit?: { max: number; windowMs: number };
+    otsMinTtlSeconds?: number;
+    smsCallbackDelayMs?: number;
+    /** Keep the OTS emulator's state in this file (sealed) across restarts; npm start uses .data/. */
+    otsStateFile?: string;
+  };
 }
 
 export interface RunningService {
@@ -73,6 +80,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
           publicBaseUrl: () => `${localUrl}/sandbox/ots`,
         })
       : undefined;
+  const otsPersistence =
+    otsEmulator && opts.sandbox?.otsStateFile ? persistEmulator(otsEmulator, opts.sandbox.otsStateFile, sealer) : undefined;
   const ots = otsEmulator
     ? new OtsClient({ baseUrl: `${localUrl}/sandbox/ots`, username: sb.otsUsername, apiKey: sb.otsApiKey })
     : new OtsClient({ baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL, username: config.OTS_USERNAME, apiKey: config.OTS_API_KEY });
@@ -129,7 +138,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
         .then(() => true, () => false),
       worker: workers.isRunning(),
     }),
-    sandbox: [...(otsEmulator ? [otsSandboxRouter(otsEmulator.router)] : []), ...(twilioFake ? [twilioFake.router] : [])],
+    sandbox: [...(otsEmulator ? [otsSandboxRouter(otsEmulator.router, otsPersistence?.middleware)] : []), ...(twilioFake ? [twilioFake.router] : [])],
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -180,12 +189,13 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
         await workers.shutdown();
         await runPromise;
         await temporal.close();
+        otsPersistence?.flush();
       })();
       return stopped;
     },
   };
 }
 
-function otsSandboxRouter(router: Router): Router {
-  return Router().use('/sandbox/ots', router);
+function otsSandboxRouter(router: Router, persist?: RequestHandler): Router {
+  return persist ? Router().use('/sandbox/ots', persist, router) : Router().use('/sandbox/ots', router);
 }

@@ -97,6 +97,14 @@ export interface OtsEmulatorOptions {
 
 export type OtsEmulator = ReturnType<typeof createOtsEmulator>;
 
+/** The emulator's whole state as plain JSON (Buffers as base64), so the sandbox can keep it across restarts. */
+export interface OtsEmulatorSnapshot {
+  secrets: (Omit<StoredSecret, 'passphrase'> & { passphrase?: { salt: string; hash: string } })[];
+  receipts: StoredReceipt[];
+  mail: SentMail[];
+  created: number;
+}
+
 /** 62 chars of [0-9a-z]: base36 of 320 random bits, left-padded, like Familia's verifiable identifiers. */
 function newKey(): string {
   return BigInt(`0x${randomBytes(40).toString('hex')}`).toString(36).padStart(62, '0');
@@ -444,6 +452,29 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     /** Answer the next `times` requests to `path` with a canned response (e.g. an intended-401 404 or a 429). */
     injectFault(fault: InjectedFault): void {
       faults.push({ ...fault });
+    },
+    snapshot(): OtsEmulatorSnapshot {
+      return {
+        secrets: [...secrets.values()].map((x) => ({
+          ...x,
+          passphrase: x.passphrase && { salt: x.passphrase.salt.toString('base64'), hash: x.passphrase.hash.toString('base64') },
+        })),
+        receipts: [...receipts.values()],
+        mail: [...sentMail],
+        created,
+      };
+    },
+    restore(snap: OtsEmulatorSnapshot): void {
+      for (const x of snap.secrets) {
+        const { passphrase, ...rest } = x;
+        secrets.set(x.key, {
+          ...rest,
+          ...(passphrase ? { passphrase: { salt: Buffer.from(passphrase.salt, 'base64'), hash: Buffer.from(passphrase.hash, 'base64') } } : {}),
+        });
+      }
+      for (const r of snap.receipts) receipts.set(r.key, r);
+      sentMail.push(...snap.mail);
+      created = snap.created;
     },
     reset(): void {
       secrets.clear();

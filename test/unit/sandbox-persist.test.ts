@@ -1,0 +1,45 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { OtsClient } from '../../src/ots/client.js';
+import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
+import { persistEmulator } from '../../src/sandbox/persist.js';
+import { createSealer } from '../../src/seal.js';
+
+describe('sandbox OTS state across restarts', () => {
+  it('a secret created before a restart can be opened after it, and the file holds only ciphertext', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ots-persist-')), 'ots.json');
+    const sealer = createSealer(randomBytes(32));
+    const first = await startOtsEmulatorServer();
+    const p1 = persistEmulator(first.emulator, file, sealer);
+    const client = new OtsClient({ baseUrl: first.baseUrl });
+    const receipt = await client.share({ secret: 'Persisted-Value-42', ttl: 3600, passphrase: '123456789012' });
+    p1.flush();
+    await first.close();
+    expect(readFileSync(file, 'utf8')).not.toContain('Persisted-Value-42');
+
+    const second = await startOtsEmulatorServer();
+    persistEmulator(second.emulator, file, sealer);
+    const again = new OtsClient({ baseUrl: second.baseUrl });
+    expect((await again.receipt(receipt.metadataKey)).state).toBe('new');
+    await expect(again.retrieveSecret(receipt.secretKey!, 'wrong-pass')).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+    expect((await again.retrieveSecret(receipt.secretKey!, '123456789012')).value).toBe('Persisted-Value-42');
+    expect((await again.receipt(receipt.metadataKey)).state).toBe('received');
+    await second.close();
+  });
+
+  it('a file sealed with another key is ignored, not a crash', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ots-persist-')), 'ots.json');
+    const a = await startOtsEmulatorServer();
+    const p = persistEmulator(a.emulator, file, createSealer(randomBytes(32)));
+    await new OtsClient({ baseUrl: a.baseUrl }).share({ secret: 'x-value', ttl: 3600 });
+    p.flush();
+    await a.close();
+    const b = await startOtsEmulatorServer();
+    persistEmulator(b.emulator, file, createSealer(randomBytes(32)));
+    expect(b.emulator.store.secrets.size).toBe(0);
+    await b.close();
+  });
+});
