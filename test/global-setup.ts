@@ -39,6 +39,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       port: await freePort(),
       dbFilename: join(dir, 'temporal.db'),
       searchAttributes: allSearchAttributes,
+      // Suggest continue-as-new early (default 4,096 events) so every watch longer than a few polls exercises it.
+      dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': 60 },
     });
     const serverMs = Date.now() - started;
     const connection = await Connection.connect({ address: server.address });

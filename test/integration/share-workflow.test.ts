@@ -129,3 +129,22 @@ describe('shareSecret workflow', () => {
     expect((await handle.result()).state).toBe('burned');
   });
 });
+
+describe('long watches', () => {
+  it('continue as new, keeping state and notes, and still end viewed when the link is opened', async () => {
+    // The test server suggests continue-as-new after 60 events (test/global-setup.ts): about a dozen polls.
+    const { shareId, handle, input, value } = await startShare({ pollIntervals: [0.1] });
+    await svc.waitForState(shareId, 'awaiting_view');
+    const firstRun = (await handle.describe()).runId;
+    const deadline = Date.now() + 20_000;
+    while ((await handle.describe()).runId === firstRun) {
+      if (Date.now() > deadline) throw new Error('the watch never continued as new');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect((await svc.openLink(svc.linkSentTo(input.link.to))).value).toBe(value);
+    const result = await handle.result();
+    expect(result.state).toBe('viewed');
+    const notes = (await svc.status(shareId)).notes.map((x) => x.text).join('\n');
+    expect(notes).toMatch(/Onetime Secret created[\s\S]*Link sent by SMS[\s\S]*Link opened at/);
+  });
+});

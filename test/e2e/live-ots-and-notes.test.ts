@@ -1,0 +1,106 @@
+// The service in live Onetime Secret mode, pointed (OTS_BASE_URL, OTS_USERNAME, OTS_API_KEY) at another
+// v1-compatible server on loopback, with the PSA notes webhook configured: the same hand-off works, the account is
+// validated at start-up, and every note reaches the PSA signed.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { NOTES_SIGNATURE_HEADER, NOTES_TIMESTAMP_HEADER, signNote } from '../../src/notes.js';
+import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
+import { makeSandboxSecrets } from '../../src/sandbox/secrets.js';
+import { startService, StartupError } from '../../src/service.js';
+import { freePort } from '../../src/temporal/ports.js';
+import { expectNoLeaks } from '../helpers/leak-scan.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+const account = { username: 'helpdesk@example.com', apiKey: 'k'.repeat(50) };
+const webhookSecret = 'notes-webhook-secret-0123456789';
+let otsServer: Awaited<ReturnType<typeof startOtsEmulatorServer>>;
+let receiver: Server;
+const received: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
+let svc: TestService;
+
+beforeAll(async () => {
+  otsServer = await startOtsEmulatorServer({ credentials: account });
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  svc = await startTestService({
+    OTS_BASE_URL: otsServer.baseUrl,
+    OTS_USERNAME: account.username,
+    OTS_API_KEY: account.apiKey,
+    AGENT_API_TOKENS: 'live-mode-test-token-0001',
+    SEAL_KEY: Buffer.alloc(32, 9).toString('base64'),
+    NOTES_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/psa/notes`,
+    NOTES_WEBHOOK_SECRET: webhookSecret,
+  });
+});
+afterAll(async () => {
+  await svc?.stop();
+  await otsServer?.close();
+  receiver?.close();
+});
+
+describe('live Onetime Secret mode against another v1 server', () => {
+  it('runs the same hand-off on that server, and every note reaches the PSA webhook signed', async () => {
+    expect(svc.config.modes.ots).toBe('live');
+    expect(svc.otsEmulator).toBeUndefined();
+    const secret = 'Live-Mode-Secret-77';
+    const to = '+15550301234';
+    const res = await svc.api('POST', '/v1/shares', { ticketId: 'T-LIVE', secret: { value: secret }, link: { channel: 'sms', to } });
+    expect(res.status).toBe(202);
+    await svc.waitForState(res.body.shareId, 'awaiting_view');
+    // the secret lives on the other server, created with the account's credentials
+    const [receipt] = [...otsServer.emulator.store.receipts.values()];
+    expect(receipt?.custid).toBe(account.username);
+    const link = svc.linkSentTo(to);
+    expect(link.startsWith(`${otsServer.baseUrl}/secret/`)).toBe(true);
+    expect((await svc.openLink(link)).value).toBe(secret);
+    const done = await svc.waitForState(res.body.shareId, 'viewed');
+
+    await expect.poll(() => received.length).toBe(done.notes.length);
+    for (const r of received) {
+      expect(r.headers['content-type']).toBe('application/json');
+      const ts = String(r.headers[NOTES_TIMESTAMP_HEADER]);
+      expect(r.headers[NOTES_SIGNATURE_HEADER]).toBe(signNote(webhookSecret, ts, r.body));
+      expect(JSON.parse(r.body)).toMatchObject({ type: 'ots-handoff.note', shareId: res.body.shareId, ticketId: 'T-LIVE' });
+    }
+    expect(received.map((r) => JSON.parse(r.body).note.text).join('\n')).toMatch(/Link opened at/);
+
+    expectNoLeaks([secret], {
+      logs: svc.allLogs(),
+      responses: svc.responses,
+      notes: received.map((r) => r.body),
+      smsBodies: svc.twilioFake!.outbox().map((m) => m.body),
+      history: [await svc.history(res.body.shareId)],
+    });
+  });
+
+  it('refuses to start when the server rejects the account, naming the variables', async () => {
+    const config = loadConfig({
+      PORT: String(await freePort()),
+      OTS_BASE_URL: otsServer.baseUrl,
+      OTS_USERNAME: account.username,
+      OTS_API_KEY: 'wrong-api-key-0000',
+      AGENT_API_TOKENS: 'live-mode-test-token-0001',
+      SEAL_KEY: Buffer.alloc(32, 9).toString('base64'),
+    });
+    const start = startService({
+      config,
+      temporalAddress: inject('temporalAddress'),
+      workflowBundlePath: inject('workflowBundlePath'),
+      log: createLogger({ level: 'silent' }),
+      sandboxSecrets: makeSandboxSecrets(),
+    });
+    await expect(start).rejects.toBeInstanceOf(StartupError);
+    await expect(start).rejects.toThrow(/rejected OTS_USERNAME\/OTS_API_KEY/);
+  });
+});
