@@ -2,7 +2,6 @@
 // Onetime Secret and Twilio wire formats. Every scenario ends with the leak scan.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { expectNoLeaks } from '../helpers/leak-scan.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -16,15 +15,7 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  // The leak scan: logs, API responses, notes, SMS bodies and decoded Temporal history of this scenario.
-  const notes: string[] = [];
-  const history: string[] = [];
-  for (const id of used.shareIds) {
-    notes.push(JSON.stringify((await svc.status(id)).notes));
-    history.push(await svc.history(id));
-  }
-  const smsBodies = svc.twilioFake!.outbox().filter((m) => !used.excludeSms.has(m.sid)).map((m) => m.body);
-  expectNoLeaks(used.secrets, { logs: svc.allLogs(), responses: svc.responses, notes, smsBodies, history });
+  await svc.expectNoLeaksIn({ secrets: used.secrets, shareIds: used.shareIds, allowSms: used.excludeSms });
   used.secrets = [];
   used.shareIds = [];
   used.excludeSms.clear();

@@ -12,7 +12,6 @@ import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
 import { makeSandboxSecrets } from '../../src/sandbox/secrets.js';
 import { startService, StartupError } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
-import { expectNoLeaks } from '../helpers/leak-scan.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 const account = { username: 'helpdesk@example.com', apiKey: 'k'.repeat(50) };
@@ -75,13 +74,7 @@ describe('live Onetime Secret mode against another v1 server', () => {
     }
     expect(received.map((r) => JSON.parse(r.body).note.text).join('\n')).toMatch(/Link opened at/);
 
-    expectNoLeaks([secret], {
-      logs: svc.allLogs(),
-      responses: svc.responses,
-      notes: received.map((r) => r.body),
-      smsBodies: svc.twilioFake!.outbox().map((m) => m.body),
-      history: [await svc.history(res.body.shareId)],
-    });
+    await svc.expectNoLeaksIn({ secrets: [secret], shareIds: [res.body.shareId], extra: { notes: received.map((r) => r.body) } });
   });
 
   it('refuses to start when the server rejects the account, naming the variables', async () => {

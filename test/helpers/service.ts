@@ -11,6 +11,7 @@ import { startService, type ServiceOptions } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { statusQuery } from '../../workflows/messages.js';
 import type { ShareState, ShareStatus } from '../../workflows/types.js';
+import { expectNoLeaks, type Written } from './leak-scan.js';
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -108,7 +109,28 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
   /** The service's log lines and Temporal's runtime log lines of this process. */
   const allLogs = () => [...logs, ...(globalThis.__temporalLogLines ?? [])];
 
-  return { ...svc, config, logs, allLogs, responses, token, api, status, waitFor, waitForState, linkSentTo, openLink, history, sandboxSecrets };
+  /**
+   * The leak scan of a scenario: none of `secrets` may appear in the logs, API responses, notes, SMS bodies (but
+   * `allowSms`, the passphrase SMS) or Temporal history of the hand-offs it ran (`extra` adds more to scan).
+   */
+  async function expectNoLeaksIn(scan: { secrets: string[]; shareIds: string[]; allowSms?: ReadonlySet<string>; extra?: Partial<Written> }) {
+    const notes: string[] = [];
+    const hist: string[] = [];
+    for (const id of scan.shareIds) {
+      notes.push(JSON.stringify((await status(id)).notes));
+      hist.push(await history(id));
+    }
+    const smsBodies = (svc.twilioFake?.outbox() ?? []).filter((m) => !scan.allowSms?.has(m.sid)).map((m) => m.body);
+    expectNoLeaks(scan.secrets, {
+      logs: [...allLogs(), ...(scan.extra?.logs ?? [])],
+      responses: [...responses, ...(scan.extra?.responses ?? [])],
+      notes: [...notes, ...(scan.extra?.notes ?? [])],
+      smsBodies: [...smsBodies, ...(scan.extra?.smsBodies ?? [])],
+      history: [...hist, ...(scan.extra?.history ?? [])],
+    });
+  }
+
+  return { ...svc, config, logs, allLogs, expectNoLeaksIn, responses, token, api, status, waitFor, waitForState, linkSentTo, openLink, history, sandboxSecrets };
 }
 
 export type TestService = Awaited<ReturnType<typeof startTestService>>;

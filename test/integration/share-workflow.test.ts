@@ -5,7 +5,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { burnSignal, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
 import type { ShareInput } from '../../workflows/types.js';
-import { expectNoLeaks } from '../helpers/leak-scan.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -18,19 +17,7 @@ afterAll(async () => {
   await svc?.stop();
 });
 afterEach(async () => {
-  const notes: string[] = [];
-  const history: string[] = [];
-  for (const id of scanned.shareIds) {
-    notes.push(JSON.stringify((await svc.status(id)).notes));
-    history.push(await svc.history(id));
-  }
-  expectNoLeaks(scanned.secrets, {
-    logs: svc.allLogs(),
-    responses: svc.responses,
-    notes,
-    smsBodies: svc.twilioFake!.outbox().map((m) => m.body),
-    history,
-  });
+  await svc.expectNoLeaksIn(scanned);
 });
 
 let n = 0;

@@ -17,19 +17,7 @@ import {
 } from '../../src/ots/errors.js';
 import type { Receipt } from '../../src/ots/schemas.js';
 import { parseTtl, ttlSchema } from '../../src/ots/ttl.js';
-import recorded from '../fixtures/ots-fixtures.json' with { type: 'json' };
-
-interface Fixture {
-  name: string;
-  request: { method: string; path: string; headers: Record<string, string>; body_form?: Record<string, string>; body_json?: Record<string, unknown> };
-  response: { status: number; headers: Record<string, string>; body: unknown };
-}
-const fixtures = recorded.fixtures as unknown as Fixture[];
-const fixture = (name: string): Fixture => {
-  const f = fixtures.find((x) => x.name === name);
-  if (!f) throw new Error(`no fixture ${name}`);
-  return f;
-};
+import { fixture, fixtures, type Fixture } from '../helpers/ots-fixtures.js';
 
 const BASE = 'http://ots.test';
 const TOO_LARGE = 'x'.repeat(10_001); // stands for the fixture's "<10001+ bytes>"

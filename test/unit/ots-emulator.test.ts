@@ -6,19 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
 import { OtsAuthError, OtsBadRequestError, OtsNotFoundError, OtsRateLimitedError } from '../../src/ots/errors.js';
 import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
-import recorded from '../fixtures/ots-fixtures.json' with { type: 'json' };
-
-interface Fixture {
-  name: string;
-  request: { method: string; path: string; headers: Record<string, string>; body_form?: Record<string, string>; body_json?: Record<string, unknown> };
-  response: { status: number; headers: Record<string, string>; body: unknown };
-}
-const fixtures = recorded.fixtures as unknown as Fixture[];
-const fixture = (name: string): Fixture => {
-  const f = fixtures.find((x) => x.name === name);
-  if (!f) throw new Error(`no fixture ${name}`);
-  return f;
-};
+import { fixture, fixtures, type Fixture } from '../helpers/ots-fixtures.js';
 
 // The account the recording used (its _meta.basic_auth_example).
 const ALICE = { username: 'alice@example.com', apiKey: 'q3x9kv2pm7ta8lw4fzcy5nh0rd1gj6se0vi2w7ubqxok' };
