@@ -15,6 +15,11 @@ export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   ready(): Promise<Record<string, boolean>>;
   /** Mounted only in sandbox mode. */
   sandbox?: Router[];
+  /**
+   * Whether the sandbox routes need the bearer token too: yes as soon as any service is live, because then the
+   * fake outbox lists links to real secrets.
+   */
+  sandboxNeedsAuth?: boolean;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -32,8 +37,10 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use(twilioRouter({ client: deps.client, authToken: deps.twilioAuthToken, publicBaseUrl: deps.publicBaseUrl, log: deps.log }));
+  const auth = bearerAuth(deps.tokens);
+  if (deps.sandboxNeedsAuth) app.use('/sandbox', auth);
   for (const r of deps.sandbox ?? []) app.use(r);
-  app.use('/v1', bearerAuth(deps.tokens));
+  app.use('/v1', auth);
   app.use(sharesRouter(deps));
 
   app.use((_req, res) => {

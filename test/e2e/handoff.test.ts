@@ -173,6 +173,12 @@ describe('hand-off through the agent API', () => {
     await res.body.dump();
   });
 
+  it('in full sandbox mode the outbox is open, like a local fake phone', async () => {
+    const res = await request(`${svc.url}/sandbox/outbox`);
+    expect(res.statusCode).toBe(200);
+    expect(Array.isArray(await res.body.json())).toBe(true);
+  });
+
   it('health, readiness and the tool schema', async () => {
     expect((await svc.api('GET', '/healthz')).body).toEqual({ ok: true });
     const ready = await svc.api('GET', '/readyz');

@@ -77,6 +77,14 @@ describe('live Onetime Secret mode against another v1 server', () => {
     await svc.expectNoLeaksIn({ secrets: [secret], shareIds: [res.body.shareId], extra: { notes: received.map((r) => r.body) } });
   });
 
+  it('with a live service, the sandbox outbox (which lists links to real secrets) needs the bearer token', async () => {
+    const { request } = await import('undici');
+    const anonymous = await request(`${svc.url}/sandbox/outbox`);
+    expect(anonymous.statusCode).toBe(401);
+    await anonymous.body.dump();
+    expect((await svc.api('GET', '/sandbox/outbox')).status).toBe(200);
+  });
+
   it('refuses to start when the server rejects the account, naming the variables', async () => {
     const config = loadConfig({
       PORT: String(await freePort()),
