@@ -13,14 +13,14 @@ const httpUrl = z
   .refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://')
   .transform((u) => u.replace(/\/+$/, ''));
 
-const ttlValue = z.union([
-  z.enum(['1h', '24h', '7d']),
-  z
-    .string()
-    .regex(/^\d+$/, 'must be 1h, 24h, 7d or a number of seconds')
-    .transform(Number)
-    .pipe(z.number().int().min(60, 'must be at least 60 seconds (Onetime Secret\'s minimum)').max(2_592_000, 'must be at most 2592000 seconds (30 days)')),
-]);
+const TTL_RULE = "must be 1h, 24h, 7d or a number of seconds from 60 (Onetime Secret's minimum) to 2592000 (30 days)";
+const ttlValue = z.union(
+  [
+    z.enum(['1h', '24h', '7d']),
+    z.string().regex(/^\d+$/, TTL_RULE).transform(Number).pipe(z.number().int().min(60, TTL_RULE).max(2_592_000, TTL_RULE)),
+  ],
+  { error: TTL_RULE },
+);
 
 // Defaults: fast while a caller on the phone is likely opening the link (every 15 s for 2 min, then 30 s and
 // 60 s until 10 min), then backing off to every 4 h. The last value repeats. The workflow also checks once

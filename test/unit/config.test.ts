@@ -40,6 +40,12 @@ describe('config', () => {
     }
   });
 
+  it('explains what a valid TTL is', () => {
+    for (const bad of ['2w', '30', '9999999']) {
+      expect(problems({ OTS_DEFAULT_TTL: bad })).toEqual([{ variable: 'OTS_DEFAULT_TTL', message: expect.stringMatching(/1h, 24h, 7d or a number of seconds from 60/) }]);
+    }
+  });
+
   it('partial credentials for a live service name the missing variables', () => {
     const p = problems({ OTS_USERNAME: 'ops@example.com' });
     expect(p.map((x) => x.variable)).toEqual(expect.arrayContaining(['OTS_API_KEY']));
