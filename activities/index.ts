@@ -81,10 +81,18 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'>) 
         const receipt = value !== undefined
           ? await ots.share({ secret: value, ttl: args.ttlSeconds, passphrase, recipient: args.recipient })
           : (await ots.generate({ ttl: args.ttlSeconds, passphrase, recipient: args.recipient })).receipt;
+        let link: string;
+        try {
+          link = ots.shareLink(receipt);
+        } catch {
+          // A receipt without a secret key cannot be delivered: burn it rather than leave an untracked secret.
+          await ots.burn(receipt.metadataKey, passphrase).catch(() => undefined);
+          throw ApplicationFailure.create({ type: 'OTS_BAD_RESPONSE', message: 'Onetime Secret returned a receipt without a secret key', nonRetryable: true });
+        }
         const liveTtl = typeof receipt.secretTtl === 'number' ? receipt.secretTtl : receipt.ttl;
         return {
           metadataKey: receipt.metadataKey,
-          link: sealer.seal(ots.shareLink(receipt)),
+          link: sealer.seal(link),
           expiresAt: new Date(Date.now() + liveTtl * 1000).toISOString(),
           passphraseRequired: receipt.passphraseRequired ?? passphrase !== undefined,
         };

@@ -94,7 +94,10 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      say(`${signal} again: exiting now`);
+      process.exit(130);
+    }
     stopping = true;
     say(`${signal}: stopping (HTTP server, workers, Temporal) …`);
     await svc.stop().catch((e: Error) => say(`service stop: ${e.message}`));

@@ -138,7 +138,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
         .then(() => true, () => false),
       worker: workers.isRunning(),
     }),
-    sandboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
+    outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
     sandbox: [...(otsEmulator ? [otsSandboxRouter(otsEmulator.router, otsPersistence?.middleware)] : []), ...(twilioFake ? [twilioFake.router] : [])],
   });
 

@@ -29,6 +29,10 @@ const RANK: Record<SmsStatus, number> = {
   read: 5,
 };
 
+export function isSmsStatus(s: unknown): s is SmsStatus {
+  return typeof s === 'string' && Object.hasOwn(RANK, s);
+}
+
 export function isSmsFailure(s: SmsStatus | undefined): boolean {
   return s === 'undelivered' || s === 'failed' || s === 'canceled';
 }
@@ -47,5 +51,7 @@ export function advanceSmsStatus(current: SmsStatus | undefined, next: SmsStatus
 export function nextPollDelayMs(schedule: readonly number[], polls: number, nowMs: number, expiresAtMs: number): number {
   const sec = schedule[Math.min(polls, schedule.length - 1)] ?? 60;
   const untilExpiry = expiresAtMs + 1_000 - nowMs;
-  return Math.max(0, Math.min(sec * 1000, untilExpiry));
+  // Never 0: if the server still says "new" after expiry (clock skew), keep a floor instead of a tight loop.
+  const floor = Math.min(sec, 5) * 1000;
+  return Math.max(floor, Math.min(sec * 1000, untilExpiry));
 }

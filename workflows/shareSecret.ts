@@ -19,7 +19,7 @@ import {
 import type { DeliveryActivities, OtsActivities, SecretCheck } from '../activities/index.js';
 import { burnSignal, burnUpdate, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
 import { otsTaskQueue } from './queues.js';
-import { advanceSmsStatus, isSmsFailure, maskRecipient, nextPollDelayMs } from './pure.js';
+import { advanceSmsStatus, isSmsFailure, isSmsStatus, maskRecipient, nextPollDelayMs } from './pure.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
 import {
   FINAL_STATES,
@@ -56,12 +56,14 @@ function failureReason(err: ActivityFailure): string {
 /** Continue-as-new after this many polls in one run even if the server has not suggested it yet. */
 const POLLS_PER_RUN = 500;
 
+type Ending = 'burned' | 'cancelled' | 'resolved';
+
 export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   const ots = proxyActivities<OtsActivities>({ ...OTS_OPTIONS, taskQueue: otsTaskQueue(workflowInfo().taskQueue) });
   const delivery = proxyActivities<DeliveryActivities>(DELIVERY_OPTIONS);
   const notesHook = proxyActivities<DeliveryActivities>(NOTE_OPTIONS);
 
-  const w: WatchState = input.resume ?? { state: 'creating', polls: 0, notes: [], runs: 0, sms: {} };
+  const w: WatchState = input.resume ?? { state: 'creating', polls: 0, notes: [], runs: 0, sms: {}, handledFailures: [] };
   w.runs += 1;
   let resolution: Resolution | undefined;
 
@@ -81,15 +83,18 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     notes: w.notes,
   });
   const isFinal = () => FINAL_STATES.includes(w.state);
+  const burnRequested = () => w.burnRequestedBy !== undefined;
 
+  // Handlers check their input: a malformed signal that threw here would fail the workflow task on every replay.
   setHandler(statusQuery, status);
   setHandler(smsStatusSignal, (ev) => {
+    if (!ev || typeof ev.messageSid !== 'string' || !isSmsStatus(ev.status)) return;
     const prev = w.sms[ev.messageSid];
     const next = advanceSmsStatus(prev?.status, ev.status);
     w.sms[ev.messageSid] = { status: next, errorCode: next === ev.status ? ev.errorCode : prev?.errorCode };
   });
   setHandler(burnSignal, (req) => {
-    if (!isFinal()) w.burnRequestedBy ??= req?.by ?? 'Temporal UI';
+    if (!isFinal()) w.burnRequestedBy ??= byWhom(req, 'Temporal UI');
   });
   setHandler(resolveSignal, (r) => {
     if (w.state === 'needs_technician' && ['retry', 'delivered_manually', 'cancel'].includes(r?.action)) resolution = r;
@@ -97,8 +102,9 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   setHandler(
     burnUpdate,
     async (req) => {
-      w.burnRequestedBy ??= req.by ?? 'agent API';
-      await condition(() => isFinal() || w.state === 'needs_technician');
+      w.burnRequestedBy ??= byWhom(req, 'agent API');
+      // Done when the hand-off has ended, or when burning itself failed and waits for a technician.
+      await condition(() => isFinal() || w.burnBlocked === true);
       return status();
     },
     {
@@ -131,16 +137,21 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     return { shareId: input.shareId, ticketId: input.ticketId, state: w.state, viewedAt: w.viewedAt, expiresAt: w.created?.expiresAt };
   };
 
-  /** Pauses for a technician after a failed step; returns their decision (a burn request counts as cancel). */
-  const pauseForTechnician = async (what: string, reason: string): Promise<Resolution> => {
+  /**
+   * Pauses for a technician after a failed step and returns their decision. A burn request also ends the pause
+   * (as "cancel"), except while the failed step is the burn itself.
+   */
+  const pauseForTechnician = async (what: string, reason: string, opts: { burnEndsPause?: boolean } = {}): Promise<Resolution> => {
+    const burnEndsPause = opts.burnEndsPause ?? true;
     const resumeAt = w.state;
+    resolution = undefined; // a decision sent before this pause does not answer it
     setState('needs_technician');
     await note(
       `${what} failed (${reason}). No cleartext fallback: the hand-off is paused until a technician resolves it ` +
         `(signal "resolve" with action retry, delivered_manually or cancel).`,
       true,
     );
-    await condition(() => resolution !== undefined || w.burnRequestedBy !== undefined);
+    await condition(() => resolution !== undefined || (burnEndsPause && burnRequested()));
     const r: Resolution = resolution ?? { action: 'cancel', by: w.burnRequestedBy, comment: 'burn requested' };
     resolution = undefined;
     await note(`Technician decision: ${r.action}${r.by ? ` by ${r.by}` : ''}${r.comment ? ` (${r.comment})` : ''}.`);
@@ -148,7 +159,10 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     return r;
   };
 
-  /** Runs a step; on failure waits for a technician. Returns undefined when the technician closed the hand-off. */
+  /** How a hand-off ends when a technician does not retry: a pending burn request wins. */
+  const endingFor = (r: Resolution): Ending => (burnRequested() ? 'burned' : r.action === 'cancel' ? 'cancelled' : 'resolved');
+
+  /** Runs a step; on failure waits for a technician. Returns undefined when the hand-off was closed instead. */
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
     for (;;) {
       try {
@@ -157,39 +171,45 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
         if (!(err instanceof ActivityFailure)) throw err;
         const r = await pauseForTechnician(what, failureReason(err));
         if (r.action === 'retry') continue;
-        await close(r.action === 'cancel' ? 'cancelled' : 'resolved');
+        await close(endingFor(r));
         return undefined;
       }
     }
   };
 
-  /** Ends the hand-off; a secret that may still be live is burned first so no link outlives it. */
-  const close = async (final: 'cancelled' | 'resolved' | 'burned', by?: string) => {
-    if (w.created && !w.viewedAt) {
+  /**
+   * Ends the hand-off. A secret that may still be live is burned first so no link outlives the hand-off; if the
+   * burn fails, a technician decides (retry the burn, or accept that the link lives until it expires).
+   */
+  const close = async (ending: Ending): Promise<void> => {
+    while (w.created && !w.viewedAt) {
       try {
         const r = await ots.burnSecret({ metadataKey: w.created.metadataKey, passphrase: input.secret.passphrase });
-        if (r.state === 'gone' && (await settleGone())) return;
-        if (final === 'burned') await note(`Secret burned${by ? ` at the request of ${by}` : ''}; the link no longer opens.`);
-        else await note('The Onetime Secret was burned so the link no longer opens.');
+        if (r.state === 'gone' && (await applyCheck(await ots.checkSecret({ metadataKey: w.created.metadataKey })))) return;
+        await note(
+          ending === 'burned'
+            ? `Secret burned at the request of ${w.burnRequestedBy ?? 'a technician'}; the link no longer opens.`
+            : 'The Onetime Secret was burned so the link no longer opens.',
+        );
+        break;
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
-        await note('Burning the Onetime Secret failed; it will expire on its own. Check the receipt in Onetime Secret.', true);
+        w.burnBlocked = true;
+        const r = await pauseForTechnician('Burning the Onetime Secret', failureReason(err), { burnEndsPause: false });
+        w.burnBlocked = false;
+        if (r.action === 'retry') continue;
+        await note(`The link was NOT burned: it stays live until it expires at ${w.created.expiresAt}.`, true);
+        break;
       }
-    } else if (final === 'burned') {
-      await note(`Burn requested${by ? ` by ${by}` : ''} before a secret existed; nothing was sent.`);
     }
-    setState(final);
-  };
-
-  /** After OTS answered "unknown secret": find out whether it was opened (viewed) or is simply gone. */
-  const settleGone = async (): Promise<boolean> => {
-    const r = await ots.checkSecret({ metadataKey: w.created!.metadataKey });
-    return applyCheck(r);
+    if (!w.created && ending === 'burned') await note(`Burn requested by ${w.burnRequestedBy} before a secret existed; nothing was sent.`);
+    setState(ending);
   };
 
   /** Applies a receipt state; returns true when the hand-off reached a final state. */
   const applyCheck = async (r: SecretCheck): Promise<boolean> => {
-    const expired = Date.now() >= Date.parse(w.created!.expiresAt);
+    const created = w.created!;
+    const expired = Date.now() >= Date.parse(created.expiresAt);
     switch (r.state) {
       case 'received':
         w.viewedAt = r.receivedAt;
@@ -203,14 +223,14 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
       case 'expired':
       case 'orphaned':
       case 'gone':
-        if (r.state === 'gone' && !expired) {
+        if (r.state !== 'expired' && !expired) {
           setState('burned');
           await note('The secret vanished from Onetime Secret before it expired (burned or removed elsewhere).', true);
           return true;
         }
         setState('expired');
         await note(
-          `Link expired unopened at ${w.created!.expiresAt}. Technician follow-up needed: contact the caller. ` +
+          `Link expired unopened at ${created.expiresAt}. Technician follow-up needed: contact the caller. ` +
             'No new secret was created.',
           true,
         );
@@ -220,16 +240,57 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     }
   };
 
-  const burnRequested = () => w.burnRequestedBy !== undefined;
-  const linkFailed = () => {
-    const sid = w.linkMessageSid;
-    return sid !== undefined && sid !== w.linkFailureHandled && isSmsFailure(w.sms[sid]?.status);
+  const sendLink = async (): Promise<boolean> => {
+    const created = w.created!;
+    if (input.link.channel === 'email') {
+      // OTS mailed the link itself when the secret was created with `recipient`.
+      w.linkSentAt = new Date().toISOString();
+      await note(`Link sent by email (by Onetime Secret) to ${maskRecipient(input.link.to)}; expires ${created.expiresAt}.`);
+      return true;
+    }
+    const link = input.link;
+    const sent = await step('Sending the link by SMS', () =>
+      delivery.sendLinkSms({
+        to: link.to,
+        link: created.link,
+        expiresAt: created.expiresAt,
+        statusCallback: input.smsStatusCallback,
+        passphraseVia: input.passphrase.mode === 'none' ? undefined : input.passphrase.mode,
+      }),
+    );
+    if (!sent) return false;
+    w.linkMessageSid = sent.sid;
+    w.linkSentAt = new Date().toISOString();
+    await note(`Link sent by SMS to ${maskRecipient(link.to)} (message ${sent.sid}); expires ${created.expiresAt}.`);
+    return true;
+  };
+
+  const sendPassphrase = async (): Promise<boolean> => {
+    const pp = input.passphrase;
+    if (pp.mode !== 'sms' || !input.secret.passphrase) return true;
+    const passphrase = input.secret.passphrase;
+    const sent = await step('Sending the passphrase by SMS', () =>
+      delivery.sendPassphraseSms({ to: pp.to, passphrase, statusCallback: input.smsStatusCallback }),
+    );
+    if (!sent) return false;
+    w.passphraseMessageSid = sent.sid;
+    w.passphraseDeliveredAt = new Date().toISOString();
+    await note(`Passphrase sent by SMS to ${maskRecipient(pp.to)} (message ${sent.sid}; a different channel from the link).`);
+    return true;
+  };
+
+  /** A link or passphrase SMS that Twilio reported undelivered or failed, not yet handled by a technician. */
+  const failedDelivery = (): { sid: string; kind: 'link' | 'passphrase' } | undefined => {
+    for (const [kind, sid] of [['link', w.linkMessageSid], ['passphrase', w.passphraseMessageSid]] as const) {
+      if (sid && !w.handledFailures.includes(sid) && isSmsFailure(w.sms[sid]?.status)) return { sid, kind };
+    }
+    return undefined;
   };
 
   // 1. Create the secret.
   if (!w.created) {
     if (burnRequested()) {
-      await close('burned', w.burnRequestedBy);
+      await close('burned');
       return finish();
     }
     const created = await step('Creating the Onetime Secret', () =>
@@ -248,49 +309,18 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     );
   }
 
-  // 2. Deliver the link.
-  const sendLink = async (): Promise<boolean> => {
-    if (input.link.channel === 'email') {
-      // OTS mailed the link itself when the secret was created with `recipient`.
-      w.linkSentAt = new Date().toISOString();
-      await note(`Link sent by email (by Onetime Secret) to ${maskRecipient(input.link.to)}; expires ${w.created!.expiresAt}.`);
-      return true;
-    }
-    setState('delivering');
-    const link = input.link;
-    const sent = await step('Sending the link by SMS', () =>
-      delivery.sendLinkSms({
-        to: link.to,
-        link: w.created!.link,
-        expiresAt: w.created!.expiresAt,
-        statusCallback: input.smsStatusCallback,
-        passphraseVia: input.passphrase.mode === 'none' ? undefined : input.passphrase.mode,
-      }),
-    );
-    if (!sent) return false;
-    w.linkMessageSid = sent.sid;
-    w.linkSentAt = new Date().toISOString();
-    await note(`Link sent by SMS to ${maskRecipient(link.to)} (message ${sent.sid}); expires ${w.created!.expiresAt}.`);
-    return true;
-  };
-  if (!w.linkSentAt) {
+  // 2. Deliver the link, then 3. the passphrase on the other channel. A burn request stops before each send.
+  for (const [done, send] of [
+    [() => w.linkSentAt !== undefined, sendLink],
+    [() => w.passphraseDeliveredAt !== undefined || input.passphrase.mode !== 'sms', sendPassphrase],
+  ] as const) {
+    if (done()) continue;
     if (burnRequested()) {
-      await close('burned', w.burnRequestedBy);
+      await close('burned');
       return finish();
     }
     setState('delivering');
-    if (!(await sendLink())) return finish();
-  }
-
-  // 3. Deliver the passphrase on the other channel.
-  const pp = input.passphrase;
-  if (pp.mode === 'sms' && !w.passphraseDeliveredAt && input.secret.passphrase) {
-    const sent = await step('Sending the passphrase by SMS', () =>
-      delivery.sendPassphraseSms({ to: pp.to, passphrase: input.secret.passphrase!, statusCallback: input.smsStatusCallback }),
-    );
-    if (!sent) return finish();
-    w.passphraseDeliveredAt = new Date().toISOString();
-    await note(`Passphrase sent by SMS to ${maskRecipient(pp.to)} (a different channel from the link).`);
+    if (!(await send())) return finish();
   }
 
   // 4. Watch until opened, burned or expired.
@@ -298,24 +328,25 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   let pollsThisRun = 0;
   for (;;) {
     const delay = nextPollDelayMs(input.pollIntervals, w.polls, Date.now(), Date.parse(w.created.expiresAt));
-    await condition(() => burnRequested() || linkFailed(), delay);
+    await condition(() => burnRequested() || failedDelivery() !== undefined, delay);
 
     if (burnRequested()) {
-      await close('burned', w.burnRequestedBy);
+      await close('burned');
       return finish();
     }
-    if (linkFailed()) {
-      const sid = w.linkMessageSid!;
-      w.linkFailureHandled = sid;
+    const failed = failedDelivery();
+    if (failed) {
+      w.handledFailures.push(failed.sid);
+      const s = w.sms[failed.sid];
       const r = await pauseForTechnician(
-        'Delivering the link SMS',
-        `SMS_UNDELIVERED: Twilio reported ${w.sms[sid]?.status} (error ${w.sms[sid]?.errorCode ?? 'none'}) for message ${sid}`,
+        `Delivering the ${failed.kind} SMS`,
+        `SMS_UNDELIVERED: Twilio reported ${s?.status} (error ${s?.errorCode ?? 'none'}) for message ${failed.sid}`,
       );
       if (r.action !== 'retry') {
-        await close(r.action === 'cancel' ? 'cancelled' : 'resolved');
+        await close(endingFor(r));
         return finish();
       }
-      if (!(await sendLink())) return finish();
+      if (!(await (failed.kind === 'link' ? sendLink() : sendPassphrase()))) return finish();
       setState('awaiting_view');
       continue;
     }
@@ -327,8 +358,15 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     if (await applyCheck(check)) return finish();
 
     if (workflowInfo().continueAsNewSuggested || pollsThisRun >= POLLS_PER_RUN) {
-      await condition(allHandlersFinished);
+      // A burn update that arrives now waits for the burn, so it must not be waited for here: burn first.
+      await condition(() => allHandlersFinished() || burnRequested());
+      if (burnRequested()) continue;
       return continueAsNew<typeof shareSecret>({ ...input, resume: w });
     }
   }
+}
+
+function byWhom(req: unknown, fallback: string): string {
+  const by = (req as { by?: unknown } | undefined)?.by;
+  return typeof by === 'string' && by.length > 0 && by.length <= 200 ? by : fallback;
 }

@@ -77,9 +77,12 @@ export interface WatchState {
   linkSentAt?: string;
   /** Latest ranked status per message SID; a callback can arrive before the send activity's result. */
   sms: Record<string, { status: SmsStatus; errorCode?: string }>;
-  /** The link message whose failure a technician already handled. */
-  linkFailureHandled?: string;
+  passphraseMessageSid?: string;
+  /** Messages whose delivery failure a technician already handled. */
+  handledFailures: string[];
   burnRequestedBy?: string;
+  /** Burning failed and waits for a technician (the burn update answers then). */
+  burnBlocked?: boolean;
   passphraseDeliveredAt?: string;
   viewedAt?: string;
   polls: number;

@@ -16,10 +16,10 @@ export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   /** Mounted only in sandbox mode. */
   sandbox?: Router[];
   /**
-   * Whether the sandbox routes need the bearer token too: yes as soon as any service is live, because then the
-   * fake outbox lists links to real secrets.
+   * Whether the fake SMS outbox needs the bearer token: yes as soon as any service is live, because then it lists
+   * links to real secrets. (The OTS emulator keeps its own Basic auth, like the real server.)
    */
-  sandboxNeedsAuth?: boolean;
+  outboxNeedsAuth?: boolean;
 }
 
 export function createApp(deps: AppDeps): express.Express {
@@ -38,7 +38,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use(twilioRouter({ client: deps.client, authToken: deps.twilioAuthToken, publicBaseUrl: deps.publicBaseUrl, log: deps.log }));
   const auth = bearerAuth(deps.tokens);
-  if (deps.sandboxNeedsAuth) app.use('/sandbox', auth);
+  if (deps.outboxNeedsAuth) app.use('/sandbox/outbox', auth);
   for (const r of deps.sandbox ?? []) app.use(r);
   app.use('/v1', auth);
   app.use(sharesRouter(deps));

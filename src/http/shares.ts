@@ -71,7 +71,7 @@ export function sharesRouter(deps: SharesDeps): Router {
     if (deps.requirePassphrase && mode === 'none') {
       res.status(400).json({
         error: 'invalid share request',
-        issues: [{ path: 'passphrase', message: 'is required by policy (OTS_REQUIRE_PASSPHRASE): use "voice" or "sms"' }],
+        issues: [{ path: 'passphrase', message: 'is required by policy (OTS_REQUIRE_PASSPHRASE): send the link by email with passphrase "sms"' }],
       });
       return;
     }
@@ -100,8 +100,14 @@ export function sharesRouter(deps: SharesDeps): Router {
       notesWebhook: deps.notesWebhook,
     };
     const log = deps.log.child({ shareId, ticketId: body.ticketId });
+    // What the request asked for, minus the secret (a digest of a password would be guessable): a retry with the
+    // same Idempotency-Key must ask for the same hand-off.
+    const requestDigest = createHash('sha256')
+      .update(JSON.stringify([body.ticketId, body.sessionId, 'value' in body.secret, input.ttlSeconds, body.link, mode, body.passphraseTo, body.callSid]))
+      .digest('hex');
+    let handle;
     try {
-      await deps.client.workflow.start<typeof shareSecret>('shareSecret', {
+      handle = await deps.client.workflow.start<typeof shareSecret>('shareSecret', {
         taskQueue: deps.taskQueue,
         workflowId,
         args: [input],
@@ -113,12 +119,21 @@ export function sharesRouter(deps: SharesDeps): Router {
           { key: DeliveryChannel, value: body.link.channel },
           ...(body.callSid ? [{ key: CallSid, value: body.callSid }] : []),
         ],
+        memo: { requestDigest },
       });
-      log.info({ channel: body.link.channel, passphrase: mode === 'none' ? 'none' : mode, idempotent: key !== undefined }, 'share started');
     } catch (err) {
       // The same key after the first hand-off finished: still the same hand-off.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      handle = deps.client.workflow.getHandle(workflowId);
     }
+    if (key !== undefined) {
+      const existing = await handle.describe();
+      if (existing.memo?.requestDigest !== requestDigest) {
+        res.status(422).json({ error: 'this Idempotency-Key was already used for a different request', shareId });
+        return;
+      }
+    }
+    log.info({ channel: body.link.channel, passphrase: mode, idempotencyKey: key !== undefined }, 'share requested');
     res.status(202).json({ shareId, workflowId, statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` });
   });
 

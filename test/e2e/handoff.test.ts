@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-const used: { secrets: string[]; shareIds: string[]; excludeSms: Set<string> } = { secrets: [], shareIds: [], excludeSms: new Set() };
+const used: { secrets: string[]; shareIds: string[]; links: string[]; excludeSms: Set<string> } = { secrets: [], shareIds: [], links: [], excludeSms: new Set() };
 
 beforeAll(async () => {
   svc = await startTestService();
@@ -15,7 +15,8 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await svc.expectNoLeaksIn({ secrets: used.secrets, shareIds: used.shareIds, allowSms: used.excludeSms });
+  await svc.expectNoLeaksIn({ secrets: used.secrets, shareIds: used.shareIds, allowSms: used.excludeSms, links: used.links });
+  used.links = [];
   used.secrets = [];
   used.shareIds = [];
   used.excludeSms.clear();
@@ -40,6 +41,7 @@ describe('hand-off through the agent API', () => {
     await svc.waitFor(res.body.shareId, (s) => s.link.deliveryStatus === 'delivered');
 
     const link = svc.linkSentTo(to);
+    used.links.push(link);
     const sms = svc.twilioFake!.outbox().find((m) => m.to === to)!;
     expect(sms.body).toContain(link);
     expect(sms.body).not.toContain(secret);
@@ -97,6 +99,7 @@ describe('hand-off through the agent API', () => {
     // The link went by Onetime Secret's own email: find it through the emulator's outgoing mail.
     const mail = svc.otsEmulator!.mail().find((m) => m.to === 'caller@example.com');
     expect(mail).toBeDefined();
+    used.links.push(mail!.link);
     await expect(svc.openLink(mail!.link)).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
     expect((await svc.openLink(mail!.link, passphrase)).value).toBe(secret);
     const done = await svc.waitForState(res.body.shareId, 'viewed');
@@ -141,6 +144,20 @@ describe('hand-off through the agent API', () => {
     used.shareIds.push(other.body.shareId);
     await svc.waitForState(other.body.shareId, 'awaiting_view');
     expect(svc.twilioFake!.outbox().filter((m) => m.to === to)).toHaveLength(2);
+  });
+
+  it('an Idempotency-Key reused for a different request is refused with 422', async () => {
+    const secret = 'Idem-Mismatch-e2e-77';
+    used.secrets.push(secret);
+    const body = { ticketId: 'T-106', secret: { value: secret }, link: { channel: 'sms', to: phone(7) } };
+    const first = await svc.api('POST', '/v1/shares', body, { 'idempotency-key': 'call-77' });
+    expect(first.status).toBe(202);
+    used.shareIds.push(first.body.shareId);
+    const other = await svc.api('POST', '/v1/shares', { ...body, ticketId: 'T-107' }, { 'idempotency-key': 'call-77' });
+    expect(other.status).toBe(422);
+    expect(other.body.error).toMatch(/different request/);
+    await svc.waitForState(first.body.shareId, 'awaiting_view');
+    expect(svc.twilioFake!.outbox().filter((m) => m.to === phone(7))).toHaveLength(1);
   });
 
   it('rejects bad input with the field that is wrong, and bad tokens with 401/403', async () => {

@@ -18,6 +18,8 @@ function variants(secret: string): string[] {
     Buffer.from(secret).toString('base64'),
     encodeURIComponent(secret),
     JSON.stringify(secret).slice(1, -1),
+    // a digit passphrase as it is read out or printed: in groups of three
+    ...(/^\d{6,}$/.test(secret) ? [secret.replace(/(\d{3})(?=\d)/g, '$1 ')] : []),
   ].filter((v, i, a) => v.length >= 6 && a.indexOf(v) === i);
 }
 

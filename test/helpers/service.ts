@@ -113,7 +113,14 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
    * The leak scan of a scenario: none of `secrets` may appear in the logs, API responses, notes, SMS bodies (but
    * `allowSms`, the passphrase SMS) or Temporal history of the hand-offs it ran (`extra` adds more to scan).
    */
-  async function expectNoLeaksIn(scan: { secrets: string[]; shareIds: string[]; allowSms?: ReadonlySet<string>; extra?: Partial<Written> }) {
+  async function expectNoLeaksIn(scan: {
+    secrets: string[];
+    shareIds: string[];
+    allowSms?: ReadonlySet<string>;
+    /** One-time links: allowed in the link SMS only, so scanned everywhere else. */
+    links?: string[];
+    extra?: Partial<Written>;
+  }) {
     const notes: string[] = [];
     const hist: string[] = [];
     for (const id of scan.shareIds) {
@@ -127,6 +134,14 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
       notes: [...notes, ...(scan.extra?.notes ?? [])],
       smsBodies: [...smsBodies, ...(scan.extra?.smsBodies ?? [])],
       history: [...hist, ...(scan.extra?.history ?? [])],
+    });
+    const keys = (scan.links ?? []).map((l) => l.split('/secret/')[1]!);
+    expectNoLeaks([...(scan.links ?? []), ...keys], {
+      logs: allLogs(),
+      responses,
+      notes,
+      smsBodies: [],
+      history: hist,
     });
   }
 

@@ -3,12 +3,12 @@
 // such as a 2-second TTL. Every scenario ends with the leak scan.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { burnSignal, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
-import type { ShareInput } from '../../workflows/types.js';
+import { burnSignal, burnUpdate, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
+import type { ShareInput, ShareStatus } from '../../workflows/types.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-let scanned: { secrets: string[]; shareIds: string[] };
+let scanned: { secrets: string[]; shareIds: string[]; allowSms?: Set<string> };
 
 beforeAll(async () => {
   svc = await startTestService({}, { otsMinTtlSeconds: 1 });
@@ -133,5 +133,65 @@ describe('long watches', () => {
     expect(result.state).toBe('viewed');
     const notes = (await svc.status(shareId)).notes.map((x) => x.text).join('\n');
     expect(notes).toMatch(/Onetime Secret created[\s\S]*Link sent by SMS[\s\S]*Link opened at/);
+  });
+});
+
+describe('burning and technician decisions', () => {
+  const lastReceiptKey = () => [...svc.otsEmulator!.store.receipts.values()].at(-1)!.key;
+
+  it('a burn while paused for a technician ends the hand-off as burned, and the burn update waits for it', async () => {
+    svc.otsEmulator!.injectFault({ method: 'POST', path: '/api/v1/share', times: 1, status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
+    const { shareId, handle } = await startShare();
+    await svc.waitForState(shareId, 'needs_technician');
+    const after = await handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
+    expect(after.state).toBe('burned');
+    expect(after.notes.at(-1)!.text).toMatch(/before a secret existed; nothing was sent/);
+    expect((await handle.result()).state).toBe('burned');
+  });
+
+  it('a failed burn waits for a technician; retry burns it and the link no longer opens', async () => {
+    const { shareId, handle, input } = await startShare();
+    await svc.waitForState(shareId, 'awaiting_view');
+    const link = svc.linkSentTo(input.link.to);
+    svc.otsEmulator!.injectFault({ method: 'POST', path: `/api/v1/private/${lastReceiptKey()}/burn`, times: 1, status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
+    const blocked = await handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
+    expect(blocked.state).toBe('needs_technician');
+    expect(blocked.notes.at(-1)!.text).toMatch(/Burning the Onetime Secret failed \(OTS_AUTH/);
+    await handle.signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
+    expect((await handle.result()).state).toBe('burned');
+    await expect(svc.openLink(link)).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+  });
+
+  it('malformed signals and an update without arguments do not wedge the workflow', async () => {
+    const { shareId, handle } = await startShare();
+    await svc.waitForState(shareId, 'awaiting_view');
+    await handle.signal('smsStatus');
+    await handle.signal('smsStatus', { messageSid: 42, status: 'exploded' });
+    await handle.signal('resolve', 'nonsense');
+    const after = await handle.executeUpdate<ShareStatus, []>('burnSecret');
+    expect(after.state).toBe('burned');
+    expect(after.notes.at(-1)!.text).toMatch(/at the request of agent API/);
+  });
+
+  it('an undelivered passphrase SMS pauses for a technician, and a retry sends the passphrase again', async () => {
+    const ppTo = '+15550208888';
+    svc.twilioFake!.undeliverable.add(ppTo);
+    const { shareId, handle } = await startShare({
+      link: { channel: 'email', to: 'caller@example.com' },
+      passphrase: { mode: 'sms', to: ppTo },
+      secret: { value: svc.sealer.seal('Pp-Retry-Secret-1'), passphrase: svc.sealer.seal('482913570164') },
+      value: 'Pp-Retry-Secret-1',
+    });
+    scanned.secrets.push('482913570164');
+    const paused = await svc.waitForState(shareId, 'needs_technician');
+    expect(paused.notes.at(-1)!.text).toMatch(/Delivering the passphrase SMS failed \(SMS_UNDELIVERED/);
+    svc.twilioFake!.undeliverable.delete(ppTo);
+    await handle.signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
+    await svc.waitForState(shareId, 'awaiting_view');
+    const sent = svc.twilioFake!.outbox().filter((m) => m.to === ppTo);
+    expect(sent).toHaveLength(2);
+    scanned.allowSms = new Set(sent.map((m) => m.sid));
+    await handle.signal(burnSignal, {});
+    expect((await handle.result()).state).toBe('burned');
   });
 });

@@ -32,7 +32,9 @@ describe('poll schedule', () => {
     expect(nextPollDelayMs([10, 20], 0, now, now + 3_600_000)).toBe(10_000);
     expect(nextPollDelayMs([10, 20], 5, now, now + 3_600_000)).toBe(20_000);
     expect(nextPollDelayMs([10, 20], 5, now, now + 5_000)).toBe(6_000);
-    expect(nextPollDelayMs([10, 20], 5, now, now - 5_000)).toBe(0);
+    // past expiry: a floor of min(interval, 5 s), never a tight loop
+    expect(nextPollDelayMs([10, 20], 5, now, now - 5_000)).toBe(5_000);
+    expect(nextPollDelayMs([0.3], 5, now, now - 5_000)).toBe(300);
   });
 
   it('the default schedule checks a never-opened 24 h link far less than naive 30 s polling', () => {
