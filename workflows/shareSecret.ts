@@ -346,6 +346,7 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
         await close(endingFor(r));
         return finish();
       }
+      setState('delivering');
       if (!(await (failed.kind === 'link' ? sendLink() : sendPassphrase()))) return finish();
       setState('awaiting_view');
       continue;

@@ -187,7 +187,7 @@ describe('burning and technician decisions', () => {
     expect(paused.notes.at(-1)!.text).toMatch(/Delivering the passphrase SMS failed \(SMS_UNDELIVERED/);
     svc.twilioFake!.undeliverable.delete(ppTo);
     await handle.signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
-    await svc.waitForState(shareId, 'awaiting_view');
+    await svc.waitFor(shareId, (s) => s.state === 'awaiting_view' && s.notes.filter((n) => /Passphrase sent by SMS/.test(n.text)).length === 2);
     const sent = svc.twilioFake!.outbox().filter((m) => m.to === ppTo);
     expect(sent).toHaveLength(2);
     scanned.allowSms = new Set(sent.map((m) => m.sid));
