@@ -1,6 +1,7 @@
 // The environment, validated once. Only src/main.ts calls loadConfig with process.env; everything else receives
 // the typed Config. A bad value fails start-up with one line per bad variable (DESIGN.md "Configuration").
 import { z } from 'zod';
+import { parsePayloadKeys, type PayloadKey } from './temporal/codec.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -75,10 +76,40 @@ const envSchema = z
     DEEPGRAM_API_KEY: z.string().min(1).optional(),
     NOTES_WEBHOOK_URL: httpUrl.optional(),
     NOTES_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
-    PAYLOAD_KEYS: z.string().min(1).optional(),
+    PAYLOAD_KEYS: z
+      .string()
+      .transform((s, ctx): PayloadKey[] => {
+        try {
+          return parsePayloadKeys(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
     SEAL_KEY: z
       .string()
       .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes in base64 (openssl rand -base64 32)')
+      .optional(),
+    CODEC_ALLOWED_ORIGINS: z
+      .string()
+      .transform((s) => s.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean))
+      .pipe(
+        z.array(
+          z.string().refine((o) => {
+            try {
+              return /^https?:$/.test(new URL(o).protocol) && new URL(o).origin === o;
+            } catch {
+              return false;
+            }
+          }, 'each entry must be an origin: scheme://host[:port], no path (e.g. http://localhost:8233)'),
+        ),
+      )
+      .optional(),
+    CODEC_TOKENS: z
+      .string()
+      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+      .pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')))
       .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DATA_DIR: z.string().min(1).default('.data'),
@@ -109,6 +140,13 @@ const envSchema = z
     if (live && !env.AGENT_API_TOKENS) {
       ctx.addIssue({ code: 'custom', path: ['AGENT_API_TOKENS'], message: 'must be set when any service is live (the sandbox token is for local use only)' });
     }
+    if (live && !env.PAYLOAD_KEYS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PAYLOAD_KEYS'],
+        message: 'must be set when any service is live: Temporal payloads are encrypted with it (k1:$(openssl rand -base64 32))',
+      });
+    }
     if (live && !env.SEAL_KEY) {
       ctx.addIssue({ code: 'custom', path: ['SEAL_KEY'], message: 'must be set when any service is live (openssl rand -base64 32)' });
     }
@@ -123,6 +161,8 @@ export interface Config extends Env {
   /** True when any outside service runs as a local fake: sandbox routes are mounted. */
   sandbox: boolean;
   publicBaseUrl: string;
+  /** CODEC_ALLOWED_ORIGINS, else the embedded UI's two spellings of its origin (none with TEMPORAL_ADDRESS). */
+  codecAllowedOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -156,5 +196,8 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     modes,
     sandbox: modes.ots === 'sandbox' || modes.twilio === 'sandbox',
     publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${env.PORT}`,
+    codecAllowedOrigins:
+      env.CODEC_ALLOWED_ORIGINS ??
+      (env.TEMPORAL_ADDRESS ? [] : [`http://localhost:${env.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`]),
   };
 }

@@ -24,6 +24,7 @@ function banner(config: Config, svc: RunningService, sb: SandboxSecrets, uiUrl: 
     `  Twilio SMS     : ${config.modes.twilio}${config.modes.twilio === 'sandbox' ? ` (sent messages at ${svc.url}/sandbox/outbox)` : ''}`,
     `  Agent API      : ${svc.url}/v1  (Authorization: Bearer ${token})`,
     `  Temporal       : ${temporalAddress}${uiUrl ? `, Web UI ${uiUrl}` : ''}`,
+    `  Codec server   : ${svc.url}/codec  (payloads encrypted with ${config.PAYLOAD_KEYS ? `PAYLOAD_KEYS, key "${config.PAYLOAD_KEYS[0]!.id}"` : 'a sandbox key generated on first start and kept in .data/ (set PAYLOAD_KEYS for production)'})`,
     '',
     'Try it:',
     `  curl -s -X POST ${svc.url}/v1/shares \\`,
@@ -65,6 +66,8 @@ async function main(): Promise<void> {
       dbFilename: resolve(projectDir, config.TEMPORAL_DB_FILE),
       namespace: config.TEMPORAL_NAMESPACE,
       searchAttributes: allSearchAttributes,
+      // The browser calls the codec server directly, from the UI's page, on this machine.
+      uiCodecEndpoint: `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/codec`,
       log: say,
     });
   }

@@ -15,6 +15,8 @@ import { persistEmulator } from './sandbox/persist.js';
 import { createTwilioFake } from './sandbox/twilio-fake.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, type TemporalClient } from './temporal/client.js';
+import { parsePayloadKeys } from './temporal/codec.js';
+import { createDataConverter } from './temporal/data-converter.js';
 import { createWorkers, type Workers } from './temporal/worker.js';
 import { createSmsSender } from './twilio/sms.js';
 
@@ -22,6 +24,8 @@ import { createSmsSender } from './twilio/sms.js';
 export interface SandboxSecrets {
   agentToken: string;
   sealKey: string;
+  /** PAYLOAD_KEYS format: generated for the sandbox, never for production. */
+  payloadKeys: string;
   otsUsername: string;
   otsApiKey: string;
   twilioAccountSid: string;
@@ -108,7 +112,9 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       ? createNotesWebhook({ url: config.NOTES_WEBHOOK_URL, secret: config.NOTES_WEBHOOK_SECRET })
       : noNotesWebhook;
 
-  const temporal = await connectClient({ address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE });
+  const payloadKeys = config.PAYLOAD_KEYS ?? parsePayloadKeys(sb.payloadKeys);
+  const dataConverter = createDataConverter(payloadKeys);
+  const temporal = await connectClient({ address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   const workers = await createWorkers({
     address: opts.temporalAddress,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -116,6 +122,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     otsActivities: createOtsActivities({ ots, sealer }),
     deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
     otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
+    dataConverter,
     workflowBundlePath: opts.workflowBundlePath,
   });
 
@@ -124,6 +131,12 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     log,
     tokens,
     twilioAuthToken,
+    codec: {
+      codec: dataConverter.payloadCodecs[0],
+      namespace: config.TEMPORAL_NAMESPACE,
+      allowedOrigins: config.codecAllowedOrigins,
+      tokens: config.CODEC_TOKENS ?? [],
+    },
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     sealer,
     publicBaseUrl: config.publicBaseUrl,

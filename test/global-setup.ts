@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { ensureTemporalCli } from '../src/temporal/cli.js';
+import { FAILURE_CONVERTER_PATH } from '../src/temporal/data-converter.js';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server.js';
 import { freePort } from '../src/temporal/ports.js';
 import { registerSearchAttributes } from '../src/temporal/search-attributes.js';
@@ -53,6 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const bundleStarted = Date.now();
     const { code } = await bundleWorkflowCode({
       workflowsPath: join(repoRoot, 'workflows', 'index.ts'),
+      failureConverterPath: FAILURE_CONVERTER_PATH,
       logger: new DefaultLogger('WARN'),
     });
     const workflowBundlePath = join(dir, 'workflow-bundle.js');

@@ -11,6 +11,7 @@ import {
   condition,
   continueAsNew,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -19,7 +20,7 @@ import {
 import type { DeliveryActivities, OtsActivities, SecretCheck } from '../activities/index.js';
 import { burnSignal, burnUpdate, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
 import { otsTaskQueue } from './queues.js';
-import { advanceSmsStatus, isSmsFailure, isSmsStatus, maskRecipient, nextPollDelayMs } from './pure.js';
+import { advanceSmsStatus, isSmsFailure, isSmsStatus, maskRecipient, nextPollDelayMs, technicianDetails } from './pure.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
 import {
   FINAL_STATES,
@@ -114,15 +115,21 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     },
   );
 
+  // Temporal UI's "current details": the hand-off as it stands, refreshed on every state change and note.
+  const showDetails = () => setCurrentDetails(technicianDetails(status()));
+  showDetails();
+
   const setState = (s: ShareState) => {
     if (w.state === s) return;
     w.state = s;
     upsertSearchAttributes([{ key: ShareStateKey, value: s }]);
+    showDetails();
   };
 
   const note = async (text: string, followUp?: boolean) => {
     const n = { at: new Date().toISOString(), text, ...(followUp ? { followUp: true } : {}) };
     w.notes.push(n);
+    showDetails();
     if (input.notesWebhook) {
       try {
         await notesHook.postNote({ shareId: input.shareId, ticketId: input.ticketId, note: n });

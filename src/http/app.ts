@@ -1,8 +1,9 @@
-// The HTTP app: agent API, Twilio webhooks, health, and (in sandbox mode only) the local fakes.
+// The HTTP app: agent API, Twilio webhooks, the codec server, health, and (in sandbox mode only) the local fakes.
 import express, { type ErrorRequestHandler, type Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { bearerAuth } from './auth.js';
+import { codecRouter, type CodecServerOptions } from './codec.js';
 import { sharesRouter, type SharesDeps } from './shares.js';
 import { twilioRouter } from './twilio-webhooks.js';
 
@@ -11,6 +12,7 @@ export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   log: Logger;
   tokens: readonly string[];
   twilioAuthToken: string;
+  codec: Omit<CodecServerOptions, 'log'>;
   /** Temporal reachable and workers polling. */
   ready(): Promise<Record<string, boolean>>;
   /** Mounted only in sandbox mode. */
@@ -36,6 +38,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(ok ? 200 : 503).json({ ok, checks });
   });
 
+  app.use(codecRouter({ ...deps.codec, log: deps.log }));
   app.use(twilioRouter({ client: deps.client, authToken: deps.twilioAuthToken, publicBaseUrl: deps.publicBaseUrl, log: deps.log }));
   const auth = bearerAuth(deps.tokens);
   if (deps.outboxNeedsAuth) app.use('/sandbox/outbox', auth);

@@ -4,21 +4,32 @@ import type { RequestHandler } from 'express';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function bearerAuth(tokens: readonly string[]): RequestHandler {
+export type BearerCheck = { result: 'missing' } | { result: 'wrong' } | { result: 'ok'; token: string };
+
+/** Checks an Authorization header against `tokens`, comparing digests so it is constant-time whatever the length. */
+export function bearerChecker(tokens: readonly string[]): (authorization: string | undefined) => BearerCheck {
   const known = tokens.map(digest);
+  return (authorization) => {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+    if (!m) return { result: 'missing' };
+    const given = digest(m[1]!);
+    return known.some((k) => timingSafeEqual(k, given)) ? { result: 'ok', token: m[1]! } : { result: 'wrong' };
+  };
+}
+
+export function bearerAuth(tokens: readonly string[]): RequestHandler {
+  const check = bearerChecker(tokens);
   return (req, res, next) => {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
-    if (!m) {
+    const c = check(req.get('authorization'));
+    if (c.result === 'missing') {
       res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'missing bearer token (Authorization: Bearer <token>)' });
       return;
     }
-    // Compare digests so the comparison is constant-time whatever the token's length.
-    const given = digest(m[1]!);
-    if (!known.some((k) => timingSafeEqual(k, given))) {
+    if (c.result === 'wrong') {
       res.status(403).json({ error: 'this token is not allowed' });
       return;
     }
-    res.locals.token = m[1];
+    res.locals.token = c.token;
     next();
   };
 }

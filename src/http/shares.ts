@@ -14,6 +14,7 @@ import type { Sealer } from '../seal.js';
 import { burnUpdate, statusQuery } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/shareSecret.js';
+import { technicianSummary } from '../../workflows/pure.js';
 import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
 
@@ -120,6 +121,15 @@ export function sharesRouter(deps: SharesDeps): Router {
           ...(body.callSid ? [{ key: CallSid, value: body.callSid }] : []),
         ],
         memo: { requestDigest },
+        // What Temporal UI shows for this hand-off (encoded by the payload codec like every payload).
+        staticSummary: technicianSummary({ ticketId: body.ticketId, link: body.link, passphrase: mode, ttlSeconds: input.ttlSeconds }),
+        staticDetails: [
+          `**Ticket:** ${body.ticketId}${body.sessionId ? ` (agent session ${body.sessionId})` : ''}`,
+          `**Hand-off:** ${shareId}`,
+          `**Requested:** ${new Date().toISOString()}, link valid ${input.ttlSeconds} s`,
+          '**Secret and passphrase:** sealed (never shown here)',
+          'Resolve a paused hand-off with the `resolve` signal: `{"action":"retry"|"delivered_manually"|"cancel","by":"<you>"}`.',
+        ].join('\n\n'),
       });
     } catch (err) {
       // The same key after the first hand-off finished: still the same hand-off.

@@ -1,15 +1,18 @@
 // Credentials the sandbox makes up for itself, kept in the git-ignored data dir (mode 0600) so that a restart keeps
 // the same agent token and, above all, the same SEAL_KEY: hand-offs in the dev server's SQLite file survive a
-// restart only if their sealed fields can still be opened.
+// restart only if their sealed fields can still be opened, and the same payload key: the dev server's history
+// is encrypted with it.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxSecrets } from '../service.js';
+import { formatPayloadKeys, generatePayloadKey } from '../temporal/codec.js';
 
 export function makeSandboxSecrets(): SandboxSecrets {
   return {
     agentToken: `sandbox_${randomBytes(18).toString('base64url')}`,
     sealKey: randomBytes(32).toString('base64'),
+    payloadKeys: formatPayloadKeys([generatePayloadKey(`sandbox-${new Date().toISOString().slice(0, 10)}`)]),
     otsUsername: 'sandbox@ots-handoff.invalid',
     otsApiKey: randomBytes(25).toString('hex').slice(0, 50),
     twilioAccountSid: `AC${randomBytes(16).toString('hex')}`,

@@ -2,6 +2,7 @@
 //  - the main task queue: shareSecret workflows and the delivery activities (SMS, notes);
 //  - `<queue>-ots`: the Onetime Secret activities, with a server-side rate limit
 //    (maxTaskQueueActivitiesPerSecond) that the whole fleet shares, so it stays under the OTS account's limit.
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type { createDeliveryActivities, createOtsActivities } from '../../activities/index.js';
@@ -23,6 +24,8 @@ export async function createWorkers(opts: {
   otsActivities: ReturnType<typeof createOtsActivities>;
   deliveryActivities: ReturnType<typeof createDeliveryActivities>;
   otsRatePerMinute: number;
+  /** From data-converter.ts; a prebuilt bundle must have been built with its failureConverterPath. */
+  dataConverter: DataConverter;
   /** A prebuilt bundle (tests build one per run); otherwise workflows are bundled from source at start. */
   workflowBundlePath?: string;
 }): Promise<Workers> {
@@ -34,6 +37,7 @@ export async function createWorkers(opts: {
     connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
+    dataConverter: opts.dataConverter,
     ...workflowSource,
     activities: opts.deliveryActivities,
   });
@@ -41,6 +45,7 @@ export async function createWorkers(opts: {
     connection,
     namespace: opts.namespace,
     taskQueue: otsTaskQueue(opts.taskQueue),
+    dataConverter: opts.dataConverter,
     activities: opts.otsActivities,
     maxTaskQueueActivitiesPerSecond: opts.otsRatePerMinute / 60,
   });

@@ -38,6 +38,7 @@ beforeAll(async () => {
     OTS_API_KEY: account.apiKey,
     AGENT_API_TOKENS: 'live-mode-test-token-0001',
     SEAL_KEY: Buffer.alloc(32, 9).toString('base64'),
+    PAYLOAD_KEYS: `live-test:${Buffer.alloc(32, 5).toString('base64')}`,
     NOTES_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/psa/notes`,
     NOTES_WEBHOOK_SECRET: webhookSecret,
   });
@@ -93,6 +94,7 @@ describe('live Onetime Secret mode against another v1 server', () => {
       OTS_API_KEY: 'wrong-api-key-0000',
       AGENT_API_TOKENS: 'live-mode-test-token-0001',
       SEAL_KEY: Buffer.alloc(32, 9).toString('base64'),
+    PAYLOAD_KEYS: `live-test:${Buffer.alloc(32, 5).toString('base64')}`,
     });
     const start = startService({
       config,

@@ -11,6 +11,7 @@ import { startService, type ServiceOptions } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { statusQuery } from '../../workflows/messages.js';
 import type { ShareState, ShareStatus } from '../../workflows/types.js';
+import { decodeThroughCodecServer, expectOnlyCiphertext } from './history.js';
 import { expectNoLeaks, type Written } from './leak-scan.js';
 
 export interface ApiResponse<T = any> {
@@ -19,12 +20,16 @@ export interface ApiResponse<T = any> {
   text: string;
 }
 
+/** Lets the tests' own codec-server calls in (the service's default would allow only the local UI). */
+export const TEST_CODEC_TOKEN = 'test-codec-token-0123456789';
+
 export async function startTestService(env: Record<string, string> = {}, sandbox?: ServiceOptions['sandbox']) {
   const port = await freePort();
   const config = loadConfig({
     PORT: String(port),
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
     OTS_POLL_INTERVALS: '0.3',
+    CODEC_TOKENS: TEST_CODEC_TOKEN,
     ...env,
   });
   const logs: string[] = [];
@@ -101,9 +106,13 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
     return svc.ots.retrieveSecret(key, passphrase);
   }
 
+  const rawHistory = (shareId: string) => svc.temporal.client.workflow.getHandle(`share-${shareId}`).fetchHistory();
   async function history(shareId: string): Promise<string> {
-    const h = await svc.temporal.client.workflow.getHandle(`share-${shareId}`).fetchHistory();
-    return historyText(h);
+    return historyText(await rawHistory(shareId));
+  }
+  /** The history's payloads decoded through the codec server, as a technician sees them in Temporal UI. */
+  async function decodedHistory(shareId: string): Promise<string[]> {
+    return decodeThroughCodecServer(svc.url, (config.CODEC_TOKENS ?? [TEST_CODEC_TOKEN])[0]!, await rawHistory(shareId), config.TEMPORAL_NAMESPACE);
   }
 
   /** The service's log lines and Temporal's runtime log lines of this process. */
@@ -111,7 +120,8 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
 
   /**
    * The leak scan of a scenario: none of `secrets` may appear in the logs, API responses, notes, SMS bodies (but
-   * `allowSms`, the passphrase SMS) or Temporal history of the hand-offs it ran (`extra` adds more to scan).
+   * `allowSms`, the passphrase SMS), the raw Temporal history of the hand-offs it ran (which must moreover be
+   * ciphertext only) or that history decoded through the codec server (`extra` adds more to scan).
    */
   async function expectNoLeaksIn(scan: {
     secrets: string[];
@@ -125,7 +135,9 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
     const hist: string[] = [];
     for (const id of scan.shareIds) {
       notes.push(JSON.stringify((await status(id)).notes));
-      hist.push(await history(id));
+      const raw = await rawHistory(id);
+      expectOnlyCiphertext(raw);
+      hist.push(historyText(raw), ...(await decodedHistory(id)));
     }
     const smsBodies = (svc.twilioFake?.outbox() ?? []).filter((m) => !scan.allowSms?.has(m.sid)).map((m) => m.body);
     expectNoLeaks(scan.secrets, {
@@ -145,7 +157,7 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
     });
   }
 
-  return { ...svc, config, logs, allLogs, expectNoLeaksIn, responses, token, api, status, waitFor, waitForState, linkSentTo, openLink, history, sandboxSecrets };
+  return { ...svc, config, logs, allLogs, expectNoLeaksIn, responses, token, api, status, waitFor, waitForState, linkSentTo, openLink, history, rawHistory, decodedHistory, sandboxSecrets };
 }
 
 export type TestService = Awaited<ReturnType<typeof startTestService>>;

@@ -53,9 +53,27 @@ describe('config', () => {
     expect(t.map((x) => x.variable)).toEqual(expect.arrayContaining(['TWILIO_AUTH_TOKEN', 'TWILIO_FROM']));
   });
 
-  it('live mode requires API tokens, a seal key and (for Twilio) a public base URL', () => {
+  it('live mode requires API tokens, a seal key, payload keys and (for Twilio) a public base URL', () => {
     const p = problems({ TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`, TWILIO_AUTH_TOKEN: 'b'.repeat(32), TWILIO_FROM: '+15551230000' });
-    expect(p.map((x) => x.variable).sort()).toEqual(['AGENT_API_TOKENS', 'PUBLIC_BASE_URL', 'SEAL_KEY']);
+    expect(p.map((x) => x.variable).sort()).toEqual(['AGENT_API_TOKENS', 'PAYLOAD_KEYS', 'PUBLIC_BASE_URL', 'SEAL_KEY']);
+  });
+
+  it('PAYLOAD_KEYS: malformed lists are refused with what is wrong, never the key material', () => {
+    const key = Buffer.alloc(32, 3).toString('base64');
+    const cases: [string, RegExp][] = [
+      [key, /entry 1: the key id must be/],
+      [`k1:${Buffer.alloc(16, 3).toString('base64')}`, /entry 1 \(k1\): the key must be 32 bytes/],
+      [`k1:${key},bad id:${key}`, /entry 2: the key id must be/],
+      [`k1:${key},k1:${key}`, /each key id may appear only once/],
+      [`k1:not*base64*${key}`, /entry 1 \(k1\): the key must be 32 bytes/],
+    ];
+    for (const [value, message] of cases) {
+      const p = problems({ PAYLOAD_KEYS: value });
+      expect(p).toEqual([{ variable: 'PAYLOAD_KEYS', message: expect.stringMatching(message) }]);
+      expect(p[0]!.message).not.toContain(key);
+    }
+    const ok = loadConfig({ PAYLOAD_KEYS: ` new:${key} , old:${Buffer.alloc(32, 4).toString('base64')}` });
+    expect(ok.PAYLOAD_KEYS!.map((k) => k.id)).toEqual(['new', 'old']);
   });
 
   it('a complete live configuration is accepted', () => {
@@ -65,6 +83,7 @@ describe('config', () => {
       OTS_API_KEY: 'k'.repeat(50),
       AGENT_API_TOKENS: 'token-one-0123456789, token-two-0123456789',
       SEAL_KEY: Buffer.alloc(32, 7).toString('base64'),
+      PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 8).toString('base64')}`,
       OTS_POLL_INTERVALS: '1,2,3',
       OTS_DEFAULT_TTL: '3600',
     });

@@ -1,0 +1,120 @@
+// The codec server for Temporal UI and the temporal CLI: `POST /codec/decode` and `/codec/encode` with Temporal's
+// remote codec protocol (body and answer: proto3 JSON of Payloads, research/temporal.md §3 "Codec server contract").
+//
+// Who may call it. Anyone who can call it can read every hand-off's history (minus the sealed fields), so:
+//  - a request with an Origin outside CODEC_ALLOWED_ORIGINS is refused (403), and CORS echoes only listed origins;
+//  - `Authorization: Bearer <one of CODEC_TOKENS>` is accepted from anywhere (the CLI's --codec-auth, or an
+//    authenticating proxy in front of a remote UI);
+//  - without a token, only a browser on this machine is let in: a listed Origin AND a loopback peer. That is the
+//    embedded dev server's UI, which sends no token and no cookie (research/browser-codec-compose.md).
+// X-Namespace must name the service's namespace (per-namespace authorisation; the UI and the CLI always send it).
+import express, { Router, type Request } from 'express';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils.js';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { bearerChecker } from './auth.js';
+
+export interface CodecServerOptions {
+  codec: PayloadCodec;
+  namespace: string;
+  /** Exact origins (scheme://host:port) of the Temporal UIs allowed to call from a browser. */
+  allowedOrigins: readonly string[];
+  /** Bearer tokens accepted from any peer; empty: only the local browser path. */
+  tokens: readonly string[];
+  log: Logger;
+}
+
+/** Largest request body: a workflow's whole history of payloads at once (Temporal caps one payload at 2 MB). */
+export const CODEC_BODY_LIMIT = '8mb';
+
+const base64 = z.string().max(12_000_000).regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
+const payloadsBody = z.object({
+  payloads: z
+    .array(z.object({ metadata: z.record(z.string().max(256), base64).optional(), data: base64.optional() }).strict())
+    .max(10_000),
+});
+
+function isLoopback(addr: string | undefined): boolean {
+  return !!addr && (addr === '::1' || /^(::ffff:)?127\./.test(addr));
+}
+
+export function codecRouter(opts: CodecServerOptions): Router {
+  const origins = new Set(opts.allowedOrigins);
+  const checkBearer = bearerChecker(opts.tokens);
+  const log = opts.log.child({ component: 'codec' });
+  const r = Router();
+  const paths = ['/codec/encode', '/codec/decode'];
+
+  // CORS: only for listed origins; every answer varies by Origin.
+  r.use(paths, (req, res, next) => {
+    res.vary('Origin');
+    const origin = req.get('origin');
+    if (origin !== undefined && !origins.has(origin)) {
+      log.warn({ path: req.path }, 'codec request from an origin that is not allowed');
+      res.status(403).json({ error: 'this origin may not use the codec server (CODEC_ALLOWED_ORIGINS)' });
+      return;
+    }
+    if (origin !== undefined) res.set('Access-Control-Allow-Origin', origin);
+    next();
+  });
+
+  r.options(paths, (_req, res) => {
+    res
+      .set('Access-Control-Allow-Methods', 'POST')
+      .set('Access-Control-Allow-Headers', 'Content-Type, X-Namespace, Authorization')
+      .set('Access-Control-Max-Age', '600')
+      .status(204)
+      .end();
+  });
+
+  const authorize = (req: Request): { status: 401 | 403; error: string } | undefined => {
+    const bearer = checkBearer(req.get('authorization'));
+    if (bearer.result === 'ok') return undefined;
+    if (bearer.result === 'wrong') return { status: 403, error: 'this token is not allowed' };
+    if (req.get('origin') !== undefined && isLoopback(req.socket.remoteAddress)) return undefined;
+    return { status: 401, error: 'missing bearer token (Authorization: Bearer <one of CODEC_TOKENS>)' };
+  };
+
+  r.post(paths, express.json({ limit: CODEC_BODY_LIMIT, type: () => true }), async (req, res) => {
+    const denied = authorize(req);
+    if (denied) {
+      log.warn({ path: req.path, status: denied.status }, 'codec request refused');
+      res.status(denied.status).json({ error: denied.error });
+      return;
+    }
+    const namespace = req.get('x-namespace');
+    if (namespace === undefined) {
+      res.status(400).json({ error: 'the X-Namespace header is required' });
+      return;
+    }
+    if (namespace !== opts.namespace) {
+      res.status(403).json({ error: 'this codec server serves another namespace' });
+      return;
+    }
+    const parsed = payloadsBody.safeParse(req.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      res.status(400).json({ error: 'invalid payloads', issues: [{ path: issue.path.join('.') || '(body)', message: issue.message }] });
+      return;
+    }
+    const op = req.path.endsWith('/encode') ? 'encode' : 'decode';
+    let payloads: Payload[];
+    try {
+      payloads = parsed.data.payloads.map((p) => JSONToPayload(p as JSONPayload));
+    } catch {
+      res.status(400).json({ error: 'invalid payloads' });
+      return;
+    }
+    try {
+      const out = op === 'encode' ? await opts.codec.encode(payloads) : await opts.codec.decode(payloads);
+      log.debug({ op, namespace, count: payloads.length }, 'codec request');
+      res.json({ payloads: out.map(payloadToJSON) });
+    } catch (err) {
+      // Codec errors name a key id or say "does not decrypt"; never payload bytes.
+      log.warn({ op, err: { message: (err as Error).message } }, 'codec request failed');
+      res.status(400).json({ error: (err as Error).message });
+    }
+  });
+  return r;
+}

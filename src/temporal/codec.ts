@@ -1,0 +1,124 @@
+// The Temporal payload codec: every payload the client and the workers send to Temporal (workflow inputs and
+// results, activity arguments, signals, queries, updates, memo, user metadata, and failure text through
+// failure-converter.cjs) is encrypted with AES-256-GCM before it leaves the process, so Temporal history holds
+// only ciphertext. Pattern: temporalio/samples-typescript encryption/src/encryption-codec.ts (research/temporal.md §3),
+// with node:crypto instead of WebCrypto (synchronous, no per-call promise hop) and the key id bound as AAD.
+//
+// PAYLOAD_KEYS lists several keys for rotation: the FIRST encrypts, every listed key decrypts, so a new key goes
+// at the front and an old one is dropped only after every workflow encoded with it has been deleted from history.
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+export const ENCODING = 'binary/encrypted';
+export const KEY_ID_HEADER = 'encryption-key-id';
+const CIPHER_HEADER = 'encryption-cipher';
+const CIPHER = 'AES-256-GCM';
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+
+export interface PayloadKey {
+  id: string;
+  key: Buffer;
+}
+
+export class CodecError extends Error {
+  readonly code = 'PAYLOAD_CODEC';
+}
+
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+export const PAYLOAD_KEYS_RULE =
+  'must be a comma list of <key id>:<32 bytes in base64>, newest first, e.g. k2025-11:$(openssl rand -base64 32)';
+
+/**
+ * Parses PAYLOAD_KEYS (`id:base64,id:base64`, newest first). Throws a message that names the problem but never
+ * echoes key material.
+ */
+export function parsePayloadKeys(text: string): PayloadKey[] {
+  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  if (entries.length === 0) throw new CodecError(PAYLOAD_KEYS_RULE);
+  const keys = entries.map((entry, i) => {
+    const colon = entry.indexOf(':');
+    const id = colon > 0 ? entry.slice(0, colon) : '';
+    const b64 = colon > 0 ? entry.slice(colon + 1) : '';
+    if (!KEY_ID.test(id)) throw new CodecError(`entry ${i + 1}: the key id must be 1-64 of A-Z a-z 0-9 . _ - (${PAYLOAD_KEYS_RULE})`);
+    const key = Buffer.from(b64, 'base64');
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || key.length !== 32) {
+      throw new CodecError(`entry ${i + 1} (${id}): the key must be 32 bytes in base64 (openssl rand -base64 32)`);
+    }
+    return { id, key };
+  });
+  const ids = new Set(keys.map((k) => k.id));
+  if (ids.size !== keys.length) throw new CodecError('each key id may appear only once');
+  return keys;
+}
+
+export function formatPayloadKeys(keys: PayloadKey[]): string {
+  return keys.map((k) => `${k.id}:${k.key.toString('base64')}`).join(',');
+}
+
+export function generatePayloadKey(id: string): PayloadKey {
+  return { id, key: randomBytes(32) };
+}
+
+export class EncryptionCodec implements PayloadCodec {
+  private readonly current: PayloadKey;
+  private readonly byId: Map<string, Buffer>;
+
+  constructor(keys: readonly PayloadKey[]) {
+    if (keys.length === 0) throw new CodecError('at least one payload key is needed');
+    this.current = keys[0]!;
+    this.byId = new Map(keys.map((k) => [k.id, k.key]));
+  }
+
+  get keyIds(): string[] {
+    return [...this.byId.keys()];
+  }
+
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((p) => this.encodeOne(p));
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((p) => this.decodeOne(p));
+  }
+
+  encodeOne(payload: Payload): Payload {
+    const { id, key } = this.current;
+    const plain = temporal.api.common.v1.Payload.encode(payload).finish();
+    const nonce = randomBytes(NONCE_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', key, nonce);
+    cipher.setAAD(Buffer.from(id));
+    const data = Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+    return {
+      metadata: {
+        encoding: Buffer.from(ENCODING),
+        [KEY_ID_HEADER]: Buffer.from(id),
+        [CIPHER_HEADER]: Buffer.from(CIPHER),
+      },
+      data,
+    };
+  }
+
+  /** Payloads not encoded by this codec (search attributes, anything written before it) pass through untouched. */
+  decodeOne(payload: Payload): Payload {
+    const encoding = payload.metadata?.encoding;
+    if (!encoding || Buffer.from(encoding).toString() !== ENCODING) return payload;
+    const idBytes = payload.metadata?.[KEY_ID_HEADER];
+    const id = idBytes ? Buffer.from(idBytes).toString() : '';
+    const key = this.byId.get(id);
+    if (!key) throw new CodecError(`payload was encrypted with key "${id}", which is not in PAYLOAD_KEYS`);
+    const data = Buffer.from(payload.data ?? new Uint8Array());
+    if (data.length < NONCE_BYTES + TAG_BYTES) throw new CodecError('encrypted payload is truncated');
+    const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, NONCE_BYTES));
+    decipher.setAAD(Buffer.from(id));
+    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    let plain: Buffer;
+    try {
+      plain = Buffer.concat([decipher.update(data.subarray(NONCE_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw new CodecError(`payload does not decrypt with key "${id}" (altered, or a different key under that id)`);
+    }
+    return temporal.api.common.v1.Payload.decode(plain);
+  }
+}

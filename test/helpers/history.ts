@@ -1,0 +1,67 @@
+// Temporal history as a technician or an attacker with database access would see it: the raw payloads (must all be
+// ciphertext) and the payloads decoded through our codec server (must show every field, with the secret sealed).
+import type { Payload } from '@temporalio/common';
+import { payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { request } from 'undici';
+import { expect } from 'vitest';
+import { ENCODING } from '../../src/temporal/codec.js';
+
+/** Every Payload in a history, except search attributes (never encoded by Temporal design, and never secret). */
+export function payloadsIn(history: unknown): Payload[] {
+  const out: Payload[] = [];
+  const walk = (v: unknown, key: string) => {
+    if (!v || typeof v !== 'object' || v instanceof Uint8Array || key === 'searchAttributes') return;
+    if (Array.isArray(v)) return v.forEach((x) => walk(x, key));
+    const o = v as Record<string, unknown>;
+    if ((o.data instanceof Uint8Array || o.metadata) && !('events' in o) && isPayloadMetadata(o.metadata)) {
+      out.push(o as Payload);
+      return;
+    }
+    for (const [k, x] of Object.entries(o)) walk(x, k);
+  };
+  walk(history, '');
+  return out;
+}
+
+function isPayloadMetadata(m: unknown): boolean {
+  return !!m && typeof m === 'object' && Object.values(m).every((x) => x instanceof Uint8Array);
+}
+
+/** Failure objects of a history (they carry message and stack trace, the text the failure converter encodes). */
+function failuresIn(history: unknown): { message?: string; stackTrace?: string }[] {
+  const out: { message?: string; stackTrace?: string }[] = [];
+  const walk = (v: unknown) => {
+    if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
+    if (Array.isArray(v)) return v.forEach(walk);
+    const o = v as Record<string, unknown>;
+    if ('encodedAttributes' in o && 'stackTrace' in o) out.push(o as never);
+    for (const x of Object.values(o)) walk(x);
+  };
+  walk(history);
+  return out;
+}
+
+/** Raw history holds only ciphertext: every payload is codec-encrypted, every failure's text is encoded. */
+export function expectOnlyCiphertext(history: unknown): void {
+  const payloads = payloadsIn(history);
+  expect(payloads.length, 'a hand-off history has payloads').toBeGreaterThan(0);
+  for (const p of payloads) expect(Buffer.from(p.metadata?.encoding ?? []).toString()).toBe(ENCODING);
+  for (const f of failuresIn(history)) {
+    expect(['', 'Encoded failure']).toContain(f.message ?? '');
+    expect(f.stackTrace ?? '').toBe('');
+  }
+}
+
+/** Decodes a history's payloads through the codec server over HTTP, as Temporal UI does; returns them as text. */
+export async function decodeThroughCodecServer(baseUrl: string, token: string, history: unknown, namespace = 'default'): Promise<string[]> {
+  const payloads = payloadsIn(history);
+  const res = await request(`${baseUrl}/codec/decode`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-namespace': namespace },
+    body: JSON.stringify({ payloads: payloads.map(payloadToJSON) }),
+  });
+  const body = (await res.body.json()) as { payloads: { metadata?: Record<string, string>; data?: string }[] };
+  expect(res.statusCode).toBe(200);
+  expect(body.payloads).toHaveLength(payloads.length);
+  return body.payloads.map((p) => Buffer.from(p.data ?? '', 'base64').toString('utf8'));
+}

@@ -1,0 +1,76 @@
+// The payload codec on its own: what it writes, what it refuses, and key rotation.
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
+import { CodecError, EncryptionCodec, ENCODING, formatPayloadKeys, generatePayloadKey, KEY_ID_HEADER, parsePayloadKeys } from '../../src/temporal/codec.js';
+
+const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? []).toString();
+const payload = (v: unknown): Payload => defaultPayloadConverter.toPayload(v);
+
+describe('EncryptionCodec', () => {
+  const k1 = generatePayloadKey('k1');
+  const k2 = generatePayloadKey('k2');
+
+  it('round-trips payloads and writes only ciphertext, with the key id and encoding in the metadata', async () => {
+    const codec = new EncryptionCodec([k1]);
+    const original = [payload({ ticketId: 'T-1', note: 'visible-marker-123' }), payload(null), payload('x'.repeat(100_000))];
+    const encoded = await codec.encode(original);
+    for (const p of encoded) {
+      expect(text(p.metadata?.encoding)).toBe(ENCODING);
+      expect(text(p.metadata?.[KEY_ID_HEADER])).toBe('k1');
+      expect(text(p.data)).not.toContain('visible-marker-123');
+      expect(text(p.data)).not.toContain('json/plain');
+    }
+    const decoded = await codec.decode(encoded);
+    expect(decoded.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([{ ticketId: 'T-1', note: 'visible-marker-123' }, null, 'x'.repeat(100_000)]);
+  });
+
+  it('uses a fresh nonce for every payload (the same value never encrypts the same way twice)', async () => {
+    const codec = new EncryptionCodec([k1]);
+    const [a, b] = await codec.encode([payload('same'), payload('same')]);
+    expect(Buffer.from(a!.data!).equals(Buffer.from(b!.data!))).toBe(false);
+  });
+
+  it('rotation: the first key encrypts, every listed key decrypts, so old history still decodes', async () => {
+    const old = await new EncryptionCodec([k1]).encode([payload('written before rotation')]);
+    const rotated = new EncryptionCodec([k2, k1]);
+    expect(defaultPayloadConverter.fromPayload((await rotated.decode(old))[0]!)).toBe('written before rotation');
+    const fresh = await rotated.encode([payload('after')]);
+    expect(text(fresh[0]!.metadata?.[KEY_ID_HEADER])).toBe('k2');
+    // Dropping the old key makes old payloads undecodable, with a message naming the key id only.
+    await expect(new EncryptionCodec([k2]).decode(old)).rejects.toThrow(/encrypted with key "k1", which is not in PAYLOAD_KEYS/);
+  });
+
+  it('refuses altered ciphertext, a different key under the same id, and truncated data', async () => {
+    const codec = new EncryptionCodec([k1]);
+    const [p] = await codec.encode([payload('intact')]);
+    const flipped = Buffer.from(p!.data!);
+    flipped[20]! ^= 1;
+    await expect(codec.decode([{ ...p!, data: flipped }])).rejects.toThrow(CodecError);
+    await expect(new EncryptionCodec([generatePayloadKey('k1')]).decode([p!])).rejects.toThrow(/does not decrypt with key "k1"/);
+    await expect(codec.decode([{ ...p!, data: Buffer.alloc(10) }])).rejects.toThrow(/truncated/);
+    // The key id is authenticated: relabelling a payload to another listed key fails too.
+    const both = new EncryptionCodec([k1, { id: 'k1b', key: k1.key }]);
+    await expect(both.decode([{ ...p!, metadata: { ...p!.metadata, [KEY_ID_HEADER]: Buffer.from('k1b') } }])).rejects.toThrow(/does not decrypt/);
+  });
+
+  it('passes through payloads it did not encode (search attributes, history from before the codec)', async () => {
+    const plain = payload({ before: 'codec' });
+    expect(await new EncryptionCodec([k1]).decode([plain])).toEqual([plain]);
+  });
+});
+
+describe('PAYLOAD_KEYS', () => {
+  it('parses id:base64 lists, newest first, and formats them back', () => {
+    const keys = [generatePayloadKey('2026-11'), generatePayloadKey('2026-05')];
+    const parsed = parsePayloadKeys(formatPayloadKeys(keys));
+    expect(parsed.map((k) => k.id)).toEqual(['2026-11', '2026-05']);
+    expect(parsed[0]!.key.equals(keys[0]!.key)).toBe(true);
+  });
+
+  it('rejects an empty list, missing ids, short keys and duplicates', () => {
+    const key = Buffer.alloc(32, 1).toString('base64');
+    for (const bad of ['', ' , ', key, `:${key}`, `k:${Buffer.alloc(31).toString('base64')}`, `k:${key},k:${key}`]) {
+      expect(() => parsePayloadKeys(bad), bad).toThrow(CodecError);
+    }
+  });
+});
