@@ -84,6 +84,7 @@ export OTS_USERNAME="${OTS_USERNAME-validate@example.invalid}"
 export OTS_API_KEY="${OTS_API_KEY-validate-dummy-api-key}"
 export AGENT_API_TOKENS="${AGENT_API_TOKENS-validate-dummy-agent-token-0001}"
 export SEAL_KEY="${SEAL_KEY-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=}"
+export PAYLOAD_KEYS="${PAYLOAD_KEYS-validate:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL-https://ots-handoff.example.invalid}"
 # A developer's own .env beside the compose file must not decide the outcome: interpolate from deploy/.env.example
 # instead (which checks that file's syntax as well). The shell environment, and so the dummies above, take precedence.

@@ -24,7 +24,7 @@ function banner(config: Config, svc: RunningService, sb: SandboxSecrets, uiUrl: 
     `  Twilio SMS     : ${config.modes.twilio}${config.modes.twilio === 'sandbox' ? ` (sent messages at ${svc.url}/sandbox/outbox)` : ''}`,
     `  Agent API      : ${svc.url}/v1  (Authorization: Bearer ${token})`,
     `  Temporal       : ${temporalAddress}${uiUrl ? `, Web UI ${uiUrl}` : ''}`,
-    `  Codec server   : ${svc.url}/codec  (payloads encrypted with ${config.PAYLOAD_KEYS ? `PAYLOAD_KEYS, key "${config.PAYLOAD_KEYS[0]!.id}"` : 'a sandbox key generated on first start and kept in .data/ (set PAYLOAD_KEYS for production)'})`,
+    `  Codec server   : ${svc.url}/codec  (payloads encrypted with ${config.PAYLOAD_KEYS ? `PAYLOAD_KEYS, key "${config.PAYLOAD_KEYS[0]!.id}"` : 'a sandbox key made on first start, kept in .data/; set PAYLOAD_KEYS in production'})`,
     '',
     'Try it:',
     `  curl -s -X POST ${svc.url}/v1/shares \\`,

@@ -63,9 +63,13 @@ const CHANNEL_NAMES = { sms: 'SMS', email: 'email' } as const;
  * recognise it. Masked recipient, never the secret, passphrase or link. Carries only what the request knew.
  */
 export function technicianSummary(h: { ticketId: string; link: { channel: 'sms' | 'email'; to: string }; passphrase: string; ttlSeconds: number }): string {
-  const ttl = h.ttlSeconds % 86_400 === 0 ? `${h.ttlSeconds / 86_400} d` : h.ttlSeconds % 3_600 === 0 ? `${h.ttlSeconds / 3_600} h` : `${h.ttlSeconds} s`;
   const pass = h.passphrase === 'none' ? '' : `, passphrase by ${h.passphrase === 'sms' ? 'SMS' : 'voice'}`;
-  return `Ticket ${h.ticketId}: link by ${CHANNEL_NAMES[h.link.channel]} to ${maskRecipient(h.link.to)}${pass}, valid ${ttl}`;
+  return `Ticket ${h.ticketId}: link by ${CHANNEL_NAMES[h.link.channel]} to ${maskRecipient(h.link.to)}${pass}, valid ${ttlText(h.ttlSeconds)}`;
+}
+
+/** A link lifetime as people say it: 1 d, 1 h, 90 s. */
+export function ttlText(seconds: number): string {
+  return seconds % 86_400 === 0 ? `${seconds / 86_400} d` : seconds % 3_600 === 0 ? `${seconds / 3_600} h` : `${seconds} s`;
 }
 
 /** The hand-off as it stands, in Markdown, for Temporal UI's "current details" (updated on every change). */

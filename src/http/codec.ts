@@ -7,7 +7,7 @@
 //    authenticating proxy in front of a remote UI);
 //  - without a token, only a browser on this machine is let in: a listed Origin AND a loopback peer. That is the
 //    embedded dev server's UI, which sends no token and no cookie (research/browser-codec-compose.md).
-// X-Namespace must name the service's namespace (per-namespace authorisation; the UI and the CLI always send it).
+// X-Namespace, when given, must name the service's namespace: these keys decode that namespace only.
 import express, { Router, type Request } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils.js';
@@ -83,11 +83,8 @@ export function codecRouter(opts: CodecServerOptions): Router {
       res.status(denied.status).json({ error: denied.error });
       return;
     }
-    const namespace = req.get('x-namespace');
-    if (namespace === undefined) {
-      res.status(400).json({ error: 'the X-Namespace header is required' });
-      return;
-    }
+    // The UI always names the namespace; the temporal CLI 1.5 sends the header empty unless --namespace is given.
+    const namespace = req.get('x-namespace') || opts.namespace;
     if (namespace !== opts.namespace) {
       res.status(403).json({ error: 'this codec server serves another namespace' });
       return;

@@ -14,7 +14,7 @@ import type { Sealer } from '../seal.js';
 import { burnUpdate, statusQuery } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/shareSecret.js';
-import { technicianSummary } from '../../workflows/pure.js';
+import { technicianSummary, ttlText } from '../../workflows/pure.js';
 import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
 
@@ -126,9 +126,9 @@ export function sharesRouter(deps: SharesDeps): Router {
         staticDetails: [
           `**Ticket:** ${body.ticketId}${body.sessionId ? ` (agent session ${body.sessionId})` : ''}`,
           `**Hand-off:** ${shareId}`,
-          `**Requested:** ${new Date().toISOString()}, link valid ${input.ttlSeconds} s`,
+          `**Requested:** ${new Date().toISOString()}, link valid ${ttlText(input.ttlSeconds)}`,
           '**Secret and passphrase:** sealed (never shown here)',
-          'Resolve a paused hand-off with the `resolve` signal: `{"action":"retry"|"delivered_manually"|"cancel","by":"<you>"}`.',
+          '**When paused:** send the `resolve` signal (README, "For technicians")',
         ].join('\n\n'),
       });
     } catch (err) {

@@ -26,8 +26,11 @@ export function loadSandboxSecrets(dataDir: string): SandboxSecrets {
   const file = join(dataDir, 'sandbox-secrets.json');
   try {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as Partial<SandboxSecrets>;
-    const fresh = makeSandboxSecrets();
-    return { ...fresh, ...saved };
+    const merged = { ...makeSandboxSecrets(), ...saved };
+    // A file from an older version lacks newer entries (e.g. payloadKeys): save them now, or they would change
+    // on every start.
+    if (Object.keys(merged).some((k) => !(k in saved))) writeFileSync(file, JSON.stringify(merged, null, 2), { mode: 0o600 });
+    return merged;
   } catch {
     const fresh = makeSandboxSecrets();
     mkdirSync(dataDir, { recursive: true });

@@ -4,7 +4,11 @@ import { payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { KEY_ID_HEADER } from '../../src/temporal/codec.js';
 import { payloadsIn } from '../helpers/history.js';
 import { startTestService, TEST_CODEC_TOKEN, type TestService } from '../helpers/service.js';
@@ -21,6 +25,21 @@ beforeAll(async () => {
 afterAll(async () => {
   await svc?.stop();
 });
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+async function temporalCli(...args: string[]): Promise<string> {
+  const cli = await ensureTemporalCli({ projectDir: root, env: process.env, log: () => {} });
+  return (await promisify(execFile)(cli, args, { maxBuffer: 16 * 1024 * 1024 })).stdout;
+}
+
+/** The `data` of every payload in `temporal … --output json` output, base64-decoded. */
+function jsonPayloadTexts(v: unknown): string[] {
+  if (!v || typeof v !== 'object') return [];
+  if (Array.isArray(v)) return v.flatMap(jsonPayloadTexts);
+  const o = v as Record<string, unknown>;
+  if (typeof o.data === 'string' && o.metadata) return [Buffer.from(o.data, 'base64').toString('utf8')];
+  return Object.values(o).flatMap(jsonPayloadTexts);
+}
 
 const rawText = (history: unknown) => payloadsIn(history).map((p) => Buffer.from(p.data ?? []).toString('latin1')).join('\n');
 
@@ -75,7 +94,18 @@ describe('payload encryption and the technician view', () => {
       expect.arrayContaining([['TicketId', ticketId], ['ShareState', 'awaiting_view'], ['DeliveryChannel', 'email']]),
     );
 
-    await svc.expectNoLeaksIn({ secrets: [secret], shareIds: [shareId], allowSms: new Set(svc.twilioFake!.outbox().filter((m) => m.to === '+15550300001').map((m) => m.sid)) });
+    // The technician's CLI: `temporal workflow show` prints ciphertext alone, and the hand-off through our codec.
+    const show = (...extra: string[]) =>
+      temporalCli('workflow', 'show', '--address', inject('temporalAddress'), '--workflow-id', `share-${shareId}`, '--output', 'json', ...extra);
+    const plainShow = await show();
+    expect(plainShow).toContain(`"encoding": "${Buffer.from('binary/encrypted').toString('base64')}"`);
+    expect(plainShow).not.toContain(ticketId);
+    const decodedShow = await show('--codec-endpoint', `${svc.url}/codec`, '--codec-auth', `Bearer ${TEST_CODEC_TOKEN}`);
+    expect(decodedShow).toContain(`"encoding": "${Buffer.from('json/plain').toString('base64')}"`);
+    const decodedData = jsonPayloadTexts(JSON.parse(decodedShow)).join('\n');
+    expect(decodedData).toContain(ticketId);
+    expect(decodedData).toContain('"sealed":"v1"');
+    await svc.expectNoLeaksIn({ secrets: [secret], shareIds: [shareId], extra: { history: [plainShow, decodedShow, decodedData] }, allowSms: new Set(svc.twilioFake!.outbox().filter((m) => m.to === '+15550300001').map((m) => m.sid)) });
   });
 });
 
@@ -122,9 +152,9 @@ describe('codec server (Temporal remote codec protocol)', () => {
     // The agent API's token is not a codec token: voice agents must not read history.
     const agent = await codecCall('/codec/decode', { headers: { ...auth, authorization: `Bearer ${svc.token}` }, body: sample() });
     expect(agent.status).toBe(403);
-    const noNs = await codecCall('/codec/decode', { headers: { authorization: auth.authorization, 'content-type': 'application/json' }, body: sample() });
-    expect(noNs.status).toBe(400);
-    expect(noNs.json().error).toMatch(/X-Namespace/);
+    // No X-Namespace (the temporal CLI sends it empty by default) means the service's own namespace.
+    const noNs = await codecCall('/codec/decode', { headers: { authorization: auth.authorization, 'content-type': 'application/json', 'x-namespace': '' }, body: sample() });
+    expect(noNs.status).toBe(200);
     const otherNs = await codecCall('/codec/decode', { headers: { ...auth, 'x-namespace': 'payroll' }, body: sample() });
     expect(otherNs.status).toBe(403);
     for (const body of ['{not json', { payloads: 'x' }, { payloads: [{ data: '<script>alert(1)</script>' }] }, { nope: [] }]) {

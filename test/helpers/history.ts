@@ -27,14 +27,18 @@ function isPayloadMetadata(m: unknown): boolean {
   return !!m && typeof m === 'object' && Object.values(m).every((x) => x instanceof Uint8Array);
 }
 
-/** Failure objects of a history (they carry message and stack trace, the text the failure converter encodes). */
+/**
+ * Failure objects the SDK wrote (they carry message and stack trace, the text the failure converter encodes). The
+ * server's own failures (serverFailureInfo, e.g. "UnhandledCommand" when a signal races a workflow task
+ * completion) are written by Temporal itself, hold no payload data, and are left out.
+ */
 function failuresIn(history: unknown): { message?: string; stackTrace?: string }[] {
   const out: { message?: string; stackTrace?: string }[] = [];
   const walk = (v: unknown) => {
     if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
     if (Array.isArray(v)) return v.forEach(walk);
     const o = v as Record<string, unknown>;
-    if ('encodedAttributes' in o && 'stackTrace' in o) out.push(o as never);
+    if ('encodedAttributes' in o && 'stackTrace' in o && !o.serverFailureInfo) out.push(o as never);
     for (const x of Object.values(o)) walk(x);
   };
   walk(history);

@@ -23,7 +23,7 @@ export interface ApiResponse<T = any> {
 /** Lets the tests' own codec-server calls in (the service's default would allow only the local UI). */
 export const TEST_CODEC_TOKEN = 'test-codec-token-0123456789';
 
-export async function startTestService(env: Record<string, string> = {}, sandbox?: ServiceOptions['sandbox']) {
+export async function startTestService(env: Record<string, string> = {}, sandbox?: ServiceOptions['sandbox'], temporalAddress = inject('temporalAddress')) {
   const port = await freePort();
   const config = loadConfig({
     PORT: String(port),
@@ -45,7 +45,7 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
   const sandboxSecrets = makeSandboxSecrets();
   const svc = await startService({
     config,
-    temporalAddress: inject('temporalAddress'),
+    temporalAddress,
     workflowBundlePath: inject('workflowBundlePath'),
     log,
     sandboxSecrets,

@@ -16,7 +16,7 @@ import { allSearchAttributes } from '../../workflows/search-attributes.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const validateScript = join(root, 'scripts/validate-compose.sh');
 const composeFile = join(root, 'docker-compose.yml');
-const requiredSecrets = ['OTS_USERNAME', 'OTS_API_KEY', 'AGENT_API_TOKENS', 'SEAL_KEY', 'PUBLIC_BASE_URL'];
+const requiredSecrets = ['OTS_USERNAME', 'OTS_API_KEY', 'AGENT_API_TOKENS', 'SEAL_KEY', 'PAYLOAD_KEYS', 'PUBLIC_BASE_URL'];
 
 interface RunResult {
   code: number | null;

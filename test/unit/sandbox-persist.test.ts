@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
 import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
 import { persistEmulator } from '../../src/sandbox/persist.js';
+import { loadSandboxSecrets } from '../../src/sandbox/secrets.js';
 import { createSealer } from '../../src/seal.js';
 
 describe('sandbox OTS state across restarts', () => {
@@ -41,5 +42,21 @@ describe('sandbox OTS state across restarts', () => {
     persistEmulator(b.emulator, file, createSealer(randomBytes(32)));
     expect(b.emulator.store.secrets.size).toBe(0);
     await b.close();
+  });
+});
+
+describe('sandbox credentials', () => {
+  it('are made once and kept, and entries added by a newer version are saved, not remade on every start', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ots-sandbox-secrets-'));
+    const first = loadSandboxSecrets(dir);
+    expect(loadSandboxSecrets(dir)).toEqual(first);
+    // A file written before payload keys existed.
+    const { payloadKeys: _dropped, ...old } = first;
+    writeFileSync(join(dir, 'sandbox-secrets.json'), JSON.stringify(old));
+    const upgraded = loadSandboxSecrets(dir);
+    expect(upgraded.sealKey).toBe(first.sealKey);
+    expect(upgraded.payloadKeys).toMatch(/^sandbox-[\d-]+:[A-Za-z0-9+/]{43}=$/);
+    expect(loadSandboxSecrets(dir).payloadKeys).toBe(upgraded.payloadKeys);
+    expect(JSON.parse(readFileSync(join(dir, 'sandbox-secrets.json'), 'utf8')).payloadKeys).toBe(upgraded.payloadKeys);
   });
 });
