@@ -7,8 +7,11 @@
 // PAYLOAD_KEYS lists several keys for rotation: the FIRST encrypts, every listed key decrypts, so a new key goes
 // at the front and an old one is dropped only after every workflow encoded with it has been deleted from history.
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+// @temporalio/proto is CommonJS without named exports that Node's ESM loader can see: take it from the default.
+const { temporal } = proto;
 
 export const ENCODING = 'binary/encrypted';
 export const KEY_ID_HEADER = 'encryption-key-id';
