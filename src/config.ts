@@ -106,6 +106,7 @@ const envSchema = z
         ),
       )
       .optional(),
+    CODEC_LOCAL_UI: bool.optional(),
     CODEC_TOKENS: z
       .string()
       .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
@@ -140,11 +141,11 @@ const envSchema = z
     if (live && !env.AGENT_API_TOKENS) {
       ctx.addIssue({ code: 'custom', path: ['AGENT_API_TOKENS'], message: 'must be set when any service is live (the sandbox token is for local use only)' });
     }
-    if (live && !env.PAYLOAD_KEYS) {
+    if ((live || env.TEMPORAL_ADDRESS) && !env.PAYLOAD_KEYS) {
       ctx.addIssue({
         code: 'custom',
         path: ['PAYLOAD_KEYS'],
-        message: 'must be set when any service is live: Temporal payloads are encrypted with it (k1:$(openssl rand -base64 32))',
+        message: `must be set ${live ? 'when any service is live' : 'with TEMPORAL_ADDRESS (every worker of a shared Temporal needs the same keys)'}: Temporal payloads are encrypted with it (k1:$(openssl rand -base64 32))`,
       });
     }
     if (live && !env.SEAL_KEY) {
@@ -163,6 +164,8 @@ export interface Config extends Env {
   publicBaseUrl: string;
   /** CODEC_ALLOWED_ORIGINS, else the embedded UI's two spellings of its origin (none with TEMPORAL_ADDRESS). */
   codecAllowedOrigins: string[];
+  /** A browser on this machine may use the codec server without a token: CODEC_LOCAL_UI, else sandbox + embedded. */
+  codecLocalUi: boolean;
 }
 
 export class ConfigError extends Error {
@@ -199,5 +202,6 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     codecAllowedOrigins:
       env.CODEC_ALLOWED_ORIGINS ??
       (env.TEMPORAL_ADDRESS ? [] : [`http://localhost:${env.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`]),
+    codecLocalUi: env.CODEC_LOCAL_UI ?? (!env.TEMPORAL_ADDRESS && modes.ots === 'sandbox' && modes.twilio === 'sandbox'),
   };
 }

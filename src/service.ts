@@ -12,7 +12,7 @@ import { createNotesWebhook, noNotesWebhook } from './notes.js';
 import { OtsClient } from './ots/client.js';
 import { createOtsEmulator } from './sandbox/ots-emulator.js';
 import { persistEmulator } from './sandbox/persist.js';
-import { createTwilioFake } from './sandbox/twilio-fake.js';
+import { createTwilioFake, type TwilioFakeOptions } from './sandbox/twilio-fake.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, type TemporalClient } from './temporal/client.js';
 import { parsePayloadKeys } from './temporal/codec.js';
@@ -46,7 +46,14 @@ export interface ServiceOptions {
     smsCallbackDelayMs?: number;
     /** Keep the OTS emulator's state in this file (sealed) across restarts; npm start uses .data/. */
     otsStateFile?: string;
+    /** Called with each SMS the Twilio fake accepts. */
+    onSms?: TwilioFakeOptions['onMessage'];
   };
+  /**
+   * `npm run bench` only, to measure what encryption costs: Temporal payloads travel unencrypted. Not reachable
+   * from the environment; never set it anywhere else.
+   */
+  benchmarkWithoutPayloadEncryption?: true;
 }
 
 export interface RunningService {
@@ -97,6 +104,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
           accountSid: sb.twilioAccountSid,
           authToken: sb.twilioAuthToken,
           callbackDelayMs: opts.sandbox?.smsCallbackDelayMs,
+          onMessage: opts.sandbox?.onSms,
         })
       : undefined;
   const twilioAuthToken = config.TWILIO_AUTH_TOKEN ?? sb.twilioAuthToken;
@@ -114,7 +122,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
 
   const payloadKeys = config.PAYLOAD_KEYS ?? parsePayloadKeys(sb.payloadKeys);
   const dataConverter = createDataConverter(payloadKeys);
-  const temporal = await connectClient({ address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
+  const temporalConverter = opts.benchmarkWithoutPayloadEncryption ? { ...dataConverter, payloadCodecs: [] } : dataConverter;
+  const temporal = await connectClient({ address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE, dataConverter: temporalConverter });
   const workers = await createWorkers({
     address: opts.temporalAddress,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -122,7 +131,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     otsActivities: createOtsActivities({ ots, sealer }),
     deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
     otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
-    dataConverter,
+    dataConverter: temporalConverter,
     workflowBundlePath: opts.workflowBundlePath,
   });
 
@@ -136,6 +145,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       namespace: config.TEMPORAL_NAMESPACE,
       allowedOrigins: config.codecAllowedOrigins,
       tokens: config.CODEC_TOKENS ?? [],
+      localUi: config.codecLocalUi,
     },
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     sealer,

@@ -83,6 +83,10 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     viewedAt: w.viewedAt,
     notes: w.notes,
   });
+  // Temporal UI's "current details": the hand-off as it stands, refreshed on every change. Defined before the
+  // handlers, which may run as soon as they are set (buffered signals).
+  const showDetails = () => setCurrentDetails(technicianDetails(status()));
+  showDetails();
   const isFinal = () => FINAL_STATES.includes(w.state);
   const burnRequested = () => w.burnRequestedBy !== undefined;
 
@@ -93,6 +97,7 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     const prev = w.sms[ev.messageSid];
     const next = advanceSmsStatus(prev?.status, ev.status);
     w.sms[ev.messageSid] = { status: next, errorCode: next === ev.status ? ev.errorCode : prev?.errorCode };
+    showDetails();
   });
   setHandler(burnSignal, (req) => {
     if (!isFinal()) w.burnRequestedBy ??= byWhom(req, 'Temporal UI');
@@ -115,10 +120,6 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     },
   );
 
-  // Temporal UI's "current details": the hand-off as it stands, refreshed on every state change and note.
-  const showDetails = () => setCurrentDetails(technicianDetails(status()));
-  showDetails();
-
   const setState = (s: ShareState) => {
     if (w.state === s) return;
     w.state = s;
@@ -135,6 +136,7 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
         await notesHook.postNote({ shareId: input.shareId, ticketId: input.ticketId, note: n });
       } catch {
         w.notes.push({ at: new Date().toISOString(), text: 'The PSA notes webhook did not accept the note above; it is kept here.' });
+        showDetails();
       }
     }
   };

@@ -5,10 +5,12 @@
 //  - a request with an Origin outside CODEC_ALLOWED_ORIGINS is refused (403), and CORS echoes only listed origins;
 //  - `Authorization: Bearer <one of CODEC_TOKENS>` is accepted from anywhere (the CLI's --codec-auth, or an
 //    authenticating proxy in front of a remote UI);
-//  - without a token, only a browser on this machine is let in: a listed Origin AND a loopback peer. That is the
-//    embedded dev server's UI, which sends no token and no cookie (research/browser-codec-compose.md).
+//  - without a token, only when `localUi` is on (sandbox with the embedded dev server, or CODEC_LOCAL_UI=true):
+//    the embedded UI sends no token and no cookie (research/browser-codec-compose.md), so a browser on this
+//    machine is let in when the request has a listed Origin, a loopback peer, a loopback Host, and no sign of
+//    having been forwarded (a tunnel such as ngrok or a local reverse proxy also connects from loopback).
 // X-Namespace, when given, must name the service's namespace: these keys decode that namespace only.
-import express, { Router, type Request } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils.js';
 import type { Logger } from 'pino';
@@ -20,8 +22,10 @@ export interface CodecServerOptions {
   namespace: string;
   /** Exact origins (scheme://host:port) of the Temporal UIs allowed to call from a browser. */
   allowedOrigins: readonly string[];
-  /** Bearer tokens accepted from any peer; empty: only the local browser path. */
+  /** Bearer tokens accepted from any peer. */
   tokens: readonly string[];
+  /** Let a browser on this machine in without a token (the embedded UI). */
+  localUi: boolean;
   log: Logger;
 }
 
@@ -37,6 +41,35 @@ const payloadsBody = z.object({
 
 function isLoopback(addr: string | undefined): boolean {
   return !!addr && (addr === '::1' || /^(::ffff:)?127\./.test(addr));
+}
+
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via'];
+
+export interface CodecRequestFacts {
+  authorization?: string;
+  origin?: string;
+  host?: string;
+  peer?: string;
+  headerNames: readonly string[];
+}
+
+/** The gate, as a pure function of the request: undefined lets it in. */
+export function codecGate(
+  facts: CodecRequestFacts,
+  opts: { checkBearer: ReturnType<typeof bearerChecker>; localUi: boolean },
+): { status: 401 | 403; error: string } | undefined {
+  const bearer = opts.checkBearer(facts.authorization);
+  if (bearer.result === 'ok') return undefined;
+  if (bearer.result === 'wrong') return { status: 403, error: 'this token is not allowed' };
+  const host = (facts.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const local =
+    opts.localUi &&
+    facts.origin !== undefined &&
+    isLoopback(facts.peer) &&
+    (host === 'localhost' || isLoopback(host)) &&
+    !facts.headerNames.some((h) => FORWARDING_HEADERS.includes(h.toLowerCase()));
+  if (local) return undefined;
+  return { status: 401, error: 'missing bearer token (Authorization: Bearer <one of CODEC_TOKENS>)' };
 }
 
 export function codecRouter(opts: CodecServerOptions): Router {
@@ -68,21 +101,18 @@ export function codecRouter(opts: CodecServerOptions): Router {
       .end();
   });
 
-  const authorize = (req: Request): { status: 401 | 403; error: string } | undefined => {
-    const bearer = checkBearer(req.get('authorization'));
-    if (bearer.result === 'ok') return undefined;
-    if (bearer.result === 'wrong') return { status: 403, error: 'this token is not allowed' };
-    if (req.get('origin') !== undefined && isLoopback(req.socket.remoteAddress)) return undefined;
-    return { status: 401, error: 'missing bearer token (Authorization: Bearer <one of CODEC_TOKENS>)' };
+  // Authorise before the body is read: nobody without access gets an 8 MB JSON parse out of us.
+  const authorize = (req: Request, res: Response, next: NextFunction) => {
+    const denied = codecGate(
+      { authorization: req.get('authorization'), origin: req.get('origin'), host: req.get('host'), peer: req.socket.remoteAddress, headerNames: Object.keys(req.headers) },
+      { checkBearer, localUi: opts.localUi },
+    );
+    if (!denied) return next();
+    log.warn({ path: req.path, status: denied.status }, 'codec request refused');
+    res.status(denied.status).json({ error: denied.error });
   };
 
-  r.post(paths, express.json({ limit: CODEC_BODY_LIMIT, type: () => true }), async (req, res) => {
-    const denied = authorize(req);
-    if (denied) {
-      log.warn({ path: req.path, status: denied.status }, 'codec request refused');
-      res.status(denied.status).json({ error: denied.error });
-      return;
-    }
+  r.post(paths, authorize, express.json({ limit: CODEC_BODY_LIMIT, type: () => true }), async (req, res) => {
     // The UI always names the namespace; the temporal CLI 1.5 sends the header empty unless --namespace is given.
     const namespace = req.get('x-namespace') || opts.namespace;
     if (namespace !== opts.namespace) {

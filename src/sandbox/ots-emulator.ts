@@ -162,6 +162,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   const faults: InjectedFault[] = [];
   let created = 0;
   let rateWindow = { start: 0, count: 0 };
+  let rateLimited = 0;
 
   const base = (req: Request) => (opts.publicBaseUrl?.() ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`).replace(/\/+$/, '');
   const secs = (ms: number) => Math.floor(ms / 1000);
@@ -342,6 +343,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     if (t - rateWindow.start >= windowMs) rateWindow = { start: t, count: 0 };
     rateWindow.count += 1;
     if (rateWindow.count <= max) return next();
+    rateLimited += 1;
     const retryAfter = Math.max(1, Math.ceil((rateWindow.start + windowMs - t) / 1000));
     // An edge proxy's answer, not the app's: real 429, plain text (ots-api.md §3, "enforced externally").
     return res.status(429).set('Retry-After', String(retryAfter)).type('text/plain').send('Too Many Requests');
@@ -447,6 +449,8 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     store: { secrets, receipts } as { readonly secrets: ReadonlyMap<string, StoredSecret>; readonly receipts: ReadonlyMap<string, StoredReceipt> },
     /** Secrets created since start or reset, whatever became of them. */
     secretCount: () => created,
+    /** Requests answered 429 by the rate limit since start. */
+    rateLimitedCount: () => rateLimited,
     /** Mail the real server would have sent for `recipient` (the link only). */
     mail: (): SentMail[] => [...sentMail],
     /** Answer the next `times` requests to `path` with a canned response (e.g. an intended-401 404 or a 429). */

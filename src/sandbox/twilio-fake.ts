@@ -37,6 +37,8 @@ export interface TwilioFakeOptions {
   fetchCallback?: CallbackPoster;
   /** Numbers whose messages end `undelivered` with ErrorCode 30003; also `fake.undeliverable` at run time. */
   undeliverable?: Iterable<string>;
+  /** Called with each message the moment it is accepted (the benchmark times hand-offs by it). */
+  onMessage?: (msg: OutboxMessage) => void;
 }
 
 export interface FailNext {
@@ -119,6 +121,7 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
     const status = from ? 'queued' : 'accepted';
     const msg: OutboxMessage = { to, from: from ?? service!, body, sid, status, at: created.toISOString() };
     outbox.push(msg);
+    opts.onMessage?.({ ...msg });
     if (statusCallback) {
       track(sendStatusCallbacks(msg, statusCallback, { From: from ?? SERVICE_POOL_NUMBER, ...(service ? { MessagingServiceSid: service } : {}) }));
     }

@@ -51,6 +51,7 @@ describe('npm start', () => {
       expect(settings.Codec.Endpoint).toBe(`${base}/codec`);
       const pre = await request(`${base}/codec/decode`, { method: 'OPTIONS', headers: { origin: `http://localhost:${uiPort}` } });
       expect(pre.statusCode).toBe(204);
+      expect(pre.headers['access-control-allow-origin']).toBe(`http://localhost:${uiPort}`);
 
       const token = (JSON.parse(readFileSync(join(dataDir, 'sandbox-secrets.json'), 'utf8')) as { agentToken: string }).agentToken;
       expect(output).toContain(token);

@@ -1,6 +1,8 @@
 // The payload codec on its own: what it writes, what it refuses, and key rotation.
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
+import { bearerChecker } from '../../src/http/auth.js';
+import { codecGate, type CodecRequestFacts } from '../../src/http/codec.js';
 import { CodecError, EncryptionCodec, ENCODING, formatPayloadKeys, generatePayloadKey, KEY_ID_HEADER, parsePayloadKeys } from '../../src/temporal/codec.js';
 
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? []).toString();
@@ -72,5 +74,29 @@ describe('PAYLOAD_KEYS', () => {
     for (const bad of ['', ' , ', key, `:${key}`, `k:${Buffer.alloc(31).toString('base64')}`, `k:${key},k:${key}`]) {
       expect(() => parsePayloadKeys(bad), bad).toThrow(CodecError);
     }
+  });
+});
+
+describe('codec server gate (codecGate)', () => {
+  const checkBearer = bearerChecker(['codec-token-0123456789']);
+  const ui = { origin: 'http://localhost:8233', host: '127.0.0.1:3000', peer: '127.0.0.1', headerNames: ['origin', 'host', 'content-type', 'x-namespace'] };
+  const gate = (facts: Partial<CodecRequestFacts>, localUi = true) => codecGate({ ...ui, ...facts, headerNames: facts.headerNames ?? ui.headerNames }, { checkBearer, localUi })?.status;
+
+  it('lets the embedded UI in without a token only from this machine, directly, and only when local UI is on', () => {
+    expect(gate({})).toBeUndefined();
+    expect(gate({ peer: '::1', host: 'localhost:3000' })).toBeUndefined();
+    expect(gate({ peer: '::ffff:127.0.0.1', host: '[::1]:3000' })).toBeUndefined();
+    expect(gate({}, false)).toBe(401); // live mode, a shared Temporal, or CODEC_LOCAL_UI=false
+    expect(gate({ peer: '10.0.0.7' })).toBe(401);
+    expect(gate({ peer: '::ffff:10.0.0.7' })).toBe(401);
+    expect(gate({ origin: undefined })).toBe(401); // not a browser
+    // A tunnel or local reverse proxy connects from loopback too: its forwarding headers or public Host give it away.
+    for (const h of ['x-forwarded-for', 'Forwarded', 'x-real-ip', 'via', 'x-forwarded-host']) expect(gate({ headerNames: [...ui.headerNames, h] }), h).toBe(401);
+    expect(gate({ host: 'abcd.ngrok.app' })).toBe(401);
+  });
+
+  it('accepts a codec token from anywhere and refuses a wrong one', () => {
+    expect(gate({ authorization: 'Bearer codec-token-0123456789', peer: '203.0.113.9', host: 'ots.example.org', origin: undefined }, false)).toBeUndefined();
+    expect(gate({ authorization: 'Bearer wrong-token-0123456789' })).toBe(403);
   });
 });

@@ -58,6 +58,15 @@ describe('config', () => {
     expect(p.map((x) => x.variable).sort()).toEqual(['AGENT_API_TOKENS', 'PAYLOAD_KEYS', 'PUBLIC_BASE_URL', 'SEAL_KEY']);
   });
 
+  it('PAYLOAD_KEYS is required with a shared Temporal too, and the tokenless local-UI codec path is sandbox + embedded only', () => {
+    expect(problems({ TEMPORAL_ADDRESS: 'temporal:7233' })).toEqual([{ variable: 'PAYLOAD_KEYS', message: expect.stringMatching(/with TEMPORAL_ADDRESS/) }]);
+    const keys = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
+    expect(loadConfig({}).codecLocalUi).toBe(true);
+    expect(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233', PAYLOAD_KEYS: keys }).codecLocalUi).toBe(false);
+    expect(loadConfig({ OTS_USERNAME: 'a@example.org', OTS_API_KEY: 'k'.repeat(20), AGENT_API_TOKENS: 't'.repeat(20), SEAL_KEY: Buffer.alloc(32).toString('base64'), PAYLOAD_KEYS: keys }).codecLocalUi).toBe(false);
+    expect(loadConfig({ CODEC_LOCAL_UI: 'true', TEMPORAL_ADDRESS: 'temporal:7233', PAYLOAD_KEYS: keys }).codecLocalUi).toBe(true);
+  });
+
   it('PAYLOAD_KEYS: malformed lists are refused with what is wrong, never the key material', () => {
     const key = Buffer.alloc(32, 3).toString('base64');
     const cases: [string, RegExp][] = [
