@@ -159,6 +159,6 @@ async function watchOnce(executable: string, workflowBundle: { code: string }, n
 /** When the workflow wrote the "opened" note, against the opening time (both on the server's skipped clock). */
 async function viewedNoteDelay(handle: { query: (q: string) => Promise<unknown> }, openMs: number): Promise<number> {
   const status = (await handle.query('status')) as { notes: { at: string; text: string }[] };
-  const note = status.notes.find((n) => /opened/i.test(n.text));
+  const note = status.notes.find((n) => n.text.startsWith('Link opened at'));
   return note ? (Date.parse(note.at) - openMs) / 1000 : NaN;
 }

@@ -57,6 +57,19 @@ const WRAPPER =
   'exec 3<&0; "$@" </dev/null 3<&- & pid=$!; (cat <&3; kill -TERM $pid 2>/dev/null) >/dev/null 2>&1 & wait $pid';
 
 const STOP_GRACE_MS = 10_000;
+
+/**
+ * Dynamic config every embedded dev server gets. The dev server runs one history shard, and its default of 20
+ * transfer-queue reads per second puts every workflow and activity task on a 50 ms grid: a no-op workflow took
+ * 50 ms and each hand-off hop another 50 (measured with `npm run bench`; the limiter is the server's
+ * history.transferProcessorMaxPollRPS). With 1,000 a no-op takes about 8 ms. Idle polling is unchanged.
+ * Eager activity execution hands an activity on the workflow's own task queue (sendLinkSms) back in the workflow
+ * task's completion response, one round trip through matching fewer; production servers allow it by default.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Record<string, unknown> = {
+  'history.transferProcessorMaxPollRPS': 1000,
+  'system.enableActivityEagerExecution': true,
+};
 const TAIL_LINES = 40;
 
 export async function startDevServer(opts: StartDevServerOptions): Promise<DevServer> {
@@ -78,7 +91,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
     ]),
     ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     // Values must be JSON: a string needs its quotes (temporal.md §1).
-    ...Object.entries(opts.dynamicConfig ?? {}).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
+    ...Object.entries({ ...DEV_SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig }).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
   ];
   const commandLine = [opts.cliPath, ...args].map(shellQuote).join(' ');
 

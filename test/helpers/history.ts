@@ -1,31 +1,12 @@
 // Temporal history as a technician or an attacker with database access would see it: the raw payloads (must all be
 // ciphertext) and the payloads decoded through our codec server (must show every field, with the secret sealed).
-import type { Payload } from '@temporalio/common';
 import { payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { request } from 'undici';
 import { expect } from 'vitest';
 import { ENCODING } from '../../src/temporal/codec.js';
+import { payloadsIn } from '../../src/temporal/history-payloads.js';
 
-/** Every Payload in a history, except search attributes (never encoded by Temporal design, and never secret). */
-export function payloadsIn(history: unknown): Payload[] {
-  const out: Payload[] = [];
-  const walk = (v: unknown, key: string) => {
-    if (!v || typeof v !== 'object' || v instanceof Uint8Array || key === 'searchAttributes') return;
-    if (Array.isArray(v)) return v.forEach((x) => walk(x, key));
-    const o = v as Record<string, unknown>;
-    if ((o.data instanceof Uint8Array || o.metadata) && !('events' in o) && isPayloadMetadata(o.metadata)) {
-      out.push(o as Payload);
-      return;
-    }
-    for (const [k, x] of Object.entries(o)) walk(x, k);
-  };
-  walk(history, '');
-  return out;
-}
-
-function isPayloadMetadata(m: unknown): boolean {
-  return !!m && typeof m === 'object' && Object.values(m).every((x) => x instanceof Uint8Array);
-}
+export { payloadsIn };
 
 /**
  * Failure objects the SDK wrote (they carry message and stack trace, the text the failure converter encodes). The
