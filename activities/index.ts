@@ -11,6 +11,7 @@ import { SmsRateLimitedError, SmsRejectedError, SmsUnavailableError } from '../s
 import type { NotePost, NotesSink } from '../src/notes.js';
 import type { Sealed, Sealer } from '../src/seal.js';
 import { SealError } from '../src/seal.js';
+import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
 import type { CreatedSecret, SecretMaterial } from '../workflows/types.js';
 
 export type OtsPort = Pick<OtsClient, 'share' | 'generate' | 'receipt' | 'burn' | 'shareLink'>;
@@ -67,9 +68,14 @@ function ttlText(expiresAt: string): string {
   return 'less than an hour';
 }
 
-/** Activities that call Onetime Secret; they run on the rate-limited OTS task queue. */
-export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'>) {
+/**
+ * Activities that call Onetime Secret. createSecret and burnSecret run on the rate-limited OTS task queue;
+ * checkSecret runs on the main queue and reads receipts through `receipts` (the process's ReceiptBatcher, whose one
+ * recent-receipts call serves every watch; src/ots/receipt-batcher.ts), so watches do not queue behind the budget.
+ */
+export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> & { receipts?: ReceiptSource }) {
   const { ots, sealer } = deps;
+  const receipts = deps.receipts ?? ots;
   const open = (s: Sealed | undefined) => (s ? sealer.open(s) : undefined);
 
   return {
@@ -102,7 +108,7 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'>) 
     async checkSecret(args: { metadataKey: string }): Promise<SecretCheck> {
       return failing(async () => {
         try {
-          const r = await ots.receipt(args.metadataKey);
+          const r = await receipts.receipt(args.metadataKey);
           if (r.state === 'received') {
             return { state: 'received', receivedAt: new Date((r.received ?? r.updated) * 1000).toISOString() };
           }

@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { createNotesWebhook, noNotesWebhook } from './notes.js';
 import { OtsClient } from './ots/client.js';
+import { createReceiptBatcher } from './ots/receipt-batcher.js';
 import { createOtsEmulator } from './sandbox/ots-emulator.js';
 import { persistEmulator } from './sandbox/persist.js';
 import { createTwilioFake, type TwilioFakeOptions } from './sandbox/twilio-fake.js';
@@ -128,7 +129,12 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     address: opts.temporalAddress,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    otsActivities: createOtsActivities({ ots, sealer }),
+    otsActivities: createOtsActivities({
+      ots,
+      sealer,
+      // Never staler than the shortest poll interval, at most 10 s.
+      receipts: createReceiptBatcher({ ots, maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000) }),
+    }),
     deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
     otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
     dataConverter: temporalConverter,

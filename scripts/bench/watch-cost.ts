@@ -121,7 +121,7 @@ async function watchOnce(executable: string, workflowBundle: { code: string }, n
 
   const taskQueue = 'bench-watch';
   const workers = await Promise.all([
-    Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities: deliveryActivities, dataConverter }),
+    Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities: { ...deliveryActivities, checkSecret: otsActivities.checkSecret }, dataConverter }),
     Worker.create({ connection: env.nativeConnection, taskQueue: otsTaskQueue(taskQueue), activities: otsActivities, dataConverter }),
   ]);
   const running = Promise.all(workers.map((w) => w.run()));

@@ -163,6 +163,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   let created = 0;
   let rateWindow = { start: 0, count: 0 };
   let rateLimited = 0;
+  let apiRequests = 0;
 
   const base = (req: Request) => (opts.publicBaseUrl?.() ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`).replace(/\/+$/, '');
   const secs = (ms: number) => Math.floor(ms / 1000);
@@ -323,6 +324,10 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   }
 
   const router = Router();
+  // Not part of Onetime Secret's API: what the sandbox counted, for `npm run bench` and the curious.
+  router.get('/_stats', (_req, res) => {
+    res.json({ apiRequests, rateLimited, secretsCreated: created });
+  });
   router.use(express.urlencoded({ extended: false, limit: '1mb' }), express.json({ limit: '1mb' }));
 
   router.use((req, res, next) => {
@@ -337,6 +342,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   });
 
   router.use('/api', (_req, res, next) => {
+    apiRequests += 1;
     if (!opts.rateLimit) return next();
     const { max, windowMs } = opts.rateLimit;
     const t = now();
@@ -451,6 +457,8 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     secretCount: () => created,
     /** Requests answered 429 by the rate limit since start. */
     rateLimitedCount: () => rateLimited,
+    /** API requests received since start (what an account's rate limit counts). */
+    apiRequestCount: () => apiRequests,
     /** Mail the real server would have sent for `recipient` (the link only). */
     mail: (): SentMail[] => [...sentMail],
     /** Answer the next `times` requests to `path` with a canned response (e.g. an intended-401 404 or a 429). */

@@ -1,5 +1,5 @@
 // The one place workers are built. One process runs two workers:
-//  - the main task queue: shareSecret workflows and the delivery activities (SMS, notes);
+//  - the main task queue: shareSecret workflows, the delivery activities (SMS, notes) and receipt checks (batched);
 //  - `<queue>-ots`: the Onetime Secret activities, with a server-side rate limit
 //    (maxTaskQueueActivitiesPerSecond) that the whole fleet shares, so it stays under the OTS account's limit.
 import type { DataConverter } from '@temporalio/common';
@@ -46,7 +46,7 @@ export async function createWorkers(opts: {
     taskQueue: opts.taskQueue,
     dataConverter: opts.dataConverter,
     ...workflowSource,
-    activities: opts.deliveryActivities,
+    activities: { ...opts.deliveryActivities, checkSecret: opts.otsActivities.checkSecret },
   });
   const ots = await Worker.create({
     connection,
