@@ -10,13 +10,14 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Connection } from '@temporalio/client';
 import pino from 'pino';
 import { request } from 'undici';
 import { DEFAULT_POLL_INTERVALS_TEXT, loadConfig } from '../../src/config.js';
 import { makeSandboxSecrets } from '../../src/sandbox/secrets.js';
 import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
-import { formatPayloadKeys, generatePayloadKey } from '../../src/temporal/codec.js';
+import { formatPayloadKeys, generatePayloadKey, parsePayloadKeys } from '../../src/temporal/codec.js';
 import { createDataConverter, FAILURE_CONVERTER_PATH } from '../../src/temporal/data-converter.js';
 import { startDevServer } from '../../src/temporal/dev-server.js';
 import { payloadsIn } from '../../src/temporal/history-payloads.js';
@@ -53,12 +54,9 @@ async function main() {
   const dev = await startDevServer({ cliPath, port: await freePort(), dbFilename: join(work, 'temporal.db'), searchAttributes: allSearchAttributes });
   const cleanups: (() => Promise<unknown>)[] = [() => dev.stop(), async () => rmSync(work, { recursive: true, force: true })];
   try {
-    {
-      const { Connection } = await import('@temporalio/client');
-      const c = await Connection.connect({ address: dev.address });
-      await registerSearchAttributes(c, 'default', allSearchAttributes);
-      await c.close();
-    }
+    const connection = await Connection.connect({ address: dev.address });
+    await registerSearchAttributes(connection, 'default', allSearchAttributes);
+    await connection.close();
     const bundle = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: new DefaultLogger('WARN') });
     const workflowBundlePath = join(work, 'workflows.js');
     writeFileSync(workflowBundlePath, bundle.code);
@@ -86,7 +84,7 @@ async function main() {
       connection: svc.workers.connection,
       taskQueue: 'bench-noop',
       workflowsPath: fileURLToPath(new URL('./noop-workflow.ts', import.meta.url)),
-      dataConverter: createDataConverter(loadConfig({ PAYLOAD_KEYS: payloadKeys }).PAYLOAD_KEYS!),
+      dataConverter: createDataConverter(parsePayloadKeys(payloadKeys)),
     });
     const noopRunning = noopWorker.run();
     cleanups.unshift(async () => {
@@ -207,7 +205,7 @@ async function main() {
  * hand-off), many times over. End-to-end latency cannot show it on this server: it moves in ~50 ms steps.
  */
 async function codecCpuPerHandoff(svc: RunningService, payloadKeys: string) {
-  const codec = createDataConverter(loadConfig({ PAYLOAD_KEYS: payloadKeys }).PAYLOAD_KEYS!).payloadCodecs[0];
+  const codec = createDataConverter(parsePayloadKeys(payloadKeys)).payloadCodecs[0];
   const { value: one } = await svc.temporal.client.workflow.list({ query: `TaskQueue = "bench-share"`, pageSize: 1 })[Symbol.asyncIterator]().next();
   const history = await svc.temporal.client.workflow.getHandle(one.workflowId).fetchHistory();
   const plain = await codec.decode(payloadsIn(history));
