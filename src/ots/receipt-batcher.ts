@@ -3,8 +3,9 @@
 // 4,000 calls a minute, forty times the account's budget). Instead every check in a short window is answered from
 // one `GET /api/v1/private/recent` (the account's receipts of the last 30 days, with their states), fetched at most
 // once per `maxAgeMs` and shared by concurrent callers. A receipt the list does not hold (older, or beyond what
-// the server returns) is asked for directly, as before. The price is staleness: an opening is seen up to
-// `maxAgeMs` later.
+// the server returns) is asked for directly, as before, and so is one the list still shows unopened after its
+// secret's lifetime: list entries carry no secret_ttl, and the direct receipt is what applies the expiry. The
+// price is staleness: an opening is seen up to `maxAgeMs` later.
 import type { OtsClient } from './client.js';
 import type { Receipt } from './schemas.js';
 
@@ -40,7 +41,9 @@ export function createReceiptBatcher(opts: {
   return {
     async receipt(metadataKey) {
       if (!snapshot || now() - snapshot.at >= maxAgeMs) await refresh();
-      return snapshot?.byKey.get(metadataKey) ?? opts.ots.receipt(metadataKey);
+      const listed = snapshot?.byKey.get(metadataKey);
+      const pastLifetime = listed !== undefined && (listed.state === 'new' || listed.state === 'viewed') && (listed.created + listed.ttl) * 1000 <= now();
+      return listed && !pastLifetime ? listed : opts.ots.receipt(metadataKey);
     },
   };
 }

@@ -41,6 +41,20 @@ describe('receipt batcher', () => {
     expect(calls).toEqual({ recent: 2, receipt: 0 });
   });
 
+  it('asks directly about a receipt the list still shows unopened after its lifetime (the list carries no expiry)', async () => {
+    const made = await client.share({ secret: 'expiring-value-1', ttl: 3600 });
+    const listed = (await client.recent()).find((r) => r.metadataKey === made.metadataKey)!;
+    const frozen = { ...counted, recent: async () => (calls.recent++, [{ ...listed, state: 'new' as const }]) };
+    let t = (listed.created + 3600) * 1000 - 1;
+    const batcher = createReceiptBatcher({ ots: frozen, maxAgeMs: 60_000, now: () => t });
+    calls.recent = calls.receipt = 0;
+    expect((await batcher.receipt(made.metadataKey)).state).toBe('new');
+    expect(calls).toEqual({ recent: 1, receipt: 0 });
+    t += 2;
+    await batcher.receipt(made.metadataKey);
+    expect(calls).toEqual({ recent: 1, receipt: 1 });
+  });
+
   it('asks for a receipt the list does not hold directly, and passes errors on', async () => {
     const batcher = createReceiptBatcher({ ots: counted, maxAgeMs: 10_000 });
     calls.recent = calls.receipt = 0;
