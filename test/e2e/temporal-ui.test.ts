@@ -18,6 +18,18 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`[temporal-ui] SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
 
+/** The UI renders user metadata (Markdown) inside sandboxed frames, which page-level locators do not enter. */
+async function waitForTextInAnyFrame(page: import('playwright-core').Page, text: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const frame of page.frames()) {
+      if ((await frame.getByText(text).count().catch(() => 0)) > 0) return;
+    }
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`"${text}" did not appear in the page or any of its frames within ${timeoutMs} ms`);
+}
+
 describe.skipIf(!haveChromium)('Temporal UI shows hand-offs decoded through the codec server', () => {
   let dev: DevServer;
   let svc: TestService;
@@ -77,7 +89,7 @@ describe.skipIf(!haveChromium)('Temporal UI shows hand-offs decoded through the 
       await page.screenshot({ path: join(dir, 'temporal-ui-handoff.png'), fullPage: true });
       // The summary a technician recognises the hand-off by (static user metadata, decoded too).
       await page.locator(':text("User Metadata"):visible').first().click();
-      await page.locator(`:text("Ticket ${ticketId}: link by SMS to +155*****001"):visible`).first().waitFor({ timeout: 15_000 });
+      await waitForTextInAnyFrame(page, `Ticket ${ticketId}: link by SMS to +155*****001`);
       // The UI renders the Markdown in sandboxed frames that paint a moment later: only the picture waits for them.
       await page.waitForTimeout(1_500);
       await page.screenshot({ path: join(dir, 'temporal-ui-metadata.png') });
