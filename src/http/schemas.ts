@@ -60,6 +60,17 @@ export function shareToolSchema() {
 }
 
 /** Field-level errors for a 400: the path and what is wrong, never the value that was sent. */
+/** Names from our own schema are safe to show; anything else the client sent is not echoed (it may be markup). */
+const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
 export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
-  return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
+  return error.issues.map((i) => ({
+    path: i.path.map((p) => (typeof p === 'number' || SAFE_NAME.test(String(p)) ? String(p) : '(key)')).join('.') || '(body)',
+    message:
+      i.code === 'unrecognized_keys'
+        ? i.keys.every((k) => SAFE_NAME.test(k))
+          ? `unknown field${i.keys.length === 1 ? '' : 's'}: ${i.keys.join(', ')}`
+          : 'unknown fields (names not shown)'
+        : i.message,
+  }));
 }

@@ -10,6 +10,13 @@ function issues(body: unknown) {
 }
 
 describe('share request validation', () => {
+  it('names unknown fields only when the names are plain words: anything else could be markup', () => {
+    expect(issues({ ...ok, colour: 'red' })).toEqual([{ path: '(body)', message: 'unknown field: colour' }]);
+    const shown = issues({ ...ok, '<img src=x onerror=alert(1)>': 1 });
+    expect(shown).toEqual([{ path: '(body)', message: 'unknown fields (names not shown)' }]);
+    expect(JSON.stringify(shown)).not.toContain('<img');
+  });
+
   it('accepts the documented forms', () => {
     expect(shareRequestSchema.safeParse(ok).success).toBe(true);
     expect(shareRequestSchema.safeParse({ ...ok, secret: { generate: true }, ttl: '7d' }).success).toBe(true);
