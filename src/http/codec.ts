@@ -16,6 +16,7 @@ import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/comm
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { bearerChecker } from './auth.js';
+import { describeIssues } from './schemas.js';
 
 export interface CodecServerOptions {
   codec: PayloadCodec;
@@ -121,8 +122,7 @@ export function codecRouter(opts: CodecServerOptions): Router {
     }
     const parsed = payloadsBody.safeParse(req.body);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      res.status(400).json({ error: 'invalid payloads', issues: [{ path: issue.path.join('.') || '(body)', message: issue.message }] });
+      res.status(400).json({ error: 'invalid payloads', issues: describeIssues(parsed.error).slice(0, 5) });
       return;
     }
     const op = req.path.endsWith('/encode') ? 'encode' : 'decode';
