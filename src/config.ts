@@ -29,6 +29,10 @@ const ttlValue = z.union(
 export const DEFAULT_POLL_INTERVALS_TEXT = '15,15,15,15,15,15,15,15,30,30,60,60,60,60,60,60,60,300,600,1800,3600,7200,14400';
 
 
+/** A comma list: entries trimmed, empty ones dropped. */
+const commaList = z.string().transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean));
+const tokens = z.array(z.string().min(16, 'each token must be at least 16 characters'));
+
 const pollIntervals = z
   .string()
   .default(DEFAULT_POLL_INTERVALS_TEXT)
@@ -48,11 +52,7 @@ const envSchema = z
     PORT: port.default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
     PUBLIC_BASE_URL: httpUrl.optional(),
-    AGENT_API_TOKENS: z
-      .string()
-      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
-      .pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')).min(1, 'must list at least one token'))
-      .optional(),
+    AGENT_API_TOKENS: commaList.pipe(tokens.min(1, 'must list at least one token')).optional(),
     TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('ots-handoff'),
@@ -91,9 +91,8 @@ const envSchema = z
       .string()
       .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes in base64 (openssl rand -base64 32)')
       .optional(),
-    CODEC_ALLOWED_ORIGINS: z
-      .string()
-      .transform((s) => s.split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean))
+    CODEC_ALLOWED_ORIGINS: commaList
+      .transform((list) => list.map((o) => o.replace(/\/+$/, '')))
       .pipe(
         z.array(
           z.string().refine((o) => {
@@ -107,11 +106,7 @@ const envSchema = z
       )
       .optional(),
     CODEC_LOCAL_UI: bool.optional(),
-    CODEC_TOKENS: z
-      .string()
-      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
-      .pipe(z.array(z.string().min(16, 'each token must be at least 16 characters')))
-      .optional(),
+    CODEC_TOKENS: commaList.pipe(tokens).optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DATA_DIR: z.string().min(1).default('.data'),
   })
@@ -162,6 +157,8 @@ export interface Config extends Env {
   /** True when any outside service runs as a local fake: sandbox routes are mounted. */
   sandbox: boolean;
   publicBaseUrl: string;
+  /** Where this process answers on this machine (HOST 0.0.0.0 is reached through 127.0.0.1). */
+  localUrl: string;
   /** CODEC_ALLOWED_ORIGINS, else the embedded UI's two spellings of its origin (none with TEMPORAL_ADDRESS). */
   codecAllowedOrigins: string[];
   /** A browser on this machine may use the codec server without a token: CODEC_LOCAL_UI, else sandbox + embedded. */
@@ -194,11 +191,13 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     twilio: env.TWILIO_ACCOUNT_SID ? 'live' : 'sandbox',
     deepgram: env.DEEPGRAM_API_KEY ? 'live' : 'sandbox',
   } as const;
+  const localUrl = `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${env.PORT}`;
   return {
     ...env,
     modes,
+    localUrl,
     sandbox: modes.ots === 'sandbox' || modes.twilio === 'sandbox',
-    publicBaseUrl: env.PUBLIC_BASE_URL ?? `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${env.PORT}`,
+    publicBaseUrl: env.PUBLIC_BASE_URL ?? localUrl,
     codecAllowedOrigins:
       env.CODEC_ALLOWED_ORIGINS ??
       (env.TEMPORAL_ADDRESS ? [] : [`http://localhost:${env.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`]),

@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       namespace: config.TEMPORAL_NAMESPACE,
       searchAttributes: allSearchAttributes,
       // The browser calls the codec server directly, from the UI's page, on this machine.
-      uiCodecEndpoint: `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}/codec`,
+      uiCodecEndpoint: `${config.localUrl}/codec`,
       log: say,
     });
   }

@@ -78,7 +78,7 @@ export const OTS_DEFAULT_BASE_URL = 'https://us.onetimesecret.com';
 
 export async function startService(opts: ServiceOptions): Promise<RunningService> {
   const { config, log, sandboxSecrets: sb } = opts;
-  const localUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
+  const { localUrl } = config;
   const sealer = createSealer(Buffer.from(config.SEAL_KEY ?? sb.sealKey, 'base64'));
   const tokens = config.AGENT_API_TOKENS ?? [sb.agentToken];
 

@@ -5,7 +5,7 @@
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { Connection } from '@temporalio/client';
 import pino from 'pino';
 import { request } from 'undici';
 import { DEFAULT_POLL_INTERVALS_TEXT, loadConfig } from '../../src/config.js';
-import { makeSandboxSecrets } from '../../src/sandbox/secrets.js';
+import { loadSandboxSecrets, makeSandboxSecrets } from '../../src/sandbox/secrets.js';
 import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { formatPayloadKeys, generatePayloadKey, parsePayloadKeys } from '../../src/temporal/codec.js';
@@ -258,7 +258,7 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the service did not get ready:\n${stderr}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    const token = (JSON.parse(readFileSync(join(dataDir, 'sandbox-secrets.json'), 'utf8')) as { agentToken: string }).agentToken;
+    const token = loadSandboxSecrets(dataDir).agentToken;
     await new Promise((r) => setTimeout(r, 2_000));
     const idleRss = rssMb(child.pid!);
     let n = 0;

@@ -2,12 +2,13 @@
 // process, with the embedded dev server and its UI, on free ports and a throwaway data dir. Catches what in-process
 // tests cannot: module loading under Node's own ESM loader, the banner, the UI's codec wiring, a clean Ctrl-C.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadSandboxSecrets } from '../../src/sandbox/secrets.js';
 import { freePort } from '../../src/temporal/ports.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -53,7 +54,7 @@ describe('npm start', () => {
       expect(pre.statusCode).toBe(204);
       expect(pre.headers['access-control-allow-origin']).toBe(`http://localhost:${uiPort}`);
 
-      const token = (JSON.parse(readFileSync(join(dataDir, 'sandbox-secrets.json'), 'utf8')) as { agentToken: string }).agentToken;
+      const token = loadSandboxSecrets(dataDir).agentToken;
       expect(output).toContain(token);
       const res = await request(`${base}/v1/shares`, {
         method: 'POST',
