@@ -74,6 +74,15 @@ const envSchema = z
       .regex(/^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$/, 'must be an E.164 number (+15551234567) or a Messaging Service SID (MG…)')
       .optional(),
     DEEPGRAM_API_KEY: z.string().min(1).optional(),
+    DEEPGRAM_BASE_URL: httpUrl.optional(),
+    DEEPGRAM_STT_MODEL: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a Deepgram model name such as nova-3').default('nova-3'),
+    DEEPGRAM_TTS_MODEL: z.string().regex(/^aura-[a-z0-9-]{1,60}$/, 'must be a Deepgram Aura voice such as aura-2-thalia-en').default('aura-2-thalia-en'),
+    VOICE_CLIPS: z
+      .enum(['committed', 'deepgram'], { message: 'must be "committed" (the recorded clips in assets/clips) or "deepgram" (synthesised once with DEEPGRAM_API_KEY and cached)' })
+      .default('committed'),
+    VOICE_PACE: z.coerce.number({ message: 'must be a number' }).min(0.5, 'must be from 0.5 to 2').max(2, 'must be from 0.5 to 2').default(1),
+    VOICE_CALL_WAIT_SECONDS: z.coerce.number({ message: 'must be a number of seconds' }).int().min(5).max(3600).default(120),
+    VOICE_REPEAT_WINDOW_SECONDS: z.coerce.number({ message: 'must be a number of seconds' }).int().min(0).max(300).default(15),
     NOTES_WEBHOOK_URL: httpUrl.optional(),
     NOTES_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     PAYLOAD_KEYS: z
@@ -142,6 +151,9 @@ const envSchema = z
         path: ['PAYLOAD_KEYS'],
         message: `must be set ${live ? 'when any service is live' : 'with TEMPORAL_ADDRESS (every worker of a shared Temporal needs the same keys)'}: Temporal payloads are encrypted with it (k1:$(openssl rand -base64 32))`,
       });
+    }
+    if (env.VOICE_CLIPS === 'deepgram' && !env.DEEPGRAM_API_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['VOICE_CLIPS'], message: 'is "deepgram" but DEEPGRAM_API_KEY is not set: the clips are synthesised with it' });
     }
     if (live && !env.SEAL_KEY) {
       ctx.addIssue({ code: 'custom', path: ['SEAL_KEY'], message: 'must be set when any service is live (openssl rand -base64 32)' });

@@ -5,7 +5,11 @@ import type { Server } from 'node:http';
 import { Router, type RequestHandler } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createDeliveryActivities, createOtsActivities } from '../activities/index.js';
+import { createVoiceActivities } from '../activities/voice.js';
+import { voiceTaskQueue } from '../workflows/queues.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { createNotesWebhook, noNotesWebhook } from './notes.js';
@@ -64,6 +68,8 @@ export interface RunningService {
   sealer: Sealer;
   temporal: TemporalClient;
   workers: Workers;
+  /** This process's own task queue for reading passphrases into the calls it holds. */
+  voiceTaskQueue: string;
   ots: OtsClient;
   otsEmulator?: ReturnType<typeof createOtsEmulator>;
   twilioFake?: ReturnType<typeof createTwilioFake>;
@@ -125,6 +131,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const dataConverter = createDataConverter(payloadKeys);
   const temporalConverter = opts.benchmarkWithoutPayloadEncryption ? { ...dataConverter, payloadCodecs: [] } : dataConverter;
   const temporal = await connectClient({ address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE, dataConverter: temporalConverter });
+  // This process's own queue for reading passphrases into the media streams it holds.
+  const voiceQueue = voiceTaskQueue(config.TEMPORAL_TASK_QUEUE, `${hostname().replace(/[^A-Za-z0-9.-]/g, '')}-${process.pid}-${randomBytes(3).toString('hex')}`);
   const workers = await createWorkers({
     address: opts.temporalAddress,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -136,6 +144,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       receipts: createReceiptBatcher({ ots, maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000) }),
     }),
     deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
+    voiceActivities: createVoiceActivities({ client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE, sealer }),
+    voiceTaskQueue: voiceQueue,
     otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
     dataConverter: temporalConverter,
     workflowBundlePath: opts.workflowBundlePath,
@@ -160,7 +170,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     requirePassphrase: config.OTS_REQUIRE_PASSPHRASE,
     pollIntervals: config.OTS_POLL_INTERVALS,
     notesWebhook: notes !== noNotesWebhook,
-    voicePassphrase: false,
+    callWaitMs: config.VOICE_CALL_WAIT_SECONDS * 1000,
     ready: async () => ({
       temporal: await temporal.connection
         .withDeadline(Date.now() + 2_000, () => temporal.connection.healthService.check({}))
@@ -207,6 +217,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     sealer,
     temporal,
     workers,
+    voiceTaskQueue: voiceQueue,
     ots,
     otsEmulator,
     twilioFake,

@@ -1,6 +1,6 @@
 // Messages of the shareSecret workflow, declared once for the workflow and the HTTP layer (STYLE.md).
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Resolution, ShareStatus, SmsStatusEvent } from './types.js';
+import type { CallLine, CallSessionStatus, Resolution, ShareStatus, SmsStatusEvent, StreamStarted } from './types.js';
 
 /** Current status (GET /v1/shares/:id). */
 export const statusQuery = defineQuery<ShareStatus>('status');
@@ -12,3 +12,17 @@ export const burnSignal = defineSignal<[{ by?: string }?]>('burn');
 export const resolveSignal = defineSignal<[Resolution]>('resolve');
 /** Burn and wait for the outcome (POST /v1/shares/:id/burn). */
 export const burnUpdate = defineUpdate<ShareStatus, [{ by?: string }]>('burnSecret');
+
+// The callSession workflow (`call-<CallSid>`): which process holds the call's media stream, and who waits for it.
+/** The media stream of the call started on a process; its voice activities run on `taskQueue`. */
+export const streamStartedSignal = defineSignal<[StreamStarted]>('streamStarted');
+/** The media stream stopped (the call may go on at the agent's returnUrl). */
+export const streamStoppedSignal = defineSignal<[{ streamSid: string; at: string }]>('streamStopped');
+/** Twilio's call-status webhook: the call is over. */
+export const callEndedSignal = defineSignal<[{ status: string; at: string }]>('callEnded');
+/** A hand-off waits for the call's stream (sent with signal-with-start by the awaitCall activity). */
+export const awaitCallSignal = defineSignal<[{ workflowId: string }]>('awaitCall');
+/** The call session's answer to a waiting hand-off: the stream is live on a process, or the call is gone. */
+export const callLineSignal = defineSignal<[CallLine]>('callLine');
+/** The call as it stands. */
+export const callQuery = defineQuery<CallSessionStatus>('call');

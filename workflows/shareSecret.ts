@@ -18,7 +18,8 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { DeliveryActivities, OtsActivities, SecretCheck } from '../activities/index.js';
-import { burnSignal, burnUpdate, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
+import type { VoiceActivities } from '../activities/voice.js';
+import { burnSignal, burnUpdate, callLineSignal, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
 import { otsTaskQueue } from './queues.js';
 import { advanceSmsStatus, isSmsFailure, isSmsStatus, maskRecipient, nextPollDelayMs, technicianDetails } from './pure.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
@@ -30,6 +31,7 @@ import {
   type ShareState,
   type ShareStatus,
   type WatchState,
+  type CallLine,
 } from './types.js';
 
 // Retries: OTS_RATE_LIMITED and OTS_UNAVAILABLE are retried (Retry-After wins over the backoff through the
@@ -47,6 +49,18 @@ const NOTE_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '15s',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 12 },
 };
+
+// Reading the passphrase: the activity heartbeats while audio plays. One attempt: a reading cut off part-way is
+// not restarted behind the caller's back; the fallback rule decides instead. If the process holding the stream has
+// gone, nobody picks the task up and scheduleToStart ends it quickly.
+const SPEAK_OPTIONS: ActivityOptions = {
+  scheduleToStartTimeout: '15s',
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '15s',
+  retry: { maximumAttempts: 1 },
+};
+/** How long a voice hand-off waits for the call's media stream before the fallback rule applies (default). */
+const DEFAULT_CALL_WAIT_MS = 120_000;
 
 /** "TYPE: message" of an activity failure, for notes. OTS and Twilio error messages never carry secrets. */
 function failureReason(err: ActivityFailure): string {
@@ -66,6 +80,7 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   const watch = proxyActivities<Pick<OtsActivities, 'checkSecret'>>(OTS_OPTIONS);
   const delivery = proxyActivities<DeliveryActivities>(DELIVERY_OPTIONS);
   const notesHook = proxyActivities<DeliveryActivities>(NOTE_OPTIONS);
+  const calls = proxyActivities<Pick<VoiceActivities, 'awaitCall'>>(DELIVERY_OPTIONS);
 
   const w: WatchState = input.resume ?? { state: 'creating', polls: 0, notes: [], runs: 0, sms: {}, handledFailures: [] };
   w.runs += 1;
@@ -104,6 +119,11 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   });
   setHandler(burnSignal, (req) => {
     if (!isFinal()) w.burnRequestedBy ??= byWhom(req, 'Temporal UI');
+  });
+  // The call session's answer: where the call's media stream lives, or that the call is gone.
+  let callLine: CallLine | undefined;
+  setHandler(callLineSignal, (l) => {
+    if (l && typeof l.live === 'boolean') callLine = l;
   });
   setHandler(resolveSignal, (r) => {
     if (w.state === 'needs_technician' && ['retry', 'delivered_manually', 'cancel'].includes(r?.action)) resolution = r;
@@ -277,17 +297,72 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     return true;
   };
 
-  const sendPassphrase = async (): Promise<boolean> => {
-    const pp = input.passphrase;
-    if (pp.mode !== 'sms' || !input.secret.passphrase) return true;
-    const passphrase = input.secret.passphrase;
+  const sendPassphraseSms = async (to: string, why = 'a different channel from the link'): Promise<boolean> => {
+    const passphrase = input.secret.passphrase!;
     const sent = await step('Sending the passphrase by SMS', () =>
-      delivery.sendPassphraseSms({ to: pp.to, passphrase, statusCallback: input.smsStatusCallback }),
+      delivery.sendPassphraseSms({ to, passphrase, statusCallback: input.smsStatusCallback }),
     );
     if (!sent) return false;
     w.passphraseMessageSid = sent.sid;
     w.passphraseDeliveredAt = new Date().toISOString();
-    await note(`Passphrase sent by SMS to ${maskRecipient(pp.to)} (message ${sent.sid}; a different channel from the link).`);
+    await note(`Passphrase sent by SMS to ${maskRecipient(to)} (message ${sent.sid}; ${why}).`);
+    return true;
+  };
+
+  /**
+   * Reads the passphrase over the live call: register with the call's session, wait (bounded) for its media
+   * stream, then speak on the task queue of the process holding it. If that fails, the fallback rule: by SMS only
+   * when the link went by email, otherwise a technician decides. Never on the link's channel.
+   */
+  const speakPassphrase = async (pp: Extract<ShareInput['passphrase'], { mode: 'voice' }>): Promise<boolean> => {
+    for (;;) {
+      callLine = undefined;
+      let failure: string;
+      try {
+        await calls.awaitCall({ callSid: pp.callSid, workflowId: workflowInfo().workflowId });
+        const waitMs = input.callWaitMs ?? DEFAULT_CALL_WAIT_MS;
+        await condition(() => callLine !== undefined || burnRequested(), waitMs);
+        if (burnRequested()) return true; // the caller of this function closes the hand-off
+        const line = callLine as CallLine | undefined;
+        if (!line) failure = `CALL_NOT_LIVE: no media stream for call ${pp.callSid} within ${Math.round(waitMs / 1000)} s`;
+        else if (!line.live) failure = `CALL_ENDED: ${line.reason}`;
+        else {
+          const voice = proxyActivities<Pick<VoiceActivities, 'speakPassphrase'>>({ ...SPEAK_OPTIONS, taskQueue: line.taskQueue });
+          const r = await voice.speakPassphrase({ callSid: pp.callSid, passphrase: input.secret.passphrase!, format: pp.format });
+          if (r.outcome === 'heard') {
+            w.passphraseDeliveredAt = r.heardAt ?? new Date().toISOString();
+            await note(
+              `Passphrase read over the call at ${w.passphraseDeliveredAt} (${r.readings} reading${r.readings === 1 ? '' : 's'}; ` +
+                'composed from recorded clips, never sent as text).',
+            );
+            return true;
+          }
+          failure = r.outcome === 'hung_up' ? 'CALL_ENDED: the caller hung up before the passphrase was read' : 'NOT_HEARD: the reading did not finish playing';
+        }
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        failure = failureReason(err);
+      }
+      if (input.link.channel === 'email' && pp.fallbackTo) {
+        await note(`The passphrase could not be read over the call (${failure}); sending it by SMS instead, as the link went by email.`);
+        return sendPassphraseSms(pp.fallbackTo, 'fallback after the call');
+      }
+      const r = await pauseForTechnician(
+        'Reading the passphrase over the call',
+        `${failure}. It is never sent on the link's channel; retry if the caller is still on this call, otherwise ` +
+          'cancel (the link is burned) and start a new hand-off',
+      );
+      if (r.action === 'retry') continue;
+      await close(endingFor(r));
+      return false;
+    }
+  };
+
+  const sendPassphrase = async (): Promise<boolean> => {
+    const pp = input.passphrase;
+    if (!input.secret.passphrase) return true;
+    if (pp.mode === 'sms') return sendPassphraseSms(pp.to);
+    if (pp.mode === 'voice') return speakPassphrase(pp);
     return true;
   };
 
@@ -324,7 +399,7 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   // 2. Deliver the link, then 3. the passphrase on the other channel. A burn request stops before each send.
   for (const [done, send] of [
     [() => w.linkSentAt !== undefined, sendLink],
-    [() => w.passphraseDeliveredAt !== undefined || input.passphrase.mode !== 'sms', sendPassphrase],
+    [() => w.passphraseDeliveredAt !== undefined || input.passphrase.mode === 'none', sendPassphrase],
   ] as const) {
     if (done()) continue;
     if (burnRequested()) {

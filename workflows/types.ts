@@ -16,7 +16,16 @@ export const FINAL_STATES: readonly ShareState[] = ['viewed', 'expired', 'burned
 
 export type LinkTarget = { channel: 'sms'; to: string } | { channel: 'email'; to: string };
 
-export type PassphraseDelivery = { mode: 'none' } | { mode: 'sms'; to: string } | { mode: 'voice'; callSid: string };
+export type PassphraseFormat = 'digits' | 'letters';
+
+/**
+ * Where the passphrase goes. `voice`: read over the live call `callSid`; if that fails and the link went by email,
+ * by SMS to `fallbackTo` (never on the link's channel).
+ */
+export type PassphraseDelivery =
+  | { mode: 'none' }
+  | { mode: 'sms'; to: string }
+  | { mode: 'voice'; callSid: string; format: PassphraseFormat; fallbackTo?: string };
 
 /**
  * The one field of the workflow input that holds secret material, all of it sealed (src/seal.ts): the workflow
@@ -43,6 +52,8 @@ export interface ShareInput {
   smsStatusCallback: string;
   /** Post notes to the PSA webhook too (NOTES_WEBHOOK_URL is set). */
   notesWebhook: boolean;
+  /** Voice passphrase: how long to wait for the call's media stream (VOICE_CALL_WAIT_SECONDS). */
+  callWaitMs?: number;
   /** Carried across continue-as-new; absent on the first run. */
   resume?: WatchState;
 }
@@ -112,3 +123,34 @@ export interface Resolution {
 }
 
 export type ShareResult = Pick<ShareStatus, 'shareId' | 'ticketId' | 'state' | 'viewedAt' | 'expiresAt'>;
+
+// ---- Call sessions (workflows/callSession.ts) ----
+
+export interface StreamStarted {
+  streamSid: string;
+  /** The task queue of the process that holds the stream: speakPassphrase must run there. */
+  taskQueue: string;
+  at: string;
+}
+
+export type CallLine = { live: true; taskQueue: string; streamSid: string } | { live: false; reason: string };
+
+export interface CallSessionStatus {
+  callSid: string;
+  state: 'waiting_for_stream' | 'streaming' | 'stream_stopped' | 'ended';
+  streamSid?: string;
+  taskQueue?: string;
+  /** Hand-offs (workflow ids) told about the stream, and those still waiting. */
+  served: string[];
+  waiting: string[];
+  endedAt?: string;
+  endReason?: string;
+}
+
+/** What speakPassphrase reports: never the passphrase, only how the reading went. */
+export interface SpokenPassphrase {
+  outcome: 'heard' | 'hung_up' | 'not_heard';
+  /** When the first complete reading finished playing (its final mark came back). */
+  heardAt?: string;
+  readings: number;
+}

@@ -31,7 +31,13 @@ export const shareRequestSchema = z
       .enum(['none', 'voice', 'sms'])
       .optional()
       .describe('Protect the link with a passphrase delivered on another channel: read over the call, or by SMS when the link goes by email'),
-    passphraseTo: e164.optional().describe('Phone number for passphrase "sms"'),
+    passphraseTo: e164
+      .optional()
+      .describe('Phone number for passphrase "sms"; with "voice" and an email link, where the passphrase goes by SMS if it cannot be read over the call'),
+    passphraseFormat: z
+      .enum(['digits', 'letters'])
+      .optional()
+      .describe('Passphrase "voice": 12 digits read in groups of three (default), or lower-case letters spelled with the NATO alphabet'),
     callSid: z.string().regex(/^CA[0-9a-fA-F]{32}$/, 'must be a Twilio Call SID (CA + 32 hex)').optional().describe('The live call, for passphrase "voice"'),
   })
   .strict()
@@ -43,7 +49,13 @@ export const shareRequestSchema = z
         ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'cannot be "sms" when the link goes by SMS: the passphrase must travel on a different channel' });
       }
     }
-    if (b.passphraseTo && b.passphrase !== 'sms') ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'is only used with passphrase "sms"' });
+    if (b.passphraseTo && b.passphrase === 'voice' && b.link.channel === 'sms') {
+      ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'cannot be used when the link goes by SMS: the passphrase never travels on the link\'s channel' });
+    }
+    if (b.passphraseTo && b.passphrase !== 'sms' && b.passphrase !== 'voice') {
+      ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'is only used with passphrase "sms" or "voice"' });
+    }
+    if (b.passphraseFormat && b.passphrase !== 'voice') ctx.addIssue({ code: 'custom', path: ['passphraseFormat'], message: 'is only used with passphrase "voice"' });
   });
 
 export type ShareRequest = z.infer<typeof shareRequestSchema>;

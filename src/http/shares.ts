@@ -28,8 +28,8 @@ export interface SharesDeps {
   requirePassphrase: boolean;
   pollIntervals: number[];
   notesWebhook: boolean;
-  /** The live-call passphrase arrives with the voice issue; until then "voice" is refused with a clear 400. */
-  voicePassphrase: boolean;
+  /** VOICE_CALL_WAIT_SECONDS in ms. */
+  callWaitMs?: number;
 }
 
 const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
@@ -62,13 +62,6 @@ export function sharesRouter(deps: SharesDeps): Router {
     }
     const body = parsed.data;
     const mode = body.passphrase ?? 'none';
-    if (mode === 'voice' && !deps.voicePassphrase) {
-      res.status(400).json({
-        error: 'invalid share request',
-        issues: [{ path: 'passphrase', message: 'voice delivery is not available on this service yet; use "sms" with an email link, or "none"' }],
-      });
-      return;
-    }
     if (deps.requirePassphrase && mode === 'none') {
       res.status(400).json({
         error: 'invalid share request',
@@ -84,7 +77,7 @@ export function sharesRouter(deps: SharesDeps): Router {
     const shareId = shareIdFor(String(res.locals.token), key);
     const workflowId = workflowIdOf(shareId);
     const passphrase: PassphraseDelivery =
-      mode === 'sms' ? { mode, to: body.passphraseTo! } : mode === 'voice' ? { mode, callSid: body.callSid! } : { mode: 'none' };
+      mode === 'sms' ? { mode, to: body.passphraseTo! } : mode === 'voice' ? { mode, callSid: body.callSid!, format: body.passphraseFormat ?? 'digits', fallbackTo: body.passphraseTo } : { mode: 'none' };
     const input: ShareInput = {
       shareId,
       ticketId: body.ticketId,
@@ -99,12 +92,13 @@ export function sharesRouter(deps: SharesDeps): Router {
       pollIntervals: deps.pollIntervals,
       smsStatusCallback: `${deps.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
       notesWebhook: deps.notesWebhook,
+      ...(mode === 'voice' ? { callWaitMs: deps.callWaitMs } : {}),
     };
     const log = deps.log.child({ shareId, ticketId: body.ticketId });
     // What the request asked for, minus the secret (a digest of a password would be guessable): a retry with the
     // same Idempotency-Key must ask for the same hand-off.
     const requestDigest = createHash('sha256')
-      .update(JSON.stringify([body.ticketId, body.sessionId, 'value' in body.secret, input.ttlSeconds, body.link, mode, body.passphraseTo, body.callSid]))
+      .update(JSON.stringify([body.ticketId, body.sessionId, 'value' in body.secret, input.ttlSeconds, body.link, mode, body.passphraseTo, body.callSid, body.passphraseFormat]))
       .digest('hex');
     let handle;
     try {

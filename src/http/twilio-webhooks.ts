@@ -1,11 +1,13 @@
 // Twilio's side of the service. Every route checks X-Twilio-Signature against the URL built from PUBLIC_BASE_URL
 // (src/twilio/signature.ts) after express.urlencoded has parsed the form, as Twilio signs the form parameters.
 import express, { Router } from 'express';
+import twilio from 'twilio';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { twilioSignatureMiddleware } from '../twilio/signature.js';
-import { smsStatusSignal } from '../../workflows/messages.js';
+import { callEndedSignal, smsStatusSignal } from '../../workflows/messages.js';
+import { callWorkflowId } from '../../workflows/queues.js';
 import { workflowIdOf } from './shares.js';
 
 const smsStatusForm = z.object({
@@ -14,7 +16,38 @@ const smsStatusForm = z.object({
   ErrorCode: z.string().max(16).optional(),
 });
 
-export function twilioRouter(deps: { client: Client; authToken: string; publicBaseUrl: string; log: Logger }): Router {
+const callSid = z.string().regex(/^CA[0-9a-fA-F]{32}$/);
+const voiceForm = z.object({ CallSid: callSid });
+// https://www.twilio.com/docs/voice/api/call-resource#call-status-values
+const callStatusForm = z.object({
+  CallSid: callSid,
+  CallStatus: z.enum(['queued', 'initiated', 'ringing', 'in-progress', 'completed', 'busy', 'failed', 'no-answer', 'canceled']),
+});
+const CALL_OVER = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
+
+/**
+ * Where the call goes back to after the secure segment: an absolute http(s) URL without credentials. Twilio
+ * fetches it itself; we only write it into a <Redirect>.
+ */
+function returnUrlOf(q: unknown): { ok: true; url?: string } | { ok: false } {
+  if (q === undefined) return { ok: true };
+  if (typeof q !== 'string' || q.length > 2000) return { ok: false };
+  try {
+    const u = new URL(q);
+    return /^https?:$/.test(u.protocol) && !u.username && !u.password ? { ok: true, url: u.toString() } : { ok: false };
+  } catch {
+    return { ok: false };
+  }
+}
+
+export interface VoiceWebhookDeps {
+  /** The Media Stream URL as written into TwiML and signed by Twilio: wss://<PUBLIC_BASE_URL host>/twilio/media. */
+  mediaUrl: string;
+  /** The per-call token the media-stream server checks on `start` (bound to the CallSid; not a secret). */
+  callToken(callSid: string): string;
+}
+
+export function twilioRouter(deps: { client: Client; authToken: string; publicBaseUrl: string; log: Logger; voice?: VoiceWebhookDeps }): Router {
   const r = Router();
   const signed = twilioSignatureMiddleware({
     authToken: deps.authToken,
@@ -41,6 +74,49 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
     }
     res.status(204).end();
   });
+
+  const voice = deps.voice;
+  if (voice) {
+    // The secure segment of a call: Twilio connects the call's audio to our media-stream WebSocket. The TwiML
+    // carries only the stream URL and a CallSid-bound token (Twilio keeps TwiML for 30 days): never a passphrase.
+    // With ?returnUrl=…, the call continues there once we close the stream (<Connect> blocks until then).
+    r.post('/twilio/voice', express.urlencoded({ extended: false, limit: '16kb' }), signed, (req, res) => {
+      const form = voiceForm.safeParse(req.body);
+      const ret = returnUrlOf(req.query.returnUrl);
+      if (!form.success || !ret.ok) {
+        res.status(400).json({ error: form.success ? 'returnUrl must be an absolute http(s) URL' : 'not a Twilio voice webhook (CallSid missing)' });
+        return;
+      }
+      const { CallSid } = form.data;
+      const response = new twilio.twiml.VoiceResponse();
+      const stream = response.connect().stream({ url: voice.mediaUrl });
+      stream.parameter({ name: 'callToken', value: voice.callToken(CallSid) });
+      if (ret.url) response.redirect({ method: 'POST' }, ret.url);
+      deps.log.info({ callSid: CallSid, returnUrl: ret.url !== undefined }, 'call connected to the media stream');
+      res.type('text/xml').send(response.toString());
+    });
+
+    r.post('/twilio/call-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, async (req, res) => {
+      const form = callStatusForm.safeParse(req.body);
+      if (!form.success) {
+        res.status(400).json({ error: 'not a Twilio call status callback' });
+        return;
+      }
+      const { CallSid, CallStatus } = form.data;
+      if (CALL_OVER.has(CallStatus)) {
+        try {
+          await deps.client.workflow
+            .getHandle(callWorkflowId(CallSid))
+            .signal(callEndedSignal, { status: CallStatus, at: new Date().toISOString() });
+        } catch (err) {
+          // No session for this call (never streamed, or already over): nothing to end.
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
+        deps.log.info({ callSid: CallSid, status: CallStatus }, 'call ended');
+      }
+      res.status(204).end();
+    });
+  }
 
   return r;
 }

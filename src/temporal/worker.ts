@@ -1,11 +1,15 @@
-// The one place workers are built. One process runs two workers:
-//  - the main task queue: shareSecret workflows, the delivery activities (SMS, notes) and receipt checks (batched);
+// The one place workers are built. One process runs three workers:
+//  - the main task queue: shareSecret and callSession workflows, the delivery activities (SMS, notes), receipt
+//    checks (batched) and awaitCall;
 //  - `<queue>-ots`: the Onetime Secret activities, with a server-side rate limit
-//    (maxTaskQueueActivitiesPerSecond) that the whole fleet shares, so it stays under the OTS account's limit.
+//    (maxTaskQueueActivitiesPerSecond) that the whole fleet shares, so it stays under the OTS account's limit;
+//  - `<queue>-voice-<instance>`: this process's own queue for speakPassphrase, which only the process holding a
+//    call's media stream can run.
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type { createDeliveryActivities, createOtsActivities } from '../../activities/index.js';
+import type { VoiceActivities } from '../../activities/voice.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -30,6 +34,9 @@ export async function createWorkers(opts: {
   taskQueue: string;
   otsActivities: ReturnType<typeof createOtsActivities>;
   deliveryActivities: ReturnType<typeof createDeliveryActivities>;
+  voiceActivities: VoiceActivities;
+  /** This process's own queue (workflows/queues.ts voiceTaskQueue). */
+  voiceTaskQueue: string;
   otsRatePerMinute: number;
   /** From data-converter.ts; a prebuilt bundle must have been built with its failureConverterPath. */
   dataConverter: DataConverter;
@@ -46,7 +53,7 @@ export async function createWorkers(opts: {
     taskQueue: opts.taskQueue,
     dataConverter: opts.dataConverter,
     ...workflowSource,
-    activities: { ...opts.deliveryActivities, checkSecret: opts.otsActivities.checkSecret },
+    activities: { ...opts.deliveryActivities, checkSecret: opts.otsActivities.checkSecret, awaitCall: opts.voiceActivities.awaitCall },
   });
   const ots = await Worker.create({
     connection,
@@ -56,18 +63,26 @@ export async function createWorkers(opts: {
     activities: opts.otsActivities,
     maxTaskQueueActivitiesPerSecond: (opts.otsRatePerMinute * OTS_BUDGET_SHARE) / 60,
   });
+  const voice = await Worker.create({
+    connection,
+    namespace: opts.namespace,
+    taskQueue: opts.voiceTaskQueue,
+    dataConverter: opts.dataConverter,
+    activities: { speakPassphrase: opts.voiceActivities.speakPassphrase },
+  });
+  const all = [main, ots, voice];
   let running: Promise<void> | undefined;
   return {
     connection,
     run() {
-      running ??= Promise.all([main.run(), ots.run()]).then(() => undefined);
+      running ??= Promise.all(all.map((w) => w.run())).then(() => undefined);
       return running;
     },
     async shutdown() {
-      for (const w of [main, ots]) if (w.getState() === 'RUNNING') w.shutdown();
+      for (const w of all) if (w.getState() === 'RUNNING') w.shutdown();
       await running?.catch(() => undefined);
       await connection.close();
     },
-    isRunning: () => main.getState() === 'RUNNING' && ots.getState() === 'RUNNING',
+    isRunning: () => all.every((w) => w.getState() === 'RUNNING'),
   };
 }

@@ -115,6 +115,19 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
     return decodeThroughCodecServer(svc.url, (config.CODEC_TOKENS ?? [TEST_CODEC_TOKEN])[0]!, await rawHistory(shareId), config.TEMPORAL_NAMESPACE);
   }
 
+  /** The passphrase the API chose for a hand-off, unsealed from its (decoded) workflow input: for leak scans. */
+  async function passphraseOf(shareId: string): Promise<string> {
+    for (const text of await decodedHistory(shareId)) {
+      try {
+        const input = JSON.parse(text) as { shareId?: string; secret?: { passphrase?: never } };
+        if (input?.shareId === shareId && input.secret?.passphrase) return svc.sealer.open(input.secret.passphrase);
+      } catch {
+        /* not this payload */
+      }
+    }
+    throw new Error(`no passphrase in the input of ${shareId}`);
+  }
+
   /** The service's log lines and Temporal's runtime log lines of this process. */
   const allLogs = () => [...logs, ...(globalThis.__temporalLogLines ?? [])];
 
@@ -157,7 +170,7 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
     });
   }
 
-  return { ...svc, config, logs, allLogs, expectNoLeaksIn, responses, token, api, status, waitFor, waitForState, linkSentTo, openLink, history, rawHistory, decodedHistory, sandboxSecrets };
+  return { ...svc, config, logs, allLogs, expectNoLeaksIn, responses, token, api, status, waitFor, waitForState, linkSentTo, openLink, passphraseOf, history, rawHistory, decodedHistory, sandboxSecrets };
 }
 
 export type TestService = Awaited<ReturnType<typeof startTestService>>;

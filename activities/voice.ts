@@ -1,0 +1,62 @@
+// Activities of the live-call passphrase (issue 4).
+//  - awaitCall runs on the main task queue (any process): it registers the hand-off with the call's session
+//    workflow, which signals back where the call's media stream lives.
+//  - speakPassphrase runs on the task queue of the one process that holds that stream (voiceTaskQueue): it opens
+//    the sealed passphrase there, composes the reading from local phonetic clips and plays it into the stream.
+//    The passphrase leaves this process only as μ-law audio to Twilio: never as text, TwiML or a Deepgram request.
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { Sealed, Sealer } from '../src/seal.js';
+import { awaitCallSignal } from '../workflows/messages.js';
+import { callWorkflowId } from '../workflows/queues.js';
+import { CallSid } from '../workflows/search-attributes.js';
+import type { callSession } from '../workflows/callSession.js';
+import type { PassphraseFormat, SpokenPassphrase } from '../workflows/types.js';
+
+/** What this process's media-stream server offers the activity (src/voice/calls.ts). */
+export interface VoiceLine {
+  /**
+   * Reads the passphrase on the call's live stream. Undefined when this process holds no stream for the call.
+   * `signal` aborts the reading (activity cancelled); `progress` is called while audio plays (heartbeats).
+   */
+  read(
+    callSid: string,
+    passphrase: string,
+    opts: { format: PassphraseFormat; signal: AbortSignal; progress(): void },
+  ): Promise<SpokenPassphrase> | undefined;
+}
+
+export function createVoiceActivities(deps: { client: Client; taskQueue: string; sealer: Sealer; line?: VoiceLine }) {
+  return {
+    async awaitCall(args: { callSid: string; workflowId: string }): Promise<void> {
+      await deps.client.workflow.signalWithStart<typeof callSession, [{ workflowId: string }]>('callSession', {
+        workflowId: callWorkflowId(args.callSid),
+        taskQueue: deps.taskQueue,
+        args: [{ callSid: args.callSid }],
+        signal: awaitCallSignal,
+        signalArgs: [{ workflowId: args.workflowId }],
+        typedSearchAttributes: [{ key: CallSid, value: args.callSid }],
+        staticSummary: `Phone call ${args.callSid}`,
+      });
+    },
+
+    async speakPassphrase(args: { callSid: string; passphrase: Sealed; format: PassphraseFormat }): Promise<SpokenPassphrase> {
+      const ctx = Context.current();
+      const reading = deps.line?.read(args.callSid, deps.sealer.open(args.passphrase), {
+        format: args.format,
+        signal: ctx.cancellationSignal,
+        progress: () => ctx.heartbeat(),
+      });
+      if (!reading) {
+        throw ApplicationFailure.create({
+          type: 'CALL_NOT_HERE',
+          message: `this process holds no media stream for call ${args.callSid} (it stopped, or the call moved on)`,
+          nonRetryable: true,
+        });
+      }
+      return await reading;
+    },
+  };
+}
+
+export type VoiceActivities = ReturnType<typeof createVoiceActivities>;

@@ -1,0 +1,124 @@
+// callSession (`call-<CallSid>`): the registry of one phone call. The media-stream handler signals-with-start it
+// when Twilio's stream starts (recording which process holds the stream, by that process's own task queue) and
+// when it stops; the call-status webhook ends it. A hand-off that must read a passphrase over the call registers
+// here (awaitCall, also signal-with-start, so the order of the two does not matter) and is told, by a signal
+// back, on which task queue to run speakPassphrase — or that the call is gone.
+//
+// No timers poll anything: the workflow sleeps until a signal arrives, and ends by itself after a quiet period
+// so an abandoned call (no status callback) does not stay open for ever.
+import {
+  condition,
+  getExternalWorkflowHandle,
+  setCurrentDetails,
+  setHandler,
+} from '@temporalio/workflow';
+import {
+  awaitCallSignal,
+  callEndedSignal,
+  callLineSignal,
+  callQuery,
+  streamStartedSignal,
+  streamStoppedSignal,
+} from './messages.js';
+import type { CallLine, CallSessionStatus } from './types.js';
+
+export interface CallSessionInput {
+  callSid: string;
+  /** End after this long with no stream and nobody waiting (default 30 minutes). */
+  idleMs?: number;
+}
+
+const DEFAULT_IDLE_MS = 30 * 60_000;
+/** A call is not kept open longer than this, whatever happens (Twilio's own maximum call length is 4 hours). */
+const MAX_LIFETIME_MS = 4 * 3_600_000;
+
+export async function callSession(input: CallSessionInput): Promise<CallSessionStatus> {
+  const s: CallSessionStatus = { callSid: input.callSid, state: 'waiting_for_stream', served: [], waiting: [] };
+  let changed = true;
+  const touch = () => {
+    changed = true;
+    setCurrentDetails(details(s));
+  };
+
+  setHandler(callQuery, () => s);
+  setHandler(streamStartedSignal, (ev) => {
+    if (s.state === 'ended' || typeof ev?.taskQueue !== 'string' || typeof ev.streamSid !== 'string') return;
+    s.state = 'streaming';
+    s.streamSid = ev.streamSid;
+    s.taskQueue = ev.taskQueue;
+    touch();
+  });
+  setHandler(streamStoppedSignal, (ev) => {
+    // Only the stream we know about: a late stop of an earlier stream must not hide a newer one.
+    if (s.state !== 'streaming' || ev?.streamSid !== s.streamSid) return;
+    s.state = 'stream_stopped';
+    touch();
+  });
+  setHandler(callEndedSignal, (ev) => {
+    if (s.state === 'ended') return;
+    s.state = 'ended';
+    s.endedAt = typeof ev?.at === 'string' ? ev.at : new Date().toISOString();
+    s.endReason = `call ${typeof ev?.status === 'string' ? ev.status : 'ended'}`;
+    touch();
+  });
+  setHandler(awaitCallSignal, (ev) => {
+    if (typeof ev?.workflowId !== 'string' || s.waiting.includes(ev.workflowId)) return;
+    s.waiting.push(ev.workflowId);
+    touch();
+  });
+  setCurrentDetails(details(s));
+
+  const tell = async (workflowId: string, line: CallLine) => {
+    try {
+      await getExternalWorkflowHandle(workflowId).signal(callLineSignal, line);
+    } catch {
+      // The hand-off has finished meanwhile: nobody to tell.
+    }
+  };
+
+  const started = Date.now();
+  for (;;) {
+    changed = false;
+    // Answer everyone waiting as soon as there is something to answer.
+    if (s.waiting.length > 0 && (s.state === 'streaming' || s.state === 'ended')) {
+      const line: CallLine =
+        s.state === 'streaming' ? { live: true, taskQueue: s.taskQueue!, streamSid: s.streamSid! } : { live: false, reason: s.endReason ?? 'the call ended' };
+      const waiting = s.waiting.splice(0);
+      for (const id of waiting) await tell(id, line);
+      if (line.live) s.served.push(...waiting);
+      touch();
+      continue;
+    }
+    if (s.state === 'ended') break;
+    const remaining = MAX_LIFETIME_MS - (Date.now() - started);
+    if (remaining <= 0) {
+      s.state = 'ended';
+      s.endReason = 'the call session reached its maximum lifetime';
+      continue;
+    }
+    // A stream in progress keeps the session open; otherwise it ends after a quiet period.
+    const quiet = s.state === 'streaming' ? remaining : Math.min(remaining, input.idleMs ?? DEFAULT_IDLE_MS);
+    if (!(await condition(() => changed, quiet))) {
+      s.state = 'ended';
+      s.endedAt = new Date().toISOString();
+      s.endReason = 'no media stream for this call';
+      touch();
+    }
+  }
+  s.endedAt ??= new Date().toISOString();
+  setCurrentDetails(details(s));
+  return s;
+}
+
+function details(s: CallSessionStatus): string {
+  return [
+    `**Call:** ${s.callSid}`,
+    `**State:** ${s.state.replace(/_/g, ' ')}`,
+    s.streamSid ? `**Stream:** ${s.streamSid} (task queue ${s.taskQueue})` : undefined,
+    s.served.length ? `**Hand-offs served:** ${s.served.join(', ')}` : undefined,
+    s.waiting.length ? `**Waiting:** ${s.waiting.join(', ')}` : undefined,
+    s.endReason ? `**Ended:** ${s.endedAt} (${s.endReason})` : undefined,
+  ]
+    .filter(Boolean)
+    .join('\n\n');
+}
