@@ -28,7 +28,7 @@ const TRIGGERS: ReadonlyArray<readonly [CallerIntent, readonly Trigger[]]> = [
   ['repeat', [
     t('repeat'), t('again'), t('one more time'), t('pardon'), t('come again'),
     t('didnt catch', false), t('didnt get that', false), t('didnt hear', false), t('couldnt hear', false),
-    t('missed that', false), t('missed it', false), t('what was that', false), t('what did you say', false),
+    t('missed that', false), t('missed it', false), t('what was that', false), t('what did you say', false), t('whats that', false, 3),
     t('what', false, 2), t('sorry', false, 1), t('huh', false, 2),
     // The prompt says "press 1 or say repeat"; some callers say the digit instead.
     t('one', false, 1), t('1', false, 1), t('press one', false, 2), t('press 1', false, 2),

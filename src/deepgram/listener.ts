@@ -62,9 +62,24 @@ const configSchema = z.object({
 });
 type Settings = z.infer<typeof configSchema>;
 
+/** The listener's configuration cannot be used (empty key, base URL that is not http(s)/ws(s), bad numbers). */
+export class DeepgramConfigError extends Error {
+  readonly code = 'DEEPGRAM_CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DeepgramConfigError';
+  }
+}
+
 export function createDeepgramListenerFactory(opts: DeepgramListenerConfig): SpeechListenerFactory {
   const { log, ...rest } = opts;
-  const settings = configSchema.parse(rest);
+  const parsed = configSchema.safeParse(rest);
+  if (!parsed.success) {
+    // Names the field only; the values (the API key among them) never go into the message.
+    const issue = parsed.error.issues[0];
+    throw new DeepgramConfigError(`Deepgram listener: ${issue?.path.join('.') || 'options'}: ${issue?.message ?? 'invalid'}`);
+  }
+  const settings = parsed.data;
   // `logging.silent`: the SDK's logger must never print request or message payloads.
   const client = new DeepgramClient({
     apiKey: settings.apiKey,

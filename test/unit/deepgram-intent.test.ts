@@ -12,6 +12,7 @@ describe('intentOf', () => {
     ['What?', 'repeat'],
     ['Sorry, what?', 'repeat'],
     ['What was that?', 'repeat'],
+    ["What's that?", 'repeat'],
     ["I didn't catch that.", 'repeat'],
     ['Sorry?', 'repeat'],
     ['Pardon?', 'repeat'],

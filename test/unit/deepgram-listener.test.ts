@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createDeepgramListenerFactory, type DeepgramListenerConfig } from '../../src/deepgram/listener.js';
+import { createDeepgramListenerFactory, DeepgramConfigError, type DeepgramListenerConfig } from '../../src/deepgram/listener.js';
 import { createLogger } from '../../src/log.js';
 import { createDeepgramFake, type DeepgramFake, type DeepgramFakeOptions } from '../../src/sandbox/deepgram-fake.js';
 import type { CallerIntent, SpeechListener } from '../../src/voice/types.js';
@@ -190,6 +190,17 @@ describe('Deepgram listener', () => {
     for (const word of ['4929', '5678', 'card', 'zebra', 'sesame', 'crossing', 'please']) {
       for (const line of h.logs) expect(line).not.toContain(word);
     }
+  });
+});
+
+describe('Deepgram listener configuration', () => {
+  it('refuses an unusable base URL or empty key with a DeepgramConfigError that names the field, not the value', () => {
+    const log = createLogger({ level: 'silent' });
+    expect(() => createDeepgramListenerFactory({ apiKey: KEY, baseUrl: 'ftp://127.0.0.1:1', log })).toThrow(DeepgramConfigError);
+    expect(() => createDeepgramListenerFactory({ apiKey: '', log })).toThrow(/apiKey/);
+    const err = (() => { try { createDeepgramListenerFactory({ apiKey: KEY, keepAliveMs: -1, log }); } catch (e) { return e as Error; } })();
+    expect(err?.message).toContain('keepAliveMs');
+    expect(err?.message).not.toContain(KEY);
   });
 });
 
