@@ -65,8 +65,11 @@ export interface DeepgramFake {
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): boolean;
   requests(): FakeRequest[];
   connections(): FakeListenConnection[];
-  /** Speaks a transcript on every open listen connection (interim, final, UtteranceEnd), as `transcribe` would. */
-  say(transcript: string): void;
+  /**
+   * Speaks a transcript on every open listen connection (interims, final, UtteranceEnd), as `transcribe` would.
+   * `endOfSpeech: false` sends the final segment with speech_final false and no UtteranceEnd: the caller goes on.
+   */
+  say(transcript: string, opts?: { endOfSpeech?: boolean }): void;
   /** Closes every open listen connection now with `code` (default 1011), as a Deepgram-side failure. */
   drop(code?: number, reason?: string): void;
   /** The next `n` listen handshakes are answered with `status` (default 503) instead of upgrading. */
@@ -114,7 +117,7 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
   const wss = new WebSocketServer({ noServer: true });
   const recorded: FakeRequest[] = [];
   const conns: FakeListenConnection[] = [];
-  const live = new Map<number, { ws: WebSocket; emit(transcript: string): void }>();
+  const live = new Map<number, { ws: WebSocket; emit(transcript: string, endOfSpeech?: boolean): void }>();
   let failing = 0;
   let failStatus = 503;
   let nextId = 1;
@@ -162,15 +165,15 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
         metadata: { request_id: requestId, model_info: { name: 'fake', version: '0', arch: 'fake' }, model_uuid: requestId },
       });
     };
-    const emit = (transcript: string) => {
+    const emit = (transcript: string, endOfSpeech = true) => {
       // Interim results grow word by word before the final, as Deepgram's do (half the words, then all of them).
       const words = transcript.split(/\s+/).filter(Boolean);
       const half = Math.ceil(words.length / 2);
       if (half < words.length) results(words.slice(0, half).join(' '), false, false);
       results(transcript, false, false);
-      results(transcript, true, true);
+      results(transcript, true, endOfSpeech);
       lastEnd = audioSeconds;
-      send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: lastEnd });
+      if (endOfSpeech) send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: lastEnd });
     };
     live.set(conn.id, { ws, emit });
     armIdle();
@@ -300,8 +303,8 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
     },
     requests: () => recorded,
     connections: () => conns,
-    say(transcript) {
-      for (const { emit } of live.values()) emit(transcript);
+    say(transcript, sayOpts) {
+      for (const { emit } of live.values()) emit(transcript, sayOpts?.endOfSpeech ?? true);
     },
     drop(code = 1011, reason = 'NET-0000: the fake dropped the connection') {
       for (const { ws } of live.values()) ws.close(code, reason);

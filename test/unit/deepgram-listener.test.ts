@@ -75,6 +75,18 @@ describe('Deepgram listener', () => {
     expect(h.intents).toEqual(['repeat', 'got_it']);
   });
 
+  it('an utterance finalised in segments fires once, and a phrase split across segments still counts', async () => {
+    const h = await start();
+    await waitFor(() => h.open().length === 1, 'connection');
+    h.fake.say('repeat', { endOfSpeech: false });
+    h.fake.say('that again please'); // same utterance: repeat already fired
+    h.fake.say('could you slow', { endOfSpeech: false });
+    h.fake.say('down a bit'); // "slow" | "down" only match together
+    h.fake.say('got it');
+    await waitFor(() => h.intents.includes('got_it'), 'got_it');
+    expect(h.intents).toEqual(['repeat', 'slower', 'got_it']);
+  });
+
   it('the same request in a new utterance fires again', async () => {
     const h = await start();
     await waitFor(() => h.open().length === 1, 'connection');
