@@ -5,6 +5,8 @@ import type { TwilioFrameInput } from '../../src/voice/frames.js';
 
 export class FakeMediaSocket implements MediaSocket {
   readonly sent: string[] = [];
+  /** Sees every frame the service sends (after it is recorded); a Twilio emulation hooks in here. */
+  onSend: ((text: string) => void) | undefined;
   closedWith: number | undefined;
   private onMessage: ((data: Buffer | string, isBinary: boolean) => void) | undefined;
   private onClose: (() => void) | undefined;
@@ -13,6 +15,7 @@ export class FakeMediaSocket implements MediaSocket {
     if (this.closedWith !== undefined) throw new Error('WebSocket is not open');
     if (typeof text !== 'string') throw new Error('binary frame sent');
     this.sent.push(text);
+    this.onSend?.(text);
   }
 
   close(code?: number): void {
