@@ -134,6 +134,11 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     this.closeSocket(1000);
   }
 
+  /** Send lateness of every outbound media message (ms), for a bench aggregating many calls. */
+  latenessSamples(): readonly number[] {
+    return this.pacer?.latenessSamples() ?? [];
+  }
+
   stats(): MediaSessionStats {
     return {
       frames: { ...this.counts.frames },

@@ -129,7 +129,7 @@ export class OutboundPacer {
       this.queue.push({ kind: 'audio', data, frames: data.length / FRAME_BYTES, readyAt: now, onSent: first ? hooks.onFirstFrame : undefined });
       first = false;
     }
-    if (first && hooks.onFirstFrame) hooks.onFirstFrame(now); // nothing to play: the "first frame" is now
+    if (first && hooks.onFirstFrame) notify(hooks.onFirstFrame, now); // nothing to play: the "first frame" is now
     const name = `${label}.${++this.markSeq}`;
     const outcome = new Promise<PlayOutcome>((resolve) => this.pending.set(name, { epoch: this.currentEpoch, resolve }));
     this.queue.push({ kind: 'mark', name });
@@ -224,7 +224,7 @@ export class OutboundPacer {
       this.counters.framesSent += head.frames;
       this.counters.messagesSent += 1;
       this.sendFrame(mediaFrame(this.opts.streamSid, head.data));
-      head.onSent?.(now);
+      if (head.onSent) notify(head.onSent, now);
     }
   }
 
@@ -254,6 +254,15 @@ export class OutboundPacer {
       this.samples[this.sampleCursor] = v;
       this.sampleCursor = (this.sampleCursor + 1) % MAX_SAMPLES;
     }
+  }
+}
+
+/** Runs a caller's hook; a throw there must not stop the audio (it would escape from a timer callback). */
+function notify(fn: (at: number) => void, at: number): void {
+  try {
+    fn(at);
+  } catch {
+    // the hook's owner sees its own failure; pacing goes on
   }
 }
 

@@ -204,7 +204,7 @@ describe('OutboundPacer marks and clear', () => {
     expect(pacer.isClosed).toBe(true);
   });
 
-  it('reports when the first frame of a play went out, and refuses mark labels that are not plain words', () => {
+  it('reports when the first frame of a play went out (a throwing hook does not stop it), and refuses mark labels that are not plain words', () => {
     const { clock, pacer } = setup({ leadMs: 20 });
     void pacer.play([audio(200)], 'a');
     const at: number[] = [];
@@ -212,6 +212,12 @@ describe('OutboundPacer marks and clear', () => {
     void pacer.play([audio(200)], 'b', { onFirstFrame: (t) => at.push(t) });
     clock.advance(1000);
     expect(at).toEqual([200 - 20]);
+    const sent = pacer.stats().framesSent;
+    void pacer.play([audio(100)], 'c', { onFirstFrame: () => {
+      throw new Error('hook bug');
+    } });
+    clock.advance(1000);
+    expect(pacer.stats().framesSent).toBe(sent + 5); // a throwing hook does not stop the audio
     expect(() => pacer.play([], 'has space')).toThrow(TypeError);
   });
 });
