@@ -35,6 +35,8 @@ export interface MediaStreamServerOptions {
   /** Called once a session's start has been authorised (session.info is set). */
   onSession?(session: MediaSession): void;
   maxPayload?: number;
+  /** A socket that has not sent an authorised start by then is closed (default 10 s; Twilio sends it at once). */
+  startTimeoutMs?: number;
   /** Pacing clock for the sessions (tests); wall time for token expiry comes from `now`. */
   clock?: Clock;
   now?: () => number;
@@ -95,7 +97,15 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
       framesPerMessage: opts.framesPerMessage,
       leadMs: opts.leadMs,
     });
+    const startTimer = setTimeout(() => {
+      if (session.started || session.ended) return;
+      log.warn({ reason: 'no start frame in time' }, 'media stream closed');
+      ws.close(1008);
+    }, opts.startTimeoutMs ?? 10_000);
+    startTimer.unref();
+    session.once('stop', () => clearTimeout(startTimer));
     session.once('start', (info) => {
+      clearTimeout(startTimer);
       live.set(info.callSid, session);
       session.once('stop', () => {
         if (live.get(info.callSid) === session) live.delete(info.callSid);

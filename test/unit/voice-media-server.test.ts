@@ -219,6 +219,19 @@ describe('call tokens', () => {
     for (const junk of [undefined, 42, '', 'v1..', 'v1.zz.short', `${t}x`]) expect(verifyCallToken(KEY, CALL_SID, junk)).toBe(false);
   });
 
+  it('closes a socket that never sends its start', async () => {
+    const quiet = createMediaStreamServer({ publicBaseUrl: `http://127.0.0.1:${port}`, path: '/quiet', authToken: AUTH_TOKEN, callTokenKey: KEY, log: cap.log, startTimeoutMs: 50 });
+    quiet.attach(http);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/quiet`, { headers: { 'X-Twilio-Signature': sign(`wss://127.0.0.1:${port}/quiet`) } });
+      clients.push(ws);
+      const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
+      expect(code).toBe(1008);
+    } finally {
+      await quiet.close();
+    }
+  });
+
   it('refuses a key too short to be one', () => {
     expect(() => createMediaStreamServer({ publicBaseUrl: 'http://127.0.0.1:1', authToken: AUTH_TOKEN, callTokenKey: Buffer.alloc(8), log: cap.log })).toThrow(RangeError);
   });
