@@ -1,0 +1,176 @@
+// The WebSocket endpoint Twilio's <Connect><Stream> opens (research/voice.md §1 "How the WebSocket upgrade is
+// signed"). The upgrade is checked before ws accepts it: no query string, and an X-Twilio-Signature over the stream
+// URL exactly as the TwiML names it, with no parameters. A failure gets `403` on the raw socket (Twilio reports
+// 31920) and one log line without headers. Accepted sockets become MediaSessions; a session's start must carry the
+// per-call token (call-token.ts), each token once.
+//
+// The signed URL is always `wss://<host of PUBLIC_BASE_URL><its path><path>`, also in the sandbox where
+// PUBLIC_BASE_URL is http://127.0.0.1:port: Twilio only ever opens wss:// streams and signs what the TwiML says,
+// and the TwiML builder takes its URL from mediaStreamUrl() here, so the two cannot differ. A TLS proxy in front
+// maps wss to the plain ws this process serves.
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { validateTwilioUpgrade } from '../twilio/signature.js';
+import { CALL_TOKEN_PARAMETER, callTokenExpiry, verifyCallToken } from './call-token.js';
+import { MediaSession, type StreamInfo } from './media-session.js';
+import type { Clock } from './pacer.js';
+import type { SpeechListenerFactory } from './types.js';
+
+export { CALL_TOKEN_PARAMETER, callToken, verifyCallToken } from './call-token.js';
+
+export const MEDIA_STREAM_PATH = '/twilio/media';
+/** Twilio's frames are small (a 20 ms media frame is ~300 bytes of JSON); ws's default is 100 MiB. */
+export const MEDIA_MAX_PAYLOAD = 64 * 1024;
+
+export interface MediaStreamServerOptions {
+  publicBaseUrl: string;
+  path?: string;
+  authToken: string;
+  /** HMAC key of the per-call tokens (at least 16 bytes). */
+  callTokenKey: Buffer;
+  log: Logger;
+  speech?: SpeechListenerFactory;
+  /** Called once a session's start has been authorised (session.info is set). */
+  onSession?(session: MediaSession): void;
+  maxPayload?: number;
+  /** A socket that has not sent an authorised start by then is closed (default 10 s; Twilio sends it at once). */
+  startTimeoutMs?: number;
+  /** Pacing clock for the sessions (tests); wall time for token expiry comes from `now`. */
+  clock?: Clock;
+  now?: () => number;
+  framesPerMessage?: number;
+  leadMs?: number;
+}
+
+export interface MediaStreamServer {
+  /** The wss:// URL Twilio must be given in <Stream url> (and the URL signatures are checked against). */
+  readonly url: string;
+  attach(server: Server): void;
+  /** Live, authorised sessions by CallSid. */
+  sessions(): Map<string, MediaSession>;
+  /** Ends every stream (close 1001) and detaches; resolves when the sockets are closed. */
+  close(): Promise<void>;
+}
+
+/** `wss://host[:port][base path]/twilio/media` from PUBLIC_BASE_URL, whatever its scheme. */
+export function mediaStreamUrl(publicBaseUrl: string, path: string = MEDIA_STREAM_PATH): string {
+  const base = new URL(publicBaseUrl);
+  return `wss://${base.host}${base.pathname.replace(/\/+$/, '')}${path}`;
+}
+
+export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaStreamServer {
+  if (opts.callTokenKey.length < 16) throw new RangeError('callTokenKey must be at least 16 bytes');
+  const path = opts.path ?? MEDIA_STREAM_PATH;
+  const url = mediaStreamUrl(opts.publicBaseUrl, path);
+  const now = opts.now ?? Date.now;
+  const log = opts.log.child({ component: 'media-stream' });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? MEDIA_MAX_PAYLOAD });
+  const live = new Map<string, MediaSession>();
+  const sockets = new Set<WebSocket>();
+  /** Tokens already used, until they expire: a token opens one stream. */
+  const usedTokens = new Map<string, number>();
+  const attached: { server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = [];
+
+  const authorize = (info: StreamInfo): boolean => {
+    const token = info.customParameters[CALL_TOKEN_PARAMETER];
+    const t = now();
+    for (const [used, exp] of usedTokens) if (exp <= t) usedTokens.delete(used);
+    if (!token || usedTokens.has(token) || live.has(info.callSid)) return false;
+    if (!verifyCallToken(opts.callTokenKey, info.callSid, token, { now: t })) return false;
+    usedTokens.set(token, callTokenExpiry(token) ?? t);
+    return true;
+  };
+
+  const onConnection = (ws: WebSocket) => {
+    sockets.add(ws);
+    ws.on('close', () => sockets.delete(ws));
+    // e.g. a frame over maxPayload: ws closes the socket (1009) and the session ends as a hang-up
+    ws.on('error', (err: Error & { code?: string }) => log.warn({ code: err.code ?? err.name }, 'media socket error'));
+    const session = new MediaSession({
+      socket: ws,
+      log,
+      authorizeStart: authorize,
+      speech: opts.speech,
+      clock: opts.clock,
+      framesPerMessage: opts.framesPerMessage,
+      leadMs: opts.leadMs,
+    });
+    const startTimer = setTimeout(() => {
+      if (session.started || session.ended) return;
+      log.warn({ reason: 'no start frame in time' }, 'media stream closed');
+      ws.close(1008);
+    }, opts.startTimeoutMs ?? 10_000);
+    startTimer.unref();
+    session.once('stop', () => clearTimeout(startTimer));
+    session.once('start', (info) => {
+      clearTimeout(startTimer);
+      live.set(info.callSid, session);
+      session.once('stop', () => {
+        if (live.get(info.callSid) === session) live.delete(info.callSid);
+      });
+      opts.onSession?.(session);
+    });
+  };
+
+  const onUpgrade = (server: Server) => (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const raw = req.url ?? '';
+    const q = raw.indexOf('?');
+    const pathname = q === -1 ? raw : raw.slice(0, q);
+    if (pathname !== path) {
+      // Not ours. If something else listens for upgrades, it is theirs to answer; else nobody will.
+      if (server.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
+      return;
+    }
+    // A query string is refused outright: whether Twilio signs it as part of the URL is not established (§1).
+    const reason =
+      q !== -1
+        ? 'query string on the stream URL'
+        : typeof req.headers['x-twilio-signature'] !== 'string'
+          ? 'missing X-Twilio-Signature'
+          : validateTwilioUpgrade(opts.authToken, url, req.headers)
+            ? undefined
+            : 'signature does not match';
+    if (reason) {
+      log.warn({ path, reason }, 'media stream upgrade rejected');
+      refuse(socket, 403, 'Forbidden');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, onConnection);
+  };
+
+  return {
+    url,
+    attach(server) {
+      const listener = onUpgrade(server);
+      server.on('upgrade', listener);
+      attached.push({ server, listener });
+    },
+    sessions: () => new Map(live),
+    async close() {
+      for (const { server, listener } of attached.splice(0)) server.off('upgrade', listener);
+      const closing = [...sockets].map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            if (ws.readyState === ws.CLOSED) return resolve();
+            const timer = setTimeout(() => ws.terminate(), 2000);
+            ws.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            ws.close(1001);
+          }),
+      );
+      await Promise.all(closing);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/** Answers the upgrade with a plain HTTP status and closes (the ws README's "Client authentication" pattern). */
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.on('error', () => undefined); // the peer may be gone already; nothing to report
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

@@ -1,0 +1,238 @@
+// The media-stream WebSocket endpoint on a real http server on 127.0.0.1, opened by a real `ws` client as Twilio
+// would: the upgrade is signed over the wss:// URL from PUBLIC_BASE_URL with no parameters; anything else gets a
+// 403 status line before any WebSocket exists. Frames flow both ways; a start without a valid call token is closed.
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import { expectedTwilioSignature } from '../../src/twilio/signature.js';
+import {
+  CALL_TOKEN_PARAMETER,
+  callToken,
+  createMediaStreamServer,
+  mediaStreamUrl,
+  verifyCallToken,
+  type MediaStreamServer,
+} from '../../src/voice/media-server.js';
+import type { MediaSession } from '../../src/voice/media-session.js';
+import { captureLog } from '../helpers/log-capture.js';
+import { CALL_SID, twilioStream } from '../helpers/twilio-stream.js';
+
+const AUTH_TOKEN = 'f00dfeedf00dfeedf00dfeedf00dfeed';
+const KEY = Buffer.alloc(32, 7);
+
+let http: Server;
+let port: number;
+let media: MediaStreamServer;
+const cap = captureLog();
+const sessions: MediaSession[] = [];
+const clients: WebSocket[] = [];
+
+beforeAll(async () => {
+  http = createServer((_req, res) => res.writeHead(404).end());
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  port = (http.address() as AddressInfo).port;
+  media = createMediaStreamServer({
+    publicBaseUrl: `http://127.0.0.1:${port}/`,
+    authToken: AUTH_TOKEN,
+    callTokenKey: KEY,
+    log: cap.log,
+    onSession: (s) => sessions.push(s),
+  });
+  media.attach(http);
+});
+afterEach(() => {
+  for (const c of clients.splice(0)) c.terminate();
+});
+afterAll(async () => {
+  await media.close();
+  await new Promise((r) => http.close(r));
+});
+
+const streamUrl = () => `wss://127.0.0.1:${port}/twilio/media`;
+const sign = (url = streamUrl(), token = AUTH_TOKEN) => expectedTwilioSignature(token, url, {});
+
+/** Sends a WebSocket upgrade on a raw TCP socket and returns the response's status line. */
+function rawUpgrade(path: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1', () => {
+      const lines = [
+        `GET ${path} HTTP/1.1`,
+        `Host: 127.0.0.1:${port}`,
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      ];
+      sock.write(`${lines.join('\r\n')}\r\n\r\n`);
+    });
+    let data = '';
+    sock.on('data', (d) => {
+      data += d.toString('latin1');
+      if (data.includes('\r\n')) {
+        sock.destroy();
+        resolve(data.split('\r\n')[0]!);
+      }
+    });
+    sock.on('error', reject);
+  });
+}
+
+/** Opens the stream as Twilio does; resolves once open, with the frames the service sends. */
+async function openStream(signature = sign()) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/twilio/media`, { headers: { 'X-Twilio-Signature': signature } });
+  clients.push(ws);
+  const received: { text: string; binary: boolean }[] = [];
+  ws.on('message', (data, isBinary) => received.push({ text: data.toString(), binary: isBinary }));
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, received, closed, send: (f: unknown) => ws.send(JSON.stringify(f)) };
+}
+
+async function until(cond: () => boolean, what: string) {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('media stream upgrade', () => {
+  it('builds the signed URL as wss:// on PUBLIC_BASE_URL\'s host, whatever its scheme', () => {
+    expect(media.url).toBe(streamUrl());
+    expect(mediaStreamUrl('https://voice.example.com')).toBe('wss://voice.example.com/twilio/media');
+    expect(mediaStreamUrl('https://example.com:8443/ots/')).toBe('wss://example.com:8443/ots/twilio/media');
+  });
+
+  it('answers 403 to an unsigned, wrongly signed, other-URL-signed or query-string upgrade, before any WebSocket', async () => {
+    const before = cap.lines.length;
+    expect(await rawUpgrade('/twilio/media', {})).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign(streamUrl(), 'another-auth-token') })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign(`https://127.0.0.1:${port}/twilio/media`) })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign(`wss://attacker.example/twilio/media`) })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade('/twilio/media?token=x', { 'X-Twilio-Signature': sign(`${streamUrl()}?token=x`) })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade('/twilio/media?', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 403 Forbidden');
+    const rejections = cap.lines.slice(before).map((l) => JSON.parse(l) as { msg: string; reason: string; path: string });
+    expect(rejections.map((r) => r.reason)).toEqual([
+      'missing X-Twilio-Signature',
+      'signature does not match',
+      'signature does not match',
+      'signature does not match',
+      'query string on the stream URL',
+      'query string on the stream URL',
+    ]);
+    expect(rejections.every((r) => r.msg === 'media stream upgrade rejected' && r.path === '/twilio/media')).toBe(true);
+    expect(cap.text()).not.toContain(sign()); // no header values in the log
+    expect(sessions).toHaveLength(0);
+  });
+
+  it('answers 404 to an upgrade on another path', async () => {
+    expect(await rawUpgrade('/other', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 404 Not Found');
+    expect(await rawUpgrade('/twilio/media/', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 404 Not Found');
+  });
+
+  it('accepts the correctly signed upgrade (101)', async () => {
+    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 101 Switching Protocols');
+  });
+});
+
+describe('media stream session over a real socket', () => {
+  it('a start with a valid call token becomes a session; audio goes out as text frames and marks settle plays', async () => {
+    const callSid = `CA${'e5'.repeat(16)}`;
+    const tw = twilioStream({ callSid, streamSid: `MZ${'e5'.repeat(16)}`, customParameters: { [CALL_TOKEN_PARAMETER]: callToken(KEY, callSid), shareId: 'sh1' } });
+    const s = await openStream();
+    s.send(tw.connected());
+    s.send(tw.start());
+    await until(() => sessions.some((x) => x.info?.callSid === callSid), 'the session');
+    const session = media.sessions().get(callSid)!;
+    expect(session.info?.customParameters.shareId).toBe('sh1');
+
+    const intents: string[] = [];
+    session.on('intent', (i, src) => intents.push(`${i}/${src}`));
+    s.send(tw.media());
+    s.send(tw.dtmf('1'));
+    await until(() => intents.length === 1, 'the intent');
+    expect(intents).toEqual(['repeat/dtmf']);
+
+    let outcome: string | undefined;
+    void session.play([{ name: 'pause', audio: Buffer.alloc(160 * 5, 0xff) }], 'reading').then((o) => (outcome = o));
+    await until(() => s.received.some((r) => r.text.includes('"mark"')), 'the mark');
+    const frames = s.received.map((r) => ({ ...r, json: JSON.parse(r.text) }));
+    expect(frames.every((f) => !f.binary && f.json.streamSid === tw.streamSid)).toBe(true);
+    expect(frames.map((f) => f.json.event)).toEqual(['media', 'media', 'media', 'media', 'media', 'mark']);
+    expect(outcome).toBeUndefined();
+    s.send(tw.mark(frames.at(-1)!.json.mark.name));
+    await until(() => outcome !== undefined, 'the play');
+    expect(outcome).toBe('played');
+
+    s.send(tw.stop());
+    expect(await s.closed).toBe(1000);
+    await until(() => !media.sessions().has(callSid), 'the session to end');
+  });
+
+  it('closes a stream whose start has a missing, forged, other-call or reused token', async () => {
+    const callSid = `CA${'f6'.repeat(16)}`;
+    const good = callToken(KEY, callSid);
+    const cases: Record<string, string>[] = [
+      {},
+      { [CALL_TOKEN_PARAMETER]: callToken(Buffer.alloc(32, 9), callSid) },
+      { [CALL_TOKEN_PARAMETER]: callToken(KEY, CALL_SID) },
+    ];
+    for (const customParameters of cases) {
+      const s = await openStream();
+      s.send(twilioStream({ callSid, customParameters }).start());
+      expect(await s.closed).toBe(1008);
+    }
+    // The good token opens one stream, once.
+    const first = await openStream();
+    first.send(twilioStream({ callSid, customParameters: { [CALL_TOKEN_PARAMETER]: good } }).start());
+    await until(() => media.sessions().has(callSid), 'the session');
+    first.ws.close();
+    await until(() => !media.sessions().has(callSid), 'the session to end');
+    const replay = await openStream();
+    replay.send(twilioStream({ callSid, customParameters: { [CALL_TOKEN_PARAMETER]: good } }).start());
+    expect(await replay.closed).toBe(1008);
+    expect(sessions.filter((x) => x.info?.callSid === callSid)).toHaveLength(1);
+    expect(cap.text()).not.toContain(good);
+  });
+
+  it('a frame over maxPayload closes that socket (1009) without affecting the server', async () => {
+    const s = await openStream();
+    s.ws.send('x'.repeat(64 * 1024 + 1));
+    expect(await s.closed).toBe(1009);
+    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 101 Switching Protocols');
+  });
+});
+
+describe('call tokens', () => {
+  it('are bound to the CallSid and key, expire, and reject garbage without throwing', () => {
+    const t = callToken(KEY, CALL_SID, { now: 1_000_000, ttlMs: 60_000 });
+    expect(t).toMatch(/^v1\.[0-9a-z]+\.[A-Za-z0-9_-]{22}$/);
+    expect(verifyCallToken(KEY, CALL_SID, t, { now: 1_000_000 })).toBe(true);
+    expect(verifyCallToken(KEY, CALL_SID, t, { now: 1_061_000 })).toBe(false);
+    expect(verifyCallToken(KEY, `CA${'00'.repeat(16)}`, t, { now: 1_000_000 })).toBe(false);
+    expect(verifyCallToken(Buffer.alloc(32, 8), CALL_SID, t, { now: 1_000_000 })).toBe(false);
+    const [v, exp, macPart] = t.split('.');
+    expect(verifyCallToken(KEY, CALL_SID, `${v}.${(parseInt(exp!, 36) + 1000).toString(36)}.${macPart}`, { now: 1_000_000 })).toBe(false);
+    for (const junk of [undefined, 42, '', 'v1..', 'v1.zz.short', `${t}x`]) expect(verifyCallToken(KEY, CALL_SID, junk)).toBe(false);
+  });
+
+  it('closes a socket that never sends its start', async () => {
+    const quiet = createMediaStreamServer({ publicBaseUrl: `http://127.0.0.1:${port}`, path: '/quiet', authToken: AUTH_TOKEN, callTokenKey: KEY, log: cap.log, startTimeoutMs: 50 });
+    quiet.attach(http);
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/quiet`, { headers: { 'X-Twilio-Signature': sign(`wss://127.0.0.1:${port}/quiet`) } });
+      clients.push(ws);
+      const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
+      expect(code).toBe(1008);
+    } finally {
+      await quiet.close();
+    }
+  });
+
+  it('refuses a key too short to be one', () => {
+    expect(() => createMediaStreamServer({ publicBaseUrl: 'http://127.0.0.1:1', authToken: AUTH_TOKEN, callTokenKey: Buffer.alloc(8), log: cap.log })).toThrow(RangeError);
+  });
+});
