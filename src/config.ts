@@ -77,6 +77,7 @@ const envSchema = z
     DEEPGRAM_BASE_URL: httpUrl.optional(),
     DEEPGRAM_STT_MODEL: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a Deepgram model name such as nova-3').default('nova-3'),
     DEEPGRAM_TTS_MODEL: z.string().regex(/^aura-[a-z0-9-]{1,60}$/, 'must be a Deepgram Aura voice such as aura-2-thalia-en').default('aura-2-thalia-en'),
+    DEEPGRAM_TTS_SPEED: z.coerce.number({ message: 'must be a number' }).min(0.7, 'must be from 0.7 to 1.5 (Aura-2)').max(1.5, 'must be from 0.7 to 1.5 (Aura-2)').optional(),
     VOICE_CLIPS: z
       .enum(['committed', 'deepgram'], { message: 'must be "committed" (the recorded clips in assets/clips) or "deepgram" (synthesised once with DEEPGRAM_API_KEY and cached)' })
       .default('committed'),

@@ -36,6 +36,8 @@ export interface SandboxSecrets {
   twilioAccountSid: string;
   twilioAuthToken: string;
   twilioFrom: string;
+  /** The key the sandbox's fake Deepgram accepts. */
+  deepgramApiKey: string;
 }
 
 export interface ServiceOptions {

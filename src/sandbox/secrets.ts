@@ -17,6 +17,7 @@ export function makeSandboxSecrets(): SandboxSecrets {
     otsApiKey: randomBytes(25).toString('hex').slice(0, 50),
     twilioAccountSid: `AC${randomBytes(16).toString('hex')}`,
     twilioAuthToken: randomBytes(16).toString('hex'),
+    deepgramApiKey: randomBytes(20).toString('hex'),
     // Twilio's documented magic test number: never a real recipient.
     twilioFrom: '+15005550006',
   };
