@@ -19,12 +19,14 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { FRAME_BYTES, SAMPLE_RATE, type Clip, type ClipSet } from './types.js';
+import { FRAME_BYTES, MULAW_SILENCE, SAMPLE_RATE, type Clip, type ClipSet } from './types.js';
 import { CLIP_NAME_PATTERN, SERVICE_CLIP_NAMES } from './vocabulary.js';
 
 /** The committed clip set (assets/clips at the repository root). */
 export const DEFAULT_CLIP_DIR = fileURLToPath(new URL('../../assets/clips', import.meta.url));
 export const MANIFEST_FILE = 'manifest.json';
+/** μ-law's other code for a zero sample. */
+const MULAW_NEGATIVE_ZERO = 0x7f;
 
 const clipEntrySchema = z.object({
   name: z.string().regex(CLIP_NAME_PATTERN, 'a clip name is lower-case letters, digits and inner "-"'),
@@ -54,6 +56,7 @@ export type ClipSetErrorCode =
   | 'CLIP_CHECKSUM_MISMATCH'
   | 'CLIP_LENGTH_INVALID'
   | 'CLIP_FIRST_FRAME_NOT_UNIQUE'
+  | 'CLIP_STARTS_SILENT'
   | 'CLIP_REQUIRED_MISSING'
   | 'CLIP_UNKNOWN';
 
@@ -90,8 +93,8 @@ export function clipSetOf(id: string, clips: Iterable<Clip>): ClipSet {
 }
 
 /**
- * Throws unless every clip's audio is whole frames and its first frame differs from every other clip's first frame
- * (the recogniser starts matching a clip on its first frame).
+ * Throws unless every clip's audio is whole frames, its first frame is not pure silence, and its first frame differs
+ * from every other clip's first frame (the recogniser starts matching a clip on its first frame).
  */
 export function checkClipFrames(clips: Iterable<Clip>): void {
   const firstFrames = new Map<string, string>();
@@ -103,7 +106,15 @@ export function checkClipFrames(clips: Iterable<Clip>): void {
         name,
       );
     }
-    const key = audio.subarray(0, FRAME_BYTES).toString('base64');
+    const first = audio.subarray(0, FRAME_BYTES);
+    if (first.every((b) => b === MULAW_SILENCE || b === MULAW_NEGATIVE_ZERO)) {
+      throw new ClipSetError(
+        'CLIP_STARTS_SILENT',
+        `clip "${name}" starts with a silent frame; trim its leading silence (it could not be told from a pause)`,
+        name,
+      );
+    }
+    const key = first.toString('base64');
     const other = firstFrames.get(key);
     if (other !== undefined) {
       throw new ClipSetError(

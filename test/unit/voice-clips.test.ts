@@ -145,6 +145,11 @@ describe('loadClipSet on another directory', () => {
     expect(err.clip).toBe('2');
   });
 
+  it('refuses a clip that starts with a silent frame (a pause would look like its start)', () => {
+    const silentStart = { name: '3', text: 'three', source: 'test', audio: Buffer.concat([Buffer.alloc(FRAME_BYTES, 0xff), Buffer.alloc(FRAME_BYTES, 9)]) };
+    expect(() => writeClipSet(tempDir(), 'x', [clip('1', 0x10), silentStart])).toThrow(/clip "3" starts with a silent frame/);
+  });
+
   it('refuses a set that lacks a clip the service speaks', () => {
     const d = tempDir();
     writeClipSet(d, 'x', [clip('1', 0x10)]);
