@@ -89,8 +89,10 @@ export interface SimulatedCallOptions {
   callSid?: string;
   from?: string;
   to?: string;
-  /** Clips the caller recognises (what it hears) and speaks (its `say` steps). */
+  /** Clips the caller recognises: the set the service speaks from (committed, or a cached Deepgram TTS set). */
   clips: ClipSet;
+  /** Clips the caller speaks (its `say` steps, e.g. "caller-repeat"). Default: `clips`. */
+  callerClips?: ClipSet;
   script?: readonly CallerStep[];
   /** Hang up after this long on the stream. Default 10 minutes. */
   maxDurationMs?: number;
@@ -176,9 +178,10 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
     const issue = script.error.issues[0];
     throw new SimulatedCallError(`invalid caller script at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
   }
+  const callerClips = opts.callerClips ?? opts.clips;
   for (const step of script.data) {
-    if (step.say !== undefined && !opts.clips.has(step.say)) {
-      throw new SimulatedCallError(`caller script says "${step.say}", which is not a clip of set "${opts.clips.id}"`);
+    if (step.say !== undefined && !callerClips.has(step.say)) {
+      throw new SimulatedCallError(`caller script says "${step.say}", which is not a clip of set "${callerClips.id}"`);
     }
   }
   const callSid = opts.callSid ?? `CA${hex32()}`;
@@ -455,7 +458,8 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
       changed();
     },
     say(clip) {
-      speaking.push(...splitFrames(opts.clips.get(clip).audio));
+      if (!callerClips.has(clip)) throw new SimulatedCallError(`"${clip}" is not a clip of set "${callerClips.id}"`);
+      speaking.push(...splitFrames(callerClips.get(clip).audio));
     },
     async hangup() {
       if (!ended && ws?.readyState === WebSocket.OPEN) {

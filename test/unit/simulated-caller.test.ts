@@ -10,6 +10,7 @@ import express from 'express';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { createSimulatedCalls } from '../../src/sandbox/simulated-calls.js';
 import { placeSimulatedCall, SimulatedCallError, type SimulatedCall, type SimulatedCallOptions } from '../../src/sandbox/simulated-caller.js';
 import { twilioSignatureMiddleware, validateTwilioUpgrade } from '../../src/twilio/signature.js';
 import { clipSetOf } from '../../src/voice/clips.js';
@@ -74,6 +75,13 @@ const upgrades: { url: string; accepted: boolean }[] = [];
 const streams: StreamSide[] = [];
 const calls: SimulatedCall[] = [];
 let twimlStreamPath = '/twilio/media';
+const registry = createSimulatedCalls({
+  accountSid: ACCOUNT_SID,
+  authToken: AUTH_TOKEN,
+  clips,
+  publicBaseUrl: () => PUBLIC,
+  localBaseUrl: () => localBase,
+});
 
 function attachStream(ws: WebSocket): void {
   const side: StreamSide = {
@@ -114,6 +122,7 @@ function attachStream(ws: WebSocket): void {
 
 beforeAll(async () => {
   const app = express();
+  app.use(registry.router);
   app.use(express.urlencoded({ extended: false }));
   const signed = twilioSignatureMiddleware({ authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC, onReject: (i) => rejected.push(i.path) });
   app.post('/twilio/voice', signed, (req, res) => {
@@ -156,6 +165,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
+  await registry.closeAll();
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
 });
@@ -310,5 +320,40 @@ describe('simulated caller', () => {
     expect(() => place({ script: [{ after: 'prompt-repeat' } as never] })).toThrow(SimulatedCallError);
     expect(() => place({ script: [{ afterMs: 5, press: '12' }] })).toThrow(/one key/);
     expect(() => place({ script: [{ afterMs: 5, say: 'caller-unknown' }] })).toThrow(/not a clip/);
+  });
+});
+
+describe('sandbox call routes', () => {
+  it('POST /sandbox/calls places a call with its script; GET /sandbox/calls/:callSid shows what was heard and pressed', async () => {
+    behaviour.onStart = (s) => s.sendAudio(clips.get('prompt-repeat').audio);
+    const res = await fetch(`${localBase}/sandbox/calls`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ from: '+15551230002', script: [{ after: 'prompt-repeat', press: '2' }, { afterMs: 100, hangup: true }] }),
+    });
+    expect(res.status).toBe(201);
+    const { callSid, status } = (await res.json()) as { callSid: string; status: string };
+    expect(callSid).toMatch(/^CA[0-9a-f]{32}$/);
+    expect(status).toBe('ringing');
+    const final = await until(() => (registry.get(callSid)?.status === 'completed' ? registry.get(callSid) : undefined));
+    expect(final.pressed).toEqual(['2']);
+    const got = await fetch(`${localBase}/sandbox/calls/${callSid}`);
+    expect(await got.json()).toEqual({ callSid, status: 'completed', heard: ['prompt-repeat'], pressed: ['2'], warnings: [] });
+    expect(voiceForms[0]?.From).toBe('+15551230002');
+  });
+
+  it('answers 400 with the issues for a bad request and 404 for an unknown call, echoing nothing', async () => {
+    const bad = await fetch(`${localBase}/sandbox/calls`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ script: [{ afterMs: 1, press: '<script>' }], '<b>extra</b>': 'x' }),
+    });
+    expect(bad.status).toBe(400);
+    const body = await bad.text();
+    expect(body).not.toContain('<script>');
+    expect(body).not.toContain('<b>');
+    expect(JSON.parse(body).issues.length).toBeGreaterThan(0);
+    const missing = await fetch(`${localBase}/sandbox/calls/CA${'0'.repeat(32)}`);
+    expect(missing.status).toBe(404);
   });
 });
