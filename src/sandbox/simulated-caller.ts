@@ -136,6 +136,9 @@ const outboundSchema = z.discriminatedUnion('event', [
 ]);
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+/** Twilio discards media beyond 10 minutes of buffered audio (error 31931, research/voice.md §1). */
+const MAX_BUFFERED_BYTES = 10 * 60 * SAMPLE_RATE;
+const SILENT_FRAME = silenceFrames(1);
 
 /** The digit/letter clips between the intro prompt and the first "Again.", as the caller would write them down. */
 export function wroteDownFrom(heard: readonly string[]): string | undefined {
@@ -260,7 +263,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
 
   const tick = (): void => {
     playback.tick();
-    const frame = speaking.shift() ?? silenceFrames(1);
+    const frame = speaking.shift() ?? SILENT_FRAME;
     chunk++;
     send({
       event: 'media',
@@ -358,7 +361,12 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
         warn('31951 media payload is not base64');
         return;
       }
-      playback.enqueueAudio(Buffer.from(msg.media.payload, 'base64'));
+      const audio = Buffer.from(msg.media.payload, 'base64');
+      if (playback.bufferedBytes + audio.length > MAX_BUFFERED_BYTES) {
+        warn('31931 more than 10 minutes of audio buffered; media discarded');
+        return;
+      }
+      playback.enqueueAudio(audio);
     } else if (msg.event === 'mark') {
       playback.enqueueMark(msg.mark.name);
     } else {

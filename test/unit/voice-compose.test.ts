@@ -1,9 +1,10 @@
 // Composing the spoken passphrase from clips: shape of the reading, frame alignment, pace.
 import { describe, expect, it } from 'vitest';
-import { PassphraseFormatError } from '../../src/passphrase.js';
+import { PASSPHRASE_FORMATS, PassphraseFormatError } from '../../src/passphrase.js';
 import { loadClipSet } from '../../src/voice/clips.js';
 import { BASE_PAUSES_MS, composePrompt, composeReading, concatSegments, PAUSE, readingText } from '../../src/voice/compose.js';
 import { FRAME_BYTES, MULAW_SILENCE } from '../../src/voice/types.js';
+import { PROMPTS } from '../../src/voice/vocabulary.js';
 
 const clips = loadClipSet();
 const durationMs = (bytes: number) => (bytes / FRAME_BYTES) * 20;
@@ -68,6 +69,16 @@ describe('composeReading', () => {
     expect(() => composeReading('12345678', clips, { pace: 1 })).toThrow(PassphraseFormatError);
     expect(() => composeReading('abcdefghij', clips, { pace: 1 })).toThrow(PassphraseFormatError);
     expect(() => composeReading('12345678901a', clips, { pace: 1 })).toThrow(PassphraseFormatError);
+  });
+
+  it('the intro prompts describe the formats the generator makes (change both together)', () => {
+    const words: Record<number, string> = { 3: 'three', 4: 'four', 9: 'nine', 12: 'twelve' };
+    for (const [format, prompt] of [['digits', PROMPTS['prompt-intro-digits']], ['letters', PROMPTS['prompt-intro-letters']]] as const) {
+      const spec = PASSPHRASE_FORMATS[format];
+      expect(prompt).toContain(`${words[spec.length]} ${format}`);
+      expect(prompt).toContain(`${words[spec.length / spec.groupSize]} groups of ${words[spec.groupSize]}`);
+    }
+    expect(PROMPTS['prompt-intro-letters']).toContain('lower case');
   });
 
   it('composes a single prompt', () => {
