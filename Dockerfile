@@ -25,6 +25,8 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
+# The committed phonetic clips the passphrase is spoken from (src/voice/clips.ts reads assets/clips at start-up).
+COPY assets ./assets
 RUN mkdir -p /app/.data && chown node:node /app/.data
 # The node image's unprivileged `node` user, by number so that runAsNonRoot-style checks can verify it.
 USER 1000:1000
