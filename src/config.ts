@@ -81,6 +81,7 @@ const envSchema = z
     VOICE_CLIPS: z
       .enum(['committed', 'deepgram'], { message: 'must be "committed" (the recorded clips in assets/clips) or "deepgram" (synthesised once with DEEPGRAM_API_KEY and cached)' })
       .default('committed'),
+    VOICE_CLIPS_DIR: z.string().min(1).optional(),
     VOICE_PACE: z.coerce.number({ message: 'must be a number' }).min(0.5, 'must be from 0.5 to 2').max(2, 'must be from 0.5 to 2').default(1),
     VOICE_CALL_WAIT_SECONDS: z.coerce.number({ message: 'must be a number of seconds' }).int().min(5).max(3600).default(120),
     VOICE_REPEAT_WINDOW_SECONDS: z.coerce.number({ message: 'must be a number of seconds' }).int().min(0).max(300).default(15),

@@ -18,6 +18,7 @@ import { createReceiptBatcher } from './ots/receipt-batcher.js';
 import { createOtsEmulator } from './sandbox/ots-emulator.js';
 import { persistEmulator } from './sandbox/persist.js';
 import { createTwilioFake, type TwilioFakeOptions } from './sandbox/twilio-fake.js';
+import { setupVoice, type Voice } from './voice/setup.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, type TemporalClient } from './temporal/client.js';
 import { parsePayloadKeys } from './temporal/codec.js';
@@ -55,6 +56,8 @@ export interface ServiceOptions {
     otsStateFile?: string;
     /** Called with each SMS the Twilio fake accepts. */
     onSms?: TwilioFakeOptions['onMessage'];
+    /** Called after each passphrase reading (npm run bench: time to first frame, pacing). */
+    onReading?: Parameters<typeof setupVoice>[0]['onReading'];
   };
   /**
    * `npm run bench` only, to measure what encryption costs: Temporal payloads travel unencrypted. Not reachable
@@ -72,6 +75,7 @@ export interface RunningService {
   workers: Workers;
   /** This process's own task queue for reading passphrases into the calls it holds. */
   voiceTaskQueue: string;
+  voice: Voice;
   ots: OtsClient;
   otsEmulator?: ReturnType<typeof createOtsEmulator>;
   twilioFake?: ReturnType<typeof createTwilioFake>;
@@ -135,6 +139,25 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const temporal = await connectClient({ address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE, dataConverter: temporalConverter });
   // This process's own queue for reading passphrases into the media streams it holds.
   const voiceQueue = voiceTaskQueue(config.TEMPORAL_TASK_QUEUE, `${hostname().replace(/[^A-Za-z0-9.-]/g, '')}-${process.pid}-${randomBytes(3).toString('hex')}`);
+  const sealKey = Buffer.from(config.SEAL_KEY ?? sb.sealKey, 'base64');
+  let voice: Voice;
+  try {
+    voice = await setupVoice({
+      config,
+      log,
+      client: temporal.client,
+      voiceTaskQueue: voiceQueue,
+      twilioAuthToken,
+      sealKey,
+      sandbox: config.sandbox
+        ? { deepgramApiKey: sb.deepgramApiKey, twilioAccountSid: sb.twilioAccountSid, simulateCalls: config.modes.twilio === 'sandbox' }
+        : undefined,
+      onReading: opts.sandbox?.onReading,
+    });
+  } catch (err) {
+    await temporal.close();
+    throw new StartupError((err as Error).message);
+  }
   const workers = await createWorkers({
     address: opts.temporalAddress,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -146,7 +169,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       receipts: createReceiptBatcher({ ots, maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000) }),
     }),
     deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
-    voiceActivities: createVoiceActivities({ client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE, sealer }),
+    voiceActivities: createVoiceActivities({ client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE, sealer, line: voice.line }),
     voiceTaskQueue: voiceQueue,
     otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
     dataConverter: temporalConverter,
@@ -158,6 +181,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     log,
     tokens,
     twilioAuthToken,
+    voice: { mediaUrl: voice.mediaUrl, callToken: voice.callToken },
     codec: {
       codec: dataConverter.payloadCodecs[0],
       namespace: config.TEMPORAL_NAMESPACE,
@@ -180,7 +204,11 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       worker: workers.isRunning(),
     }),
     outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
-    sandbox: [...(otsEmulator ? [otsSandboxRouter(otsEmulator.router, otsPersistence?.middleware)] : []), ...(twilioFake ? [twilioFake.router] : [])],
+    sandbox: [
+      ...(otsEmulator ? [otsSandboxRouter(otsEmulator.router, otsPersistence?.middleware)] : []),
+      ...(twilioFake ? [twilioFake.router] : []),
+      ...(voice.simulatedCalls ? [voice.simulatedCalls.router] : []),
+    ],
   });
 
   const server = await new Promise<Server>((resolve, reject) => {
@@ -191,6 +219,14 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     await temporal.close();
     throw new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${err.message} (set PORT to a free port)`);
   });
+
+  voice.media.attach(server);
+  if (voice.deepgramFake) {
+    const fake = voice.deepgramFake;
+    server.on('upgrade', (req, socket, head) => {
+      if (!fake.handleUpgrade(req, socket, head) && !req.url?.startsWith('/twilio/media')) socket.destroy();
+    });
+  }
 
   // With a live account, check the credentials now rather than on the first hand-off ("validated on connect").
   if (!otsEmulator) {
@@ -220,11 +256,13 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     temporal,
     workers,
     voiceTaskQueue: voiceQueue,
+    voice,
     ots,
     otsEmulator,
     twilioFake,
     stop() {
       stopped ??= (async () => {
+        await voice.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

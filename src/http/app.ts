@@ -5,13 +5,14 @@ import type { Logger } from 'pino';
 import { bearerAuth } from './auth.js';
 import { codecRouter, type CodecServerOptions } from './codec.js';
 import { sharesRouter, type SharesDeps } from './shares.js';
-import { twilioRouter } from './twilio-webhooks.js';
+import { twilioRouter, type VoiceWebhookDeps } from './twilio-webhooks.js';
 
 export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   client: Client;
   log: Logger;
   tokens: readonly string[];
   twilioAuthToken: string;
+  voice?: VoiceWebhookDeps;
   codec: Omit<CodecServerOptions, 'log'>;
   /** Temporal reachable and workers polling. */
   ready(): Promise<Record<string, boolean>>;
@@ -39,9 +40,10 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use(codecRouter({ ...deps.codec, log: deps.log }));
-  app.use(twilioRouter({ client: deps.client, authToken: deps.twilioAuthToken, publicBaseUrl: deps.publicBaseUrl, log: deps.log }));
+  app.use(twilioRouter({ client: deps.client, authToken: deps.twilioAuthToken, publicBaseUrl: deps.publicBaseUrl, log: deps.log, voice: deps.voice }));
   const auth = bearerAuth(deps.tokens);
-  if (deps.outboxNeedsAuth) app.use('/sandbox/outbox', auth);
+  // The outbox and the simulated calls show what reached the caller (links, the passphrase the caller heard).
+  if (deps.outboxNeedsAuth) app.use(['/sandbox/outbox', '/sandbox/calls'], auth);
   for (const r of deps.sandbox ?? []) app.use(r);
   app.use('/v1', auth);
   app.use(sharesRouter(deps));

@@ -84,7 +84,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       sessionId: body.sessionId,
       secret: {
         ...('value' in body.secret ? { value: deps.sealer.seal(body.secret.value) } : { generate: true as const }),
-        ...(mode !== 'none' ? { passphrase: deps.sealer.seal(generatePassphrase()) } : {}),
+        ...(mode !== 'none' ? { passphrase: deps.sealer.seal(generatePassphrase({ format: passphrase.mode === 'voice' ? passphrase.format : 'digits' })) } : {}),
       },
       ttlSeconds: parseTtl(body.ttl ?? deps.defaultTtl),
       link: body.link,

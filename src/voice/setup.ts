@@ -1,0 +1,180 @@
+// Process wiring of the live-call passphrase, called once by src/service.ts: the clip set, speech recognition
+// (Deepgram, or the sandbox's fake Deepgram), the media-stream server and the voice line the speakPassphrase
+// activity reads through. Also the sandbox's simulated caller.
+import { hkdfSync } from 'node:crypto';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { VoiceLine } from '../../activities/voice.js';
+import { callWorkflowId } from '../../workflows/queues.js';
+import { streamStartedSignal, streamStoppedSignal } from '../../workflows/messages.js';
+import { CallSid } from '../../workflows/search-attributes.js';
+import type { Config } from '../config.js';
+import { createDeepgramListenerFactory } from '../deepgram/listener.js';
+import { synthesizeClipSet } from '../deepgram/tts-clips.js';
+import { createDeepgramFake, type DeepgramFake } from '../sandbox/deepgram-fake.js';
+import { createSimulatedCalls, type SimulatedCalls } from '../sandbox/simulated-calls.js';
+import { createVoiceLine } from './calls.js';
+import { loadClipSet, ClipSetError } from './clips.js';
+import { createMediaStreamServer, callToken, type MediaStreamServer } from './media-server.js';
+import { createClipRecognizer } from './recognizer.js';
+import type { ClipSet } from './types.js';
+import { CALLER_WORDS, CLIP_VOCABULARY, SERVICE_CLIP_NAMES } from './vocabulary.js';
+
+export interface Voice {
+  clips: ClipSet;
+  media: MediaStreamServer;
+  line: VoiceLine;
+  /** For the TwiML webhook. */
+  mediaUrl: string;
+  callToken(callSid: string): string;
+  /** Sandbox only. */
+  deepgramFake?: DeepgramFake;
+  simulatedCalls?: SimulatedCalls;
+  close(): Promise<void>;
+}
+
+/**
+ * The clips the service speaks from: VOICE_CLIPS_DIR (your own recordings), the Deepgram TTS set (synthesised once
+ * into DATA_DIR and reused), or the committed set. A broken set stops start-up with the clip named.
+ */
+export async function loadVoiceClips(config: Config, log: Logger): Promise<ClipSet> {
+  try {
+    if (config.VOICE_CLIPS_DIR) return loadClipSet(config.VOICE_CLIPS_DIR);
+    if (config.VOICE_CLIPS === 'deepgram') {
+      const dir = join(config.DATA_DIR, 'clips', `deepgram-${config.DEEPGRAM_TTS_MODEL}`);
+      // Only the fixed vocabulary goes to Deepgram, never a passphrase (passphrases are composed from these clips).
+      const vocabulary = Object.fromEntries(SERVICE_CLIP_NAMES.map((n) => [n, CLIP_VOCABULARY[n]!]));
+      const r = await synthesizeClipSet({
+        apiKey: config.DEEPGRAM_API_KEY!,
+        baseUrl: config.DEEPGRAM_BASE_URL,
+        model: config.DEEPGRAM_TTS_MODEL,
+        speed: config.DEEPGRAM_TTS_SPEED,
+        dir,
+        vocabulary,
+        log,
+      });
+      log.info({ dir, created: r.created, cached: r.cached }, 'Deepgram clip set ready');
+      return loadClipSet(dir);
+    }
+    return loadClipSet();
+  } catch (err) {
+    if (err instanceof ClipSetError) throw new Error(`voice clips: ${err.message}`);
+    throw err;
+  }
+}
+
+export async function setupVoice(opts: {
+  config: Config;
+  log: Logger;
+  client: Client;
+  /** This process's voice task queue (workflows/queues.ts voiceTaskQueue). */
+  voiceTaskQueue: string;
+  twilioAuthToken: string;
+  /** Derives the call-token key; only workers and this process hold it. */
+  sealKey: Buffer;
+  sandbox?: { deepgramApiKey: string; twilioAccountSid: string; simulateCalls: boolean };
+  /** Bench hook: each reading's timing and pacing. */
+  onReading?: Parameters<typeof createVoiceLine>[0]['onReading'];
+}): Promise<Voice> {
+  const { config, log } = opts;
+  const clips = await loadVoiceClips(config, log);
+  // The committed set holds the simulated caller's words too (the service's set may be a Deepgram one).
+  const callerClips = opts.sandbox ? loadClipSet(undefined, { required: Object.keys(CALLER_WORDS) }) : undefined;
+
+  // Speech: Deepgram when a key is set, else the sandbox's fake Deepgram, which "hears" the simulated caller's word
+  // clips by fingerprint and answers with their words as transcripts, over Deepgram's real protocol.
+  const deepgramFake =
+    config.modes.deepgram === 'sandbox' && opts.sandbox && callerClips
+      ? createDeepgramFake({ apiKey: opts.sandbox.deepgramApiKey, prefix: '/sandbox/deepgram', transcribe: callerWordsTranscriber(callerClips) })
+      : undefined;
+  const speech =
+    config.modes.deepgram === 'live' || deepgramFake
+      ? createDeepgramListenerFactory({
+          apiKey: config.DEEPGRAM_API_KEY ?? opts.sandbox!.deepgramApiKey,
+          baseUrl: deepgramFake ? `${config.localUrl}/sandbox/deepgram` : config.DEEPGRAM_BASE_URL,
+          model: config.DEEPGRAM_STT_MODEL,
+          log,
+        })
+      : undefined;
+
+  const callTokenKey = Buffer.from(hkdfSync('sha256', opts.sealKey, Buffer.alloc(0), 'ots-handoff call token v1', 32));
+  const media = createMediaStreamServer({
+    publicBaseUrl: config.publicBaseUrl,
+    authToken: opts.twilioAuthToken,
+    callTokenKey,
+    log,
+    speech,
+    onSession(session) {
+      const { callSid, streamSid } = session.info!;
+      const calls = opts.client.workflow;
+      calls
+        .signalWithStart('callSession', {
+          workflowId: callWorkflowId(callSid),
+          taskQueue: config.TEMPORAL_TASK_QUEUE,
+          args: [{ callSid }],
+          signal: streamStartedSignal,
+          signalArgs: [{ streamSid, taskQueue: opts.voiceTaskQueue, at: new Date().toISOString() }],
+          typedSearchAttributes: [{ key: CallSid, value: callSid }],
+          staticSummary: `Phone call ${callSid}`,
+        })
+        .catch((err: Error) => log.error({ callSid, err: { message: err.message } }, 'could not record the media stream in its call session'));
+      session.on('stop', () => {
+        calls
+          .getHandle(callWorkflowId(callSid))
+          .signal(streamStoppedSignal, { streamSid, at: new Date().toISOString() })
+          .catch(() => undefined); // the session has ended already
+      });
+    },
+  });
+  const line = createVoiceLine({
+    sessions: () => media.sessions(),
+    clips,
+    pace: config.VOICE_PACE,
+    repeatWindowMs: config.VOICE_REPEAT_WINDOW_SECONDS * 1000,
+    log,
+    onReading: opts.onReading,
+  });
+
+  const simulatedCalls =
+    opts.sandbox?.simulateCalls && callerClips
+      ? createSimulatedCalls({
+          accountSid: opts.sandbox.twilioAccountSid,
+          authToken: opts.twilioAuthToken,
+          clips,
+          callerClips,
+          publicBaseUrl: () => config.publicBaseUrl,
+          localBaseUrl: () => config.localUrl,
+        })
+      : undefined;
+
+  return {
+    clips,
+    media,
+    line,
+    mediaUrl: media.url,
+    callToken: (callSid) => callToken(callTokenKey, callSid),
+    deepgramFake,
+    simulatedCalls,
+    async close() {
+      await simulatedCalls?.closeAll();
+      await media.close();
+    },
+  };
+}
+
+/** The sandbox's "speech recognition": each listen connection recognises the caller-word clips it is sent. */
+function callerWordsTranscriber(callerClips: ClipSet): (frame: Buffer, connectionId: number) => string | undefined {
+  const recognizers = new Map<number, ReturnType<typeof createClipRecognizer>>();
+  return (frame, id) => {
+    let r = recognizers.get(id);
+    if (!r) {
+      // Connections are numbered in order; forget the oldest so a long-running sandbox does not grow.
+      if (recognizers.size >= 256) recognizers.delete(recognizers.keys().next().value!);
+      recognizers.set(id, (r = createClipRecognizer(callerClips, { names: Object.keys(CALLER_WORDS) })));
+    }
+    const heard = r.write(frame);
+    const last = heard.at(-1) as keyof typeof CALLER_WORDS | undefined;
+    return last ? CALLER_WORDS[last] : undefined;
+  };
+}

@@ -1,0 +1,194 @@
+// The live-call passphrase end to end in the sandbox, on the real dev server: a simulated caller (Twilio's side:
+// signed voice webhook, TwiML, signed WebSocket upgrade, 20 ms μ-law frames, marks echoed after playback) is on a
+// call; the agent asks for a hand-off with the link by SMS and the passphrase by voice; the caller hears the
+// passphrase composed from clips, writes it down, and opens the link with it. The passphrase must appear in no
+// TwiML, log, note, SMS, Deepgram request or readable history.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { expectedTwilioSignature } from '../../src/twilio/signature.js';
+import { callQuery } from '../../workflows/messages.js';
+import { callWorkflowId } from '../../workflows/queues.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+import { shortClipSetDir } from '../helpers/voice.js';
+import type { SimulatedCallSnapshot } from '../../src/sandbox/simulated-caller.js';
+
+interface Scan {
+  secrets: string[];
+  shareIds: string[];
+  allowSms?: Set<string>;
+  links?: string[];
+  twiml?: string[];
+}
+
+let n = 0;
+const phone = () => `+1555040${String(++n).padStart(4, '0')}`;
+
+/** GET /sandbox/calls/:sid outside svc.api: what the caller heard is the passphrase, by design not a leak. */
+async function callSnapshot(svc: TestService, callSid: string): Promise<SimulatedCallSnapshot> {
+  const res = await request(`${svc.url}/sandbox/calls/${callSid}`);
+  expect(res.statusCode).toBe(200);
+  return (await res.body.json()) as SimulatedCallSnapshot;
+}
+
+async function placeCall(svc: TestService, body: Record<string, unknown> = {}) {
+  const res = await svc.api('POST', '/sandbox/calls', body);
+  expect(res.status, res.text).toBe(201);
+  const callSid: string = res.body.callSid;
+  const call = svc.voice.simulatedCalls!;
+  // Twilio's side is up once the stream has started and the call session knows it.
+  const session = svc.temporal.client.workflow.getHandle(callWorkflowId(callSid));
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const s = await session.query(callQuery).catch(() => undefined);
+    if (s?.state === 'streaming') break;
+    if (Date.now() > deadline) throw new Error(`the call never streamed: ${JSON.stringify(call.get(callSid))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return callSid;
+}
+
+/** The TwiML this service answers for a call, fetched the way Twilio does (signed): for the leak scan. */
+async function twimlFor(svc: TestService, callSid: string): Promise<string> {
+  const params = { CallSid: callSid, AccountSid: svc.sandboxSecrets.twilioAccountSid };
+  const url = `${svc.config.publicBaseUrl}/twilio/voice`;
+  const res = await request(`${svc.url}/twilio/voice`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': expectedTwilioSignature(svc.sandboxSecrets.twilioAuthToken, url, params) },
+    body: new URLSearchParams(params).toString(),
+  });
+  expect(res.statusCode).toBe(200);
+  return res.body.text();
+}
+
+async function scan(svc: TestService, s: Scan) {
+  const deepgram = JSON.stringify(svc.voice.deepgramFake?.requests() ?? []);
+  await svc.expectNoLeaksIn({ ...s, extra: { responses: [...(s.twiml ?? []), deepgram] } });
+}
+
+describe('live-call passphrase with the committed clips', () => {
+  let svc: TestService;
+  let scanned: Scan | undefined;
+  beforeAll(async () => {
+    svc = await startTestService({ VOICE_PACE: '0.5', VOICE_REPEAT_WINDOW_SECONDS: '1' });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+  afterEach(async () => {
+    if (scanned) await scan(svc, scanned);
+    scanned = undefined;
+  });
+
+  it('link by SMS, passphrase read over the call: the caller writes it down and opens the secret with it', async () => {
+    const callSid = await placeCall(svc);
+    const to = phone();
+    const secret = `Voice-E2E-${Date.now().toString(36)}!`;
+    const res = await svc.api('POST', '/v1/shares', { ticketId: 'T-VOICE-1', secret: { value: secret }, link: { channel: 'sms', to }, passphrase: 'voice', callSid });
+    expect(res.status, res.text).toBe(202);
+    const { shareId } = res.body;
+
+    const delivered = await svc.waitFor(shareId, (s) => s.passphrase.deliveredAt !== undefined || s.state === 'needs_technician', 90_000);
+    expect(delivered.state).toBe('awaiting_view');
+    expect(delivered.notes.map((x) => x.text).join('\n')).toMatch(/Passphrase read over the call at \S+ \(1 reading; composed from recorded clips, never sent as text\)/);
+
+    const passphrase = await svc.passphraseOf(shareId);
+    expect(passphrase).toMatch(/^\d{12}$/);
+    const heard = await svc.voice.simulatedCalls!.get(callSid)!;
+    expect(heard.wroteDown).toBe(passphrase);
+    const digits = passphrase.split('');
+    expect(heard.heard).toEqual(['prompt-intro-digits', ...digits, 'prompt-again', ...digits, 'prompt-repeat', 'prompt-goodbye']);
+    expect(heard.warnings).toEqual([]);
+
+    // The link went by SMS, the passphrase never did; the caller opens the link with what they heard.
+    const link = svc.linkSentTo(to);
+    expect(svc.twilioFake!.outbox().filter((m) => m.to === to)).toHaveLength(1);
+    await expect(svc.openLink(link, '000000000000' === passphrase ? '111111111111' : '000000000000')).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+    expect((await svc.openLink(link, heard.wroteDown)).value).toBe(secret);
+    await svc.waitForState(shareId, 'viewed');
+
+    // The stream was closed after the goodbye: with no returnUrl the call ends, and its session with it.
+    const ended = await svc.voice.simulatedCalls!.get(callSid)!;
+    expect(['in-progress', 'completed']).toContain(ended.status);
+    const snap = await callSnapshot(svc, callSid);
+    expect(snap.callSid).toBe(callSid);
+    const session = await svc.temporal.client.workflow.getHandle(callWorkflowId(callSid)).result();
+    expect(session).toMatchObject({ state: 'ended', served: [`share-${shareId}`] });
+
+    scanned = { secrets: [secret, passphrase, digits.join(' ')], shareIds: [shareId], links: [link], twiml: [await twimlFor(svc, callSid)] };
+  }, 120_000);
+});
+
+describe('live-call passphrase: repeats, letters and hang-ups (short clips)', () => {
+  let svc: TestService;
+  let scanned: Scan | undefined;
+  beforeAll(async () => {
+    svc = await startTestService({ VOICE_CLIPS_DIR: shortClipSetDir(), VOICE_PACE: '0.5', VOICE_REPEAT_WINDOW_SECONDS: '2', VOICE_CALL_WAIT_SECONDS: '5' });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+  afterEach(async () => {
+    if (scanned) await scan(svc, scanned);
+    scanned = undefined;
+  });
+
+  async function voiceShare(callSid: string, extra: Record<string, unknown> = {}) {
+    const secret = `Voice-Short-${Math.random().toString(36).slice(2, 10)}`;
+    const to = phone();
+    const res = await svc.api('POST', '/v1/shares', { ticketId: `T-VOICE-${++n}`, secret: { value: secret }, link: { channel: 'sms', to }, passphrase: 'voice', callSid, ...extra });
+    expect(res.status, res.text).toBe(202);
+    return { shareId: res.body.shareId as string, secret, to };
+  }
+
+  it('the caller presses 1 after the reading and hears it again', async () => {
+    const callSid = await placeCall(svc, { script: [{ after: 'prompt-repeat', press: '1' }] });
+    const { shareId, secret } = await voiceShare(callSid);
+    const s = await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
+    expect(s.notes.map((x) => x.text).join('\n')).toMatch(/Passphrase read over the call at \S+ \(2 readings;/);
+    const passphrase = await svc.passphraseOf(shareId);
+    const heard = svc.voice.simulatedCalls!.get(callSid)!;
+    expect(heard.pressed).toEqual(['1']);
+    expect(heard.heard.filter((c) => c === 'prompt-intro-digits')).toHaveLength(2);
+    expect(heard.wroteDown).toBe(passphrase);
+    scanned = { secrets: [secret, passphrase], shareIds: [shareId] };
+  }, 90_000);
+
+  it('the caller says "repeat": Deepgram (the sandbox fake, over its real protocol) hears it and the reading starts again', async () => {
+    const callSid = await placeCall(svc, { script: [{ after: 'prompt-repeat', say: 'caller-repeat' }] });
+    const { shareId, secret } = await voiceShare(callSid);
+    const s = await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
+    expect(s.notes.map((x) => x.text).join('\n')).toMatch(/\(2 readings;/);
+    const listen = svc.voice.deepgramFake!.requests().filter((r) => r.kind === 'listen');
+    expect(listen.length).toBeGreaterThan(0);
+    expect(listen.every((r) => r.authOk && r.query.encoding?.[0] === 'mulaw' && r.query.sample_rate?.[0] === '8000')).toBe(true);
+    const passphrase = await svc.passphraseOf(shareId);
+    scanned = { secrets: [secret, passphrase], shareIds: [shareId] };
+  }, 90_000);
+
+  it('a letters passphrase is read with the letters intro and opens the link', async () => {
+    const callSid = await placeCall(svc);
+    const { shareId, secret, to } = await voiceShare(callSid, { passphraseFormat: 'letters' });
+    await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
+    const passphrase = await svc.passphraseOf(shareId);
+    expect(passphrase).toMatch(/^[a-z]{9}$/);
+    const heard = svc.voice.simulatedCalls!.get(callSid)!;
+    expect(heard.heard[0]).toBe('prompt-intro-letters');
+    expect(heard.wroteDown).toBe(passphrase);
+    const link = svc.linkSentTo(to);
+    expect((await svc.openLink(link, heard.wroteDown)).value).toBe(secret);
+    scanned = { secrets: [secret, passphrase], shareIds: [shareId], links: [link] };
+  }, 90_000);
+
+  it('the caller hangs up mid-reading, link by email: the passphrase goes by SMS to passphraseTo instead', async () => {
+    const callSid = await placeCall(svc, { script: [{ after: 'prompt-again', hangup: true }] });
+    const to = phone();
+    const { shareId, secret } = await voiceShare(callSid, { link: { channel: 'email', to: 'voice.caller@example.com' }, passphraseTo: to });
+    const s = await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
+    expect(s.state).toBe('awaiting_view');
+    expect(s.notes.map((x) => x.text).join('\n')).toMatch(/could not be read over the call \(CALL_ENDED: the caller hung up before the passphrase was read\); sending it by SMS/);
+    const sms = svc.twilioFake!.outbox().filter((m) => m.to === to);
+    expect(sms).toHaveLength(1);
+    const passphrase = await svc.passphraseOf(shareId);
+    scanned = { secrets: [secret, passphrase], shareIds: [shareId], allowSms: new Set([sms[0]!.sid]) };
+  }, 90_000);
+});
