@@ -47,17 +47,25 @@ async function placeCall(svc: TestService, body: Record<string, unknown> = {}) {
   return callSid;
 }
 
-/** The TwiML this service answers for a call, fetched the way Twilio does (signed): for the leak scan. */
-async function twimlFor(svc: TestService, callSid: string): Promise<string> {
-  const params = { CallSid: callSid, AccountSid: svc.sandboxSecrets.twilioAccountSid };
-  const url = `${svc.config.publicBaseUrl}/twilio/voice`;
-  const res = await request(`${svc.url}/twilio/voice`, {
+/** POSTs a Twilio webhook; signed over `signedPath` (default: the path requested) unless `signature` is given. */
+async function twilioPost(svc: TestService, path: string, params: Record<string, string>, opts: { signedPath?: string; signature?: string | null } = {}) {
+  const signature =
+    opts.signature === undefined
+      ? expectedTwilioSignature(svc.sandboxSecrets.twilioAuthToken, `${svc.config.publicBaseUrl}${opts.signedPath ?? path}`, params)
+      : opts.signature;
+  const res = await request(`${svc.url}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': expectedTwilioSignature(svc.sandboxSecrets.twilioAuthToken, url, params) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(signature !== null ? { 'x-twilio-signature': signature } : {}) },
     body: new URLSearchParams(params).toString(),
   });
-  expect(res.statusCode).toBe(200);
-  return res.body.text();
+  return { status: res.statusCode, type: String(res.headers['content-type'] ?? ''), text: await res.body.text() };
+}
+
+/** The TwiML this service answers for a call, fetched the way Twilio does (signed): for the leak scan. */
+async function twimlFor(svc: TestService, callSid: string): Promise<string> {
+  const res = await twilioPost(svc, '/twilio/voice', { CallSid: callSid, AccountSid: svc.sandboxSecrets.twilioAccountSid });
+  expect(res.status).toBe(200);
+  return res.text;
 }
 
 async function scan(svc: TestService, s: Scan) {
@@ -191,4 +199,59 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     const passphrase = await svc.passphraseOf(shareId);
     scanned = { secrets: [secret, passphrase], shareIds: [shareId], allowSms: new Set([sms[0]!.sid]) };
   }, 90_000);
+});
+
+describe('Twilio voice webhooks', () => {
+  let svc: TestService;
+  beforeAll(async () => {
+    svc = await startTestService({ VOICE_CLIPS_DIR: shortClipSetDir() });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+  const callSid = `CA${'ab12'.repeat(8)}`;
+
+  it('answers TwiML <Connect><Stream> to the signed wss:// URL with only a CallSid-bound token, and hands back to returnUrl', async () => {
+    const plain = await twilioPost(svc, '/twilio/voice', { CallSid: callSid, From: '+15550001111' });
+    expect(plain.status).toBe(200);
+    expect(plain.type).toMatch(/text\/xml/);
+    const host = new URL(svc.config.publicBaseUrl).host;
+    expect(plain.text).toMatch(
+      new RegExp(`^<\\?xml[^>]*\\?><Response><Connect><Stream url="wss://${host}/twilio/media"><Parameter name="callToken" value="v1\\.[^"]+"/></Stream></Connect></Response>$`),
+    );
+
+    const back = 'http://127.0.0.1:9/agent/continue?step=2';
+    const path = `/twilio/voice?returnUrl=${encodeURIComponent(back)}`;
+    const handed = await twilioPost(svc, path, { CallSid: callSid });
+    expect(handed.status).toBe(200);
+    expect(handed.text).toContain(`</Connect><Redirect method="POST">${back.replace('&', '&amp;')}</Redirect></Response>`);
+
+    for (const bad of ['javascript:alert(1)', 'ftp://127.0.0.1/x', 'http://user:pw@127.0.0.1/x', 'not a url']) {
+      const p = `/twilio/voice?returnUrl=${encodeURIComponent(bad)}`;
+      expect((await twilioPost(svc, p, { CallSid: callSid })).status, bad).toBe(400);
+    }
+  });
+
+  it('refuses unsigned, wrongly signed and re-targeted webhooks with 403, and logs no payload', async () => {
+    const params = { CallSid: callSid, CallStatus: 'completed', From: '+15559990000' };
+    for (const path of ['/twilio/voice', '/twilio/call-status']) {
+      expect((await twilioPost(svc, path, params, { signature: null })).status, `${path} unsigned`).toBe(403);
+      expect((await twilioPost(svc, path, params, { signature: 'bm90IGEgc2lnbmF0dXJl' })).status, `${path} forged`).toBe(403);
+      // Signed for the plain URL, sent with a query string added (and the reverse): the URL is part of what is signed.
+      expect((await twilioPost(svc, `${path}?returnUrl=http%3A%2F%2F127.0.0.1%3A9%2Fx`, params, { signedPath: path })).status).toBe(403);
+    }
+    // A different body than the one signed.
+    const sig = expectedTwilioSignature(svc.sandboxSecrets.twilioAuthToken, `${svc.config.publicBaseUrl}/twilio/call-status`, params);
+    expect((await twilioPost(svc, '/twilio/call-status', { ...params, CallStatus: 'in-progress' }, { signature: sig })).status).toBe(403);
+    const rejected = svc.logs.filter((l) => l.includes('twilio webhook rejected'));
+    expect(rejected.length).toBeGreaterThanOrEqual(7);
+    for (const line of rejected) expect(line).not.toContain('+1555999');
+  });
+
+  it('call-status ends the call session', async () => {
+    const sid = await placeCall(svc);
+    expect((await twilioPost(svc, '/twilio/call-status', { CallSid: sid, CallStatus: 'completed' })).status).toBe(204);
+    const ended = await svc.temporal.client.workflow.getHandle(callWorkflowId(sid)).result();
+    expect(ended).toMatchObject({ state: 'ended', endReason: 'call completed' });
+  });
 });
