@@ -72,6 +72,12 @@ export interface SimulatedCallSnapshot {
   failure?: string;
   /** Protocol faults Twilio would report in its debugger (31950 binary frame, 31951 invalid message), once each. */
   warnings: string[];
+  /**
+   * Where the call went on after the service closed the stream: the TwiML's `<Redirect>` (the agent's returnUrl).
+   * Like Twilio, the caller POSTs the signed voice webhook there — to loopback addresses only (a sandbox fake talks
+   * to nothing else); `status` is the answer's HTTP status, absent when it was not fetched.
+   */
+  continuedAt?: { url: string; status?: number };
 }
 
 export interface SimulatedCallOptions {
@@ -209,6 +215,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
   };
 
   let ws: WebSocket | undefined;
+  let redirect: string | undefined;
   let seq = 0;
   let chunk = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -414,7 +421,37 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
       timer = setTimeout(schedule, FRAME_MS);
     });
     socket.on('message', onServerMessage);
-    socket.on('close', () => finish(state.status === 'ringing' ? 'failed' : 'completed', state.status === 'ringing' ? 'stream closed before it opened' : undefined));
+    socket.on('close', () => {
+      if (state.status === 'ringing') finish('failed', 'stream closed before it opened');
+      else if (redirect && !ended) void continueAt(redirect).finally(() => finish('completed'));
+      else finish('completed');
+    });
+  };
+
+  /** Twilio moves on to the TwiML after </Connect> when the server closes the stream (research/voice.md §1). */
+  const continueAt = async (url: string): Promise<void> => {
+    state.continuedAt = { url };
+    changed();
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return;
+    }
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) return;
+    const params: Record<string, string> = { AccountSid: opts.accountSid, ApiVersion: API_VERSION, CallSid: callSid, CallStatus: 'in-progress', Direction: 'inbound', From: from, To: to };
+    try {
+      const res = await request(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': expectedTwilioSignature(opts.authToken, url, params) },
+        body: new URLSearchParams(params).toString(),
+      });
+      await res.body.dump();
+      state.continuedAt = { url, status: res.statusCode };
+      changed();
+    } catch {
+      warn('returnUrl unreachable (Twilio error 11200)');
+    }
   };
 
   const start = async (): Promise<void> => {
@@ -449,6 +486,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
     if (ended) return;
     try {
       const stream = parseConnectStream(twiml);
+      redirect = stream.redirect;
       connectStream(stream.url, stream.parameters);
     } catch (err) {
       finish('failed', (err as Error).message);

@@ -7,6 +7,8 @@ export interface TwimlStream {
   url: string;
   /** `<Parameter name value>` children, which Twilio delivers as start.customParameters. */
   parameters: Record<string, string>;
+  /** A `<Redirect>` after `</Connect>`: where Twilio continues once the stream is closed by the server. */
+  redirect?: string;
 }
 
 export class TwimlError extends Error {
@@ -53,5 +55,7 @@ export function parseConnectStream(twiml: string): TwimlStream {
     const { name, value } = attributes(p[1] ?? '');
     if (name !== undefined) parameters[name] = value ?? '';
   }
-  return { url, parameters };
+  const after = twiml.slice(connect.index + connect[0].length);
+  const redirect = new RegExp(`<Redirect${ATTRS}>([^<]*)</Redirect>`).exec(after);
+  return { url, parameters, ...(redirect ? { redirect: unescapeXml((redirect[2] ?? '').trim()) } : {}) };
 }

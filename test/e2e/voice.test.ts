@@ -4,7 +4,10 @@
 // passphrase composed from clips, writes it down, and opens the link with it. The passphrase must appear in no
 // TwiML, log, note, SMS, Deepgram request or readable history.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
+import { isValidTwilioSignature } from '../../src/twilio/signature.js';
 import { expectedTwilioSignature } from '../../src/twilio/signature.js';
 import { callQuery } from '../../workflows/messages.js';
 import { callWorkflowId } from '../../workflows/queues.js';
@@ -185,6 +188,46 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     const link = svc.linkSentTo(to);
     expect((await svc.openLink(link, heard.wroteDown)).value).toBe(secret);
     scanned = { secrets: [secret, passphrase], shareIds: [shareId], links: [link] };
+  }, 90_000);
+
+  it('an agent hands its call over with returnUrl and gets it back after the reading (signed, like Twilio)', async () => {
+    const received: { url: string; valid: boolean; callSid: string | null }[] = [];
+    const agent = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const params = Object.fromEntries(new URLSearchParams(body));
+        const url = `http://127.0.0.1:${(agent.address() as AddressInfo).port}${req.url}`;
+        received.push({ url, valid: isValidTwilioSignature(svc.sandboxSecrets.twilioAuthToken, req.headers['x-twilio-signature'] as string, url, params), callSid: params.CallSid ?? null });
+        res.writeHead(200, { 'content-type': 'text/xml' }).end('<Response><Say>Back with the agent.</Say></Response>');
+      });
+    });
+    await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
+    try {
+      const returnUrl = `http://127.0.0.1:${(agent.address() as AddressInfo).port}/agent/resume?step=2`;
+      const callSid = await placeCall(svc, { voicePath: `/twilio/voice?returnUrl=${encodeURIComponent(returnUrl)}`, script: [{ after: 'prompt-repeat', press: '2' }] });
+      const { shareId, secret } = await voiceShare(callSid);
+      await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
+      const snap = await new Promise<SimulatedCallSnapshot>((resolve, reject) => {
+        const t = setInterval(() => {
+          const s = svc.voice.simulatedCalls!.get(callSid)!;
+          if (s.continuedAt?.status !== undefined) {
+            clearInterval(t);
+            resolve(s);
+          }
+        }, 100);
+        setTimeout(() => {
+          clearInterval(t);
+          reject(new Error('the call never went back to the agent'));
+        }, 10_000);
+      });
+      expect(snap.continuedAt).toEqual({ url: returnUrl, status: 200 });
+      expect(snap.pressed).toEqual(['2']);
+      expect(received).toEqual([{ url: returnUrl, valid: true, callSid }]);
+      scanned = { secrets: [secret, await svc.passphraseOf(shareId)], shareIds: [shareId] };
+    } finally {
+      agent.close();
+    }
   }, 90_000);
 
   it('the caller hangs up mid-reading, link by email: the passphrase goes by SMS to passphraseTo instead', async () => {
