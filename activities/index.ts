@@ -7,7 +7,7 @@ import { asyncLocalStorage as activityContext } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { OtsClient } from '../src/ots/client.js';
 import { fingerprintTtl, isCreateMarker, matchCreatedReceipt, type CreateMarker } from '../src/ots/create-recovery.js';
-import { OtsError, OtsNotFoundError } from '../src/ots/errors.js';
+import { OtsError, OtsNotFoundError, OtsProtocolError } from '../src/ots/errors.js';
 import type { SmsSender } from '../src/twilio/sms.js';
 import { SmsRateLimitedError, SmsRejectedError, SmsUnavailableError } from '../src/twilio/sms.js';
 import type { NotePost, NotesSink } from '../src/notes.js';
@@ -53,7 +53,11 @@ function retryAfter(retryable: boolean, retryAfterMs: number | undefined, messag
 export function toFailure(err: unknown): unknown {
   if (err instanceof OtsError) {
     const after = 'retryAfterMs' in err && typeof err.retryAfterMs === 'number' ? err.retryAfterMs : undefined;
-    return ApplicationFailure.create({ type: err.code, ...retryAfter(err.retryable, after, err.message) });
+    // A 2xx whose body is cut or garbled (a proxy, a dropped connection mid-body) is retried: every OTS activity
+    // is safe to run again (createSecret finds a secret it made, checks only read, a repeated burn answers
+    // "Unknown secret"). A wrong base URL (no such route) still stops at once.
+    const garbled = err instanceof OtsProtocolError && err.status !== undefined && err.status >= 200 && err.status < 300;
+    return ApplicationFailure.create({ type: err.code, ...retryAfter(err.retryable || garbled, after, err.message) });
   }
   if (err instanceof SmsRateLimitedError || err instanceof SmsUnavailableError || err instanceof SmsRejectedError) {
     const after = err instanceof SmsRateLimitedError ? err.retryAfterMs : undefined;

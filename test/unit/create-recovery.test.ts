@@ -14,7 +14,7 @@ import {
   matchCreatedReceipt,
   type CreateMarker,
 } from '../../src/ots/create-recovery.js';
-import { OtsRateLimitedError } from '../../src/ots/errors.js';
+import { OtsProtocolError, OtsRateLimitedError } from '../../src/ots/errors.js';
 import type { Receipt } from '../../src/ots/schemas.js';
 import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
 import { createSealer } from '../../src/seal.js';
@@ -205,7 +205,7 @@ describe('createSecret across attempts', () => {
   });
 });
 
-describe('Retry-After is honoured, within bounds', () => {
+describe('OTS and Twilio errors as retry decisions', () => {
   it('a short Retry-After becomes the next retry delay; a longer one than the bound hands over at once', () => {
     const short = toFailure(new OtsRateLimitedError('limited', { retryAfterMs: 5_000 })) as ApplicationFailure;
     expect(short).toMatchObject({ type: 'OTS_RATE_LIMITED', nonRetryable: false, nextRetryDelay: 5_000 });
@@ -216,5 +216,12 @@ describe('Retry-After is honoured, within bounds', () => {
     expect(sms).toMatchObject({ type: 'SMS_RATE_LIMITED', nonRetryable: true });
     const smsShort = toFailure(new SmsRateLimitedError('limited', { retryAfterMs: 1_000 })) as ApplicationFailure;
     expect(smsShort).toMatchObject({ type: 'SMS_RATE_LIMITED', nonRetryable: false, nextRetryDelay: 1_000 });
+  });
+
+  it('a garbled 2xx body is retried (every OTS activity is safe to repeat); a wrong route is not', () => {
+    const garbled = toFailure(new OtsProtocolError('not JSON', { status: 200 })) as ApplicationFailure;
+    expect(garbled).toMatchObject({ type: 'OTS_BAD_RESPONSE', nonRetryable: false });
+    const noRoute = toFailure(new OtsProtocolError('no route', { status: 404 })) as ApplicationFailure;
+    expect(noRoute).toMatchObject({ type: 'OTS_BAD_RESPONSE', nonRetryable: true });
   });
 });
