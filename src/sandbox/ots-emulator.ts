@@ -90,6 +90,8 @@ export interface InjectedFault {
    * failure a retried create must not turn into a second secret.
    */
   stall?: { ms?: number };
+  /** Handle the request normally, then answer 200 with its JSON cut in half (a proxy truncating the body). */
+  garble?: true;
 }
 
 export interface OtsEmulatorOptions {
@@ -362,6 +364,13 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
       };
       return next();
     }
+    if (f.garble) {
+      res.json = (body: unknown) => {
+        const text = JSON.stringify(body);
+        return res.status(200).type('application/json').send(text.slice(0, Math.floor(text.length / 2)));
+      };
+      return next();
+    }
     res.status(f.status ?? 500).set(f.headers ?? {});
     if (f.body === undefined) return res.end();
     return typeof f.body === 'string' ? res.send(f.body) : res.json(f.body);
@@ -491,6 +500,8 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     injectFault(fault: InjectedFault): void {
       faults.push({ ...fault });
     },
+    /** Injected faults not yet used up (a test watches it fall to time the client's retries). */
+    pendingFaults: (): number => faults.reduce((n, f) => n + (f.times ?? 1), 0),
     /** Sends every answer held back by a `stall` fault (to a client that may be long gone). */
     releaseStalled(): void {
       for (const release of [...stalled]) release();
