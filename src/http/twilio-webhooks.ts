@@ -1,9 +1,11 @@
 // Twilio's side of the service. Every route checks X-Twilio-Signature against the URL built from PUBLIC_BASE_URL
-// (src/twilio/signature.ts) after express.urlencoded has parsed the form, as Twilio signs the form parameters.
+// (src/twilio/signature.ts) after express.urlencoded has parsed the form, as Twilio signs the form parameters, and
+// refuses a validly signed request it has already handled (src/twilio/replay-guard.ts).
 import express, { Router } from 'express';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { twilioReplayGuard } from '../twilio/replay-guard.js';
 import { twilioSignatureMiddleware } from '../twilio/signature.js';
 import { smsStatusSignal } from '../../workflows/messages.js';
 import { workflowIdOf } from './shares.js';
@@ -21,8 +23,10 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
     publicBaseUrl: deps.publicBaseUrl,
     onReject: ({ path, reason }) => deps.log.warn({ path, reason }, 'twilio webhook rejected'),
   });
+  // After the signature check: a validly signed request seen before is a replay (src/twilio/replay-guard.ts).
+  const fresh = twilioReplayGuard({ onReject: ({ path }) => deps.log.warn({ path, reason: 'replayed' }, 'twilio webhook rejected') });
 
-  r.post('/twilio/sms-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, async (req, res) => {
+  r.post('/twilio/sms-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, fresh, async (req, res) => {
     const shareId = typeof req.query.share === 'string' ? req.query.share : undefined;
     const form = smsStatusForm.safeParse(req.body);
     if (!shareId || !form.success) {
