@@ -3,18 +3,21 @@
 //
 // Secret material arrives sealed and is opened only here, just before it goes to Onetime Secret or Twilio;
 // nothing returned from an activity (and so nothing in Temporal history) holds it in the clear.
+import { asyncLocalStorage as activityContext } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { OtsClient } from '../src/ots/client.js';
-import { OtsError, OtsNotFoundError } from '../src/ots/errors.js';
+import { fingerprintTtl, isCreateMarker, matchCreatedReceipt, type CreateMarker } from '../src/ots/create-recovery.js';
+import { OtsError, OtsNotFoundError, OtsProtocolError } from '../src/ots/errors.js';
 import type { SmsSender } from '../src/twilio/sms.js';
 import { SmsRateLimitedError, SmsRejectedError, SmsUnavailableError } from '../src/twilio/sms.js';
 import type { NotePost, NotesSink } from '../src/notes.js';
 import type { Sealed, Sealer } from '../src/seal.js';
 import { SealError } from '../src/seal.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
+import type { Receipt } from '../src/ots/schemas.js';
 import type { CreatedSecret, SecretMaterial } from '../workflows/types.js';
 
-export type OtsPort = Pick<OtsClient, 'share' | 'generate' | 'receipt' | 'burn' | 'shareLink'>;
+export type OtsPort = Pick<OtsClient, 'share' | 'generate' | 'receipt' | 'burn' | 'shareLink' | 'recent'>;
 
 export interface ActivityDeps {
   ots: OtsPort;
@@ -29,25 +32,36 @@ export type SecretCheck =
   | { state: 'received'; receivedAt: string };
 
 /**
- * Turns a client error into the failure the workflow branches on (by `type`, never by message): retryable ones
- * keep Temporal's retry policy, honouring Retry-After through nextRetryDelay; the rest stop at once.
+ * The longest Retry-After the activity waits out by itself. A server asking for more (an hour, a day) is not
+ * retried early against its word, nor waited for silently: the step fails at once and a technician decides.
  */
-function toFailure(err: unknown): unknown {
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+/** Retry-After as a retry decision: wait that long (bounded), or stop and hand over when it is longer. */
+function retryAfter(retryable: boolean, retryAfterMs: number | undefined, message: string) {
+  if (!retryable || retryAfterMs === undefined || retryAfterMs <= MAX_RETRY_AFTER_MS) {
+    return { message, nonRetryable: !retryable, nextRetryDelay: retryAfterMs };
+  }
+  return { message: `${message} (asked to wait ${Math.ceil(retryAfterMs / 1000)} s, more than the ${MAX_RETRY_AFTER_MS / 1000} s retried automatically)`, nonRetryable: true };
+}
+
+/**
+ * Turns a client error into the failure the workflow branches on (by `type`, never by message): retryable ones
+ * keep Temporal's retry policy, honouring Retry-After through nextRetryDelay up to MAX_RETRY_AFTER_MS; the rest
+ * stop at once.
+ */
+export function toFailure(err: unknown): unknown {
   if (err instanceof OtsError) {
-    return ApplicationFailure.create({
-      message: err.message,
-      type: err.code,
-      nonRetryable: !err.retryable,
-      nextRetryDelay: 'retryAfterMs' in err && typeof err.retryAfterMs === 'number' ? err.retryAfterMs : undefined,
-    });
+    const after = 'retryAfterMs' in err && typeof err.retryAfterMs === 'number' ? err.retryAfterMs : undefined;
+    // A 2xx whose body is cut or garbled (a proxy, a dropped connection mid-body) is retried: every OTS activity
+    // is safe to run again (createSecret finds a secret it made, checks only read, a repeated burn answers
+    // "Unknown secret"). A wrong base URL (no such route) still stops at once.
+    const garbled = err instanceof OtsProtocolError && err.status !== undefined && err.status >= 200 && err.status < 300;
+    return ApplicationFailure.create({ type: err.code, ...retryAfter(err.retryable || garbled, after, err.message) });
   }
   if (err instanceof SmsRateLimitedError || err instanceof SmsUnavailableError || err instanceof SmsRejectedError) {
-    return ApplicationFailure.create({
-      message: err.message,
-      type: err.code,
-      nonRetryable: err instanceof SmsRejectedError,
-      nextRetryDelay: err instanceof SmsRateLimitedError ? err.retryAfterMs : undefined,
-    });
+    const after = err instanceof SmsRateLimitedError ? err.retryAfterMs : undefined;
+    return ApplicationFailure.create({ type: err.code, ...retryAfter(!(err instanceof SmsRejectedError), after, err.message) });
   }
   if (err instanceof SealError) return ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: true });
   return err;
@@ -68,6 +82,20 @@ function ttlText(expiresAt: string): string {
   return 'less than an hour';
 }
 
+/** The running activity attempt, or undefined when called outside a worker (unit tests, the bench's fakes). */
+function currentAttempt() {
+  const ctx = activityContext.getStore();
+  if (!ctx) return undefined;
+  const { attempt, scheduledTimestampMs, heartbeatDetails, heartbeatTimeoutMs } = ctx.info;
+  return {
+    attempt,
+    scheduledMs: scheduledTimestampMs,
+    heartbeatTimeoutMs,
+    marker: isCreateMarker(heartbeatDetails) ? heartbeatDetails : undefined,
+    heartbeat: (marker: CreateMarker | undefined) => ctx.heartbeat(marker),
+  };
+}
+
 /**
  * Activities that call Onetime Secret. createSecret and burnSecret run on the rate-limited OTS task queue;
  * checkSecret runs on the main queue and reads receipts through `receipts` (the process's ReceiptBatcher, whose one
@@ -78,31 +106,100 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
   const receipts = deps.receipts ?? ots;
   const open = (s: Sealed | undefined) => (s ? sealer.open(s) : undefined);
 
-  return {
-    async createSecret(args: { secret: SecretMaterial; ttlSeconds: number; recipient?: string }): Promise<CreatedSecret> {
-      return failing(async () => {
-        const passphrase = open(args.secret.passphrase);
-        const value = open(args.secret.value);
-        // A generated value comes back in the response; it is dropped here and never leaves this function.
-        const receipt = value !== undefined
-          ? await ots.share({ secret: value, ttl: args.ttlSeconds, passphrase, recipient: args.recipient })
-          : (await ots.generate({ ttl: args.ttlSeconds, passphrase, recipient: args.recipient })).receipt;
-        let link: string;
-        try {
-          link = ots.shareLink(receipt);
-        } catch {
-          // A receipt without a secret key cannot be delivered: burn it rather than leave an untracked secret.
-          await ots.burn(receipt.metadataKey, passphrase).catch(() => undefined);
-          throw ApplicationFailure.create({ type: 'OTS_BAD_RESPONSE', message: 'Onetime Secret returned a receipt without a secret key', nonRetryable: true });
-        }
-        const liveTtl = typeof receipt.secretTtl === 'number' ? receipt.secretTtl : receipt.ttl;
-        return {
-          metadataKey: receipt.metadataKey,
-          link: sealer.seal(link),
-          expiresAt: new Date(Date.now() + liveTtl * 1000).toISOString(),
-          passphraseRequired: receipt.passphraseRequired ?? passphrase !== undefined,
-        };
+  /** A fresh or recovered receipt as the workflow keeps it: the link sealed, the expiry from the live TTL. */
+  const toCreated = async (receipt: Receipt, passphrase: string | undefined, recovered?: true): Promise<CreatedSecret> => {
+    let link: string;
+    try {
+      link = ots.shareLink(receipt);
+    } catch {
+      // A receipt without a secret key cannot be delivered: burn it rather than leave an untracked secret.
+      await ots.burn(receipt.metadataKey, passphrase).catch(() => undefined);
+      throw ApplicationFailure.create({ type: 'OTS_BAD_RESPONSE', message: 'Onetime Secret returned a receipt without a secret key', nonRetryable: true });
+    }
+    const liveTtl = typeof receipt.secretTtl === 'number' ? receipt.secretTtl : receipt.ttl;
+    return {
+      metadataKey: receipt.metadataKey,
+      link: sealer.seal(link),
+      expiresAt: new Date(Date.now() + liveTtl * 1000).toISOString(),
+      passphraseRequired: receipt.passphraseRequired ?? passphrase !== undefined,
+      ...(recovered ? { recovered } : {}),
+    };
+  };
+
+  /** The secret an earlier attempt created, if exactly one receipt fits; undefined if none (create it now). */
+  const recoverCreated = async (ttl: number, sinceMs: number, passphrase: string | undefined): Promise<CreatedSecret | undefined> => {
+    const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs, nowMs: Date.now() });
+    if (match.kind === 'none') return undefined;
+    if (match.kind === 'ambiguous') {
+      const keys = match.receipts.slice(0, 5).map((r) => `${r.metadataKey.slice(0, 8)}…`).join(', ');
+      throw ApplicationFailure.create({
+        type: 'OTS_CREATE_AMBIGUOUS',
+        nonRetryable: true,
+        message:
+          `an earlier attempt may have created the secret but its answer was lost, and ${match.receipts.length} receipts ` +
+          `created since ${new Date(sinceMs).toISOString()} carry this hand-off's fingerprint (ttl ${ttl} s): ${keys}. ` +
+          'Burn in Onetime Secret those that are not this hand-off\'s, then retry; a retry with one left recovers it, with none creates it',
       });
+    }
+    let receipt: Receipt;
+    try {
+      // The list carries no secret key; the receipt itself does while the secret is unopened (ots-api.md §3).
+      receipt = await ots.receipt(match.receipt.metadataKey);
+    } catch (err) {
+      if (err instanceof OtsNotFoundError) return undefined;
+      throw err;
+    }
+    // Gone meanwhile (expired or burned, never delivered): nothing live to recover, so a new one is made.
+    if (!receipt.secretKey || (receipt.state !== 'new' && receipt.state !== 'viewed')) return undefined;
+    return toCreated(receipt, passphrase, true);
+  };
+
+  return {
+    /**
+     * Creates the hand-off's one Onetime Secret. With `shareId` it is idempotent across crashes and answers lost in
+     * flight: a retry first looks for the secret an earlier attempt may have made (src/ots/create-recovery.ts has
+     * the design). `recoverSince` (epoch ms) is the workflow saying "an earlier execution of this step may have
+     * created it": set when a technician retries the step.
+     */
+    async createSecret(args: {
+      secret: SecretMaterial;
+      ttlSeconds: number;
+      recipient?: string;
+      shareId?: string;
+      recoverSince?: number;
+    }): Promise<CreatedSecret> {
+      const attempt = currentAttempt();
+      // The marker travels in heartbeat details; every heartbeat repeats it so a keep-alive never erases it.
+      let marker = attempt?.marker;
+      const keepAlive = attempt?.heartbeatTimeoutMs
+        ? setInterval(() => attempt.heartbeat(marker), Math.max(200, attempt.heartbeatTimeoutMs / 3))
+        : undefined;
+      try {
+        return await failing(async () => {
+          const passphrase = open(args.secret.passphrase);
+          const ttl = args.shareId ? fingerprintTtl(args.shareId, args.ttlSeconds) : args.ttlSeconds;
+          // When an earlier attempt may have sent a create: from its marker; without one (its heartbeat may not
+          // have reached the server before the crash) from when the step was first scheduled. A later attempt's
+          // marker is only written after this lookup, which covered everything sent before it.
+          let since = marker?.sentAt ?? (attempt && attempt.attempt > 1 ? attempt.scheduledMs : undefined);
+          if (args.recoverSince !== undefined) since = Math.min(since ?? Infinity, args.recoverSince);
+          if (since !== undefined && args.shareId) {
+            const recovered = await recoverCreated(ttl, since, passphrase);
+            if (recovered) return recovered;
+          }
+
+          marker = { sentAt: marker?.sentAt ?? Date.now() };
+          attempt?.heartbeat(marker);
+          const value = open(args.secret.value);
+          // A generated value comes back in the response; it is dropped here and never leaves this function.
+          const receipt = value !== undefined
+            ? await ots.share({ secret: value, ttl, passphrase, recipient: args.recipient })
+            : (await ots.generate({ ttl, passphrase, recipient: args.recipient })).receipt;
+          return toCreated(receipt, passphrase);
+        });
+      } finally {
+        clearInterval(keepAlive);
+      }
     },
 
     async checkSecret(args: { metadataKey: string }): Promise<SecretCheck> {

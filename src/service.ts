@@ -58,6 +58,8 @@ export interface ServiceOptions {
     onSms?: TwilioFakeOptions['onMessage'];
     /** Called after each passphrase reading (npm run bench: time to first frame, pacing). */
     onReading?: Parameters<typeof setupVoice>[0]['onReading'];
+    /** The OTS client's whole-request deadline (default 10 s); fault tests shorten it to time out quickly. */
+    otsTimeoutMs?: number;
   };
   /**
    * `npm run bench` only, to measure what encryption costs: Temporal payloads travel unencrypted. Not reachable
@@ -106,9 +108,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       : undefined;
   const otsPersistence =
     otsEmulator && opts.sandbox?.otsStateFile ? persistEmulator(otsEmulator, opts.sandbox.otsStateFile, sealer) : undefined;
+  const timeoutMs = opts.sandbox?.otsTimeoutMs;
   const ots = otsEmulator
-    ? new OtsClient({ baseUrl: `${localUrl}/sandbox/ots`, username: sb.otsUsername, apiKey: sb.otsApiKey })
-    : new OtsClient({ baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL, username: config.OTS_USERNAME, apiKey: config.OTS_API_KEY });
+    ? new OtsClient({ baseUrl: `${localUrl}/sandbox/ots`, username: sb.otsUsername, apiKey: sb.otsApiKey, timeoutMs })
+    : new OtsClient({ baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL, username: config.OTS_USERNAME, apiKey: config.OTS_API_KEY, timeoutMs });
 
   // Twilio: the real API, or the fake reached through twilio-node's own request path.
   const twilioFake =

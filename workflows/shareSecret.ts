@@ -40,6 +40,7 @@ const OTS_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
 };
+const CREATE_OPTIONS: ActivityOptions = { heartbeatTimeout: '10s' };
 const DELIVERY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
@@ -75,6 +76,9 @@ type Ending = 'burned' | 'cancelled' | 'resolved';
 
 export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   const ots = proxyActivities<OtsActivities>({ ...OTS_OPTIONS, taskQueue: otsTaskQueue(workflowInfo().taskQueue) });
+  // createSecret heartbeats (its create marker, src/ots/create-recovery.ts), so a worker killed mid-create is
+  // noticed after the heartbeat timeout instead of the whole start-to-close timeout.
+  const otsCreate = proxyActivities<Pick<OtsActivities, 'createSecret'>>({ ...OTS_OPTIONS, ...CREATE_OPTIONS, taskQueue: otsTaskQueue(workflowInfo().taskQueue) });
   // Receipt checks run on the workflow's own queue: the worker answers them from one batched recent-receipts call,
   // so they need not wait behind creates in the rate-limited queue.
   const watch = proxyActivities<Pick<OtsActivities, 'checkSecret'>>(OTS_OPTIONS);
@@ -380,11 +384,17 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
       await close('burned');
       return finish();
     }
+    // A technician's retry runs the step again: tell it when the first try began, so it looks for a secret that
+    // try may have created before making one (src/ots/create-recovery.ts).
+    const firstTry = Date.now();
+    let tries = 0;
     const created = await step('Creating the Onetime Secret', () =>
-      ots.createSecret({
+      otsCreate.createSecret({
+        shareId: input.shareId,
         secret: input.secret,
         ttlSeconds: input.ttlSeconds,
         recipient: input.link.channel === 'email' ? input.link.to : undefined,
+        recoverSince: tries++ > 0 ? firstTry : undefined,
       }),
     );
     if (!created) return finish();
@@ -392,7 +402,8 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     upsertSearchAttributes([{ key: ExpiresAt, value: new Date(created.expiresAt) }]);
     await note(
       `Onetime Secret created (receipt ${created.metadataKey.slice(0, 8)}…, ` +
-        `${created.passphraseRequired ? 'passphrase required' : 'no passphrase'}), expires ${created.expiresAt}.`,
+        `${created.passphraseRequired ? 'passphrase required' : 'no passphrase'}), expires ${created.expiresAt}.` +
+        (created.recovered ? ' Found again after an attempt whose answer was lost; no second secret was created.' : ''),
     );
   }
 

@@ -79,6 +79,8 @@ export interface CreatedSecret {
   link: Sealed;
   expiresAt: string;
   passphraseRequired: boolean;
+  /** An earlier attempt created it and its answer was lost; found again instead of creating a second one. */
+  recovered?: true;
 }
 
 export interface WatchState {

@@ -114,6 +114,10 @@ async function watchOnce(executable: string, workflowBundle: { code: string }, n
     async burn(metadataKey) {
       return receipt(metadataKey, undefined, 0, 'burned');
     },
+    // Only a retried create reads it (to find a secret made by an attempt whose answer was lost); none here.
+    async recent() {
+      return [];
+    },
     shareLink: (r) => `https://ots.invalid/secret/${r.secretKey}`,
   };
   const otsActivities = createOtsActivities({ ots: port, sealer });

@@ -1,6 +1,6 @@
 // The HTTP app: agent API, Twilio webhooks, the codec server, health, and (in sandbox mode only) the local fakes.
 import express, { type ErrorRequestHandler, type Router } from 'express';
-import type { Client } from '@temporalio/client';
+import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { bearerAuth } from './auth.js';
 import { codecRouter, type CodecServerOptions } from './codec.js';
@@ -52,6 +52,13 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(404).json({ error: 'not found' });
   });
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    if (temporalUnreachable(err)) {
+      // Temporal down or restarting: nothing was started or changed, and the same request later will work. A
+      // 503 with Retry-After says so to the agent's HTTP client, where a 500 would read as a bug.
+      deps.log.warn({ path: req.path, grpcCode: grpcCodeOf(err) }, 'Temporal unreachable');
+      if (!res.headersSent) res.status(503).set('Retry-After', '5').json({ error: 'Temporal is unreachable; nothing was changed, retry shortly' });
+      return;
+    }
     // Body parser errors carry a status (400 bad JSON, 413 too large, 415); never echo what was sent.
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) deps.log.error({ err: { type: err?.name, code: err?.code, message: err?.message }, path: req.path }, 'request failed');
@@ -65,4 +72,21 @@ export function createApp(deps: AppDeps): express.Express {
   };
   app.use(onError);
   return app;
+}
+
+// gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html) that mean "the server is not there
+// right now", as opposed to an answer: UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (server overloaded).
+const UNREACHABLE_GRPC_CODES = new Set([14, 4, 8]);
+
+/** The gRPC status of a Temporal client error: on the error itself or on its cause (ServiceError wraps it). */
+function grpcCodeOf(err: unknown): number | undefined {
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcServiceError(e)) return e.code;
+  }
+  return undefined;
+}
+
+function temporalUnreachable(err: unknown): boolean {
+  const code = grpcCodeOf(err);
+  return code !== undefined && UNREACHABLE_GRPC_CODES.has(code);
 }

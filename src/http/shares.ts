@@ -33,6 +33,11 @@ export interface SharesDeps {
 }
 
 const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
+/**
+ * How long a request waits for Temporal. Without a deadline the client retries an unreachable server for about
+ * 20 s; with one the agent hears 503 (src/http/app.ts) sooner and can retry with the same Idempotency-Key.
+ */
+const TEMPORAL_DEADLINE_MS = 10_000;
 export const workflowIdOf = (shareId: string) => `share-${shareId}`;
 
 /**
@@ -48,6 +53,7 @@ function shareIdFor(token: string, idempotencyKey: string | undefined): string {
 
 export function sharesRouter(deps: SharesDeps): Router {
   const r = Router();
+  const inTime = <T>(fn: () => Promise<T>): Promise<T> => deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, fn);
   r.use(express.json({ limit: '32kb' }));
 
   r.get('/v1/tool-schema', (_req, res) => {
@@ -102,7 +108,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       .digest('hex');
     let handle;
     try {
-      handle = await deps.client.workflow.start<typeof shareSecret>('shareSecret', {
+      handle = await inTime(() => deps.client.workflow.start<typeof shareSecret>('shareSecret', {
         taskQueue: deps.taskQueue,
         workflowId,
         args: [input],
@@ -124,14 +130,14 @@ export function sharesRouter(deps: SharesDeps): Router {
           '**Secret and passphrase:** sealed (never shown here)',
           '**When paused:** send the `resolve` signal (README, "For technicians")',
         ].join('\n\n'),
-      });
+      }));
     } catch (err) {
       // The same key after the first hand-off finished: still the same hand-off.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       handle = deps.client.workflow.getHandle(workflowId);
     }
     if (key !== undefined) {
-      const existing = await handle.describe();
+      const existing = await inTime(() => handle.describe());
       if (existing.memo?.requestDigest !== requestDigest) {
         res.status(422).json({ error: 'this Idempotency-Key was already used for a different request', shareId });
         return;
@@ -148,7 +154,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       return;
     }
     try {
-      res.json(await deps.client.workflow.getHandle(workflowIdOf(shareId)).query(statusQuery));
+      res.json(await inTime(() => deps.client.workflow.getHandle(workflowIdOf(shareId)).query(statusQuery)));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         res.status(404).json({ error: 'no such share' });

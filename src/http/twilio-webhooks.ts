@@ -1,10 +1,12 @@
 // Twilio's side of the service. Every route checks X-Twilio-Signature against the URL built from PUBLIC_BASE_URL
-// (src/twilio/signature.ts) after express.urlencoded has parsed the form, as Twilio signs the form parameters.
+// (src/twilio/signature.ts) after express.urlencoded has parsed the form, as Twilio signs the form parameters, and
+// refuses a validly signed request it has already handled (src/twilio/replay-guard.ts).
 import express, { Router } from 'express';
 import twilio from 'twilio';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { twilioReplayGuard } from '../twilio/replay-guard.js';
 import { twilioSignatureMiddleware } from '../twilio/signature.js';
 import { callEndedSignal, smsStatusSignal } from '../../workflows/messages.js';
 import { callWorkflowId } from '../../workflows/queues.js';
@@ -54,8 +56,10 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
     publicBaseUrl: deps.publicBaseUrl,
     onReject: ({ path, reason }) => deps.log.warn({ path, reason }, 'twilio webhook rejected'),
   });
+  // After the signature check: a validly signed request seen before is a replay (src/twilio/replay-guard.ts).
+  const fresh = twilioReplayGuard({ onReject: ({ path }) => deps.log.warn({ path, reason: 'replayed' }, 'twilio webhook rejected') });
 
-  r.post('/twilio/sms-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, async (req, res) => {
+  r.post('/twilio/sms-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, fresh, async (req, res) => {
     const shareId = typeof req.query.share === 'string' ? req.query.share : undefined;
     const form = smsStatusForm.safeParse(req.body);
     if (!shareId || !form.success) {
@@ -80,7 +84,7 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
     // The secure segment of a call: Twilio connects the call's audio to our media-stream WebSocket. The TwiML
     // carries only the stream URL and a CallSid-bound token (Twilio keeps TwiML for 30 days): never a passphrase.
     // With ?returnUrl=…, the call continues there once we close the stream (<Connect> blocks until then).
-    r.post('/twilio/voice', express.urlencoded({ extended: false, limit: '16kb' }), signed, (req, res) => {
+    r.post('/twilio/voice', express.urlencoded({ extended: false, limit: '16kb' }), signed, fresh, (req, res) => {
       const form = voiceForm.safeParse(req.body);
       const ret = returnUrlOf(req.query.returnUrl);
       if (!form.success || !ret.ok) {
@@ -96,7 +100,7 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
       res.type('text/xml').send(response.toString());
     });
 
-    r.post('/twilio/call-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, async (req, res) => {
+    r.post('/twilio/call-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, fresh, async (req, res) => {
       const form = callStatusForm.safeParse(req.body);
       if (!form.success) {
         res.status(400).json({ error: 'not a Twilio call status callback' });

@@ -6,7 +6,8 @@
 // Deliberate differences from the real server (all for tests and demos):
 //  - TTLs clamp to [minTtlSeconds (default 1), 30 d] instead of [60 s, 30 d], so expiry can be shown in seconds.
 //  - `rateLimit` answers a real HTTP 429 + Retry-After like an edge proxy would; v1's own 1000-per-20-min limiter
-//    is not emulated. `injectFault` answers the next matching requests with any canned response.
+//    is not emulated. `injectFault` answers the next matching requests with any canned response, a dropped
+//    connection, or the real answer held back (tests of outages and crashes).
 //  - No custom domains (share_domain is always ""), no Truemail, and mail is recorded in `mail()`, not sent.
 //  - GET/POST /secret/:key is a bare-bones reveal page so sandbox links open in a browser.
 import { randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto';
@@ -77,9 +78,20 @@ export interface InjectedFault {
   path: string;
   /** How many matching requests get the fault (default 1). */
   times?: number;
-  status: number;
+  /** The canned answer's status (unless `reset` or `stall`). */
+  status?: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** Drop the connection without answering, before the request is handled (a connection reset). */
+  reset?: true;
+  /**
+   * Handle the request normally (a create does create the secret) but hold its answer back: for `ms`, or until
+   * releaseStalled(). The client times out or its process dies while the server has done the work: the ambiguous
+   * failure a retried create must not turn into a second secret.
+   */
+  stall?: { ms?: number };
+  /** Handle the request normally, then answer 200 with its JSON cut in half (a proxy truncating the body). */
+  garble?: true;
 }
 
 export interface OtsEmulatorOptions {
@@ -160,6 +172,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   const receipts = new Map<string, StoredReceipt>();
   const sentMail: SentMail[] = [];
   const faults: InjectedFault[] = [];
+  const stalled = new Set<() => void>();
   let created = 0;
   let rateWindow = { start: 0, count: 0 };
   let rateLimited = 0;
@@ -336,7 +349,29 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     if (!f) return next();
     if ((f.times ?? 1) <= 1) faults.splice(i, 1);
     else f.times = (f.times ?? 1) - 1;
-    res.status(f.status).set(f.headers ?? {});
+    if (f.reset) return void req.socket.destroy();
+    if (f.stall) {
+      // Every answer the handlers give goes through res.json: keep it until the stall ends.
+      const answer = res.json.bind(res);
+      res.json = (body: unknown) => {
+        const release = () => {
+          stalled.delete(release);
+          if (!res.destroyed && !res.writableEnded) answer(body);
+        };
+        stalled.add(release);
+        if (f.stall?.ms !== undefined) setTimeout(release, f.stall.ms).unref();
+        return res;
+      };
+      return next();
+    }
+    if (f.garble) {
+      res.json = (body: unknown) => {
+        const text = JSON.stringify(body);
+        return res.status(200).type('application/json').send(text.slice(0, Math.floor(text.length / 2)));
+      };
+      return next();
+    }
+    res.status(f.status ?? 500).set(f.headers ?? {});
     if (f.body === undefined) return res.end();
     return typeof f.body === 'string' ? res.send(f.body) : res.json(f.body);
   });
@@ -465,6 +500,12 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     injectFault(fault: InjectedFault): void {
       faults.push({ ...fault });
     },
+    /** Injected faults not yet used up (a test watches it fall to time the client's retries). */
+    pendingFaults: (): number => faults.reduce((n, f) => n + (f.times ?? 1), 0),
+    /** Sends every answer held back by a `stall` fault (to a client that may be long gone). */
+    releaseStalled(): void {
+      for (const release of [...stalled]) release();
+    },
     snapshot(): OtsEmulatorSnapshot {
       return {
         secrets: [...secrets.values()].map((x) => ({
@@ -493,6 +534,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
       receipts.clear();
       sentMail.length = 0;
       faults.length = 0;
+      stalled.clear();
       created = 0;
       rateWindow = { start: 0, count: 0 };
     },

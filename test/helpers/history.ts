@@ -11,7 +11,9 @@ export { payloadsIn };
 /**
  * Failure objects the SDK wrote (they carry message and stack trace, the text the failure converter encodes). The
  * server's own failures (serverFailureInfo, e.g. "UnhandledCommand" when a signal races a workflow task
- * completion) are written by Temporal itself, hold no payload data, and are left out.
+ * completion, and timeoutFailureInfo, e.g. "activity Heartbeat timeout" after a worker died) are written by
+ * Temporal itself, hold no text of ours (a timeout's last heartbeat details are payloads, checked as such), and
+ * are left out.
  */
 function failuresIn(history: unknown): { message?: string; stackTrace?: string }[] {
   const out: { message?: string; stackTrace?: string }[] = [];
@@ -19,7 +21,7 @@ function failuresIn(history: unknown): { message?: string; stackTrace?: string }
     if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
     if (Array.isArray(v)) return v.forEach(walk);
     const o = v as Record<string, unknown>;
-    if ('encodedAttributes' in o && 'stackTrace' in o && !o.serverFailureInfo) out.push(o as never);
+    if ('encodedAttributes' in o && 'stackTrace' in o && !o.serverFailureInfo && !o.timeoutFailureInfo) out.push(o as never);
     for (const x of Object.values(o)) walk(x);
   };
   walk(history);

@@ -1,0 +1,80 @@
+// Exactly one Onetime Secret per hand-off, across crashes and ambiguous timeouts.
+//
+// The problem: POST /api/v1/share is not idempotent (OTS v1 has no idempotency key; ots-api.md §3), and a create
+// can succeed on the server while its answer is lost: the worker is SIGKILLed mid-call, the client times out, the
+// connection resets, a proxy answers 502 or mangles the JSON. Temporal then runs the activity again, and a naive
+// retry makes a second live secret (a second credential in the wild, and a link nobody tracks).
+//
+// The design (activities/index.ts createSecret uses it):
+//  1. A fingerprint the server echoes back. OTS keeps no tag or label, but it returns the `ttl` it was given in
+//     every receipt, recent-list entries included. So each hand-off asks for its TTL minus a small offset derived
+//     from its share id (at most 1 % of the TTL, never more than 15 minutes, never below OTS's 60 s minimum): the
+//     link never lives longer than asked for, and the receipt's `ttl` says which hand-off it most likely belongs to.
+//  2. A marker before the call. Just before POSTing, the activity heartbeats `{ sentAt }`; heartbeat details
+//     survive into the next attempt of the same activity (activityInfo().heartbeatDetails), SIGKILL included.
+//  3. A lookup before any retry. On attempt 2 or later (or when the workflow retries the step for a technician,
+//     `recoverSince`), the activity first lists GET /api/v1/private/recent (receipts without secret keys) and keeps
+//     the live ones whose `ttl` equals the fingerprint and whose `created` lies between the first possible send
+//     (the marker, else when the activity was first scheduled, minus clock skew) and now.
+//       - exactly one: that is our secret. GET /api/v1/private/:metadata_key returns its secret_key while it is
+//         unopened (ots-api.md §3 receipt table), which rebuilds the link; nothing new is created.
+//       - none: no earlier attempt reached the server; create.
+//       - several: another hand-off with the same fingerprint created one in the same window. Guessing could hand
+//         this caller someone else's credential, and creating could leave a duplicate, so the step fails with
+//         OTS_CREATE_AMBIGUOUS and the hand-off pauses for a technician, whose note names the candidate receipts.
+//     A heartbeat without a marker cannot prove that no request left, so a retry without one still looks.
+// The price: a retried create costs one extra recent-receipts call, and links live up to 1 % shorter than asked.
+import { createHash } from 'node:crypto';
+import type { Receipt } from './schemas.js';
+import { MIN_TTL_SECONDS } from './ttl.js';
+
+/** Offsets span at most this share of the TTL … */
+export const FINGERPRINT_SPAN_SHARE = 0.01;
+/** … and at most this many seconds. */
+export const FINGERPRINT_SPAN_MAX_SECONDS = 900;
+/** Our clock against OTS's `created` (epoch seconds): a created time this far outside the window still counts. */
+export const CLOCK_SKEW_MS = 30_000;
+/**
+ * TTL ceilings OTS clamps to silently (ots-api.md §3 "Create params": 7 d anonymous, 14 d free plan, 30 d). A
+ * receipt showing one of these below our fingerprint may be ours, clamped, so it counts as a candidate too.
+ */
+export const OTS_TTL_CEILINGS: readonly number[] = [7 * 86_400, 14 * 86_400, 30 * 86_400];
+
+/** The TTL a hand-off asks OTS for: `ttlSeconds` minus an offset fixed by the share id. */
+export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
+  const span = Math.min(FINGERPRINT_SPAN_MAX_SECONDS, Math.floor(ttlSeconds * FINGERPRINT_SPAN_SHARE), ttlSeconds - MIN_TTL_SECONDS + 1);
+  if (span < 2) return ttlSeconds;
+  const offset = createHash('sha256').update(`ots-handoff ttl fingerprint\0${shareId}`).digest().readUInt32BE(0) % span;
+  return ttlSeconds - offset;
+}
+
+/** What an earlier attempt left behind: when it sent its create (epoch ms). */
+export interface CreateMarker {
+  sentAt: number;
+}
+
+export function isCreateMarker(v: unknown): v is CreateMarker {
+  return typeof v === 'object' && v !== null && typeof (v as CreateMarker).sentAt === 'number' && Number.isFinite((v as CreateMarker).sentAt);
+}
+
+export type CreatedMatch = { kind: 'none' } | { kind: 'one'; receipt: Receipt } | { kind: 'ambiguous'; receipts: Receipt[] };
+
+/**
+ * The receipts in `recent` that may be this hand-off's secret: still live (new or viewed: the link was never
+ * delivered, so anything else is not ours to recover), carrying the fingerprint (or a clamp ceiling below it),
+ * and created in [sinceMs - skew, nowMs + skew].
+ */
+export function matchCreatedReceipt(recent: readonly Receipt[], want: { ttl: number; sinceMs: number; nowMs: number }): CreatedMatch {
+  const from = want.sinceMs - CLOCK_SKEW_MS;
+  const to = want.nowMs + CLOCK_SKEW_MS;
+  const candidates = recent.filter(
+    (r) =>
+      (r.state === 'new' || r.state === 'viewed') &&
+      (r.ttl === want.ttl || (r.ttl < want.ttl && OTS_TTL_CEILINGS.includes(r.ttl))) &&
+      r.created * 1000 >= from &&
+      r.created * 1000 <= to,
+  );
+  if (candidates.length === 0) return { kind: 'none' };
+  if (candidates.length === 1) return { kind: 'one', receipt: candidates[0]! };
+  return { kind: 'ambiguous', receipts: candidates };
+}

@@ -1,0 +1,227 @@
+// Exactly one Onetime Secret per hand-off: the fingerprint and matching rules (src/ots/create-recovery.ts) and the
+// createSecret activity's recovery, run in a mock activity context against the OTS emulator on loopback.
+import { randomUUID } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createOtsActivities, MAX_RETRY_AFTER_MS, toFailure } from '../../activities/index.js';
+import { OtsClient } from '../../src/ots/client.js';
+import {
+  CLOCK_SKEW_MS,
+  FINGERPRINT_SPAN_MAX_SECONDS,
+  fingerprintTtl,
+  matchCreatedReceipt,
+  type CreateMarker,
+} from '../../src/ots/create-recovery.js';
+import { OtsProtocolError, OtsRateLimitedError } from '../../src/ots/errors.js';
+import type { Receipt } from '../../src/ots/schemas.js';
+import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
+import { createSealer } from '../../src/seal.js';
+import { SmsRateLimitedError } from '../../src/twilio/sms.js';
+import type { CreatedSecret } from '../../workflows/types.js';
+
+describe('fingerprintTtl', () => {
+  it('is fixed per share id, never above the TTL asked for, within 1 % (at most 15 min) of it, never below 60 s', () => {
+    for (const ttl of [3600, 86_400, 604_800, 2_592_000]) {
+      const span = Math.min(FINGERPRINT_SPAN_MAX_SECONDS, Math.floor(ttl / 100));
+      const seen = new Set<number>();
+      for (let i = 0; i < 400; i++) {
+        const id = `shr_${i}`;
+        const fp = fingerprintTtl(id, ttl);
+        expect(fingerprintTtl(id, ttl)).toBe(fp);
+        expect(fp).toBeLessThanOrEqual(ttl);
+        expect(fp).toBeGreaterThan(ttl - span);
+        seen.add(fp);
+      }
+      // spread over the span, not a handful of values
+      expect(seen.size).toBeGreaterThan(Math.min(span, 400) / 3);
+    }
+    expect(fingerprintTtl('shr_a', 60)).toBe(60);
+    expect(fingerprintTtl('shr_a', 150)).toBe(150); // 1 % of 150 s is one second: no room for a fingerprint
+    for (let i = 0; i < 50; i++) expect(fingerprintTtl(`shr_${i}`, 250)).toBeGreaterThanOrEqual(60);
+  });
+});
+
+const receipt = (over: Partial<Receipt>): Receipt => ({
+  metadataKey: `m${randomUUID().replace(/-/g, '')}`,
+  ttl: 86_000,
+  state: 'new',
+  created: 1_700_000_000,
+  updated: 1_700_000_000,
+  recipient: [],
+  shareDomain: '',
+  ...over,
+});
+
+describe('matchCreatedReceipt', () => {
+  const sinceMs = 1_700_000_000_000;
+  const nowMs = sinceMs + 20_000;
+  const want = { ttl: 86_000, sinceMs, nowMs };
+
+  it('finds the one live receipt with the fingerprint created in the window', () => {
+    const ours = receipt({ created: sinceMs / 1000 + 3 });
+    const others = [
+      receipt({ ttl: 85_999, created: sinceMs / 1000 + 3 }), // another hand-off's fingerprint
+      receipt({ created: (sinceMs - CLOCK_SKEW_MS) / 1000 - 1 }), // before the first send could have happened
+      receipt({ created: (nowMs + CLOCK_SKEW_MS) / 1000 + 1 }), // after now
+      receipt({ state: 'received', created: sinceMs / 1000 + 1 }), // opened: never ours, ours was never delivered
+      receipt({ state: 'burned', created: sinceMs / 1000 + 1 }),
+      receipt({ state: 'expired', created: sinceMs / 1000 + 1 }),
+    ];
+    expect(matchCreatedReceipt([...others, ours], want)).toEqual({ kind: 'one', receipt: ours });
+    expect(matchCreatedReceipt(others, want)).toEqual({ kind: 'none' });
+    expect(matchCreatedReceipt([], want)).toEqual({ kind: 'none' });
+  });
+
+  it('allows for clock skew either side of the window', () => {
+    const early = receipt({ created: (sinceMs - CLOCK_SKEW_MS + 1000) / 1000 });
+    expect(matchCreatedReceipt([early], want).kind).toBe('one');
+    const late = receipt({ created: (nowMs + CLOCK_SKEW_MS - 1000) / 1000 });
+    expect(matchCreatedReceipt([late], want).kind).toBe('one');
+  });
+
+  it('two candidates are ambiguous, never a guess', () => {
+    const a = receipt({ created: sinceMs / 1000 + 1 });
+    const b = receipt({ created: sinceMs / 1000 + 2, state: 'viewed' });
+    expect(matchCreatedReceipt([a, b], want)).toEqual({ kind: 'ambiguous', receipts: [a, b] });
+  });
+
+  it('a receipt clamped to an account ceiling below the fingerprint may be ours', () => {
+    const clamped = receipt({ ttl: 14 * 86_400, created: sinceMs / 1000 + 1 });
+    expect(matchCreatedReceipt([clamped], { ...want, ttl: 2_591_500 }).kind).toBe('one');
+    // not a ceiling: someone else's TTL
+    expect(matchCreatedReceipt([receipt({ ttl: 1_000_000, created: sinceMs / 1000 + 1 })], { ...want, ttl: 2_591_500 }).kind).toBe('none');
+  });
+});
+
+describe('createSecret across attempts', () => {
+  const sealer = createSealer(Buffer.alloc(32, 7));
+  let emu: Awaited<ReturnType<typeof startOtsEmulatorServer>>;
+  let ots: OtsClient;
+  let activities: ReturnType<typeof createOtsActivities>;
+  const credentials = { username: 'unit@ots-handoff.invalid', apiKey: 'unit-api-key-0123456789' };
+
+  beforeAll(async () => {
+    emu = await startOtsEmulatorServer({ credentials });
+    ots = new OtsClient({ baseUrl: emu.baseUrl, ...credentials });
+    activities = createOtsActivities({ ots, sealer });
+  });
+  afterAll(async () => {
+    await emu?.close();
+  });
+  beforeEach(() => emu.emulator.reset());
+
+  const args = (shareId: string, extra: { recoverSince?: number } = {}) => ({
+    shareId,
+    secret: { value: sealer.seal(`Unit-Secret-${shareId}`) },
+    ttlSeconds: 86_400,
+    ...extra,
+  });
+
+  /** Runs createSecret as attempt `attempt` with the given heartbeat details; returns its result and heartbeats. */
+  async function run(a: ReturnType<typeof args>, info: { attempt?: number; heartbeatDetails?: unknown; scheduledTimestampMs?: number } = {}) {
+    const env = new MockActivityEnvironment(
+      { attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000, ...info },
+      { logger: new DefaultLogger('ERROR', () => {}) },
+    );
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const result: CreatedSecret = await env.run(activities.createSecret, a);
+    return { result, beats };
+  }
+
+  it('the first attempt creates with the fingerprint TTL and heartbeats a marker before sending', async () => {
+    const before = Date.now();
+    const { result, beats } = await run(args('shr_first'));
+    expect(emu.emulator.secretCount()).toBe(1);
+    const stored = emu.emulator.store.receipts.get(result.metadataKey)!;
+    expect(stored.ttl).toBe(fingerprintTtl('shr_first', 86_400));
+    const marker = beats.find((b): b is CreateMarker => typeof (b as CreateMarker)?.sentAt === 'number');
+    expect(marker!.sentAt).toBeGreaterThanOrEqual(before);
+    expect(marker!.sentAt).toBeLessThanOrEqual(stored.createdMs);
+    expect(result.recovered).toBeUndefined();
+  });
+
+  it('a retry after a lost answer finds the secret already made and creates none', async () => {
+    const first = await run(args('shr_lost'));
+    const marker = first.beats.at(-1);
+    const again = await run(args('shr_lost'), { attempt: 2, heartbeatDetails: marker });
+    expect(emu.emulator.secretCount()).toBe(1);
+    expect(again.result.metadataKey).toBe(first.result.metadataKey);
+    expect(again.result.recovered).toBe(true);
+    // the recovered link opens the same secret
+    expect(sealer.open(again.result.link)).toBe(sealer.open(first.result.link));
+    const key = sealer.open(again.result.link).split('/secret/')[1]!;
+    expect((await ots.retrieveSecret(key)).value).toBe('Unit-Secret-shr_lost');
+  });
+
+  it('a retry whose marker never reached the server still looks, from when the step was scheduled', async () => {
+    const scheduled = Date.now() - 1_000;
+    const first = await run(args('shr_nomarker'));
+    const again = await run(args('shr_nomarker'), { attempt: 3, heartbeatDetails: undefined, scheduledTimestampMs: scheduled });
+    expect(again.result.metadataKey).toBe(first.result.metadataKey);
+    expect(emu.emulator.secretCount()).toBe(1);
+  });
+
+  it('a retry whose earlier attempt never reached the server creates the secret', async () => {
+    const { result } = await run(args('shr_never'), { attempt: 2, heartbeatDetails: { sentAt: Date.now() - 500 } });
+    expect(emu.emulator.secretCount()).toBe(1);
+    expect(result.recovered).toBeUndefined();
+  });
+
+  it("another hand-off's secret is never taken: a different fingerprint creates, the same one in the window pauses", async () => {
+    // Two share ids whose fingerprints collide (1 in ~864 for a 24 h TTL), found by search.
+    const a = 'shr_collide_a';
+    let b = '';
+    for (let i = 0; !b; i++) if (fingerprintTtl(`shr_collide_${i}`, 86_400) === fingerprintTtl(a, 86_400) && `shr_collide_${i}` !== a) b = `shr_collide_${i}`;
+    const other = await run(args('shr_someone_else'));
+    const sentAt = Date.now();
+    const ours = await run(args(b), { attempt: 2, heartbeatDetails: { sentAt } });
+    expect(ours.result.metadataKey).not.toBe(other.result.metadataKey);
+    expect(emu.emulator.secretCount()).toBe(2);
+
+    // a's own create was lost in the same window as b's: two receipts carry a's fingerprint
+    await run(args(a));
+    const err = await run(args(a), { attempt: 2, heartbeatDetails: { sentAt } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect(err).toMatchObject({ type: 'OTS_CREATE_AMBIGUOUS', nonRetryable: true });
+    expect((err as Error).message).toMatch(/2 receipts[\s\S]*Burn in Onetime Secret/);
+    expect(emu.emulator.secretCount()).toBe(3);
+
+    // The technician burns b's (it is not this hand-off's) and retries: a's is recovered, nothing is created.
+    await ots.burn(ours.result.metadataKey);
+    const retried = await run(args(a, { recoverSince: sentAt }));
+    expect(retried.result.recovered).toBe(true);
+    expect(emu.emulator.secretCount()).toBe(3);
+  });
+
+  it("a technician's retry of the step (attempt 1 again) looks from the first try", async () => {
+    const firstTry = Date.now();
+    const first = await run(args('shr_tech'));
+    const retried = await run(args('shr_tech', { recoverSince: firstTry }));
+    expect(retried.result.metadataKey).toBe(first.result.metadataKey);
+    expect(emu.emulator.secretCount()).toBe(1);
+  });
+});
+
+describe('OTS and Twilio errors as retry decisions', () => {
+  it('a short Retry-After becomes the next retry delay; a longer one than the bound hands over at once', () => {
+    const short = toFailure(new OtsRateLimitedError('limited', { retryAfterMs: 5_000 })) as ApplicationFailure;
+    expect(short).toMatchObject({ type: 'OTS_RATE_LIMITED', nonRetryable: false, nextRetryDelay: 5_000 });
+    const long = toFailure(new OtsRateLimitedError('limited', { retryAfterMs: 3_600_000 })) as ApplicationFailure;
+    expect(long).toMatchObject({ type: 'OTS_RATE_LIMITED', nonRetryable: true });
+    expect(long.message).toMatch(/asked to wait 3600 s/);
+    const sms = toFailure(new SmsRateLimitedError('limited', { retryAfterMs: MAX_RETRY_AFTER_MS + 1 })) as ApplicationFailure;
+    expect(sms).toMatchObject({ type: 'SMS_RATE_LIMITED', nonRetryable: true });
+    const smsShort = toFailure(new SmsRateLimitedError('limited', { retryAfterMs: 1_000 })) as ApplicationFailure;
+    expect(smsShort).toMatchObject({ type: 'SMS_RATE_LIMITED', nonRetryable: false, nextRetryDelay: 1_000 });
+  });
+
+  it('a garbled 2xx body is retried (every OTS activity is safe to repeat); a wrong route is not', () => {
+    const garbled = toFailure(new OtsProtocolError('not JSON', { status: 200 })) as ApplicationFailure;
+    expect(garbled).toMatchObject({ type: 'OTS_BAD_RESPONSE', nonRetryable: false });
+    const noRoute = toFailure(new OtsProtocolError('no route', { status: 404 })) as ApplicationFailure;
+    expect(noRoute).toMatchObject({ type: 'OTS_BAD_RESPONSE', nonRetryable: true });
+  });
+});
