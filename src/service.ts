@@ -184,7 +184,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     log,
     tokens,
     twilioAuthToken,
-    voice: { mediaUrl: voice.mediaUrl, callToken: voice.callToken },
+    voice: { callToken: voice.callToken, streamUrl: voice.media.streamUrl },
     codec: {
       codec: dataConverter.payloadCodecs[0],
       namespace: config.TEMPORAL_NAMESPACE,

@@ -43,10 +43,10 @@ function returnUrlOf(q: unknown): { ok: true; url?: string } | { ok: false } {
 }
 
 export interface VoiceWebhookDeps {
-  /** The Media Stream URL as written into TwiML and signed by Twilio: wss://<PUBLIC_BASE_URL host>/twilio/media. */
-  mediaUrl: string;
-  /** The per-call token the media-stream server checks on `start` (bound to the CallSid; not a secret). */
+  /** The per-call token (bound to the CallSid, single-use, short-lived; not a secret). */
   callToken(callSid: string): string;
+  /** A call's Media Stream URL, as written into TwiML and signed by Twilio: wss://<PUBLIC_BASE_URL host>/twilio/media/<token>. */
+  streamUrl(token: string): string;
 }
 
 export function twilioRouter(deps: { client: Client; authToken: string; publicBaseUrl: string; log: Logger; voice?: VoiceWebhookDeps }): Router {
@@ -93,8 +93,9 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
       }
       const { CallSid } = form.data;
       const response = new twilio.twiml.VoiceResponse();
-      const stream = response.connect().stream({ url: voice.mediaUrl });
-      stream.parameter({ name: 'callToken', value: voice.callToken(CallSid) });
+      const token = voice.callToken(CallSid);
+      const stream = response.connect().stream({ url: voice.streamUrl(token) });
+      stream.parameter({ name: 'callToken', value: token });
       if (ret.url) response.redirect({ method: 'POST' }, ret.url);
       deps.log.info({ callSid: CallSid, returnUrl: ret.url !== undefined }, 'call connected to the media stream');
       res.type('text/xml').send(response.toString());

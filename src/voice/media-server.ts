@@ -1,8 +1,13 @@
 // The WebSocket endpoint Twilio's <Connect><Stream> opens (research/voice.md §1 "How the WebSocket upgrade is
 // signed"). The upgrade is checked before ws accepts it: no query string, and an X-Twilio-Signature over the stream
 // URL exactly as the TwiML names it, with no parameters. A failure gets `403` on the raw socket (Twilio reports
-// 31920) and one log line without headers. Accepted sockets become MediaSessions; a session's start must carry the
-// per-call token (call-token.ts), each token once.
+// 31920) and one log line without headers. Accepted sockets become MediaSessions.
+//
+// Every call gets its own stream URL, `…/twilio/media/<call token>` (call-token.ts: bound to the CallSid, short-lived).
+// Twilio signs only the URL, so with one URL for every call a captured signature would open streams for ever; with
+// the token in the path each signature is good for one call, and the server accepts each token once: a replayed
+// upgrade gets 403 before any WebSocket exists. The same token comes again as the start's <Parameter>, where it is
+// checked against the CallSid.
 //
 // The signed URL is always `wss://<host of PUBLIC_BASE_URL><its path><path>`, also in the sandbox where
 // PUBLIC_BASE_URL is http://127.0.0.1:port: Twilio only ever opens wss:// streams and signs what the TwiML says,
@@ -21,6 +26,8 @@ import type { SpeechListenerFactory } from './types.js';
 export { CALL_TOKEN_PARAMETER, callToken, verifyCallToken } from './call-token.js';
 
 export const MEDIA_STREAM_PATH = '/twilio/media';
+/** A call token as a path segment (call-token.ts format; checked in full later). */
+const TOKEN_SEGMENT = /^v1\.[0-9a-z]{1,11}\.[A-Za-z0-9_-]{22}$/;
 /** Twilio's frames are small (a 20 ms media frame is ~300 bytes of JSON); ws's default is 100 MiB. */
 export const MEDIA_MAX_PAYLOAD = 64 * 1024;
 
@@ -45,8 +52,10 @@ export interface MediaStreamServerOptions {
 }
 
 export interface MediaStreamServer {
-  /** The wss:// URL Twilio must be given in <Stream url> (and the URL signatures are checked against). */
+  /** The base wss:// URL; a call's <Stream url> is streamUrl(token) under it. */
   readonly url: string;
+  /** The wss:// URL for one call's stream (what the TwiML names and Twilio signs). */
+  streamUrl(token: string): string;
   attach(server: Server): void;
   /** Live, authorised sessions by CallSid. */
   sessions(): Map<string, MediaSession>;
@@ -64,6 +73,7 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
   if (opts.callTokenKey.length < 16) throw new RangeError('callTokenKey must be at least 16 bytes');
   const path = opts.path ?? MEDIA_STREAM_PATH;
   const url = mediaStreamUrl(opts.publicBaseUrl, path);
+  const streamUrl = (token: string) => `${url}/${token}`;
   const now = opts.now ?? Date.now;
   const log = opts.log.child({ component: 'media-stream' });
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload ?? MEDIA_MAX_PAYLOAD });
@@ -73,17 +83,24 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
   const usedTokens = new Map<string, number>();
   const attached: { server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = [];
 
-  const authorize = (info: StreamInfo): boolean => {
+  /** The start of a stream opened with `pathToken`: the same token, made for this CallSid, and no other live stream. */
+  const authorize = (pathToken: string) => (info: StreamInfo): boolean => {
     const token = info.customParameters[CALL_TOKEN_PARAMETER];
+    if (token !== pathToken || live.has(info.callSid)) return false;
+    return verifyCallToken(opts.callTokenKey, info.callSid, token, { now: now() });
+  };
+
+  /** Takes a token for one upgrade: false if malformed, expired or already used. */
+  const takeToken = (token: string): boolean => {
     const t = now();
     for (const [used, exp] of usedTokens) if (exp <= t) usedTokens.delete(used);
-    if (!token || usedTokens.has(token) || live.has(info.callSid)) return false;
-    if (!verifyCallToken(opts.callTokenKey, info.callSid, token, { now: t })) return false;
-    usedTokens.set(token, callTokenExpiry(token) ?? t);
+    const exp = callTokenExpiry(token);
+    if (exp === undefined || exp <= t || usedTokens.has(token)) return false;
+    usedTokens.set(token, exp);
     return true;
   };
 
-  const onConnection = (ws: WebSocket) => {
+  const onConnection = (pathToken: string) => (ws: WebSocket) => {
     sockets.add(ws);
     ws.on('close', () => sockets.delete(ws));
     // e.g. a frame over maxPayload: ws closes the socket (1009) and the session ends as a hang-up
@@ -91,7 +108,7 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
     const session = new MediaSession({
       socket: ws,
       log,
-      authorizeStart: authorize,
+      authorizeStart: authorize(pathToken),
       speech: opts.speech,
       clock: opts.clock,
       framesPerMessage: opts.framesPerMessage,
@@ -118,30 +135,36 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
     const raw = req.url ?? '';
     const q = raw.indexOf('?');
     const pathname = q === -1 ? raw : raw.slice(0, q);
-    if (pathname !== path) {
+    if (pathname !== path && !pathname.startsWith(`${path}/`)) {
       // Not ours. If something else listens for upgrades, it is theirs to answer; else nobody will.
       if (server.listenerCount('upgrade') <= 1) refuse(socket, 404, 'Not Found');
       return;
     }
+    const token = pathname.slice(path.length + 1);
     // A query string is refused outright: whether Twilio signs it as part of the URL is not established (§1).
     const reason =
       q !== -1
         ? 'query string on the stream URL'
-        : typeof req.headers['x-twilio-signature'] !== 'string'
-          ? 'missing X-Twilio-Signature'
-          : validateTwilioUpgrade(opts.authToken, url, req.headers)
-            ? undefined
-            : 'signature does not match';
+        : !TOKEN_SEGMENT.test(token)
+          ? 'no call token in the stream URL'
+          : typeof req.headers['x-twilio-signature'] !== 'string'
+            ? 'missing X-Twilio-Signature'
+            : !validateTwilioUpgrade(opts.authToken, streamUrl(token), req.headers)
+              ? 'signature does not match'
+              : !takeToken(token)
+                ? 'call token expired or already used (a replayed upgrade)'
+                : undefined;
     if (reason) {
       log.warn({ path, reason }, 'media stream upgrade rejected');
       refuse(socket, 403, 'Forbidden');
       return;
     }
-    wss.handleUpgrade(req, socket, head, onConnection);
+    wss.handleUpgrade(req, socket, head, onConnection(token));
   };
 
   return {
     url,
+    streamUrl,
     attach(server) {
       const listener = onUpgrade(server);
       server.on('upgrade', listener);

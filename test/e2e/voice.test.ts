@@ -260,8 +260,11 @@ describe('Twilio voice webhooks', () => {
     expect(plain.type).toMatch(/text\/xml/);
     const host = new URL(svc.config.publicBaseUrl).host;
     expect(plain.text).toMatch(
-      new RegExp(`^<\\?xml[^>]*\\?><Response><Connect><Stream url="wss://${host}/twilio/media"><Parameter name="callToken" value="v1\\.[^"]+"/></Stream></Connect></Response>$`),
+      new RegExp(`^<\\?xml[^>]*\\?><Response><Connect><Stream url="wss://${host}/twilio/media/(v1\\.[^"]+)"><Parameter name="callToken" value="(v1\\.[^"]+)"/></Stream></Connect></Response>$`),
     );
+    // One token per call, in the stream URL (so each upgrade signature is good once) and as the start's parameter.
+    const [, inUrl, inParam] = plain.text.match(/url="[^"]*\/(v1\.[^"]+)"><Parameter name="callToken" value="([^"]+)"/)!;
+    expect(inUrl).toBe(inParam);
 
     const back = 'http://127.0.0.1:9/agent/continue?step=2';
     const path = `/twilio/voice?returnUrl=${encodeURIComponent(back)}`;

@@ -1,5 +1,5 @@
 // The media-stream WebSocket endpoint on a real http server on 127.0.0.1, opened by a real `ws` client as Twilio
-// would: the upgrade is signed over the wss:// URL from PUBLIC_BASE_URL with no parameters; anything else gets a
+// would: the upgrade is signed over the call's own wss:// URL (…/twilio/media/<call token>) with no parameters, once; anything else gets a
 // 403 status line before any WebSocket exists. Frames flow both ways; a start without a valid call token is closed.
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
@@ -50,8 +50,13 @@ afterAll(async () => {
   await new Promise((r) => http.close(r));
 });
 
-const streamUrl = () => `wss://127.0.0.1:${port}/twilio/media`;
-const sign = (url = streamUrl(), token = AUTH_TOKEN) => expectedTwilioSignature(token, url, {});
+/** A call's stream: the token in the path, the wss:// URL Twilio signs, and the signature it sends. */
+function callStream(callSid = CALL_SID, token = callToken(KEY, callSid)) {
+  const path = `/twilio/media/${token}`;
+  const url = `wss://127.0.0.1:${port}${path}`;
+  return { token, path, url, signature: sign(url) };
+}
+const sign = (url: string, token = AUTH_TOKEN) => expectedTwilioSignature(token, url, {});
 
 /** Sends a WebSocket upgrade on a raw TCP socket and returns the response's status line. */
 function rawUpgrade(path: string, headers: Record<string, string>): Promise<string> {
@@ -81,8 +86,8 @@ function rawUpgrade(path: string, headers: Record<string, string>): Promise<stri
 }
 
 /** Opens the stream as Twilio does; resolves once open, with the frames the service sends. */
-async function openStream(signature = sign()) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/twilio/media`, { headers: { 'X-Twilio-Signature': signature } });
+async function openStream(stream = callStream()) {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${stream.path}`, { headers: { 'X-Twilio-Signature': stream.signature } });
   clients.push(ws);
   const received: { text: string; binary: boolean }[] = [];
   ws.on('message', (data, isBinary) => received.push({ text: data.toString(), binary: isBinary }));
@@ -100,49 +105,64 @@ async function until(cond: () => boolean, what: string) {
 }
 
 describe('media stream upgrade', () => {
-  it('builds the signed URL as wss:// on PUBLIC_BASE_URL\'s host, whatever its scheme', () => {
-    expect(media.url).toBe(streamUrl());
+  it('builds the signed URL as wss:// on PUBLIC_BASE_URL\'s host, whatever its scheme, one per call', () => {
+    expect(media.url).toBe(`wss://127.0.0.1:${port}/twilio/media`);
+    expect(media.streamUrl('v1.abc.x')).toBe(`wss://127.0.0.1:${port}/twilio/media/v1.abc.x`);
     expect(mediaStreamUrl('https://voice.example.com')).toBe('wss://voice.example.com/twilio/media');
     expect(mediaStreamUrl('https://example.com:8443/ots/')).toBe('wss://example.com:8443/ots/twilio/media');
   });
 
-  it('answers 403 to an unsigned, wrongly signed, other-URL-signed or query-string upgrade, before any WebSocket', async () => {
+  it('answers 403 to an unsigned, wrongly signed, other-URL-signed, tokenless, expired or query-string upgrade, before any WebSocket', async () => {
     const before = cap.lines.length;
-    expect(await rawUpgrade('/twilio/media', {})).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign(streamUrl(), 'another-auth-token') })).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign(`https://127.0.0.1:${port}/twilio/media`) })).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign(`wss://attacker.example/twilio/media`) })).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade('/twilio/media?token=x', { 'X-Twilio-Signature': sign(`${streamUrl()}?token=x`) })).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade('/twilio/media?', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 403 Forbidden');
+    const c = callStream();
+    expect(await rawUpgrade(c.path, {})).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url, 'another-auth-token') })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url.replace('wss:', 'https:')) })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url.replace(`127.0.0.1:${port}`, 'attacker.example')) })).toBe('HTTP/1.1 403 Forbidden');
+    // Signed for another call's URL: a signature is good for its own token only.
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': callStream(`CA${'77'.repeat(16)}`).signature })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade(`${c.path}?x=1`, { 'X-Twilio-Signature': sign(`${c.url}?x=1`) })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade(`${c.path}?`, { 'X-Twilio-Signature': c.signature })).toBe('HTTP/1.1 403 Forbidden');
+    const bare = `wss://127.0.0.1:${port}/twilio/media`;
+    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign(bare) })).toBe('HTTP/1.1 403 Forbidden');
+    const expired = callStream(CALL_SID, callToken(KEY, CALL_SID, { now: Date.now() - 3_600_000 }));
+    expect(await rawUpgrade(expired.path, { 'X-Twilio-Signature': expired.signature })).toBe('HTTP/1.1 403 Forbidden');
     const rejections = cap.lines.slice(before).map((l) => JSON.parse(l) as { msg: string; reason: string; path: string });
     expect(rejections.map((r) => r.reason)).toEqual([
       'missing X-Twilio-Signature',
       'signature does not match',
       'signature does not match',
       'signature does not match',
+      'signature does not match',
       'query string on the stream URL',
       'query string on the stream URL',
+      'no call token in the stream URL',
+      'call token expired or already used (a replayed upgrade)',
     ]);
     expect(rejections.every((r) => r.msg === 'media stream upgrade rejected' && r.path === '/twilio/media')).toBe(true);
-    expect(cap.text()).not.toContain(sign()); // no header values in the log
+    expect(cap.text()).not.toContain(c.signature); // no header values in the log
+    expect(cap.text()).not.toContain(c.token);
     expect(sessions).toHaveLength(0);
   });
 
   it('answers 404 to an upgrade on another path', async () => {
-    expect(await rawUpgrade('/other', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 404 Not Found');
-    expect(await rawUpgrade('/twilio/media/', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 404 Not Found');
+    expect(await rawUpgrade('/other', { 'X-Twilio-Signature': callStream().signature })).toBe('HTTP/1.1 404 Not Found');
+    expect(await rawUpgrade('/twilio/mediax', { 'X-Twilio-Signature': callStream().signature })).toBe('HTTP/1.1 404 Not Found');
   });
 
-  it('accepts the correctly signed upgrade (101)', async () => {
-    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 101 Switching Protocols');
+  it('accepts the correctly signed upgrade once (101), and refuses the same upgrade replayed (403)', async () => {
+    const c = callStream(`CA${'a1'.repeat(16)}`);
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': c.signature })).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': c.signature })).toBe('HTTP/1.1 403 Forbidden');
   });
 });
 
 describe('media stream session over a real socket', () => {
   it('a start with a valid call token becomes a session; audio goes out as text frames and marks settle plays', async () => {
     const callSid = `CA${'e5'.repeat(16)}`;
-    const tw = twilioStream({ callSid, streamSid: `MZ${'e5'.repeat(16)}`, customParameters: { [CALL_TOKEN_PARAMETER]: callToken(KEY, callSid), shareId: 'sh1' } });
-    const s = await openStream();
+    const c = callStream(callSid);
+    const tw = twilioStream({ callSid, streamSid: `MZ${'e5'.repeat(16)}`, customParameters: { [CALL_TOKEN_PARAMETER]: c.token, shareId: 'sh1' } });
+    const s = await openStream(c);
     s.send(tw.connected());
     s.send(tw.start());
     await until(() => sessions.some((x) => x.info?.callSid === callSid), 'the session');
@@ -172,37 +192,38 @@ describe('media stream session over a real socket', () => {
     await until(() => !media.sessions().has(callSid), 'the session to end');
   });
 
-  it('closes a stream whose start has a missing, forged, other-call or reused token', async () => {
+  it('closes a stream whose start has a missing, forged, other-call or other-URL token', async () => {
     const callSid = `CA${'f6'.repeat(16)}`;
-    const good = callToken(KEY, callSid);
-    const cases: Record<string, string>[] = [
-      {},
-      { [CALL_TOKEN_PARAMETER]: callToken(Buffer.alloc(32, 9), callSid) },
-      { [CALL_TOKEN_PARAMETER]: callToken(KEY, CALL_SID) },
+    const cases: ((own: string) => Record<string, string>)[] = [
+      () => ({}),
+      () => ({ [CALL_TOKEN_PARAMETER]: callToken(Buffer.alloc(32, 9), callSid) }),
+      () => ({ [CALL_TOKEN_PARAMETER]: callToken(KEY, CALL_SID) }),
+      (own) => ({ [CALL_TOKEN_PARAMETER]: `${own.slice(0, -1)}${own.endsWith('A') ? 'B' : 'A'}` }),
     ];
-    for (const customParameters of cases) {
-      const s = await openStream();
-      s.send(twilioStream({ callSid, customParameters }).start());
+    for (const params of cases) {
+      // A fresh, valid URL token each time (made for another call: the start must carry the URL's own token).
+      const c = callStream(`CA${Math.random().toString(16).slice(2, 10).padEnd(32, '0')}`);
+      const s = await openStream(c);
+      s.send(twilioStream({ callSid, customParameters: params(c.token) }).start());
       expect(await s.closed).toBe(1008);
     }
-    // The good token opens one stream, once.
-    const first = await openStream();
-    first.send(twilioStream({ callSid, customParameters: { [CALL_TOKEN_PARAMETER]: good } }).start());
+    // The URL's own token, made for this CallSid, opens the stream.
+    const good = callStream(callSid);
+    const first = await openStream(good);
+    first.send(twilioStream({ callSid, customParameters: { [CALL_TOKEN_PARAMETER]: good.token } }).start());
     await until(() => media.sessions().has(callSid), 'the session');
     first.ws.close();
     await until(() => !media.sessions().has(callSid), 'the session to end');
-    const replay = await openStream();
-    replay.send(twilioStream({ callSid, customParameters: { [CALL_TOKEN_PARAMETER]: good } }).start());
-    expect(await replay.closed).toBe(1008);
     expect(sessions.filter((x) => x.info?.callSid === callSid)).toHaveLength(1);
-    expect(cap.text()).not.toContain(good);
+    expect(cap.text()).not.toContain(good.token);
   });
 
   it('a frame over maxPayload closes that socket (1009) without affecting the server', async () => {
     const s = await openStream();
     s.ws.send('x'.repeat(64 * 1024 + 1));
     expect(await s.closed).toBe(1009);
-    expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign() })).toBe('HTTP/1.1 101 Switching Protocols');
+    const next = callStream(`CA${'c3'.repeat(16)}`);
+    expect(await rawUpgrade(next.path, { 'X-Twilio-Signature': next.signature })).toBe('HTTP/1.1 101 Switching Protocols');
   });
 });
 
@@ -223,7 +244,8 @@ describe('call tokens', () => {
     const quiet = createMediaStreamServer({ publicBaseUrl: `http://127.0.0.1:${port}`, path: '/quiet', authToken: AUTH_TOKEN, callTokenKey: KEY, log: cap.log, startTimeoutMs: 50 });
     quiet.attach(http);
     try {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/quiet`, { headers: { 'X-Twilio-Signature': sign(`wss://127.0.0.1:${port}/quiet`) } });
+      const token = callToken(KEY, CALL_SID);
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/quiet/${token}`, { headers: { 'X-Twilio-Signature': sign(`wss://127.0.0.1:${port}/quiet/${token}`) } });
       clients.push(ws);
       const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
       expect(code).toBe(1008);
