@@ -25,6 +25,8 @@ const routes = [
   { method: 'POST', path: '/v1/shares/shr_fuzz/burn' },
   { method: 'GET', path: '/v1/tool-schema' },
   { method: 'POST', path: '/twilio/sms-status' },
+  { method: 'POST', path: '/twilio/voice' },
+  { method: 'POST', path: '/twilio/call-status' },
   { method: 'POST', path: '/codec/decode' },
   { method: 'POST', path: '/codec/encode' },
   { method: 'GET', path: '/readyz' },
