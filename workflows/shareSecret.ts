@@ -7,6 +7,8 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  isCancellation,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -332,7 +334,15 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
         else if (!line.live) failure = `CALL_ENDED: ${line.reason}`;
         else {
           const voice = proxyActivities<Pick<VoiceActivities, 'speakPassphrase'>>({ ...SPEAK_OPTIONS, taskQueue: line.taskQueue });
-          const r = await voice.speakPassphrase({ callSid: pp.callSid, passphrase: input.secret.passphrase!, format: pp.format });
+          // A burn request cuts the reading short (the activity is cancelled and clears the audio): no point reading
+          // the passphrase of a link that is being destroyed.
+          const reading = new CancellationScope();
+          void condition(burnRequested).then(() => reading.cancel());
+          const r = await reading.run(() => voice.speakPassphrase({ callSid: pp.callSid, passphrase: input.secret.passphrase!, format: pp.format })).catch((err: unknown) => {
+            if (isCancellation(err) && burnRequested()) return undefined;
+            throw err;
+          });
+          if (!r) return true; // burned: the caller of this function closes the hand-off
           if (r.outcome === 'heard') {
             w.passphraseDeliveredAt = r.heardAt ?? new Date().toISOString();
             await note(

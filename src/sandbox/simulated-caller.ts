@@ -303,26 +303,25 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
     timer = setTimeout(schedule, Math.max(0, next - performance.now()));
   };
 
+  /**
+   * A webhook as Twilio sends it: a form POST of the call's parameters, signed over `signedUrl` (the URL as Twilio
+   * knows it), sent to `target` (where it really listens).
+   */
+  const postWebhook = (signedUrl: string, target: string, extra: Record<string, string>) => {
+    const params: Record<string, string> = { AccountSid: opts.accountSid, ApiVersion: API_VERSION, CallSid: callSid, Direction: 'inbound', From: from, To: to, ...extra };
+    return request(target, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': expectedTwilioSignature(opts.authToken, signedUrl, params) },
+      body: new URLSearchParams(params).toString(),
+    });
+  };
+
   const postStatus = async (): Promise<void> => {
     if (statusPath === null) return;
-    const params: Record<string, string> = {
-      AccountSid: opts.accountSid,
-      ApiVersion: API_VERSION,
-      CallSid: callSid,
-      CallStatus: state.status === 'failed' ? 'failed' : 'completed',
-      CallDuration: String(streamStartedAt ? Math.round((performance.now() - streamStartedAt) / 1000) : 0),
-      Direction: 'inbound',
-      From: from,
-      To: to,
-    };
     try {
-      const res = await request(localBase + statusPath, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-twilio-signature': expectedTwilioSignature(opts.authToken, publicBase + statusPath, params),
-        },
-        body: new URLSearchParams(params).toString(),
+      const res = await postWebhook(publicBase + statusPath, localBase + statusPath, {
+        CallStatus: state.status === 'failed' ? 'failed' : 'completed',
+        CallDuration: String(streamStartedAt ? Math.round((performance.now() - streamStartedAt) / 1000) : 0),
       });
       await res.body.dump();
       if (res.statusCode >= 300) warn(`call-status webhook answered ${res.statusCode}`);
@@ -439,13 +438,8 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
       return;
     }
     if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) return;
-    const params: Record<string, string> = { AccountSid: opts.accountSid, ApiVersion: API_VERSION, CallSid: callSid, CallStatus: 'in-progress', Direction: 'inbound', From: from, To: to };
     try {
-      const res = await request(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': expectedTwilioSignature(opts.authToken, url, params) },
-        body: new URLSearchParams(params).toString(),
-      });
+      const res = await postWebhook(url, url, { CallStatus: 'in-progress' });
       await res.body.dump();
       state.continuedAt = { url, status: res.statusCode };
       changed();
@@ -455,25 +449,9 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
   };
 
   const start = async (): Promise<void> => {
-    const params: Record<string, string> = {
-      AccountSid: opts.accountSid,
-      ApiVersion: API_VERSION,
-      CallSid: callSid,
-      CallStatus: 'in-progress',
-      Direction: 'inbound',
-      From: from,
-      To: to,
-    };
     let twiml: string;
     try {
-      const res = await request(localBase + voicePath, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-twilio-signature': expectedTwilioSignature(opts.authToken, publicBase + voicePath, params),
-        },
-        body: new URLSearchParams(params).toString(),
-      });
+      const res = await postWebhook(publicBase + voicePath, localBase + voicePath, { CallStatus: 'in-progress' });
       twiml = await res.body.text();
       if (res.statusCode !== 200) {
         finish('failed', `voice webhook answered HTTP ${res.statusCode} (Twilio error 11200)`);

@@ -230,6 +230,29 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     }
   }, 90_000);
 
+  it('a burn while the passphrase is being read cuts the reading short and destroys the link', async () => {
+    const callSid = await placeCall(svc);
+    const { shareId, secret, to } = await voiceShare(callSid);
+    const call = svc.voice.simulatedCalls!;
+    const deadline = Date.now() + 30_000;
+    while (!call.get(callSid)!.heard.includes('prompt-intro-digits')) {
+      if (Date.now() > deadline) throw new Error('the reading never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const burned = await svc.api('POST', `/v1/shares/${shareId}/burn`);
+    expect(burned.status).toBe(200);
+    expect(burned.body.state).toBe('burned');
+    // The audio was cleared: the caller never got to the end of the reading.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const heard = call.get(callSid)!.heard;
+    expect(heard).not.toContain('prompt-repeat');
+    expect(heard.filter((c) => c === 'prompt-again')).toHaveLength(heard.includes('prompt-again') ? 1 : 0);
+    const s = await svc.status(shareId);
+    expect(s.passphrase.deliveredAt).toBeUndefined();
+    await expect(svc.openLink(svc.linkSentTo(to), '123456789012')).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+    scanned = { secrets: [secret, await svc.passphraseOf(shareId)], shareIds: [shareId] };
+  }, 90_000);
+
   it('the caller hangs up mid-reading, link by email: the passphrase goes by SMS to passphraseTo instead', async () => {
     const callSid = await placeCall(svc, { script: [{ after: 'prompt-again', hangup: true }] });
     const to = phone();

@@ -2,13 +2,12 @@
 // before any WebSocket exists, and thousands of generated bad frames (fast-check) on a valid stream are counted and
 // dropped without dropping the call: afterwards the same stream still carries a key press and a reading.
 import fc from 'fast-check';
-import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { expectedTwilioSignature } from '../../src/twilio/signature.js';
 import { startTestService, type TestService } from '../helpers/service.js';
-import { twilioStream } from '../helpers/twilio-stream.js';
+import { rawUpgrade, twilioStream } from '../helpers/twilio-stream.js';
 import { shortClipSetDir } from '../helpers/voice.js';
 
 let svc: TestService;
@@ -37,25 +36,7 @@ async function streamFor(callSid: string): Promise<{ url: string; path: string; 
   return { url, path: new URL(url).pathname, token };
 }
 
-/** The status line the service answers to a raw WebSocket upgrade. */
-function upgrade(path: string, headers: Record<string, string>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(Number(port()), '127.0.0.1', () => {
-      sock.write(
-        [`GET ${path} HTTP/1.1`, `Host: 127.0.0.1:${port()}`, 'Upgrade: websocket', 'Connection: Upgrade', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n') + '\r\n\r\n',
-      );
-    });
-    let data = '';
-    sock.on('data', (d) => {
-      data += d.toString('latin1');
-      if (data.includes('\r\n')) {
-        sock.destroy();
-        resolve(data.split('\r\n')[0]!);
-      }
-    });
-    sock.on('error', reject);
-  });
-}
+const upgrade = (path: string, headers: Record<string, string>) => rawUpgrade(Number(port()), path, headers);
 
 const callSid = (i: number) => `CA${i.toString(16).padStart(32, '0')}`;
 

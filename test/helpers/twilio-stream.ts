@@ -1,5 +1,6 @@
 // Inbound Twilio Media Streams frames as Twilio puts them on the wire (research/voice.md §1): numeric counters are
 // strings. Used by the voice tests to play Twilio's side of a stream.
+import { connect } from 'node:net';
 import type { TwilioFrameInput } from '../../src/voice/frames.js';
 
 export const ACCOUNT_SID = `AC${'a1'.repeat(16)}`;
@@ -42,4 +43,31 @@ export function twilioStream(opts: { streamSid?: string; callSid?: string; custo
     stop: (): TwilioFrameInput => ({ event: 'stop', sequenceNumber: next(), streamSid, stop: { accountSid: ACCOUNT_SID, callSid } }),
   };
   return { streamSid, callSid, ...frames, json: (f: TwilioFrameInput) => JSON.stringify(f) };
+}
+
+/** Sends a WebSocket upgrade on a raw TCP socket to 127.0.0.1:`port` and returns the response's status line. */
+export function rawUpgrade(port: number, path: string, headers: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1', () => {
+      const lines = [
+        `GET ${path} HTTP/1.1`,
+        `Host: 127.0.0.1:${port}`,
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      ];
+      sock.write(`${lines.join('\r\n')}\r\n\r\n`);
+    });
+    let data = '';
+    sock.on('data', (d) => {
+      data += d.toString('latin1');
+      if (data.includes('\r\n')) {
+        sock.destroy();
+        resolve(data.split('\r\n')[0]!);
+      }
+    });
+    sock.on('error', reject);
+  });
 }

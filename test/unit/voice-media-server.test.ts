@@ -2,7 +2,6 @@
 // would: the upgrade is signed over the call's own wss:// URL (…/twilio/media/<call token>) with no parameters, once; anything else gets a
 // 403 status line before any WebSocket exists. Frames flow both ways; a start without a valid call token is closed.
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -17,7 +16,7 @@ import {
 } from '../../src/voice/media-server.js';
 import type { MediaSession } from '../../src/voice/media-session.js';
 import { captureLog } from '../helpers/log-capture.js';
-import { CALL_SID, twilioStream } from '../helpers/twilio-stream.js';
+import { CALL_SID, rawUpgrade as upgradeOn, twilioStream } from '../helpers/twilio-stream.js';
 
 const AUTH_TOKEN = 'f00dfeedf00dfeedf00dfeedf00dfeed';
 const KEY = Buffer.alloc(32, 7);
@@ -58,32 +57,7 @@ function callStream(callSid = CALL_SID, token = callToken(KEY, callSid)) {
 }
 const sign = (url: string, token = AUTH_TOKEN) => expectedTwilioSignature(token, url, {});
 
-/** Sends a WebSocket upgrade on a raw TCP socket and returns the response's status line. */
-function rawUpgrade(path: string, headers: Record<string, string>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1', () => {
-      const lines = [
-        `GET ${path} HTTP/1.1`,
-        `Host: 127.0.0.1:${port}`,
-        'Upgrade: websocket',
-        'Connection: Upgrade',
-        'Sec-WebSocket-Version: 13',
-        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
-      ];
-      sock.write(`${lines.join('\r\n')}\r\n\r\n`);
-    });
-    let data = '';
-    sock.on('data', (d) => {
-      data += d.toString('latin1');
-      if (data.includes('\r\n')) {
-        sock.destroy();
-        resolve(data.split('\r\n')[0]!);
-      }
-    });
-    sock.on('error', reject);
-  });
-}
+const rawUpgrade = (path: string, headers: Record<string, string>) => upgradeOn(port, path, headers);
 
 /** Opens the stream as Twilio does; resolves once open, with the frames the service sends. */
 async function openStream(stream = callStream()) {
