@@ -1,6 +1,7 @@
-// callSession (`call-<CallSid>`): the registry of one phone call. The media-stream handler signals-with-start it
-// when Twilio's stream starts (recording which process holds the stream, by that process's own task queue) and
-// when it stops; the call-status webhook ends it. A hand-off that must read a passphrase over the call registers
+// callSession (`call-<CallSid>`): the registry of one phone call's media stream. The media-stream handler
+// signals-with-start it when Twilio's stream starts (recording which process holds the stream, by that process's
+// own task queue); the stream's stop or the call-status webhook ends it. If the agent sends the call to us again
+// later, the new stream starts a new run under the same id. A hand-off that must read a passphrase over the call registers
 // here (awaitCall, also signal-with-start, so the order of the two does not matter) and is told, by a signal
 // back, on which task queue to run speakPassphrase — or that the call is gone.
 //
@@ -49,9 +50,11 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
     touch();
   });
   setHandler(streamStoppedSignal, (ev) => {
-    // Only the stream we know about: a late stop of an earlier stream must not hide a newer one.
+    // Only the stream we know about: a late stop of an earlier stream must not end a newer one.
     if (s.state !== 'streaming' || ev?.streamSid !== s.streamSid) return;
-    s.state = 'stream_stopped';
+    s.state = 'ended';
+    s.endedAt = typeof ev?.at === 'string' ? ev.at : new Date().toISOString();
+    s.endReason = 'the media stream stopped';
     touch();
   });
   setHandler(callEndedSignal, (ev) => {
@@ -96,7 +99,7 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
       s.endReason = 'the call session reached its maximum lifetime';
       continue;
     }
-    // A stream in progress keeps the session open; otherwise it ends after a quiet period.
+    // A stream in progress keeps the session open; waiting for one, it ends after a quiet period.
     const quiet = s.state === 'streaming' ? remaining : Math.min(remaining, input.idleMs ?? DEFAULT_IDLE_MS);
     if (!(await condition(() => changed, quiet))) {
       s.state = 'ended';

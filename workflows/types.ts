@@ -139,7 +139,7 @@ export type CallLine = { live: true; taskQueue: string; streamSid: string } | { 
 
 export interface CallSessionStatus {
   callSid: string;
-  state: 'waiting_for_stream' | 'streaming' | 'stream_stopped' | 'ended';
+  state: 'waiting_for_stream' | 'streaming' | 'ended';
   streamSid?: string;
   taskQueue?: string;
   /** Hand-offs (workflow ids) told about the stream, and those still waiting. */
