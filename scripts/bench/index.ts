@@ -327,7 +327,8 @@ function voiceRows(v: any): [string, string, string][] {
       `RSS ${l.rss_mb} MB (${l.kb_per_call} KB/call), ${l.inbound_frames_per_s}/${l.inbound_frames_per_s_expected} frames/s in, ${l.all_streaming ? 'all streaming' : 'NOT all streaming'}`,
       `CPU ${l.service_cpu_pct_of_one_core} % of a core; readings p50 ${l.readings.lateness_ms.p50} / p99 ${l.readings.lateness_ms.p99} / max ${l.readings.lateness_ms.max} ms late, ${l.readings.underruns} underruns`,
     ]),
-    ['voice: memory per call', `idle ${c.idle_rss_mb} MB; ${c.kb_per_call_at_top} KB/call at ${c.top_level_calls}`, c.kb_per_call_marginal !== undefined ? `${c.kb_per_call_marginal} KB/call marginal (goal ≤ 150 KB)` : ''],
+    ['voice: memory per call', `RSS idle ${c.idle_rss_mb} MB; ${c.kb_per_call_at_top} KB/call at ${c.top_level_calls}, ${c.kb_per_call_marginal ?? '–'} KB/call marginal`, `main JS heap ${c.main_heap_kb_per_call_marginal ?? '–'} KB/call marginal (goal ≤ 150 KB/call)`],
+    ['voice: one process holds', `${c.max_calls_streaming} calls streaming (largest level tried: ${c.top_level_calls})`, `${c.max_calls_with_clean_readings} with readings on time (goal 1,000, no late frames)`],
   ];
 }
 

@@ -220,7 +220,7 @@ async function loadRamp(o: VoiceBenchOptions, levels: number[], windowS: number,
     const idleMem = (await child.stats({ gc: true })).memory;
     const idleRss = rssMb(child.proc.pid!);
     o.say(`voice load: service process up (pid ${child.proc.pid}), idle RSS ${idleRss.toFixed(1)} MB`);
-    const out = [];
+    const out: (LevelFigures & Record<string, unknown> & { rss_mb: number; main_heap_used_mb: number; kb_per_call: number })[] = [];
     let shareN = 0;
     for (const n of levels) {
       const placeStarted = performance.now();
@@ -308,8 +308,8 @@ async function loadRamp(o: VoiceBenchOptions, levels: number[], windowS: number,
           `service CPU ${level.service_cpu_pct_of_one_core} %, bench ${level.bench_callers_cpu_pct_of_one_core} %, machine ${level.machine_cpu_busy_pct} %, ` +
           `all streaming ${level.all_streaming}; readings ${done.length}/${readers.length}: lateness p50 ${level.readings.lateness_ms.p50} p99 ${level.readings.lateness_ms.p99} max ${level.readings.lateness_ms.max} ms`,
       );
-      if (!keptUp(level)) {
-        o.say(`voice load: ${n} calls did not all keep streaming at the full rate; the ramp stops here`);
+      if (!served(level)) {
+        o.say(`voice load: at ${n} calls streams or readings fell behind; the ramp stops here`);
         break;
       }
     }
@@ -322,17 +322,41 @@ async function loadRamp(o: VoiceBenchOptions, levels: number[], windowS: number,
   }
 }
 
-const keptUp = (l: { all_streaming: boolean; inbound_frames_per_s: number; inbound_frames_per_s_expected: number }) =>
-  l.all_streaming && l.inbound_frames_per_s >= 0.97 * l.inbound_frames_per_s_expected;
+interface LevelFigures {
+  calls: number;
+  all_streaming: boolean;
+  inbound_frames_per_s: number;
+  inbound_frames_per_s_expected: number;
+  service_cpu_pct_of_one_core: number;
+  service_event_loop_delay_ms: { p99: number };
+  bench_callers_cpu_pct_of_one_core: number;
+  machine_cpu_busy_pct: number;
+  readings: { count: number; asked: number; underruns: number; frames_later_than_lead: number; lateness_ms: { p99: number } };
+}
+
+/** Every call still streaming and every inbound frame handled. */
+const keptUp = (l: LevelFigures) => l.all_streaming && l.inbound_frames_per_s >= 0.97 * l.inbound_frames_per_s_expected;
+/** And the readings run at that level kept their deadlines (no frame later than the lead: no gap in the audio). */
+const served = (l: LevelFigures) => keptUp(l) && l.readings.count === l.readings.asked && l.readings.underruns === 0 && l.readings.frames_later_than_lead === 0;
 
 /** What held the top level back, read from its own figures. */
-function limitOf(top: { service_cpu_pct_of_one_core: number; bench_callers_cpu_pct_of_one_core: number; machine_cpu_busy_pct: number; all_streaming: boolean; inbound_frames_per_s: number; inbound_frames_per_s_expected: number }) {
+function limitOf(levels: LevelFigures[]) {
+  const top = levels.at(-1)!;
   const parts: string[] = [];
-  parts.push(keptUp(top) ? 'every call kept streaming at the full inbound rate' : 'calls fell behind (dropped or under-rate)');
-  if (top.service_cpu_pct_of_one_core >= 85) parts.push(`the service's event loop is near one full core (${top.service_cpu_pct_of_one_core} %): a Node process serves its streams on one thread`);
-  if (top.bench_callers_cpu_pct_of_one_core >= 85) parts.push(`the bench's own callers use ${top.bench_callers_cpu_pct_of_one_core} % of a core`);
-  if (top.machine_cpu_busy_pct >= 85) parts.push(`the 2-core machine is ${top.machine_cpu_busy_pct} % busy (service, callers, Temporal and other work on the box)`);
-  if (parts.length === 1) parts.push('no resource was saturated at this level; the ramp stopped at the largest level this run tries');
+  if (served(top)) parts.push(`at ${top.calls} calls (the largest level this run tries) every stream kept its full inbound rate and the readings kept their deadlines`);
+  else if (keptUp(top))
+    parts.push(
+      `at ${top.calls} calls every stream was still held at the full inbound rate, but passphrase readings missed their deadlines ` +
+        `(${top.readings.underruns} underruns, lateness p99 ${top.readings.lateness_ms.p99} ms): audible gaps`,
+    );
+  else parts.push(`at ${top.calls} calls streams fell behind (${top.inbound_frames_per_s} of ${top.inbound_frames_per_s_expected} frames/s, all streaming: ${top.all_streaming})`);
+  if (top.service_cpu_pct_of_one_core >= 75 || top.service_event_loop_delay_ms.p99 >= 20)
+    parts.push(
+      `the service's single event loop is the bottleneck (${top.service_cpu_pct_of_one_core} % of a core, timer delay p99 ${top.service_event_loop_delay_ms.p99} ms): ` +
+        'every inbound frame is parsed, forwarded to the Deepgram fake and recognised there, in the same thread that paces the readings',
+    );
+  if (top.bench_callers_cpu_pct_of_one_core >= 75) parts.push(`the bench's own callers use ${top.bench_callers_cpu_pct_of_one_core} % of a core`);
+  if (top.machine_cpu_busy_pct >= 75) parts.push(`the 2-core machine is ${top.machine_cpu_busy_pct} % busy (service, callers, Temporal, and whatever else runs on the box)`);
   return parts.join('; ');
 }
 
@@ -378,7 +402,11 @@ export async function measureVoice(o: VoiceBenchOptions) {
       kb_per_call_marginal: load.levels.length > 1 ? round(((top.rss_mb - first.rss_mb) * 1024) / (top.calls - first.calls)) : undefined,
       failed_to_connect: load.failedToConnect,
       failures: load.failures,
-      limit: limitOf(top),
+      max_calls_streaming: Math.max(0, ...load.levels.filter(keptUp).map((l) => l.calls)),
+      max_calls_with_clean_readings: Math.max(0, ...load.levels.filter(served).map((l) => l.calls)),
+      main_heap_kb_per_call_marginal:
+        load.levels.length > 1 ? round(((top.main_heap_used_mb - first.main_heap_used_mb) * 1024) / (top.calls - first.calls)) : undefined,
+      limit: limitOf(load.levels),
       method:
         'scripts/bench/voice-service.ts (startService as src/main.ts runs it, sandbox mode, committed clips) in its own process; ' +
         'simulated Twilio callers in the bench process (signed webhook + upgrade, connected/start, 20 ms inbound frames on a deadline clock, ' +
