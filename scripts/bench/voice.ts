@@ -399,13 +399,14 @@ export async function measureVoice(o: VoiceBenchOptions) {
       top_level_calls: top.calls,
       top_level_all_streaming: top.all_streaming,
       kb_per_call_at_top: top.kb_per_call,
-      kb_per_call_marginal: load.levels.length > 1 ? round(((top.rss_mb - first.rss_mb) * 1024) / (top.calls - first.calls)) : undefined,
+      // Between the lowest and highest level; below ~100 calls apart the allocator's noise is larger than the signal.
+      kb_per_call_marginal: top.calls - first.calls >= 100 ? round(((top.rss_mb - first.rss_mb) * 1024) / (top.calls - first.calls)) : undefined,
       failed_to_connect: load.failedToConnect,
       failures: load.failures,
       max_calls_streaming: Math.max(0, ...load.levels.filter(keptUp).map((l) => l.calls)),
       max_calls_with_clean_readings: Math.max(0, ...load.levels.filter(served).map((l) => l.calls)),
       main_heap_kb_per_call_marginal:
-        load.levels.length > 1 ? round(((top.main_heap_used_mb - first.main_heap_used_mb) * 1024) / (top.calls - first.calls)) : undefined,
+        top.calls - first.calls >= 100 ? round(((top.main_heap_used_mb - first.main_heap_used_mb) * 1024) / (top.calls - first.calls)) : undefined,
       limit: limitOf(load.levels),
       method:
         'scripts/bench/voice-service.ts (startService as src/main.ts runs it, sandbox mode, committed clips) in its own process; ' +
