@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --out FILE]: the hand-off measured side by side with its baselines, in one run on
+// npm run bench [-- --quick] [-- --out FILE] [-- --voice-only]: the hand-off measured side by side with its baselines, in one run on
 // one machine, so every figure is a ratio that means something on a noisy box. Starts everything it needs itself
 // (a headless Temporal dev server on free ports, the service in this process, loopback fakes) and talks only to
 // 127.0.0.1. Prints a table and writes JSON (default .artifacts/bench/results.json).
@@ -26,11 +26,13 @@ import { registerSearchAttributes } from '../../src/temporal/search-attributes.j
 import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import { installTemporalLogging } from '../../src/temporal/runtime-logging.js';
 import { latencies, percentile, round, rssMb, throughput } from './stats.js';
+import { measureVoice } from './voice.js';
 import { measureWatchCost } from './watch-cost.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, 'voice-only': { type: 'boolean', default: false } } });
 const quick = args.quick!;
+const voiceOnly = args['voice-only']!;
 const outFile = resolve(args.out ?? join(root, '.artifacts', 'bench', quick ? 'results-quick.json' : 'results.json'));
 const N = quick
   ? { seq: 50, warmup: 5, total: 200, concurrency: 32, burst: 150, watches: 200 }
@@ -77,6 +79,23 @@ async function main() {
       cleanups.unshift(() => svc.stop());
       return { svc, sms };
     };
+
+    const machine = { cores: cpus().length, cpu: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30, 1), node: process.version, platform: process.platform };
+    const command = `npm run bench --${quick ? ' --quick' : ''}${voiceOnly ? ' --voice-only' : ''} --out ${outFile}`;
+    const voiceBench = async () => {
+      const voice = await measureVoice({ root, quick, temporalAddress: dev.address, payloadKeys, work, say, startSvc });
+      say(`voice done (${elapsed()})`);
+      return voice;
+    };
+    if (voiceOnly) {
+      // Just the voice figures (a full run takes ~10 minutes; this part ~3).
+      const results = { date: new Date().toISOString(), quick, machine, command, voice: await voiceBench() };
+      mkdirSync(dirname(outFile), { recursive: true });
+      writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+      printTable(results);
+      say(`wrote ${outFile} (${elapsed()} in all)`);
+      return;
+    }
 
     // 1 + 2: the no-op baseline and the share pipeline, through the same client and server.
     const { svc, sms } = await startSvc({ TEMPORAL_TASK_QUEUE: 'bench-share', OTS_POLL_INTERVALS: '3600' });
@@ -147,13 +166,16 @@ async function main() {
     const { memory, batched } = await measureMemory(dev.address, N.watches, work, payloadKeys);
     say(`memory: ${JSON.stringify(memory)}, batched watch calls: ${JSON.stringify(batched)} (${elapsed()})`);
 
+    // 6: voice: first passphrase frame, pacing, concurrent calls in one process.
+    const voice = await voiceBench();
+
     const noopP50 = percentile(noopLat, 50);
     const shareP50 = percentile(shareLat, 50);
     const results = {
       date: new Date().toISOString(),
       quick,
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30, 1), node: process.version, platform: process.platform },
-      command: `npm run bench --${quick ? ' --quick' : ''} --out ${outFile}`,
+      machine,
+      command,
       noop: { runs: N.seq, p50_ms: round(noopP50), p95_ms: round(percentile(noopLat, 95)), per_s: round(noopRate), concurrency: N.concurrency, total: N.total },
       share: {
         runs: N.seq,
@@ -189,7 +211,7 @@ async function main() {
         method: `OTS fake: 429 above 100 calls per ${60 / RATE_TIME_SCALE} s; OTS_RATE_LIMIT_PER_MINUTE=${100 * RATE_TIME_SCALE} (the fleet runs at 90 % of it); poll schedule /${RATE_TIME_SCALE}: the real 100/60 s budget with time compressed ${RATE_TIME_SCALE}x; drain_s is scaled back to real time`,
       },
       memory,
-      voice: { measured: false, reason: 'the live-call passphrase (issue 4) has not landed yet' },
+      voice,
     };
     mkdirSync(dirname(outFile), { recursive: true });
     writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
@@ -295,8 +317,23 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
   }
 }
 
+function voiceRows(v: any): [string, string, string][] {
+  const c = v.concurrent;
+  return [
+    ['voice: first passphrase frame', `p50 ${v.first_frame.p50_ms} ms, p95 ${v.first_frame.p95_ms} ms (${v.first_frame.readings} readings)`, `POST /v1/shares → first frame p50 ${v.first_frame.post_to_first_frame_ms.p50} ms`],
+    ['voice: pacing, idle service', `lateness p50 ${v.pacing_idle.lateness_p50_ms} ms, p99 ${v.pacing_idle.lateness_p99_ms} ms, max ${v.pacing_idle.lateness_max_ms} ms`, `${v.pacing_idle.frames} frames, ${v.pacing_idle.underruns} underruns`],
+    ...c.levels.map((l: any): [string, string, string] => [
+      `voice: ${l.calls} live calls`,
+      `RSS ${l.rss_mb} MB (${l.kb_per_call} KB/call), ${l.inbound_frames_per_s}/${l.inbound_frames_per_s_expected} frames/s in, ${l.all_streaming ? 'all streaming' : 'NOT all streaming'}`,
+      `CPU ${l.service_cpu_pct_of_one_core} % of a core; readings p50 ${l.readings.lateness_ms.p50} / p99 ${l.readings.lateness_ms.p99} / max ${l.readings.lateness_ms.max} ms late, ${l.readings.underruns} underruns`,
+    ]),
+    ['voice: memory per call', `RSS idle ${c.idle_rss_mb} MB; ${c.kb_per_call_at_top} KB/call at ${c.top_level_calls}, ${c.kb_per_call_marginal ?? '–'} KB/call marginal`, `main JS heap ${c.main_heap_kb_per_call_marginal ?? '–'} KB/call marginal (goal ≤ 150 KB/call)`],
+    ['voice: one process holds', `${c.max_calls_streaming} calls streaming (largest level tried: ${c.top_level_calls})`, `${c.max_calls_with_clean_readings} with readings on time (goal 1,000, no late frames)`],
+  ];
+}
+
 function printTable(r: any) {
-  const rows: [string, string, string][] = [
+  const rows: [string, string, string][] = r.noop === undefined ? voiceRows(r.voice) : [
     ['no-op workflow round trip', `p50 ${r.noop.p50_ms} ms, p95 ${r.noop.p95_ms} ms`, `${r.noop.per_s}/s at ${r.noop.concurrency} in flight`],
     ['share: POST → link SMS accepted', `p50 ${r.share.p50_ms} ms, p95 ${r.share.p95_ms} ms`, `${r.share.per_s}/s at ${r.share.concurrency} in flight`],
     ['share / no-op', `p50 ${r.share.p50_ratio_to_noop}x (goal ≤ 1.5x)`, `rate ${r.share.per_s_ratio_to_noop}x (goal ≥ 0.7x)`],
@@ -306,11 +343,13 @@ function printTable(r: any) {
     ['rate budget', `${r.rate_budget.shares} at once: ${r.rate_budget.ots_429} × 429`, `drained in ${r.rate_budget.drain_s} s (real-time equivalent)`],
     ['batched watch calls', `${r.watch.batched.watches} watches polled every 15 s: ${r.watch.batched.ots_calls} OTS calls in ${r.watch.batched.window_s} s`, `${r.watch.batched_calls_per_share_hour} per hand-off-hour (unbatched 240)`],
     ['memory', `${r.memory.watches} watches: RSS ${r.memory.rss_mb} MB`, `idle ${r.memory.idle_rss_mb} MB, ${r.memory.per_watch_kb} KB per watch`],
+    ...voiceRows(r.voice),
   ];
   const w0 = Math.max(...rows.map((x) => x[0].length));
   const w1 = Math.max(...rows.map((x) => x[1].length));
   console.log(`\nots-handoff benchmark${r.quick ? ' (quick)' : ''} — ${r.machine.cores} cores, ${r.machine.memory_gb} GB, Node ${r.machine.node}, ${r.date}`);
   for (const [a, b, c] of rows) console.log(`  ${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
+  if (r.voice?.concurrent?.limit) console.log(`  voice limit at ${r.voice.concurrent.top_level_calls} calls: ${r.voice.concurrent.limit}`);
   console.log('');
 }
 
