@@ -2,7 +2,8 @@
 // a call whose media stream this process holds. It composes the reading from the local clip set and plays it
 // through the call's MediaSession (reader.ts): the passphrase exists here only in memory and as μ-law audio.
 // After the reading, a short goodbye, then the stream is closed, so Twilio carries on with the TwiML after
-// </Connect>: the agent's returnUrl (<Redirect>), or the end of the call.
+// </Connect>: the agent's returnUrl (<Redirect>), or the end of the call. Two hand-offs for one call take turns:
+// their readings never overlap, and the stream closes after the last.
 import type { Logger } from 'pino';
 import type { VoiceLine } from '../../activities/voice.js';
 import type { SpokenPassphrase } from '../../workflows/types.js';
@@ -27,14 +28,21 @@ export interface VoiceLineOptions {
 }
 
 export function createVoiceLine(opts: VoiceLineOptions): VoiceLine {
+  /** Per call: the reading in progress (and those queued behind it). */
+  const turns = new Map<string, { last: Promise<unknown>; queued: number }>();
   return {
     read(callSid, passphrase, { signal, progress }) {
       const session = opts.sessions().get(callSid);
       if (!session || session.ended) return undefined;
       const log = opts.log.child({ callSid });
-      return (async (): Promise<SpokenPassphrase> => {
+      const turn = turns.get(callSid) ?? { last: Promise.resolve(), queued: 0 };
+      turns.set(callSid, turn);
+      turn.queued += 1;
+      // Heartbeats from now on, also while waiting for another hand-off's reading on this call to finish.
+      const beat = setInterval(progress, opts.heartbeatMs ?? 2_000);
+      const mine = turn.last.then(async (): Promise<SpokenPassphrase> => {
+        if (signal.aborted || session.ended) return { outcome: session.ended ? 'hung_up' : 'not_heard', readings: 0 };
         const startedAt = Date.now();
-        const beat = setInterval(progress, opts.heartbeatMs ?? 2_000);
         // The activity was cancelled (the hand-off was burned or closed): stop the audio at once.
         const stop = () => session.clear();
         signal.addEventListener('abort', stop, { once: true });
@@ -48,7 +56,7 @@ export function createVoiceLine(opts: VoiceLineOptions): VoiceLine {
           });
           opts.onReading?.({ callSid, startedAt, firstFrameAt: r.firstFrameAt, session });
           log.info({ outcome: r.outcome, readings: r.readings }, 'passphrase reading ended');
-          if (!session.ended && !signal.aborted) {
+          if (!session.ended && !signal.aborted && turn.queued === 1) {
             await session.play(composePrompt('prompt-goodbye', opts.clips), 'goodbye');
             session.end();
           }
@@ -58,10 +66,15 @@ export function createVoiceLine(opts: VoiceLineOptions): VoiceLine {
             readings: r.readings,
           };
         } finally {
-          clearInterval(beat);
           signal.removeEventListener('abort', stop);
         }
-      })();
+      }).finally(() => {
+        clearInterval(beat);
+        turn.queued -= 1;
+        if (turn.queued === 0) turns.delete(callSid);
+      });
+      turn.last = mine.catch(() => undefined);
+      return mine;
     },
   };
 }

@@ -230,6 +230,22 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     }
   }, 90_000);
 
+  it('two hand-offs on one call take turns: two whole readings, one after the other, then one goodbye', async () => {
+    const callSid = await placeCall(svc);
+    const a = await voiceShare(callSid);
+    const b = await voiceShare(callSid);
+    for (const x of [a, b]) {
+      const s = await svc.waitFor(x.shareId, (st) => st.passphrase.deliveredAt !== undefined || st.state === 'needs_technician', 60_000);
+      expect(s.state).toBe('awaiting_view');
+    }
+    const heard = svc.voice.simulatedCalls!.get(callSid)!.heard;
+    const [pa, pb] = [await svc.passphraseOf(a.shareId), await svc.passphraseOf(b.shareId)];
+    const reading = (p: string) => ['prompt-intro-digits', ...p, 'prompt-again', ...p, 'prompt-repeat'];
+    const first = heard.slice(0, reading(pa).length).join() === reading(pa).join() ? [pa, pb] : [pb, pa];
+    expect(heard).toEqual([...reading(first[0]!), ...reading(first[1]!), 'prompt-goodbye']);
+    scanned = { secrets: [a.secret, b.secret, pa, pb], shareIds: [a.shareId, b.shareId] };
+  }, 90_000);
+
   it('a burn while the passphrase is being read cuts the reading short and destroys the link', async () => {
     const callSid = await placeCall(svc);
     const { shareId, secret, to } = await voiceShare(callSid);

@@ -60,7 +60,13 @@ describe('voice passphrase: call sessions and the fallback rule', () => {
     const to = phone();
     const { shareId, secret, handle } = await share({ link: { channel: 'sms', to }, callSid });
     await svc.waitFor(shareId, (st) => st.link.sentAt !== undefined);
-    await svc.temporal.client.workflow.getHandle(callWorkflowId(callSid)).signal(callEndedSignal, { status: 'completed', at: new Date().toISOString() });
+    // Once the hand-off has registered with the call's session, the call ends (Twilio's call-status callback).
+    const session = svc.temporal.client.workflow.getHandle(callWorkflowId(callSid));
+    for (let i = 0; !(await session.query(callQuery).catch(() => undefined))?.waiting.includes(`share-${shareId}`); i++) {
+      if (i > 100) throw new Error('the hand-off never registered with the call session');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await session.signal(callEndedSignal, { status: 'completed', at: new Date().toISOString() });
     const paused = await svc.waitForState(shareId, 'needs_technician');
     const last = paused.notes.at(-1)!;
     expect(last.followUp).toBe(true);
