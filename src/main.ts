@@ -22,7 +22,7 @@ function banner(config: Config, svc: RunningService, sb: SandboxSecrets, uiUrl: 
     'ots-handoff is running',
     `  Onetime Secret : ${config.modes.ots}${config.modes.ots === 'sandbox' ? ` (emulator at ${svc.url}/sandbox/ots)` : ` (${config.OTS_BASE_URL ?? 'https://us.onetimesecret.com'})`}`,
     `  Twilio SMS     : ${config.modes.twilio}${config.modes.twilio === 'sandbox' ? ` (sent messages at ${svc.url}/sandbox/outbox)` : ''}`,
-    `  Voice          : media stream ${svc.voice.mediaUrl}, clips "${svc.voice.clips.id}", speech ${config.modes.deepgram === 'live' ? 'Deepgram' : svc.voice.deepgramFake ? 'sandbox Deepgram fake' : 'off (DTMF only)'}${svc.voice.simulatedCalls ? `; simulated calls at ${svc.url}/sandbox/calls` : ''}`,
+    `  Voice          : media streams ${svc.voice.mediaUrl}/<call token>, clips "${svc.voice.clips.id}", speech ${config.modes.deepgram === 'live' ? 'Deepgram' : svc.voice.deepgramFake ? 'sandbox Deepgram fake' : 'off (DTMF only)'}${svc.voice.simulatedCalls ? `; simulated calls at ${svc.url}/sandbox/calls` : ''}`,
     `  Agent API      : ${svc.url}/v1  (Authorization: Bearer ${token})`,
     `  Temporal       : ${temporalAddress}${uiUrl ? `, Web UI ${uiUrl}` : ''}`,
     `  Codec server   : ${svc.url}/codec  (payloads encrypted with ${config.PAYLOAD_KEYS ? `PAYLOAD_KEYS, key "${config.PAYLOAD_KEYS[0]!.id}"` : 'a sandbox key made on first start, kept in .data/; set PAYLOAD_KEYS in production'})`,
