@@ -6,7 +6,7 @@
 import { asyncLocalStorage as activityContext } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { OtsClient } from '../src/ots/client.js';
-import { fingerprintTtl, isCreateMarker, matchCreatedReceipt, type CreateMarker } from '../src/ots/create-recovery.js';
+import { fingerprintTtl, isCreateMarker, matchCreatedReceipt, REFUSED_CREATE_CODES, type CreateMarker } from '../src/ots/create-recovery.js';
 import { OtsError, OtsNotFoundError, OtsProtocolError } from '../src/ots/errors.js';
 import type { SmsSender } from '../src/twilio/sms.js';
 import { SmsRateLimitedError, SmsRejectedError, SmsUnavailableError } from '../src/twilio/sms.js';
@@ -101,7 +101,9 @@ function currentAttempt() {
  * checkSecret runs on the main queue and reads receipts through `receipts` (the process's ReceiptBatcher, whose one
  * recent-receipts call serves every watch; src/ots/receipt-batcher.ts), so watches do not queue behind the budget.
  */
-export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> & { receipts?: ReceiptSource }) {
+export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> & { receipts?: ReceiptSource; otsRequestTimeoutMs?: number }) {
+  /** How long after its send a create can still land at OTS: the client's request deadline. */
+  const landWithinMs = deps.otsRequestTimeoutMs ?? 10_000;
   const { ots, sealer } = deps;
   const receipts = deps.receipts ?? ots;
   const open = (s: Sealed | undefined) => (s ? sealer.open(s) : undefined);
@@ -127,8 +129,8 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
   };
 
   /** The secret an earlier attempt created, if exactly one receipt fits; undefined if none (create it now). */
-  const recoverCreated = async (ttl: number, sinceMs: number, passphrase: string | undefined): Promise<CreatedSecret | undefined> => {
-    const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs, nowMs: Date.now() });
+  const recoverCreated = async (ttl: number, sinceMs: number, untilMs: number, passphrase: string | undefined): Promise<CreatedSecret | undefined> => {
+    const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs, untilMs });
     if (match.kind === 'none') return undefined;
     if (match.kind === 'ambiguous') {
       const keys = match.receipts.slice(0, 5).map((r) => `${r.metadataKey.slice(0, 8)}…`).join(', ');
@@ -158,15 +160,15 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
     /**
      * Creates the hand-off's one Onetime Secret. With `shareId` it is idempotent across crashes and answers lost in
      * flight: a retry first looks for the secret an earlier attempt may have made (src/ots/create-recovery.ts has
-     * the design). `recoverSince` (epoch ms) is the workflow saying "an earlier execution of this step may have
-     * created it": set when a technician retries the step.
+     * the design). `recover` is the workflow saying "an earlier execution of this step may have created it, between
+     * these times" (epoch ms): set when a technician retries a step whose failure did not prove nothing was made.
      */
     async createSecret(args: {
       secret: SecretMaterial;
       ttlSeconds: number;
       recipient?: string;
       shareId?: string;
-      recoverSince?: number;
+      recover?: { since: number; until: number };
     }): Promise<CreatedSecret> {
       const attempt = currentAttempt();
       // The marker travels in heartbeat details; every heartbeat repeats it so a keep-alive never erases it.
@@ -178,24 +180,39 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
         return await failing(async () => {
           const passphrase = open(args.secret.passphrase);
           const ttl = args.shareId ? fingerprintTtl(args.shareId, args.ttlSeconds) : args.ttlSeconds;
-          // When an earlier attempt may have sent a create: from its marker; without one (its heartbeat may not
-          // have reached the server before the crash) from when the step was first scheduled. A later attempt's
-          // marker is only written after this lookup, which covered everything sent before it.
-          let since = marker?.sentAt ?? (attempt && attempt.attempt > 1 ? attempt.scheduledMs : undefined);
-          if (args.recoverSince !== undefined) since = Math.min(since ?? Infinity, args.recoverSince);
-          if (since !== undefined && args.shareId) {
-            const recovered = await recoverCreated(ttl, since, passphrase);
+          // Where an earlier send may have landed: between the marker's first and last send (plus the request
+          // deadline); without a marker on a retry (its heartbeat may not have reached the server before a crash),
+          // since the step was first scheduled; plus the workflow's window for a technician's retry. A settled
+          // marker means the last answer proved nothing was made, after a lookup that covered everything before.
+          const windows: { since: number; until: number }[] = [];
+          if (marker && !marker.settled) windows.push({ since: marker.sentAt, until: (marker.lastSentAt ?? marker.sentAt) + landWithinMs });
+          else if (!marker && attempt && attempt.attempt > 1) windows.push({ since: attempt.scheduledMs, until: Date.now() });
+          if (args.recover) windows.push(args.recover);
+          if (windows.length > 0 && args.shareId) {
+            const since = Math.min(...windows.map((w) => w.since));
+            const until = Math.max(...windows.map((w) => w.until));
+            const recovered = await recoverCreated(ttl, since, until, passphrase);
             if (recovered) return recovered;
           }
 
-          marker = { sentAt: marker?.sentAt ?? Date.now() };
+          const now = Date.now();
+          marker = { sentAt: marker && !marker.settled ? marker.sentAt : now, lastSentAt: now };
           attempt?.heartbeat(marker);
           const value = open(args.secret.value);
-          // A generated value comes back in the response; it is dropped here and never leaves this function.
-          const receipt = value !== undefined
-            ? await ots.share({ secret: value, ttl, passphrase, recipient: args.recipient })
-            : (await ots.generate({ ttl, passphrase, recipient: args.recipient })).receipt;
-          return toCreated(receipt, passphrase);
+          try {
+            // A generated value comes back in the response; it is dropped here and never leaves this function.
+            const receipt = value !== undefined
+              ? await ots.share({ secret: value, ttl, passphrase, recipient: args.recipient })
+              : (await ots.generate({ ttl, passphrase, recipient: args.recipient })).receipt;
+            return await toCreated(receipt, passphrase);
+          } catch (err) {
+            // OTS refused it: nothing was created, so the next attempt need not look for it.
+            if (err instanceof OtsError && REFUSED_CREATE_CODES.includes(err.code)) {
+              marker = { ...marker, settled: true };
+              attempt?.heartbeat(marker);
+            }
+            throw err;
+          }
         });
       } finally {
         clearInterval(keepAlive);

@@ -170,6 +170,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       sealer,
       // Never staler than the shortest poll interval, at most 10 s.
       receipts: createReceiptBatcher({ ots, maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000) }),
+      otsRequestTimeoutMs: timeoutMs,
     }),
     deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
     voiceActivities: createVoiceActivities({ client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE, sealer, line: voice.line }),

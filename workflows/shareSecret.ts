@@ -23,7 +23,7 @@ import type { DeliveryActivities, OtsActivities, SecretCheck } from '../activiti
 import type { VoiceActivities } from '../activities/voice.js';
 import { burnSignal, burnUpdate, callLineSignal, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
 import { otsTaskQueue } from './queues.js';
-import { advanceSmsStatus, isSmsFailure, isSmsStatus, maskRecipient, nextPollDelayMs, technicianDetails } from './pure.js';
+import { advanceSmsStatus, isSmsFailure, isSmsStatus, maskRecipient, nextPollDelayMs, REFUSED_CREATE_CODES, technicianDetails } from './pure.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
 import {
   FINAL_STATES,
@@ -394,19 +394,25 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
       await close('burned');
       return finish();
     }
-    // A technician's retry runs the step again: tell it when the first try began, so it looks for a secret that
-    // try may have created before making one (src/ots/create-recovery.ts).
-    const firstTry = Date.now();
-    let tries = 0;
-    const created = await step('Creating the Onetime Secret', () =>
-      otsCreate.createSecret({
-        shareId: input.shareId,
-        secret: input.secret,
-        ttlSeconds: input.ttlSeconds,
-        recipient: input.link.channel === 'email' ? input.link.to : undefined,
-        recoverSince: tries++ > 0 ? firstTry : undefined,
-      }),
-    );
+    // A technician's retry runs the step again: tell it when the failed tries ran, so it looks for a secret they
+    // may have created before making one (src/ots/create-recovery.ts) — unless their failure proves OTS refused it.
+    let recover: { since: number; until: number } | undefined;
+    const created = await step('Creating the Onetime Secret', async () => {
+      const triedAt = Date.now();
+      try {
+        return await otsCreate.createSecret({
+          shareId: input.shareId,
+          secret: input.secret,
+          ttlSeconds: input.ttlSeconds,
+          recipient: input.link.channel === 'email' ? input.link.to : undefined,
+          recover,
+        });
+      } catch (err) {
+        const type = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+        recover = type && REFUSED_CREATE_CODES.includes(type) ? undefined : { since: recover?.since ?? triedAt, until: Date.now() };
+        throw err;
+      }
+    });
     if (!created) return finish();
     w.created = created;
     upsertSearchAttributes([{ key: ExpiresAt, value: new Date(created.expiresAt) }]);

@@ -10,12 +10,17 @@
 //     every receipt, recent-list entries included. So each hand-off asks for its TTL minus a small offset derived
 //     from its share id (at most 1 % of the TTL, never more than 15 minutes, never below OTS's 60 s minimum): the
 //     link never lives longer than asked for, and the receipt's `ttl` says which hand-off it most likely belongs to.
-//  2. A marker before the call. Just before POSTing, the activity heartbeats `{ sentAt }`; heartbeat details
-//     survive into the next attempt of the same activity (activityInfo().heartbeatDetails), SIGKILL included.
+//  2. A marker before the call. Just before POSTing, the activity heartbeats `{ sentAt, lastSentAt }`; heartbeat
+//     details survive into the next attempt of the same activity (activityInfo().heartbeatDetails), SIGKILL included.
+//     When OTS answers with an error that proves nothing was created (auth, bad request, rate limit, not found),
+//     the marker is `settled`: the next attempt has nothing to look for.
 //  3. A lookup before any retry. On attempt 2 or later (or when the workflow retries the step for a technician,
 //     `recoverSince`), the activity first lists GET /api/v1/private/recent (receipts without secret keys) and keeps
-//     the live ones whose `ttl` equals the fingerprint and whose `created` lies between the first possible send
-//     (the marker, else when the activity was first scheduled, minus clock skew) and now.
+//     the live ones whose `ttl` equals the fingerprint and whose `created` lies in the window where an earlier send
+//     could have landed: from the first send to the last send plus the client's request deadline (± clock skew).
+//     Only when no marker reached the server (a crash right at the send) is the window "since the step was
+//     scheduled, until now". Keeping the window this narrow matters: a fingerprint is not unique (a 1 h TTL has 36
+//     offsets), and a single foreign receipt in the window would be taken for ours.
 //       - exactly one: that is our secret. GET /api/v1/private/:metadata_key returns its secret_key while it is
 //         unopened (ots-api.md §3 receipt table), which rebuilds the link; nothing new is created.
 //       - none: no earlier attempt reached the server; create.
@@ -48,25 +53,33 @@ export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
   return ttlSeconds - offset;
 }
 
-/** What an earlier attempt left behind: when it sent its create (epoch ms). */
+/**
+ * What earlier attempts left behind: when the first and the last create were sent (epoch ms), and whether the last
+ * answer proved that nothing was created (then nothing sent earlier is unaccounted for either: that attempt looked
+ * before it sent).
+ */
 export interface CreateMarker {
   sentAt: number;
+  lastSentAt?: number;
+  settled?: true;
 }
 
 export function isCreateMarker(v: unknown): v is CreateMarker {
   return typeof v === 'object' && v !== null && typeof (v as CreateMarker).sentAt === 'number' && Number.isFinite((v as CreateMarker).sentAt);
 }
 
+export { REFUSED_CREATE_CODES } from '../../workflows/pure.js';
+
 export type CreatedMatch = { kind: 'none' } | { kind: 'one'; receipt: Receipt } | { kind: 'ambiguous'; receipts: Receipt[] };
 
 /**
  * The receipts in `recent` that may be this hand-off's secret: still live (new or viewed: the link was never
  * delivered, so anything else is not ours to recover), carrying the fingerprint (or a clamp ceiling below it),
- * and created in [sinceMs - skew, nowMs + skew].
+ * and created in [sinceMs - skew, untilMs + skew].
  */
-export function matchCreatedReceipt(recent: readonly Receipt[], want: { ttl: number; sinceMs: number; nowMs: number }): CreatedMatch {
+export function matchCreatedReceipt(recent: readonly Receipt[], want: { ttl: number; sinceMs: number; untilMs: number }): CreatedMatch {
   const from = want.sinceMs - CLOCK_SKEW_MS;
-  const to = want.nowMs + CLOCK_SKEW_MS;
+  const to = want.untilMs + CLOCK_SKEW_MS;
   const candidates = recent.filter(
     (r) =>
       (r.state === 'new' || r.state === 'viewed') &&

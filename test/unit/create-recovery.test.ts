@@ -57,7 +57,7 @@ const receipt = (over: Partial<Receipt>): Receipt => ({
 describe('matchCreatedReceipt', () => {
   const sinceMs = 1_700_000_000_000;
   const nowMs = sinceMs + 20_000;
-  const want = { ttl: 86_000, sinceMs, nowMs };
+  const want = { ttl: 86_000, sinceMs, untilMs: nowMs };
 
   it('finds the one live receipt with the fingerprint created in the window', () => {
     const ours = receipt({ created: sinceMs / 1000 + 3 });
@@ -112,7 +112,7 @@ describe('createSecret across attempts', () => {
   });
   beforeEach(() => emu.emulator.reset());
 
-  const args = (shareId: string, extra: { recoverSince?: number } = {}) => ({
+  const args = (shareId: string, extra: { recover?: { since: number; until: number } } = {}) => ({
     shareId,
     secret: { value: sealer.seal(`Unit-Secret-${shareId}`) },
     ttlSeconds: 86_400,
@@ -191,15 +191,44 @@ describe('createSecret across attempts', () => {
 
     // The technician burns b's (it is not this hand-off's) and retries: a's is recovered, nothing is created.
     await ots.burn(ours.result.metadataKey);
-    const retried = await run(args(a, { recoverSince: sentAt }));
+    const retried = await run(args(a, { recover: { since: sentAt, until: Date.now() } }));
     expect(retried.result.recovered).toBe(true);
     expect(emu.emulator.secretCount()).toBe(3);
+  });
+
+  it('a single foreign receipt with our fingerprint is not taken when our earlier send was refused or lies outside its window', async () => {
+    // Another hand-off whose fingerprint equals ours creates its secret now.
+    const a = 'shr_refused_a';
+    let b = '';
+    for (let i = 0; !b; i++) if (fingerprintTtl(`shr_foreign_${i}`, 86_400) === fingerprintTtl(a, 86_400)) b = `shr_foreign_${i}`;
+    const foreign = await run(args(b));
+    // Our attempt 1 was answered 429 (refused: nothing made): its marker is settled and attempt 2 creates its own.
+    emu.emulator.injectFault({ method: 'POST', path: '/api/v1/share', times: 1, status: 429, headers: { 'Retry-After': '1' }, body: { message: 'slow down' } });
+    const refused = await run(args(a)).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ type: 'OTS_RATE_LIMITED' });
+    const ours = await run(args(a), { attempt: 2, heartbeatDetails: { sentAt: Date.now() - 200, lastSentAt: Date.now() - 200, settled: true } });
+    expect(ours.result.recovered).toBeUndefined();
+    expect(ours.result.metadataKey).not.toBe(foreign.result.metadataKey);
+    // Our earlier send lies a minute before the foreign receipt: outside its window, so it is not ours either.
+    const late = await run(args(a), { attempt: 2, heartbeatDetails: { sentAt: Date.now() - 120_000, lastSentAt: Date.now() - 120_000 } });
+    expect(late.result.recovered).toBeUndefined();
+    expect(emu.emulator.secretCount()).toBe(3);
+  });
+
+  it('an attempt refused by OTS leaves a settled marker', async () => {
+    emu.emulator.injectFault({ method: 'POST', path: '/api/v1/share', times: 1, status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
+    const env = new MockActivityEnvironment({ attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000 }, { logger: new DefaultLogger('ERROR', () => {}) });
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    await expect(env.run(activities.createSecret, args('shr_settled'))).rejects.toMatchObject({ type: 'OTS_AUTH' });
+    expect(beats.at(-1)).toMatchObject({ settled: true, sentAt: expect.any(Number) });
+    expect(emu.emulator.secretCount()).toBe(0);
   });
 
   it("a technician's retry of the step (attempt 1 again) looks from the first try", async () => {
     const firstTry = Date.now();
     const first = await run(args('shr_tech'));
-    const retried = await run(args('shr_tech', { recoverSince: firstTry }));
+    const retried = await run(args('shr_tech', { recover: { since: firstTry, until: Date.now() } }));
     expect(retried.result.metadataKey).toBe(first.result.metadataKey);
     expect(emu.emulator.secretCount()).toBe(1);
   });
