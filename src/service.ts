@@ -228,7 +228,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   if (voice.deepgramFake) {
     const fake = voice.deepgramFake;
     server.on('upgrade', (req, socket, head) => {
-      if (!fake.handleUpgrade(req, socket, head) && !req.url?.startsWith('/twilio/media')) socket.destroy();
+      const path = req.url?.split('?')[0] ?? '';
+      if (!fake.handleUpgrade(req, socket, head) && path !== '/twilio/media' && !path.startsWith('/twilio/media/')) socket.destroy();
     });
   }
 

@@ -30,6 +30,7 @@ export interface CallSessionInput {
 }
 
 const DEFAULT_IDLE_MS = 30 * 60_000;
+const STREAM_STOPPED = 'the media stream stopped';
 /** A call is not kept open longer than this, whatever happens (Twilio's own maximum call length is 4 hours). */
 const MAX_LIFETIME_MS = 4 * 3_600_000;
 
@@ -43,7 +44,12 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
 
   setHandler(callQuery, () => s);
   setHandler(streamStartedSignal, (ev) => {
-    if (s.state === 'ended' || typeof ev?.taskQueue !== 'string' || typeof ev.streamSid !== 'string') return;
+    if (typeof ev?.taskQueue !== 'string' || typeof ev.streamSid !== 'string') return;
+    // A new stream right after the last one stopped (the call handed back to us at once) reopens this run; a call
+    // that is over stays over.
+    if (s.state === 'ended' && s.endReason !== STREAM_STOPPED) return;
+    s.endReason = undefined;
+    s.endedAt = undefined;
     s.state = 'streaming';
     s.streamSid = ev.streamSid;
     s.taskQueue = ev.taskQueue;
@@ -54,7 +60,7 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
     if (s.state !== 'streaming' || ev?.streamSid !== s.streamSid) return;
     s.state = 'ended';
     s.endedAt = typeof ev?.at === 'string' ? ev.at : new Date().toISOString();
-    s.endReason = 'the media stream stopped';
+    s.endReason = STREAM_STOPPED;
     touch();
   });
   setHandler(callEndedSignal, (ev) => {
@@ -99,8 +105,9 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
       s.endReason = 'the call session reached its maximum lifetime';
       continue;
     }
-    // A stream in progress keeps the session open; waiting for one, it ends after a quiet period.
-    const quiet = s.state === 'streaming' ? remaining : Math.min(remaining, input.idleMs ?? DEFAULT_IDLE_MS);
+    // A stream in progress, or a hand-off waiting for one (it has its own bounded wait), keeps the session open;
+    // otherwise it ends after a quiet period.
+    const quiet = s.state === 'streaming' || s.waiting.length > 0 ? remaining : Math.min(remaining, input.idleMs ?? DEFAULT_IDLE_MS);
     if (!(await condition(() => changed, quiet))) {
       s.state = 'ended';
       s.endedAt = new Date().toISOString();

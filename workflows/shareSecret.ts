@@ -351,7 +351,10 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
             );
             return true;
           }
-          failure = r.outcome === 'hung_up' ? 'CALL_ENDED: the caller hung up before the passphrase was read' : 'NOT_HEARD: the reading did not finish playing';
+          failure =
+            r.outcome === 'hung_up'
+              ? 'CALL_ENDED: the caller hung up before the passphrase was read'
+              : `NOT_HEARD: ${r.reason ?? 'the reading did not finish playing'}`;
         }
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;

@@ -152,6 +152,8 @@ export interface CallSessionStatus {
 /** What speakPassphrase reports: never the passphrase, only how the reading went. */
 export interface SpokenPassphrase {
   outcome: 'heard' | 'hung_up' | 'not_heard';
+  /** Why it was not heard, when the voice line knows better than the outcome says (no passphrase, ever). */
+  reason?: string;
   /** When the first complete reading finished playing (its final mark came back). */
   heardAt?: string;
   readings: number;

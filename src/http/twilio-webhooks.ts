@@ -84,7 +84,9 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
     // The secure segment of a call: Twilio connects the call's audio to our media-stream WebSocket. The TwiML
     // carries only the stream URL and a CallSid-bound token (Twilio keeps TwiML for 30 days): never a passphrase.
     // With ?returnUrl=…, the call continues there once we close the stream (<Connect> blocks until then).
-    r.post('/twilio/voice', express.urlencoded({ extended: false, limit: '16kb' }), signed, fresh, (req, res) => {
+    // No replay guard here: a voice webhook carries no nonce, so the same call handed over twice to the same URL is
+    // byte-identical, and answering it again is harmless (each answer is a new single-use stream URL).
+    r.post('/twilio/voice', express.urlencoded({ extended: false, limit: '16kb' }), signed, (req, res) => {
       const form = voiceForm.safeParse(req.body);
       const ret = returnUrlOf(req.query.returnUrl);
       if (!form.success || !ret.ok) {

@@ -117,6 +117,11 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
   const wss = new WebSocketServer({ noServer: true });
   const recorded: FakeRequest[] = [];
   const conns: FakeListenConnection[] = [];
+  /** A long sandbox run must not grow for ever: keep the newest records (a test never comes near). */
+  const keep = <T>(list: T[], item: T, max = 2_000) => {
+    list.push(item);
+    if (list.length > max) list.splice(0, list.length - max);
+  };
   const live = new Map<number, { ws: WebSocket; emit(transcript: string, endOfSpeech?: boolean): void }>();
   let failing = 0;
   let failStatus = 503;
@@ -127,7 +132,7 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
 
   function acceptListen(ws: WebSocket, record: FakeRequest): void {
     const conn: FakeListenConnection = { id: nextId++, open: true, audioFrames: 0, audioBytes: 0, keepAlives: 0 };
-    conns.push(conn);
+    keep(conns, conn);
     const requestId = randomUUID();
     let audioSeconds = 0;
     let lastEnd = 0;
@@ -192,7 +197,7 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
         return;
       }
       const text = buf.toString('utf8');
-      record.messages.push(text);
+      keep(record.messages, text, 500);
       let parsed: z.infer<typeof controlMessage>;
       try {
         parsed = controlMessage.parse(JSON.parse(text));
@@ -229,7 +234,7 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
     const url = new URL(req.url ?? '/', 'http://fake');
     if (url.pathname !== `${prefix}/v1/listen`) return false;
     const record: FakeRequest = { kind: 'listen', path: url.pathname, query: queryOf(url), authOk: authOk(req), status: 101, messages: [] };
-    recorded.push(record);
+    keep(recorded, record);
     socket.on('error', () => { /* client gone mid-handshake */ });
     if (!record.authOk) {
       record.status = 401;
@@ -248,7 +253,7 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
     const url = new URL(req.url ?? '/', 'http://fake');
     if (url.pathname !== `${prefix}/v1/speak`) return false;
     const record: FakeRequest = { kind: 'speak', path: url.pathname, query: queryOf(url), authOk: authOk(req), status: 0, messages: [] };
-    recorded.push(record);
+    keep(recorded, record);
     const answer = (status: number, body: Buffer | object) => {
       record.status = status;
       if (Buffer.isBuffer(body)) {

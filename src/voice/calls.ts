@@ -27,10 +27,15 @@ export interface VoiceLineOptions {
   onReading?(r: { callSid: string; startedAt: number; firstFrameAt?: number; session: MediaSession }): void;
 }
 
-export function createVoiceLine(opts: VoiceLineOptions): VoiceLine {
+export function createVoiceLine(opts: VoiceLineOptions): VoiceLine & { shutdown(): void } {
   /** Per call: the reading in progress (and those queued behind it). */
   const turns = new Map<string, { last: Promise<unknown>; queued: number }>();
+  /** The process is stopping and closes the streams it holds: the caller did not hang up. */
+  let stopping = false;
   return {
+    shutdown() {
+      stopping = true;
+    },
     read(callSid, passphrase, { signal, progress }) {
       const session = opts.sessions().get(callSid);
       if (!session || session.ended) return undefined;
@@ -41,13 +46,12 @@ export function createVoiceLine(opts: VoiceLineOptions): VoiceLine {
       // Heartbeats from now on, also while waiting for another hand-off's reading on this call to finish.
       const beat = setInterval(progress, opts.heartbeatMs ?? 2_000);
       const mine = turn.last.then(async (): Promise<SpokenPassphrase> => {
-        if (signal.aborted || session.ended) return { outcome: session.ended ? 'hung_up' : 'not_heard', readings: 0 };
-        const startedAt = Date.now();
-        // The activity was cancelled (the hand-off was burned or closed): stop the audio at once.
-        const stop = () => session.clear();
-        signal.addEventListener('abort', stop, { once: true });
-        try {
+        let spoken: SpokenPassphrase = { outcome: session.ended ? 'hung_up' : 'not_heard', readings: 0 };
+        if (!signal.aborted && !session.ended) {
+          const startedAt = Date.now();
+          // A cancelled activity (the hand-off was burned or closed) clears the audio and ends the reading at once.
           const r = await readPassphrase(session, {
+            signal,
             compose: (pace) => composeReading(passphrase, opts.clips, { pace }),
             pace: opts.pace,
             slowerPace: Math.min(PACE_MAX, opts.pace * 1.5),
@@ -56,18 +60,17 @@ export function createVoiceLine(opts: VoiceLineOptions): VoiceLine {
           });
           opts.onReading?.({ callSid, startedAt, firstFrameAt: r.firstFrameAt, session });
           log.info({ outcome: r.outcome, readings: r.readings }, 'passphrase reading ended');
-          if (!session.ended && !signal.aborted && turn.queued === 1) {
-            await session.play(composePrompt('prompt-goodbye', opts.clips), 'goodbye');
-            session.end();
-          }
-          return {
-            outcome: r.outcome,
-            heardAt: r.firstHeardAt !== undefined ? new Date(r.firstHeardAt).toISOString() : undefined,
-            readings: r.readings,
-          };
-        } finally {
-          signal.removeEventListener('abort', stop);
+          spoken = { outcome: r.outcome, heardAt: r.firstHeardAt !== undefined ? new Date(r.firstHeardAt).toISOString() : undefined, readings: r.readings };
         }
+        if (stopping && spoken.outcome !== 'heard') {
+          spoken = { ...spoken, outcome: 'not_heard', reason: 'the service holding the call stream stopped; the call went back to the agent' };
+        }
+        // The last hand-off on this call hands the call back (after a goodbye, unless it was cut short).
+        if (!session.ended && turn.queued === 1) {
+          if (!signal.aborted) await session.play(composePrompt('prompt-goodbye', opts.clips), 'goodbye');
+          session.end();
+        }
+        return spoken;
       }).finally(() => {
         clearInterval(beat);
         turn.queued -= 1;

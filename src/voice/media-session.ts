@@ -116,8 +116,14 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
   play(segments: readonly Segment[], label: string, hooks?: PlayHooks): Promise<PlayOutcome> {
     if (this.phase === 'ended') return Promise.resolve('closed');
     if (!this.pacer) throw new MediaSessionError('MEDIA_NOT_STARTED', 'the media stream has not started: wait for its start event');
-    return this.pacer.play(segments, label, hooks);
+    this.playing += 1;
+    return this.pacer.play(segments, label, hooks).finally(() => {
+      this.playing -= 1;
+    });
   }
+
+  /** Plays in flight (queued, sending or awaiting their mark). */
+  private playing = 0;
 
   /** Cuts whatever is playing or queued (Twilio `clear`); plays in flight resolve 'cleared'. */
   clear(): void {
@@ -185,8 +191,10 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     switch (frame.event) {
       case 'media':
         this.accept('media');
-        // A bidirectional stream carries the caller's (inbound) track; our own audio is never fed back to STT.
-        if (frame.media.track === 'inbound' && this.listener) this.feedSpeech(Buffer.from(frame.media.payload, 'base64'));
+        // A bidirectional stream carries the caller's (inbound) track; our own audio is never fed back to STT. While
+        // we play (the passphrase above all), nothing goes to speech recognition either: callers often say the
+        // digits aloud as they write them down, and speech cannot interrupt a reading anyway.
+        if (frame.media.track === 'inbound' && this.listener && this.playing === 0) this.feedSpeech(Buffer.from(frame.media.payload, 'base64'));
         return;
       case 'mark':
         if (!this.pacer?.onMark(frame.mark.name)) return this.count('rejected', 'mark we did not send');

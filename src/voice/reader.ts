@@ -19,6 +19,8 @@ export interface ReadPassphraseOptions {
   maxReadings: number;
   /** Timer and timestamps; default wall-clock time (Date.now), since firstHeardAt goes into notes. */
   clock?: Clock;
+  /** Stops at once (the hand-off was burned or closed): the audio is cleared and no further reading starts. */
+  signal?: AbortSignal;
 }
 
 export interface ReadPassphraseResult {
@@ -72,8 +74,13 @@ export async function readPassphrase(session: ReaderSession, opts: ReadPassphras
     }
   };
   const onStop = () => waiter?.('hung_up');
+  const onAbort = () => {
+    session.clear();
+    waiter?.('timeout');
+  };
   session.on('intent', onIntent);
   session.on('stop', onStop);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const waitForIntent = () =>
     new Promise<WindowEvent>((resolve) => {
@@ -87,7 +94,7 @@ export async function readPassphrase(session: ReaderSession, opts: ReadPassphras
     });
 
   try {
-    while (readings < opts.maxReadings && !session.ended) {
+    while (readings < opts.maxReadings && !session.ended && !opts.signal?.aborted) {
       readings += 1;
       restartWith = undefined;
       playing = true;
@@ -103,13 +110,13 @@ export async function readPassphrase(session: ReaderSession, opts: ReadPassphras
       }
       if (outcome === 'closed') break;
       if (outcome === 'cleared') {
-        if (!restartWith) break; // cut by someone else: not ours to retry
+        if (!restartWith || opts.signal?.aborted) break; // cut by someone else (or aborted): not ours to retry
         if (restartWith === 'slower') pace = opts.slowerPace;
         continue;
       }
       heard = true;
       firstHeardAt ??= clock.now();
-      if (gotItWhilePlaying || readings >= opts.maxReadings || session.ended) break;
+      if (gotItWhilePlaying || readings >= opts.maxReadings || session.ended || opts.signal?.aborted) break;
       const next = await waitForIntent();
       if (next === 'slower') pace = opts.slowerPace;
       else if (next !== 'repeat') break; // got_it, no answer, or hung up
@@ -118,6 +125,7 @@ export async function readPassphrase(session: ReaderSession, opts: ReadPassphras
     waiter = undefined;
     session.off('intent', onIntent);
     session.off('stop', onStop);
+    opts.signal?.removeEventListener('abort', onAbort);
   }
 
   const outcome = heard ? 'heard' : session.ended ? 'hung_up' : 'not_heard';

@@ -157,6 +157,7 @@ export async function setupVoice(opts: {
     deepgramFake,
     simulatedCalls,
     async close() {
+      line.shutdown();
       await simulatedCalls?.closeAll();
       await media.close();
     },

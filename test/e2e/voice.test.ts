@@ -165,7 +165,8 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
   }, 90_000);
 
   it('the caller says "repeat": Deepgram (the sandbox fake, over its real protocol) hears it and the reading starts again', async () => {
-    const callSid = await placeCall(svc, { script: [{ after: 'prompt-repeat', say: 'caller-repeat' }] });
+    // Like a person, the caller speaks a moment after the prompt ends (speech during our playback is not listened to).
+    const callSid = await placeCall(svc, { script: [{ after: 'prompt-repeat', afterMs: 400, say: 'caller-repeat' }] });
     const { shareId, secret } = await voiceShare(callSid);
     const s = await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
     expect(s.notes.map((x) => x.text).join('\n')).toMatch(/\(2 readings;/);
@@ -258,11 +259,16 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     const burned = await svc.api('POST', `/v1/shares/${shareId}/burn`);
     expect(burned.status).toBe(200);
     expect(burned.body.state).toBe('burned');
-    // The audio was cleared: the caller never got to the end of the reading.
-    await new Promise((r) => setTimeout(r, 3_000));
+    // The audio was cleared and the stream closed at once: the caller never got to the end of the reading, and the
+    // call moved on (here, with no returnUrl, it ended) instead of hanging in silence.
+    const deadline2 = Date.now() + 10_000;
+    while (call.get(callSid)!.status !== 'completed') {
+      if (Date.now() > deadline2) throw new Error(`the call was left open: ${call.get(callSid)!.status}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const heard = call.get(callSid)!.heard;
     expect(heard).not.toContain('prompt-repeat');
-    expect(heard.filter((c) => c === 'prompt-again')).toHaveLength(heard.includes('prompt-again') ? 1 : 0);
+    expect(heard).not.toContain('prompt-goodbye');
     const s = await svc.status(shareId);
     expect(s.passphrase.deliveredAt).toBeUndefined();
     await expect(svc.openLink(svc.linkSentTo(to), '123456789012')).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });

@@ -70,6 +70,25 @@ describe('MediaSession', () => {
     expect(session.stats()).toMatchObject({ rejected: 0, ignored: 0, frames: { connected: 1, start: 1, media: 2, dtmf: 4, stop: 1 } });
   });
 
+  it('sends no caller audio to speech recognition while it plays (a caller saying the digits back is not transcribed)', async () => {
+    const speech = fakeSpeech();
+    const { socket, session, clock, tw } = setup({ speech: speech.factory });
+    socket.receive(tw.connected());
+    socket.receive(tw.start());
+    const before = Buffer.alloc(160, 1);
+    socket.receive(tw.media(before));
+    const played = session.play([{ name: '7', audio: Buffer.alloc(160 * 3, 0x10) }], 'reading');
+    clock.advance(200);
+    await flush();
+    socket.receive(tw.media(Buffer.alloc(160, 2))); // the caller repeats a digit while it plays
+    const mark = socket.sent.map((t) => JSON.parse(t)).find((f) => f.event === 'mark')!;
+    socket.receive(tw.mark(mark.mark.name));
+    expect(await played).toBe('played');
+    const after = Buffer.alloc(160, 3);
+    socket.receive(tw.media(after));
+    expect(speech.state.audio).toEqual([before, after]);
+  });
+
   it('counts malformed and out-of-order frames by reason, logs them without the payload, and keeps the call', () => {
     const { socket, session, events, tw, cap } = setup();
     const other = twilioStream({ streamSid: `MZ${'99'.repeat(16)}` });
