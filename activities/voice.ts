@@ -8,9 +8,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Sealed, Sealer } from '../src/seal.js';
 import { awaitCallSignal } from '../workflows/messages.js';
-import { callWorkflowId } from '../workflows/queues.js';
-import { CallSid } from '../workflows/search-attributes.js';
-import type { callSession } from '../workflows/callSession.js';
+import { signalCallSession } from '../src/temporal/call-session.js';
 import type { PassphraseFormat, SpokenPassphrase } from '../workflows/types.js';
 
 /** What this process's media-stream server offers the activity (src/voice/calls.ts). */
@@ -29,15 +27,7 @@ export interface VoiceLine {
 export function createVoiceActivities(deps: { client: Client; taskQueue: string; sealer: Sealer; line?: VoiceLine }) {
   return {
     async awaitCall(args: { callSid: string; workflowId: string }): Promise<void> {
-      await deps.client.workflow.signalWithStart<typeof callSession, [{ workflowId: string }]>('callSession', {
-        workflowId: callWorkflowId(args.callSid),
-        taskQueue: deps.taskQueue,
-        args: [{ callSid: args.callSid }],
-        signal: awaitCallSignal,
-        signalArgs: [{ workflowId: args.workflowId }],
-        typedSearchAttributes: [{ key: CallSid, value: args.callSid }],
-        staticSummary: `Phone call ${args.callSid}`,
-      });
+      await signalCallSession(deps.client, deps.taskQueue, args.callSid, awaitCallSignal, { workflowId: args.workflowId });
     },
 
     async speakPassphrase(args: { callSid: string; passphrase: Sealed; format: PassphraseFormat }): Promise<SpokenPassphrase> {

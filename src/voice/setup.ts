@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import type { VoiceLine } from '../../activities/voice.js';
 import { callWorkflowId } from '../../workflows/queues.js';
 import { streamStartedSignal, streamStoppedSignal } from '../../workflows/messages.js';
-import { CallSid } from '../../workflows/search-attributes.js';
 import type { Config } from '../config.js';
+import { signalCallSession } from '../temporal/call-session.js';
 import { createDeepgramListenerFactory } from '../deepgram/listener.js';
 import { synthesizeClipSet } from '../deepgram/tts-clips.js';
 import { createDeepgramFake, type DeepgramFake } from '../sandbox/deepgram-fake.js';
@@ -108,16 +108,7 @@ export async function setupVoice(opts: {
     onSession(session) {
       const { callSid, streamSid } = session.info!;
       const calls = opts.client.workflow;
-      calls
-        .signalWithStart('callSession', {
-          workflowId: callWorkflowId(callSid),
-          taskQueue: config.TEMPORAL_TASK_QUEUE,
-          args: [{ callSid }],
-          signal: streamStartedSignal,
-          signalArgs: [{ streamSid, taskQueue: opts.voiceTaskQueue, at: new Date().toISOString() }],
-          typedSearchAttributes: [{ key: CallSid, value: callSid }],
-          staticSummary: `Phone call ${callSid}`,
-        })
+      signalCallSession(opts.client, config.TEMPORAL_TASK_QUEUE, callSid, streamStartedSignal, { streamSid, taskQueue: opts.voiceTaskQueue, at: new Date().toISOString() })
         .catch((err: Error) => log.error({ callSid, err: { message: err.message } }, 'could not record the media stream in its call session'));
       session.on('stop', () => {
         calls
