@@ -12,7 +12,7 @@ import { expectedTwilioSignature } from '../../src/twilio/signature.js';
 import { callQuery } from '../../workflows/messages.js';
 import { callWorkflowId } from '../../workflows/queues.js';
 import { startTestService, type TestService } from '../helpers/service.js';
-import { shortClipSetDir } from '../helpers/voice.js';
+import { shortClipSetDir, until } from '../helpers/voice.js';
 import type { SimulatedCallSnapshot } from '../../src/sandbox/simulated-caller.js';
 
 interface Scan {
@@ -40,13 +40,7 @@ async function placeCall(svc: TestService, body: Record<string, unknown> = {}) {
   const call = svc.voice.simulatedCalls!;
   // Twilio's side is up once the stream has started and the call session knows it.
   const session = svc.temporal.client.workflow.getHandle(callWorkflowId(callSid));
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const s = await session.query(callQuery).catch(() => undefined);
-    if (s?.state === 'streaming') break;
-    if (Date.now() > deadline) throw new Error(`the call never streamed: ${JSON.stringify(call.get(callSid))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until(`the call to stream (${JSON.stringify(call.get(callSid))})`, async () => (await session.query(callQuery).catch(() => undefined))?.state === 'streaming', 10_000, 100);
   return callSid;
 }
 
@@ -209,19 +203,8 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
       const callSid = await placeCall(svc, { voicePath: `/twilio/voice?returnUrl=${encodeURIComponent(returnUrl)}`, script: [{ after: 'prompt-repeat', press: '2' }] });
       const { shareId, secret } = await voiceShare(callSid);
       await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
-      const snap = await new Promise<SimulatedCallSnapshot>((resolve, reject) => {
-        const t = setInterval(() => {
-          const s = svc.voice.simulatedCalls!.get(callSid)!;
-          if (s.continuedAt?.status !== undefined) {
-            clearInterval(t);
-            resolve(s);
-          }
-        }, 100);
-        setTimeout(() => {
-          clearInterval(t);
-          reject(new Error('the call never went back to the agent'));
-        }, 10_000);
-      });
+      await until('the call to go back to the agent', () => svc.voice.simulatedCalls!.get(callSid)!.continuedAt?.status !== undefined, 10_000, 100);
+      const snap = svc.voice.simulatedCalls!.get(callSid)!;
       expect(snap.continuedAt).toEqual({ url: returnUrl, status: 200 });
       expect(snap.pressed).toEqual(['2']);
       expect(received).toEqual([{ url: returnUrl, valid: true, callSid }]);
@@ -251,21 +234,13 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     const callSid = await placeCall(svc);
     const { shareId, secret, to } = await voiceShare(callSid);
     const call = svc.voice.simulatedCalls!;
-    const deadline = Date.now() + 30_000;
-    while (!call.get(callSid)!.heard.includes('prompt-intro-digits')) {
-      if (Date.now() > deadline) throw new Error('the reading never started');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until('the reading to start', () => call.get(callSid)!.heard.includes('prompt-intro-digits'), 30_000);
     const burned = await svc.api('POST', `/v1/shares/${shareId}/burn`);
     expect(burned.status).toBe(200);
     expect(burned.body.state).toBe('burned');
     // The audio was cleared and the stream closed at once: the caller never got to the end of the reading, and the
     // call moved on (here, with no returnUrl, it ended) instead of hanging in silence.
-    const deadline2 = Date.now() + 10_000;
-    while (call.get(callSid)!.status !== 'completed') {
-      if (Date.now() > deadline2) throw new Error(`the call was left open: ${call.get(callSid)!.status}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await until('the call to end (not left open in silence)', () => call.get(callSid)!.status === 'completed');
     const heard = call.get(callSid)!.heard;
     expect(heard).not.toContain('prompt-repeat');
     expect(heard).not.toContain('prompt-goodbye');

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { callEndedSignal, callQuery, resolveSignal, streamStartedSignal } from '../../workflows/messages.js';
 import { callWorkflowId } from '../../workflows/queues.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { until } from '../helpers/voice.js';
 
 let svc: TestService;
 let scanned: { secrets: string[]; shareIds: string[]; allowSms?: Set<string> } | undefined;
@@ -62,10 +63,7 @@ describe('voice passphrase: call sessions and the fallback rule', () => {
     await svc.waitFor(shareId, (st) => st.link.sentAt !== undefined);
     // Once the hand-off has registered with the call's session, the call ends (Twilio's call-status callback).
     const session = svc.temporal.client.workflow.getHandle(callWorkflowId(callSid));
-    for (let i = 0; !(await session.query(callQuery).catch(() => undefined))?.waiting.includes(`share-${shareId}`); i++) {
-      if (i > 100) throw new Error('the hand-off never registered with the call session');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until('the hand-off to register with the call session', async () => Boolean((await session.query(callQuery).catch(() => undefined))?.waiting.includes(`share-${shareId}`)), 10_000, 100);
     await session.signal(callEndedSignal, { status: 'completed', at: new Date().toISOString() });
     const paused = await svc.waitForState(shareId, 'needs_technician');
     const last = paused.notes.at(-1)!;
