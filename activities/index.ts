@@ -6,7 +6,13 @@
 import { asyncLocalStorage as activityContext } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { OtsClient } from '../src/ots/client.js';
-import { fingerprintTtl, isCreateMarker, matchCreatedReceipt, REFUSED_CREATE_CODES, type CreateMarker } from '../src/ots/create-recovery.js';
+import {
+  fingerprintTtl,
+  isCreateMarker,
+  matchCreatedReceipt,
+  REFUSED_CREATE_CODES,
+  type CreateMarker,
+} from '../src/ots/create-recovery.js';
 import { OtsError, OtsNotFoundError, OtsProtocolError } from '../src/ots/errors.js';
 import type { SmsSender } from '../src/twilio/sms.js';
 import { SmsRateLimitedError, SmsRejectedError, SmsUnavailableError } from '../src/twilio/sms.js';
@@ -28,8 +34,7 @@ export interface ActivityDeps {
 
 /** Receipt states as the workflow sees them; `gone` is OTS's "Unknown secret" (consumed, expired or never there). */
 export type SecretCheck =
-  | { state: 'new' | 'viewed' | 'burned' | 'expired' | 'orphaned' | 'gone' }
-  | { state: 'received'; receivedAt: string };
+  { state: 'new' | 'viewed' | 'burned' | 'expired' | 'orphaned' | 'gone' } | { state: 'received'; receivedAt: string };
 
 /**
  * The longest Retry-After the activity waits out by itself. A server asking for more (an hour, a day) is not
@@ -42,7 +47,10 @@ function retryAfter(retryable: boolean, retryAfterMs: number | undefined, messag
   if (!retryable || retryAfterMs === undefined || retryAfterMs <= MAX_RETRY_AFTER_MS) {
     return { message, nonRetryable: !retryable, nextRetryDelay: retryAfterMs };
   }
-  return { message: `${message} (asked to wait ${Math.ceil(retryAfterMs / 1000)} s, more than the ${MAX_RETRY_AFTER_MS / 1000} s retried automatically)`, nonRetryable: true };
+  return {
+    message: `${message} (asked to wait ${Math.ceil(retryAfterMs / 1000)} s, more than the ${MAX_RETRY_AFTER_MS / 1000} s retried automatically)`,
+    nonRetryable: true,
+  };
 }
 
 /**
@@ -56,14 +64,19 @@ export function toFailure(err: unknown): unknown {
     // A 2xx whose body is cut or garbled (a proxy, a dropped connection mid-body) is retried: every OTS activity
     // is safe to run again (createSecret finds a secret it made, checks only read, a repeated burn answers
     // "Unknown secret"). A wrong base URL (no such route) still stops at once.
-    const garbled = err instanceof OtsProtocolError && err.status !== undefined && err.status >= 200 && err.status < 300;
+    const garbled =
+      err instanceof OtsProtocolError && err.status !== undefined && err.status >= 200 && err.status < 300;
     return ApplicationFailure.create({ type: err.code, ...retryAfter(err.retryable || garbled, after, err.message) });
   }
   if (err instanceof SmsRateLimitedError || err instanceof SmsUnavailableError || err instanceof SmsRejectedError) {
     const after = err instanceof SmsRateLimitedError ? err.retryAfterMs : undefined;
-    return ApplicationFailure.create({ type: err.code, ...retryAfter(!(err instanceof SmsRejectedError), after, err.message) });
+    return ApplicationFailure.create({
+      type: err.code,
+      ...retryAfter(!(err instanceof SmsRejectedError), after, err.message),
+    });
   }
-  if (err instanceof SealError) return ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: true });
+  if (err instanceof SealError)
+    return ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: true });
   return err;
 }
 
@@ -101,7 +114,9 @@ function currentAttempt() {
  * checkSecret runs on the main queue and reads receipts through `receipts` (the process's ReceiptBatcher, whose one
  * recent-receipts call serves every watch; src/ots/receipt-batcher.ts), so watches do not queue behind the budget.
  */
-export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> & { receipts?: ReceiptSource; otsRequestTimeoutMs?: number }) {
+export function createOtsActivities(
+  deps: Pick<ActivityDeps, 'ots' | 'sealer'> & { receipts?: ReceiptSource; otsRequestTimeoutMs?: number },
+) {
   /** How long after its send a create can still land at OTS: the client's request deadline. */
   const landWithinMs = deps.otsRequestTimeoutMs ?? 10_000;
   const { ots, sealer } = deps;
@@ -109,14 +124,22 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
   const open = (s: Sealed | undefined) => (s ? sealer.open(s) : undefined);
 
   /** A fresh or recovered receipt as the workflow keeps it: the link sealed, the expiry from the live TTL. */
-  const toCreated = async (receipt: Receipt, passphrase: string | undefined, recovered?: true): Promise<CreatedSecret> => {
+  const toCreated = async (
+    receipt: Receipt,
+    passphrase: string | undefined,
+    recovered?: true,
+  ): Promise<CreatedSecret> => {
     let link: string;
     try {
       link = ots.shareLink(receipt);
     } catch {
       // A receipt without a secret key cannot be delivered: burn it rather than leave an untracked secret.
       await ots.burn(receipt.metadataKey, passphrase).catch(() => undefined);
-      throw ApplicationFailure.create({ type: 'OTS_BAD_RESPONSE', message: 'Onetime Secret returned a receipt without a secret key', nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: 'OTS_BAD_RESPONSE',
+        message: 'Onetime Secret returned a receipt without a secret key',
+        nonRetryable: true,
+      });
     }
     const liveTtl = typeof receipt.secretTtl === 'number' ? receipt.secretTtl : receipt.ttl;
     return {
@@ -129,18 +152,26 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
   };
 
   /** The secret an earlier attempt created, if exactly one receipt fits; undefined if none (create it now). */
-  const recoverCreated = async (ttl: number, sinceMs: number, untilMs: number, passphrase: string | undefined): Promise<CreatedSecret | undefined> => {
+  const recoverCreated = async (
+    ttl: number,
+    sinceMs: number,
+    untilMs: number,
+    passphrase: string | undefined,
+  ): Promise<CreatedSecret | undefined> => {
     const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs, untilMs });
     if (match.kind === 'none') return undefined;
     if (match.kind === 'ambiguous') {
-      const keys = match.receipts.slice(0, 5).map((r) => `${r.metadataKey.slice(0, 8)}…`).join(', ');
+      const keys = match.receipts
+        .slice(0, 5)
+        .map((r) => `${r.metadataKey.slice(0, 8)}…`)
+        .join(', ');
       throw ApplicationFailure.create({
         type: 'OTS_CREATE_AMBIGUOUS',
         nonRetryable: true,
         message:
           `an earlier attempt may have created the secret but its answer was lost, and ${match.receipts.length} receipts ` +
           `created since ${new Date(sinceMs).toISOString()} carry this hand-off's fingerprint (ttl ${ttl} s): ${keys}. ` +
-          'Burn in Onetime Secret those that are not this hand-off\'s, then retry; a retry with one left recovers it, with none creates it',
+          "Burn in Onetime Secret those that are not this hand-off's, then retry; a retry with one left recovers it, with none creates it",
       });
     }
     let receipt: Receipt;
@@ -185,8 +216,10 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
           // since the step was first scheduled; plus the workflow's window for a technician's retry. A settled
           // marker means the last answer proved nothing was made, after a lookup that covered everything before.
           const windows: { since: number; until: number }[] = [];
-          if (marker && !marker.settled) windows.push({ since: marker.sentAt, until: (marker.lastSentAt ?? marker.sentAt) + landWithinMs });
-          else if (!marker && attempt && attempt.attempt > 1) windows.push({ since: attempt.scheduledMs, until: Date.now() });
+          if (marker && !marker.settled)
+            windows.push({ since: marker.sentAt, until: (marker.lastSentAt ?? marker.sentAt) + landWithinMs });
+          else if (!marker && attempt && attempt.attempt > 1)
+            windows.push({ since: attempt.scheduledMs, until: Date.now() });
           if (args.recover) windows.push(args.recover);
           if (windows.length > 0 && args.shareId) {
             const since = Math.min(...windows.map((w) => w.since));
@@ -201,9 +234,10 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
           const value = open(args.secret.value);
           try {
             // A generated value comes back in the response; it is dropped here and never leaves this function.
-            const receipt = value !== undefined
-              ? await ots.share({ secret: value, ttl, passphrase, recipient: args.recipient })
-              : (await ots.generate({ ttl, passphrase, recipient: args.recipient })).receipt;
+            const receipt =
+              value !== undefined
+                ? await ots.share({ secret: value, ttl, passphrase, recipient: args.recipient })
+                : (await ots.generate({ ttl, passphrase, recipient: args.recipient })).receipt;
             return await toCreated(receipt, passphrase);
           } catch (err) {
             // OTS refused it: nothing was created, so the next attempt need not look for it.
@@ -252,13 +286,20 @@ export function createOtsActivities(deps: Pick<ActivityDeps, 'ots' | 'sealer'> &
 export function createDeliveryActivities(deps: Pick<ActivityDeps, 'sms' | 'sealer' | 'notes'>) {
   const { sms, sealer, notes } = deps;
   return {
-    async sendLinkSms(args: { to: string; link: Sealed; expiresAt: string; statusCallback: string; passphraseVia?: 'sms' | 'voice' }): Promise<{ sid: string }> {
+    async sendLinkSms(args: {
+      to: string;
+      link: Sealed;
+      expiresAt: string;
+      statusCallback: string;
+      passphraseVia?: 'sms' | 'voice';
+    }): Promise<{ sid: string }> {
       return failing(async () => {
-        const gate = args.passphraseVia === 'voice'
-          ? ' You will need the passphrase we read to you on the call.'
-          : args.passphraseVia === 'sms'
-            ? ' You will need the passphrase we send you separately.'
-            : '';
+        const gate =
+          args.passphraseVia === 'voice'
+            ? ' You will need the passphrase we read to you on the call.'
+            : args.passphraseVia === 'sms'
+              ? ' You will need the passphrase we send you separately.'
+              : '';
         // The body holds the link and a short explanation only: never the secret or a passphrase.
         const body = `Your IT help desk sent you a one-time secure link. It works once and expires in ${ttlText(args.expiresAt)}.${gate} ${sealer.open(args.link)}`;
         const r = await sms.send({ to: args.to, body, statusCallback: args.statusCallback });
@@ -266,7 +307,11 @@ export function createDeliveryActivities(deps: Pick<ActivityDeps, 'sms' | 'seale
       });
     },
 
-    async sendPassphraseSms(args: { to: string; passphrase: Sealed; statusCallback: string }): Promise<{ sid: string }> {
+    async sendPassphraseSms(args: {
+      to: string;
+      passphrase: Sealed;
+      statusCallback: string;
+    }): Promise<{ sid: string }> {
       return failing(async () => {
         // Passphrase by SMS only when the link went by email (DESIGN.md step 4): never on the link's channel.
         const spoken = sealer.open(args.passphrase).replace(/(\d{3})(?=\d)/g, '$1 ');

@@ -8,7 +8,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Sealed, Sealer } from '../src/seal.js';
 import { awaitCallSignal } from '../workflows/messages.js';
-import { signalCallSession } from '../src/temporal/call-session.js';
+import { signalCallSession } from '../src/temporal/signal-call-session.js';
 import type { PassphraseFormat, SpokenPassphrase } from '../workflows/types.js';
 
 /** What this process's media-stream server offers the activity (src/voice/calls.ts). */
@@ -27,10 +27,16 @@ export interface VoiceLine {
 export function createVoiceActivities(deps: { client: Client; taskQueue: string; sealer: Sealer; line?: VoiceLine }) {
   return {
     async awaitCall(args: { callSid: string; workflowId: string }): Promise<void> {
-      await signalCallSession(deps.client, deps.taskQueue, args.callSid, awaitCallSignal, { workflowId: args.workflowId });
+      await signalCallSession(deps.client, deps.taskQueue, args.callSid, awaitCallSignal, {
+        workflowId: args.workflowId,
+      });
     },
 
-    async speakPassphrase(args: { callSid: string; passphrase: Sealed; format: PassphraseFormat }): Promise<SpokenPassphrase> {
+    async speakPassphrase(args: {
+      callSid: string;
+      passphrase: Sealed;
+      format: PassphraseFormat;
+    }): Promise<SpokenPassphrase> {
       const ctx = Context.current();
       const reading = deps.line?.read(args.callSid, deps.sealer.open(args.passphrase), {
         format: args.format,

@@ -12,13 +12,16 @@ const token =
   process.env.AGENT_API_TOKENS?.split(',')[0]?.trim() ??
   (() => {
     try {
-      return JSON.parse(readFileSync(new URL('../.data/sandbox-secrets.json', import.meta.url), 'utf8')).agentToken as string;
+      return JSON.parse(readFileSync(new URL('../.data/sandbox-secrets.json', import.meta.url), 'utf8'))
+        .agentToken as string;
     } catch {
       return undefined;
     }
   })();
 if (!token) {
-  console.error('No API token: start the service with `npm start` first (it writes the sandbox token), or set DEMO_TOKEN.');
+  console.error(
+    'No API token: start the service with `npm start` first (it writes the sandbox token), or set DEMO_TOKEN.',
+  );
   process.exit(1);
 }
 
@@ -61,14 +64,24 @@ async function reveal(link: string, passphrase?: string) {
   if (!m) throw new Error('no link in the SMS');
   return request(`${m[1]}/api/v1/secret/${m[2]}`, {
     method: 'POST',
-    ...(passphrase ? { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ passphrase }).toString() } : {}),
+    ...(passphrase
+      ? {
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ passphrase }).toString(),
+        }
+      : {}),
   });
 }
 
 async function smsScene() {
   console.log('\n=== Scene 1: a one-time link by SMS ===');
   const phone = '+15551230001';
-  const req = { ticketId: `DEMO-${Date.now().toString(36)}`, secret: { generate: true }, ttl: '1h', link: { channel: 'sms', to: phone } };
+  const req = {
+    ticketId: `DEMO-${Date.now().toString(36)}`,
+    secret: { generate: true },
+    ttl: '1h',
+    link: { channel: 'sms', to: phone },
+  };
   step(1, `The voice agent asks for a hand-off: POST /v1/shares`);
   console.log(`   ${JSON.stringify(req)}`);
   const started = await call('POST', '/v1/shares', req);
@@ -95,23 +108,37 @@ async function smsScene() {
   for (const n of done.notes) console.log(`   [${n.at}] ${n.text}${n.followUp ? '  (follow-up)' : ''}`);
 
   step(5, `Final state: ${done.state}${done.viewedAt ? ` (opened at ${done.viewedAt})` : ''}`);
-  console.log(`   Inspect it in Temporal UI: http://localhost:${process.env.TEMPORAL_UI_PORT ?? 8233}/namespaces/default/workflows/${started.workflowId}`);
+  console.log(
+    `   Inspect it in Temporal UI: http://localhost:${process.env.TEMPORAL_UI_PORT ?? 8233}/namespaces/default/workflows/${started.workflowId}`,
+  );
 }
 
 async function voiceScene() {
   console.log('\n=== Scene 2: the link by SMS, the passphrase read over the live call ===');
   step(1, 'A caller is on the phone: the sandbox places a simulated Twilio call (POST /sandbox/calls)');
   // The caller presses 2 ("got it") after the first reading, as a caller who wrote it down would.
-  const placed = await call('POST', '/sandbox/calls', { from: '+15551230002', script: [{ after: 'prompt-repeat', press: '2' }] });
+  const placed = await call('POST', '/sandbox/calls', {
+    from: '+15551230002',
+    script: [{ after: 'prompt-repeat', press: '2' }],
+  });
   const callSid: string = placed.callSid;
-  console.log(`   call ${callSid}: signed voice webhook -> TwiML <Connect><Stream> -> signed WebSocket, 20 ms μ-law frames`);
+  console.log(
+    `   call ${callSid}: signed voice webhook -> TwiML <Connect><Stream> -> signed WebSocket, 20 ms μ-law frames`,
+  );
   for (let i = 0; (await call('GET', `/sandbox/calls/${callSid}`)).status === 'ringing'; i++) {
     if (i > 100) throw new Error('the simulated call never connected');
     await sleep(100);
   }
 
   const phone = '+15551230002';
-  const req = { ticketId: `DEMO-V-${Date.now().toString(36)}`, secret: { generate: true }, ttl: '1h', link: { channel: 'sms', to: phone }, passphrase: 'voice', callSid };
+  const req = {
+    ticketId: `DEMO-V-${Date.now().toString(36)}`,
+    secret: { generate: true },
+    ttl: '1h',
+    link: { channel: 'sms', to: phone },
+    passphrase: 'voice',
+    callSid,
+  };
   step(2, 'The voice agent asks for a hand-off with the passphrase read over this call: POST /v1/shares');
   console.log(`   ${JSON.stringify(req)}`);
   const started = await call('POST', '/v1/shares', req);
@@ -120,27 +147,33 @@ async function voiceScene() {
   step(3, 'The link goes by SMS; the passphrase is spoken from recorded clips (it never leaves as text)');
   process.stdout.write('   the caller listens ');
   let s: any;
-  for (const deadline = Date.now() + 120_000; ; ) {
+  for (const deadline = Date.now() + 120_000; ;) {
     s = await call('GET', `/v1/shares/${started.shareId}`);
     if (s.passphrase.deliveredAt || s.state === 'needs_technician' || Date.now() > deadline) break;
     process.stdout.write('.');
     await sleep(1000);
   }
   console.log('');
-  if (!s.passphrase.deliveredAt) throw new Error(`the passphrase was not read (state ${s.state}); see the notes: ${JSON.stringify(s.notes)}`);
+  if (!s.passphrase.deliveredAt)
+    throw new Error(`the passphrase was not read (state ${s.state}); see the notes: ${JSON.stringify(s.notes)}`);
   const c = await call('GET', `/sandbox/calls/${callSid}`);
   console.log(`   the caller heard (clips recognised by fingerprint): ${spoken(c.heard)}`);
   console.log(`   pressed ${c.pressed.join(', ') || 'nothing'}, and wrote down: ${c.wroteDown}`);
 
   step(4, 'The caller opens the link from the SMS with the passphrase they heard');
   const outbox: { to: string; body: string }[] = await call('GET', '/sandbox/outbox');
-  const link = [...outbox].reverse().find((m) => m.to === phone)?.body.match(/https?:\/\/\S+\/secret\/[0-9a-z]+/)?.[0];
+  const link = [...outbox]
+    .reverse()
+    .find((m) => m.to === phone)
+    ?.body.match(/https?:\/\/\S+\/secret\/[0-9a-z]+/)?.[0];
   if (!link) throw new Error('no link SMS in the sandbox outbox');
   const wrong = await reveal(link, '000000000000' === c.wroteDown ? '111111111111' : '000000000000');
   console.log(`   with a wrong passphrase -> ${wrong.statusCode} ${await wrong.body.text()}`);
   const right = await reveal(link, c.wroteDown);
   const value = (await right.body.json()) as { value?: string };
-  console.log(`   with the heard passphrase -> ${right.statusCode}, a ${value.value?.length ?? 0}-character secret (not printed)`);
+  console.log(
+    `   with the heard passphrase -> ${right.statusCode}, a ${value.value?.length ?? 0}-character secret (not printed)`,
+  );
 
   step(5, 'The notes the technician sees');
   const done = await until(started.shareId, ['viewed', 'expired', 'burned', 'needs_technician']);

@@ -1,7 +1,7 @@
 // The environment, validated once. Only src/main.ts calls loadConfig with process.env; everything else receives
 // the typed Config. A bad value fails start-up with one line per bad variable (DESIGN.md "Configuration").
 import { z } from 'zod';
-import { parsePayloadKeys, type PayloadKey } from './temporal/codec.js';
+import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -18,7 +18,11 @@ const TTL_RULE = "must be 1h, 24h, 7d or a number of seconds from 60 (Onetime Se
 const ttlValue = z.union(
   [
     z.enum(['1h', '24h', '7d']),
-    z.string().regex(/^\d+$/, TTL_RULE).transform(Number).pipe(z.number().int().min(60, TTL_RULE).max(2_592_000, TTL_RULE)),
+    z
+      .string()
+      .regex(/^\d+$/, TTL_RULE)
+      .transform(Number)
+      .pipe(z.number().int().min(60, TTL_RULE).max(2_592_000, TTL_RULE)),
   ],
   { error: TTL_RULE },
 );
@@ -26,11 +30,16 @@ const ttlValue = z.union(
 // Defaults: fast while a caller on the phone is likely opening the link (every 15 s for 2 min, then 30 s and
 // 60 s until 10 min), then backing off to every 4 h. The last value repeats. The workflow also checks once
 // right at expiry, so a never-opened 24 h link costs about 27 calls instead of 2,880 for naive 30 s polling.
-export const DEFAULT_POLL_INTERVALS_TEXT = '15,15,15,15,15,15,15,15,30,30,60,60,60,60,60,60,60,300,600,1800,3600,7200,14400';
-
+export const DEFAULT_POLL_INTERVALS_TEXT =
+  '15,15,15,15,15,15,15,15,30,30,60,60,60,60,60,60,60,300,600,1800,3600,7200,14400';
 
 /** A comma list: entries trimmed, empty ones dropped. */
-const commaList = z.string().transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean));
+const commaList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean),
+);
 const tokens = z.array(z.string().min(16, 'each token must be at least 16 characters'));
 
 const pollIntervals = z
@@ -46,14 +55,16 @@ const pollIntervals = z
     return nums;
   });
 
-
 const envSchema = z
   .object({
     PORT: port.default(3000),
     HOST: z.string().min(1).default('127.0.0.1'),
     PUBLIC_BASE_URL: httpUrl.optional(),
     AGENT_API_TOKENS: commaList.pipe(tokens.min(1, 'must list at least one token')).optional(),
-    TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
+    TEMPORAL_ADDRESS: z
+      .string()
+      .regex(/^[^\s:]+:\d+$/, 'must be host:port')
+      .optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('ots-handoff'),
     TEMPORAL_UI_PORT: port.default(8233),
@@ -67,24 +78,57 @@ const envSchema = z
     OTS_REQUIRE_PASSPHRASE: bool.default(false),
     OTS_RATE_LIMIT_PER_MINUTE: z.coerce.number({ message: 'must be a number' }).int().min(1).max(100_000).default(100),
     OTS_POLL_INTERVALS: pollIntervals,
-    TWILIO_ACCOUNT_SID: z.string().regex(/^AC[0-9a-fA-F]{32}$/, 'must be an Account SID (AC + 32 hex)').optional(),
+    TWILIO_ACCOUNT_SID: z
+      .string()
+      .regex(/^AC[0-9a-fA-F]{32}$/, 'must be an Account SID (AC + 32 hex)')
+      .optional(),
     TWILIO_AUTH_TOKEN: z.string().min(16, 'must be the account auth token').optional(),
     TWILIO_FROM: z
       .string()
-      .regex(/^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$/, 'must be an E.164 number (+15551234567) or a Messaging Service SID (MG…)')
+      .regex(
+        /^(\+[1-9]\d{6,14}|MG[0-9a-fA-F]{32})$/,
+        'must be an E.164 number (+15551234567) or a Messaging Service SID (MG…)',
+      )
       .optional(),
     DEEPGRAM_API_KEY: z.string().min(1).optional(),
     DEEPGRAM_BASE_URL: httpUrl.optional(),
-    DEEPGRAM_STT_MODEL: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a Deepgram model name such as nova-3').default('nova-3'),
-    DEEPGRAM_TTS_MODEL: z.string().regex(/^aura-[a-z0-9-]{1,60}$/, 'must be a Deepgram Aura voice such as aura-2-thalia-en').default('aura-2-thalia-en'),
-    DEEPGRAM_TTS_SPEED: z.coerce.number({ message: 'must be a number' }).min(0.7, 'must be from 0.7 to 1.5 (Aura-2)').max(1.5, 'must be from 0.7 to 1.5 (Aura-2)').optional(),
+    DEEPGRAM_STT_MODEL: z
+      .string()
+      .regex(/^[a-z0-9-]{1,64}$/, 'must be a Deepgram model name such as nova-3')
+      .default('nova-3'),
+    DEEPGRAM_TTS_MODEL: z
+      .string()
+      .regex(/^aura-[a-z0-9-]{1,60}$/, 'must be a Deepgram Aura voice such as aura-2-thalia-en')
+      .default('aura-2-thalia-en'),
+    DEEPGRAM_TTS_SPEED: z.coerce
+      .number({ message: 'must be a number' })
+      .min(0.7, 'must be from 0.7 to 1.5 (Aura-2)')
+      .max(1.5, 'must be from 0.7 to 1.5 (Aura-2)')
+      .optional(),
     VOICE_CLIPS: z
-      .enum(['committed', 'deepgram'], { message: 'must be "committed" (the recorded clips in assets/clips) or "deepgram" (synthesised once with DEEPGRAM_API_KEY and cached)' })
+      .enum(['committed', 'deepgram'], {
+        message:
+          'must be "committed" (the recorded clips in assets/clips) or "deepgram" (synthesised once with DEEPGRAM_API_KEY and cached)',
+      })
       .default('committed'),
     VOICE_CLIPS_DIR: z.string().min(1).optional(),
-    VOICE_PACE: z.coerce.number({ message: 'must be a number' }).min(0.5, 'must be from 0.5 to 2').max(2, 'must be from 0.5 to 2').default(1),
-    VOICE_CALL_WAIT_SECONDS: z.coerce.number({ message: 'must be a number of seconds' }).int().min(5).max(3600).default(120),
-    VOICE_REPEAT_WINDOW_SECONDS: z.coerce.number({ message: 'must be a number of seconds' }).int().min(0).max(300).default(15),
+    VOICE_PACE: z.coerce
+      .number({ message: 'must be a number' })
+      .min(0.5, 'must be from 0.5 to 2')
+      .max(2, 'must be from 0.5 to 2')
+      .default(1),
+    VOICE_CALL_WAIT_SECONDS: z.coerce
+      .number({ message: 'must be a number of seconds' })
+      .int()
+      .min(5)
+      .max(3600)
+      .default(120),
+    VOICE_REPEAT_WINDOW_SECONDS: z.coerce
+      .number({ message: 'must be a number of seconds' })
+      .int()
+      .min(0)
+      .max(300)
+      .default(15),
     NOTES_WEBHOOK_URL: httpUrl.optional(),
     NOTES_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     PAYLOAD_KEYS: z
@@ -137,15 +181,24 @@ const envSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['OTS_BASE_URL'],
-        message: 'is set without OTS_USERNAME and OTS_API_KEY: a live Onetime Secret server needs an account (recipient email and recent receipts require one)',
+        message:
+          'is set without OTS_USERNAME and OTS_API_KEY: a live Onetime Secret server needs an account (recipient email and recent receipts require one)',
       });
     }
     const live = Boolean(env.OTS_USERNAME || env.TWILIO_ACCOUNT_SID);
     if (live && !env.PUBLIC_BASE_URL && env.TWILIO_ACCOUNT_SID) {
-      ctx.addIssue({ code: 'custom', path: ['PUBLIC_BASE_URL'], message: 'must be set with live Twilio: status callbacks are signed against it' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PUBLIC_BASE_URL'],
+        message: 'must be set with live Twilio: status callbacks are signed against it',
+      });
     }
     if (live && !env.AGENT_API_TOKENS) {
-      ctx.addIssue({ code: 'custom', path: ['AGENT_API_TOKENS'], message: 'must be set when any service is live (the sandbox token is for local use only)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AGENT_API_TOKENS'],
+        message: 'must be set when any service is live (the sandbox token is for local use only)',
+      });
     }
     if ((live || env.TEMPORAL_ADDRESS) && !env.PAYLOAD_KEYS) {
       ctx.addIssue({
@@ -155,10 +208,18 @@ const envSchema = z
       });
     }
     if (env.VOICE_CLIPS === 'deepgram' && !env.DEEPGRAM_API_KEY) {
-      ctx.addIssue({ code: 'custom', path: ['VOICE_CLIPS'], message: 'is "deepgram" but DEEPGRAM_API_KEY is not set: the clips are synthesised with it' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['VOICE_CLIPS'],
+        message: 'is "deepgram" but DEEPGRAM_API_KEY is not set: the clips are synthesised with it',
+      });
     }
     if (live && !env.SEAL_KEY) {
-      ctx.addIssue({ code: 'custom', path: ['SEAL_KEY'], message: 'must be set when any service is live (openssl rand -base64 32)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SEAL_KEY'],
+        message: 'must be set when any service is live (openssl rand -base64 32)',
+      });
     }
   });
 
@@ -214,7 +275,10 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
     publicBaseUrl: env.PUBLIC_BASE_URL ?? localUrl,
     codecAllowedOrigins:
       env.CODEC_ALLOWED_ORIGINS ??
-      (env.TEMPORAL_ADDRESS ? [] : [`http://localhost:${env.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`]),
-    codecLocalUi: env.CODEC_LOCAL_UI ?? (!env.TEMPORAL_ADDRESS && modes.ots === 'sandbox' && modes.twilio === 'sandbox'),
+      (env.TEMPORAL_ADDRESS
+        ? []
+        : [`http://localhost:${env.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`]),
+    codecLocalUi:
+      env.CODEC_LOCAL_UI ?? (!env.TEMPORAL_ADDRESS && modes.ots === 'sandbox' && modes.twilio === 'sandbox'),
   };
 }

@@ -8,14 +8,20 @@ import { loadSandboxSecrets } from './sandbox/secrets.js';
 import { startService, StartupError, type RunningService, type SandboxSecrets } from './service.js';
 import { ensureTemporalCli } from './temporal/cli.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
-import { registerSearchAttributes } from './temporal/search-attributes.js';
+import { registerSearchAttributes } from './temporal/register-search-attributes.js';
 import { installTemporalLogging } from './temporal/runtime-logging.js';
 import { allSearchAttributes } from '../workflows/search-attributes.js';
 import { Connection } from '@temporalio/client';
 
 const projectDir = fileURLToPath(new URL('..', import.meta.url));
 
-function banner(config: Config, svc: RunningService, sb: SandboxSecrets, uiUrl: string | undefined, temporalAddress: string): string {
+function banner(
+  config: Config,
+  svc: RunningService,
+  sb: SandboxSecrets,
+  uiUrl: string | undefined,
+  temporalAddress: string,
+): string {
   const token = config.AGENT_API_TOKENS ? '<one of AGENT_API_TOKENS>' : sb.agentToken;
   const lines = [
     '',
@@ -32,7 +38,12 @@ function banner(config: Config, svc: RunningService, sb: SandboxSecrets, uiUrl: 
     `    -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' \\`,
     `    -d '{"ticketId":"T-1001","secret":{"generate":true},"link":{"channel":"sms","to":"+15551230001"}}'`,
     `  curl -s ${svc.url}/v1/shares/<shareId> -H 'Authorization: Bearer ${token}'`,
-    ...(config.sandbox ? [`  curl -s ${svc.url}/sandbox/outbox`, '  npm run demo   (scripted hand-offs, step by step: a link by SMS, then a passphrase read over a simulated call)'] : []),
+    ...(config.sandbox
+      ? [
+          `  curl -s ${svc.url}/sandbox/outbox`,
+          '  npm run demo   (scripted hand-offs, step by step: a link by SMS, then a passphrase read over a simulated call)',
+        ]
+      : []),
     '',
   ];
   return lines.join('\n');
@@ -54,7 +65,10 @@ async function main(): Promise<void> {
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const dataDir = resolve(projectDir, config.DATA_DIR);
   const sb = loadSandboxSecrets(dataDir);
-  if (config.sandbox) say(`Sandbox mode: ${[config.modes.ots === 'sandbox' && 'Onetime Secret', config.modes.twilio === 'sandbox' && 'Twilio'].filter(Boolean).join(' and ')} replaced by local fakes (no credentials set).`);
+  if (config.sandbox)
+    say(
+      `Sandbox mode: ${[config.modes.ots === 'sandbox' && 'Onetime Secret', config.modes.twilio === 'sandbox' && 'Twilio'].filter(Boolean).join(' and ')} replaced by local fakes (no credentials set).`,
+    );
 
   let dev: DevServer | undefined;
   if (!config.TEMPORAL_ADDRESS) {

@@ -21,7 +21,7 @@ import { createTwilioFake, type TwilioFakeOptions } from './sandbox/twilio-fake.
 import { setupVoice, type Voice } from './voice/setup.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, type TemporalClient } from './temporal/client.js';
-import { parsePayloadKeys } from './temporal/codec.js';
+import { parsePayloadKeys } from './temporal/payload-codec.js';
 import { createDataConverter } from './temporal/data-converter.js';
 import { createWorkers, type Workers } from './temporal/worker.js';
 import { createSmsSender } from './twilio/sms.js';
@@ -107,11 +107,18 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
         })
       : undefined;
   const otsPersistence =
-    otsEmulator && opts.sandbox?.otsStateFile ? persistEmulator(otsEmulator, opts.sandbox.otsStateFile, sealer) : undefined;
+    otsEmulator && opts.sandbox?.otsStateFile
+      ? persistEmulator(otsEmulator, opts.sandbox.otsStateFile, sealer)
+      : undefined;
   const timeoutMs = opts.sandbox?.otsTimeoutMs;
   const ots = otsEmulator
     ? new OtsClient({ baseUrl: `${localUrl}/sandbox/ots`, username: sb.otsUsername, apiKey: sb.otsApiKey, timeoutMs })
-    : new OtsClient({ baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL, username: config.OTS_USERNAME, apiKey: config.OTS_API_KEY, timeoutMs });
+    : new OtsClient({
+        baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL,
+        username: config.OTS_USERNAME,
+        apiKey: config.OTS_API_KEY,
+        timeoutMs,
+      });
 
   // Twilio: the real API, or the fake reached through twilio-node's own request path.
   const twilioFake =
@@ -138,10 +145,19 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
 
   const payloadKeys = config.PAYLOAD_KEYS ?? parsePayloadKeys(sb.payloadKeys);
   const dataConverter = createDataConverter(payloadKeys);
-  const temporalConverter = opts.benchmarkWithoutPayloadEncryption ? { ...dataConverter, payloadCodecs: [] } : dataConverter;
-  const temporal = await connectClient({ address: opts.temporalAddress, namespace: config.TEMPORAL_NAMESPACE, dataConverter: temporalConverter });
+  const temporalConverter = opts.benchmarkWithoutPayloadEncryption
+    ? { ...dataConverter, payloadCodecs: [] }
+    : dataConverter;
+  const temporal = await connectClient({
+    address: opts.temporalAddress,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: temporalConverter,
+  });
   // This process's own queue for reading passphrases into the media streams it holds.
-  const voiceQueue = voiceTaskQueue(config.TEMPORAL_TASK_QUEUE, `${hostname().replace(/[^A-Za-z0-9.-]/g, '')}-${process.pid}-${randomBytes(3).toString('hex')}`);
+  const voiceQueue = voiceTaskQueue(
+    config.TEMPORAL_TASK_QUEUE,
+    `${hostname().replace(/[^A-Za-z0-9.-]/g, '')}-${process.pid}-${randomBytes(3).toString('hex')}`,
+  );
   const sealKey = Buffer.from(config.SEAL_KEY ?? sb.sealKey, 'base64');
   let voice: Voice;
   try {
@@ -153,7 +169,11 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       twilioAuthToken,
       sealKey,
       sandbox: config.sandbox
-        ? { deepgramApiKey: sb.deepgramApiKey, twilioAccountSid: sb.twilioAccountSid, simulateCalls: config.modes.twilio === 'sandbox' }
+        ? {
+            deepgramApiKey: sb.deepgramApiKey,
+            twilioAccountSid: sb.twilioAccountSid,
+            simulateCalls: config.modes.twilio === 'sandbox',
+          }
         : undefined,
       onReading: opts.sandbox?.onReading,
     });
@@ -169,11 +189,19 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       ots,
       sealer,
       // Never staler than the shortest poll interval, at most 10 s.
-      receipts: createReceiptBatcher({ ots, maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000) }),
+      receipts: createReceiptBatcher({
+        ots,
+        maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000),
+      }),
       otsRequestTimeoutMs: timeoutMs,
     }),
     deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
-    voiceActivities: createVoiceActivities({ client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE, sealer, line: voice.line }),
+    voiceActivities: createVoiceActivities({
+      client: temporal.client,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      sealer,
+      line: voice.line,
+    }),
     voiceTaskQueue: voiceQueue,
     otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
     dataConverter: temporalConverter,
@@ -204,7 +232,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     ready: async () => ({
       temporal: await temporal.connection
         .withDeadline(Date.now() + 2_000, () => temporal.connection.healthService.check({}))
-        .then(() => true, () => false),
+        .then(
+          () => true,
+          () => false,
+        ),
       worker: workers.isRunning(),
     }),
     outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
@@ -229,7 +260,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     const fake = voice.deepgramFake;
     server.on('upgrade', (req, socket, head) => {
       const path = req.url?.split('?')[0] ?? '';
-      if (!fake.handleUpgrade(req, socket, head) && path !== '/twilio/media' && !path.startsWith('/twilio/media/')) socket.destroy();
+      if (!fake.handleUpgrade(req, socket, head) && path !== '/twilio/media' && !path.startsWith('/twilio/media/'))
+        socket.destroy();
     });
   }
 

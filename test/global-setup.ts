@@ -12,7 +12,7 @@ import { ensureTemporalCli } from '../src/temporal/cli.js';
 import { FAILURE_CONVERTER_PATH } from '../src/temporal/data-converter.js';
 import { startDevServer, type DevServer } from '../src/temporal/dev-server.js';
 import { freePort } from '../src/temporal/ports.js';
-import { registerSearchAttributes } from '../src/temporal/search-attributes.js';
+import { registerSearchAttributes } from '../src/temporal/register-search-attributes.js';
 import { allSearchAttributes } from '../workflows/search-attributes.js';
 
 declare module 'vitest' {
@@ -59,7 +59,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     });
     const workflowBundlePath = join(dir, 'workflow-bundle.js');
     await writeFile(workflowBundlePath, code);
-    say(`Temporal dev server at ${server.address} ready in ${serverMs} ms; workflows bundled in ${Date.now() - bundleStarted} ms`);
+    say(
+      `Temporal dev server at ${server.address} ready in ${serverMs} ms; workflows bundled in ${Date.now() - bundleStarted} ms`,
+    );
 
     project.provide('temporalAddress', server.address);
     project.provide('workflowBundlePath', workflowBundlePath);

@@ -5,7 +5,6 @@ import { inspect } from 'node:util';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __temporalLogLines: string[] | undefined;
 }
 

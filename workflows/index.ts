@@ -1,3 +1,3 @@
 // The workflow bundle's entry point: every workflow the worker runs.
-export { shareSecret } from './shareSecret.js';
-export { callSession } from './callSession.js';
+export { shareSecret } from './share-secret.js';
+export { callSession } from './call-session.js';

@@ -48,7 +48,12 @@ export function advanceSmsStatus(current: SmsStatus | undefined, next: SmsStatus
  * Milliseconds to wait before poll number `polls` (0-based): the schedule's entry, the last one repeating, but
  * never past the expiry (plus a small grace so the server has marked it expired when we look).
  */
-export function nextPollDelayMs(schedule: readonly number[], polls: number, nowMs: number, expiresAtMs: number): number {
+export function nextPollDelayMs(
+  schedule: readonly number[],
+  polls: number,
+  nowMs: number,
+  expiresAtMs: number,
+): number {
   const sec = schedule[Math.min(polls, schedule.length - 1)] ?? 60;
   const untilExpiry = expiresAtMs + 1_000 - nowMs;
   // Never 0: if the server still says "new" after expiry (clock skew), keep a floor instead of a tight loop.
@@ -62,14 +67,23 @@ const CHANNEL_NAMES = { sms: 'SMS', email: 'email' } as const;
  * The one-line summary of a hand-off in Temporal UI (the workflow's static summary): what a technician needs to
  * recognise it. Masked recipient, never the secret, passphrase or link. Carries only what the request knew.
  */
-export function technicianSummary(h: { ticketId: string; link: { channel: 'sms' | 'email'; to: string }; passphrase: string; ttlSeconds: number }): string {
+export function technicianSummary(h: {
+  ticketId: string;
+  link: { channel: 'sms' | 'email'; to: string };
+  passphrase: string;
+  ttlSeconds: number;
+}): string {
   const pass = h.passphrase === 'none' ? '' : `, passphrase by ${h.passphrase === 'sms' ? 'SMS' : 'voice'}`;
   return `Ticket ${h.ticketId}: link by ${CHANNEL_NAMES[h.link.channel]} to ${maskRecipient(h.link.to)}${pass}, valid ${ttlText(h.ttlSeconds)}`;
 }
 
 /** A link lifetime as people say it: 1 d, 1 h, 90 s. */
 export function ttlText(seconds: number): string {
-  return seconds % 86_400 === 0 ? `${seconds / 86_400} d` : seconds % 3_600 === 0 ? `${seconds / 3_600} h` : `${seconds} s`;
+  return seconds % 86_400 === 0
+    ? `${seconds / 86_400} d`
+    : seconds % 3_600 === 0
+      ? `${seconds / 3_600} h`
+      : `${seconds} s`;
 }
 
 /** The hand-off as it stands, in Markdown, for Temporal UI's "current details" (updated on every change). */
@@ -99,4 +113,9 @@ export function technicianDetails(s: {
  * OTS error codes (src/ots/errors.ts) that prove a create was refused, so that request made no secret; any other
  * failure (unavailable, timeout, garbled answer) may hide a secret that was made (src/ots/create-recovery.ts).
  */
-export const REFUSED_CREATE_CODES: readonly string[] = ['OTS_AUTH', 'OTS_BAD_REQUEST', 'OTS_RATE_LIMITED', 'OTS_NOT_FOUND'];
+export const REFUSED_CREATE_CODES: readonly string[] = [
+  'OTS_AUTH',
+  'OTS_BAD_REQUEST',
+  'OTS_RATE_LIMITED',
+  'OTS_NOT_FOUND',
+];

@@ -1,6 +1,6 @@
 /** OTS activities run on their own queue, whose server-side rate limit keeps the fleet under the account's limit. */
 export const otsTaskQueue = (taskQueue: string): string => `${taskQueue}-ots`;
-/** Workflow id of a call's session (workflows/callSession.ts). */
+/** Workflow id of a call's session (workflows/call-session.ts). */
 export const callWorkflowId = (callSid: string): string => `call-${callSid}`;
 /**
  * This process's own task queue for the voice activities: only the process holding a call's media stream can

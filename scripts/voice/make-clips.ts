@@ -55,7 +55,9 @@ function main(): void {
     const clips = Object.entries(CLIP_VOCABULARY).map(([name, text]) => synthesise(text, work, source, name));
     const manifest = writeClipSet(out, 'committed', clips); // throws if two clips share a first frame
     const total = manifest.clips.reduce((n, c) => n + c.bytes, 0);
-    console.log(`wrote ${manifest.clips.length} clips (${total} bytes, ${(total / SAMPLE_RATE).toFixed(1)} s) to ${out} with ${source}`);
+    console.log(
+      `wrote ${manifest.clips.length} clips (${total} bytes, ${(total / SAMPLE_RATE).toFixed(1)} s) to ${out} with ${source}`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

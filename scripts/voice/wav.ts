@@ -29,7 +29,8 @@ export function parseWav(file: Buffer): PcmAudio {
       };
     } else if (id === 'data') {
       if (!fmt) throw new Error('WAV data chunk before its fmt chunk');
-      if (fmt.format !== 1 || fmt.bits !== 16) throw new Error(`WAV is format ${fmt.format}, ${fmt.bits}-bit; need PCM 16-bit`);
+      if (fmt.format !== 1 || fmt.bits !== 16)
+        throw new Error(`WAV is format ${fmt.format}, ${fmt.bits}-bit; need PCM 16-bit`);
       const frames = Math.floor(size / (2 * fmt.channels));
       const samples = new Int16Array(frames);
       for (let i = 0; i < frames; i++) {

@@ -6,8 +6,23 @@ import type { CallerIntent } from '../voice/types.js';
 
 /** Negations that undo a phrase when they occur shortly before it: "I haven't got it", "don't repeat it". */
 const NEGATIONS = new Set([
-  'not', 'dont', 'didnt', 'havent', 'hasnt', 'cant', 'cannot', 'never', 'wasnt', 'isnt', 'aint', 'doesnt',
-  'wont', 'without', 'almost', 'nearly', 'barely',
+  'not',
+  'dont',
+  'didnt',
+  'havent',
+  'hasnt',
+  'cant',
+  'cannot',
+  'never',
+  'wasnt',
+  'isnt',
+  'aint',
+  'doesnt',
+  'wont',
+  'without',
+  'almost',
+  'nearly',
+  'barely',
 ]);
 /** How many words before a phrase a negation still applies to ("I don't think I got it": 3). */
 const NEGATION_WINDOW = 3;
@@ -20,28 +35,68 @@ interface Trigger {
   maxWords?: number;
 }
 
-const t = (phrase: string, negatable = true, maxWords?: number): Trigger => ({ phrase: phrase.split(' '), negatable, ...(maxWords ? { maxWords } : {}) });
+const t = (phrase: string, negatable = true, maxWords?: number): Trigger => ({
+  phrase: phrase.split(' '),
+  negatable,
+  ...(maxWords ? { maxWords } : {}),
+});
 
 // In priority order: "say it again slower" asks for a slower reading, "thanks, could you repeat that" for a repeat.
 const TRIGGERS: ReadonlyArray<readonly [CallerIntent, readonly Trigger[]]> = [
   ['slower', [t('slower'), t('slow down'), t('slowly'), t('too fast')]],
-  ['repeat', [
-    t('repeat'), t('again'), t('one more time'), t('pardon'), t('come again'),
-    t('didnt catch', false), t('didnt get that', false), t('didnt hear', false), t('couldnt hear', false),
-    t('missed that', false), t('missed it', false), t('what was that', false), t('what did you say', false), t('whats that', false, 3),
-    t('what', false, 2), t('sorry', false, 1), t('huh', false, 2),
-    // The prompt says "press 1 or say repeat"; some callers say the digit instead.
-    t('one', false, 1), t('1', false, 1), t('press one', false, 2), t('press 1', false, 2),
-  ]],
-  ['got_it', [
-    t('got it'), t('gotcha'), t('got that'), t('thanks'), t('thank you'), t('i have it'), t('ive got it'),
-    // "done" alone or nearly ("done", "okay done"), not "are you done".
-    t('done', true, 2), t('im done'), t('all done'), t('all set'), t('understood'),
-  ]],
+  [
+    'repeat',
+    [
+      t('repeat'),
+      t('again'),
+      t('one more time'),
+      t('pardon'),
+      t('come again'),
+      t('didnt catch', false),
+      t('didnt get that', false),
+      t('didnt hear', false),
+      t('couldnt hear', false),
+      t('missed that', false),
+      t('missed it', false),
+      t('what was that', false),
+      t('what did you say', false),
+      t('whats that', false, 3),
+      t('what', false, 2),
+      t('sorry', false, 1),
+      t('huh', false, 2),
+      // The prompt says "press 1 or say repeat"; some callers say the digit instead.
+      t('one', false, 1),
+      t('1', false, 1),
+      t('press one', false, 2),
+      t('press 1', false, 2),
+    ],
+  ],
+  [
+    'got_it',
+    [
+      t('got it'),
+      t('gotcha'),
+      t('got that'),
+      t('thanks'),
+      t('thank you'),
+      t('i have it'),
+      t('ive got it'),
+      // "done" alone or nearly ("done", "okay done"), not "are you done".
+      t('done', true, 2),
+      t('im done'),
+      t('all done'),
+      t('all set'),
+      t('understood'),
+    ],
+  ],
 ];
 
 /** Utterances that decline a repeat outright ("no need to say it again", "you don't need to repeat"). */
-const DECLINES_REPEAT = [['no', 'need'], ['dont', 'need'], ['not', 'necessary']];
+const DECLINES_REPEAT = [
+  ['no', 'need'],
+  ['dont', 'need'],
+  ['not', 'necessary'],
+];
 
 /** Lower case, apostrophes dropped ("didn't" → "didnt"), everything else not a letter or digit splits words. */
 export function wordsOf(transcript: string): string[] {

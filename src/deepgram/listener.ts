@@ -77,7 +77,9 @@ export function createDeepgramListenerFactory(opts: DeepgramListenerConfig): Spe
   if (!parsed.success) {
     // Names the field only; the values (the API key among them) never go into the message.
     const issue = parsed.error.issues[0];
-    throw new DeepgramConfigError(`Deepgram listener: ${issue?.path.join('.') || 'options'}: ${issue?.message ?? 'invalid'}`);
+    throw new DeepgramConfigError(
+      `Deepgram listener: ${issue?.path.join('.') || 'options'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   const settings = parsed.data;
   // `logging.silent`: the SDK's logger must never print request or message payloads.
@@ -192,7 +194,10 @@ class ListenSession implements SpeechListener {
   private opened(gen: number): void {
     if (gen !== this.generation || this.state !== 'connecting') return;
     this.state = 'open';
-    this.log.info({ event: 'deepgram.connected', reconnects: this.failures, droppedFrames: this.droppedFrames }, 'deepgram connected');
+    this.log.info(
+      { event: 'deepgram.connected', reconnects: this.failures, droppedFrames: this.droppedFrames },
+      'deepgram connected',
+    );
     this.droppedFrames = 0;
     this.keepAlive = setInterval(() => {
       try {
@@ -202,7 +207,9 @@ class ListenSession implements SpeechListener {
       }
     }, this.settings.keepAliveMs);
     this.keepAlive.unref();
-    this.stable = setTimeout(() => { this.failures = 0; }, STABLE_AFTER_MS);
+    this.stable = setTimeout(() => {
+      this.failures = 0;
+    }, STABLE_AFTER_MS);
     this.stable.unref();
   }
 
@@ -213,7 +220,10 @@ class ListenSession implements SpeechListener {
     this.failures++;
     if (TERMINAL_HANDSHAKE.test(reason) || this.failures > this.settings.reconnectAttempts) {
       this.state = 'unavailable';
-      this.log.warn({ event: 'deepgram.unavailable', failures: this.failures, reason }, 'deepgram unavailable; DTMF only');
+      this.log.warn(
+        { event: 'deepgram.unavailable', failures: this.failures, reason },
+        'deepgram unavailable; DTMF only',
+      );
       try {
         this.listener.onUnavailable?.(reason);
       } catch (err) {
@@ -224,7 +234,16 @@ class ListenSession implements SpeechListener {
     this.state = 'waiting';
     const base = Math.min(this.settings.reconnectDelayMs * 2 ** (this.failures - 1), MAX_RECONNECT_DELAY_MS);
     const delay = base + Math.random() * base;
-    this.log.warn({ event: 'deepgram.reconnecting', attempt: this.failures, of: this.settings.reconnectAttempts, reason, delayMs: Math.round(delay) }, 'deepgram reconnecting');
+    this.log.warn(
+      {
+        event: 'deepgram.reconnecting',
+        attempt: this.failures,
+        of: this.settings.reconnectAttempts,
+        reason,
+        delayMs: Math.round(delay),
+      },
+      'deepgram reconnecting',
+    );
     this.retry = setTimeout(() => void this.connect(), delay);
   }
 
@@ -288,9 +307,13 @@ class ListenSession implements SpeechListener {
     if (wasOpen && this.socket) {
       // CloseStream asks Deepgram to flush, send its Metadata and close 1000; close() alone would not
       // (research/voice.md §5(a) "Sending").
-      const answered = new Promise<number>((resolve) => { this.onServerClose = resolve; });
+      const answered = new Promise<number>((resolve) => {
+        this.onServerClose = resolve;
+      });
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), this.settings.closeTimeoutMs); });
+      const timeout = new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), this.settings.closeTimeoutMs);
+      });
       try {
         this.socket.sendCloseStream({ type: 'CloseStream' });
         code = await Promise.race([answered, timeout]);
@@ -301,7 +324,10 @@ class ListenSession implements SpeechListener {
     }
     this.abandonSocket();
     this.state = 'closed';
-    this.log.info({ event: 'deepgram.closed', code: code ?? null, droppedFrames: this.droppedFrames }, 'deepgram closed');
+    this.log.info(
+      { event: 'deepgram.closed', code: code ?? null, droppedFrames: this.droppedFrames },
+      'deepgram closed',
+    );
   }
 }
 

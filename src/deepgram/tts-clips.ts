@@ -34,10 +34,15 @@ const CLIP_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const EDGE_KEEP_BYTES = SAMPLE_RATE / 100;
 const CONCURRENCY = 4;
 
-export type TtsClipErrorCode = 'TTS_CLIP_NAME_INVALID' | 'TTS_REQUEST_FAILED' | 'TTS_AUDIO_SILENT' | 'TTS_FIRST_FRAME_NOT_UNIQUE';
+export type TtsClipErrorCode =
+  'TTS_CLIP_NAME_INVALID' | 'TTS_REQUEST_FAILED' | 'TTS_AUDIO_SILENT' | 'TTS_FIRST_FRAME_NOT_UNIQUE';
 
 export class TtsClipError extends Error {
-  constructor(readonly code: TtsClipErrorCode, message: string, readonly clip?: string) {
+  constructor(
+    readonly code: TtsClipErrorCode,
+    message: string,
+    readonly clip?: string,
+  ) {
     super(message);
     this.name = 'TtsClipError';
   }
@@ -59,13 +64,18 @@ export interface SynthesizeClipSetOptions {
 const optionsSchema = z.object({
   apiKey: z.string().min(1, 'DEEPGRAM_API_KEY is empty'),
   baseUrl: z.url({ protocol: /^https?$/ }).optional(),
-  model: z.string().regex(/^aura-[a-z0-9-]+$/, 'model must be a Deepgram Aura voice such as aura-2-thalia-en').default(DEFAULT_TTS_MODEL),
+  model: z
+    .string()
+    .regex(/^aura-[a-z0-9-]+$/, 'model must be a Deepgram Aura voice such as aura-2-thalia-en')
+    .default(DEFAULT_TTS_MODEL),
   dir: z.string().min(1),
   speed: z.number().min(0.7).max(1.5).optional(),
 });
 
 const cachedManifest = z.object({
-  clips: z.array(z.object({ name: z.string(), text: z.string(), bytes: z.number(), sha256: z.string(), source: z.string() })),
+  clips: z.array(
+    z.object({ name: z.string(), text: z.string(), bytes: z.number(), sha256: z.string(), source: z.string() }),
+  ),
 });
 
 interface Entry {
@@ -129,14 +139,27 @@ function writeAtomically(path: string, data: string | Uint8Array): void {
   renameSync(tmp, path);
 }
 
-export async function synthesizeClipSet(opts: SynthesizeClipSetOptions): Promise<{ dir: string; created: number; cached: number }> {
+export async function synthesizeClipSet(
+  opts: SynthesizeClipSetOptions,
+): Promise<{ dir: string; created: number; cached: number }> {
   const { log, vocabulary } = opts;
-  const { apiKey, baseUrl, model, dir, speed } = optionsSchema.parse({ apiKey: opts.apiKey, baseUrl: opts.baseUrl, model: opts.model, dir: opts.dir, speed: opts.speed });
+  const { apiKey, baseUrl, model, dir, speed } = optionsSchema.parse({
+    apiKey: opts.apiKey,
+    baseUrl: opts.baseUrl,
+    model: opts.model,
+    dir: opts.dir,
+    speed: opts.speed,
+  });
   const id = `deepgram:${model}`;
   const source = speed === undefined ? id : `${id}@speed=${speed}`;
   const names = Object.keys(vocabulary);
   for (const name of names) {
-    if (!CLIP_NAME.test(name)) throw new TtsClipError('TTS_CLIP_NAME_INVALID', `"${name}" is not a clip name (lower-case letters, digits, inner "-")`, name);
+    if (!CLIP_NAME.test(name))
+      throw new TtsClipError(
+        'TTS_CLIP_NAME_INVALID',
+        `"${name}" is not a clip name (lower-case letters, digits, inner "-")`,
+        name,
+      );
     if (!vocabulary[name]?.trim()) throw new TtsClipError('TTS_CLIP_NAME_INVALID', `clip "${name}" has no text`, name);
   }
   mkdirSync(dir, { recursive: true });
@@ -166,10 +189,15 @@ export async function synthesizeClipSet(opts: SynthesizeClipSetOptions): Promise
       raw = new Uint8Array(await res.arrayBuffer());
     } catch (err) {
       const status = (err as { statusCode?: number }).statusCode;
-      throw new TtsClipError('TTS_REQUEST_FAILED', `Deepgram TTS failed for clip "${name}"${status ? ` (HTTP ${status})` : ''}: ${err instanceof Error ? err.message.slice(0, 200) : String(err)}`, name);
+      throw new TtsClipError(
+        'TTS_REQUEST_FAILED',
+        `Deepgram TTS failed for clip "${name}"${status ? ` (HTTP ${status})` : ''}: ${err instanceof Error ? err.message.slice(0, 200) : String(err)}`,
+        name,
+      );
     }
     const audio = trimAndPad(raw);
-    if (audio.length === 0) throw new TtsClipError('TTS_AUDIO_SILENT', `Deepgram TTS returned only silence for clip "${name}"`, name);
+    if (audio.length === 0)
+      throw new TtsClipError('TTS_AUDIO_SILENT', `Deepgram TTS returned only silence for clip "${name}"`, name);
     const file = `${name}.ulaw`;
     writeAtomically(join(dir, file), audio);
     entries.set(name, { name, text, file, bytes: audio.length, sha256: sha256Hex(audio), source });
@@ -211,7 +239,11 @@ function checkFirstFramesUnique(dir: string, clips: Entry[]): void {
     const key = readFileSync(join(dir, c.file)).subarray(0, FRAME_BYTES).toString('base64');
     const other = seen.get(key);
     if (other !== undefined) {
-      throw new TtsClipError('TTS_FIRST_FRAME_NOT_UNIQUE', `clips "${other}" and "${c.name}" start with the same 20 ms frame; change one's text or the voice`, c.name);
+      throw new TtsClipError(
+        'TTS_FIRST_FRAME_NOT_UNIQUE',
+        `clips "${other}" and "${c.name}" start with the same 20 ms frame; change one's text or the voice`,
+        c.name,
+      );
     }
     seen.set(key, c.name);
   }

@@ -3,7 +3,7 @@ import express, { type ErrorRequestHandler, type Router } from 'express';
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { bearerAuth } from './auth.js';
-import { codecRouter, type CodecServerOptions } from './codec.js';
+import { codecRouter, type CodecServerOptions } from './codec-server.js';
 import { sharesRouter, type SharesDeps } from './shares.js';
 import { twilioRouter, type VoiceWebhookDeps } from './twilio-webhooks.js';
 
@@ -40,7 +40,15 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   app.use(codecRouter({ ...deps.codec, log: deps.log }));
-  app.use(twilioRouter({ client: deps.client, authToken: deps.twilioAuthToken, publicBaseUrl: deps.publicBaseUrl, log: deps.log, voice: deps.voice }));
+  app.use(
+    twilioRouter({
+      client: deps.client,
+      authToken: deps.twilioAuthToken,
+      publicBaseUrl: deps.publicBaseUrl,
+      log: deps.log,
+      voice: deps.voice,
+    }),
+  );
   const auth = bearerAuth(deps.tokens);
   // The outbox and the simulated calls show what reached the caller (links, the passphrase the caller heard).
   if (deps.outboxNeedsAuth) app.use(['/sandbox/outbox', '/sandbox/calls'], auth);
@@ -56,18 +64,30 @@ export function createApp(deps: AppDeps): express.Express {
       // Temporal down or restarting: nothing was started or changed, and the same request later will work. A
       // 503 with Retry-After says so to the agent's HTTP client, where a 500 would read as a bug.
       deps.log.warn({ path: req.path, grpcCode: grpcCodeOf(err) }, 'Temporal unreachable');
-      if (!res.headersSent) res.status(503).set('Retry-After', '5').json({ error: 'Temporal is unreachable; nothing was changed, retry shortly' });
+      if (!res.headersSent)
+        res
+          .status(503)
+          .set('Retry-After', '5')
+          .json({ error: 'Temporal is unreachable; nothing was changed, retry shortly' });
       return;
     }
     // Body parser errors carry a status (400 bad JSON, 413 too large, 415); never echo what was sent.
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
-    if (status === 500) deps.log.error({ err: { type: err?.name, code: err?.code, message: err?.message }, path: req.path }, 'request failed');
+    if (status === 500)
+      deps.log.error(
+        { err: { type: err?.name, code: err?.code, message: err?.message }, path: req.path },
+        'request failed',
+      );
     const message =
-      status === 400 ? 'the request body is not valid JSON or form data'
-      : status === 413 ? 'the request body is too large'
-      : status === 415 ? 'unsupported content type'
-      : status < 500 ? 'bad request'
-      : 'internal error; the hand-off state is unchanged, try again';
+      status === 400
+        ? 'the request body is not valid JSON or form data'
+        : status === 413
+          ? 'the request body is too large'
+          : status === 415
+            ? 'unsupported content type'
+            : status < 500
+              ? 'bad request'
+              : 'internal error; the hand-off state is unchanged, try again';
     if (!res.headersSent) res.status(status).json({ error: message });
   };
   app.use(onError);

@@ -22,7 +22,10 @@ export function bearerAuth(tokens: readonly string[]): RequestHandler {
   return (req, res, next) => {
     const c = check(req.get('authorization'));
     if (c.result === 'missing') {
-      res.status(401).set('WWW-Authenticate', 'Bearer').json({ error: 'missing bearer token (Authorization: Bearer <token>)' });
+      res
+        .status(401)
+        .set('WWW-Authenticate', 'Bearer')
+        .json({ error: 'missing bearer token (Authorization: Bearer <token>)' });
       return;
     }
     if (c.result === 'wrong') {

@@ -15,47 +15,79 @@ export const shareRequestSchema = z
     ticketId: z.string().trim().min(1, 'must not be empty').max(128).describe('PSA ticket this hand-off belongs to'),
     sessionId: z.string().min(1).max(128).optional().describe('Voice-agent session id, for audit'),
     secret: z
-      .union([
-        z.strictObject({ value: secretValue.describe('The credential to hand over; never echoed or logged') }),
-        z.strictObject({ generate: z.literal(true).describe('Let Onetime Secret generate the value') }),
-      ], { error: 'must be {"value": "..."} or {"generate": true}' })
+      .union(
+        [
+          z.strictObject({ value: secretValue.describe('The credential to hand over; never echoed or logged') }),
+          z.strictObject({ generate: z.literal(true).describe('Let Onetime Secret generate the value') }),
+        ],
+        { error: 'must be {"value": "..."} or {"generate": true}' },
+      )
       .describe('What to share'),
     ttl: ttlSchema.optional().describe('Link lifetime: "1h", "24h" (default), "7d" or seconds'),
     link: z
-      .discriminatedUnion('channel', [
-        z.strictObject({ channel: z.literal('sms'), to: e164 }),
-        z.strictObject({ channel: z.literal('email'), to: z.email('must be an email address').max(254) }),
-      ], { error: 'must be {"channel": "sms", "to": "+1…"} or {"channel": "email", "to": "…@…"}' })
+      .discriminatedUnion(
+        'channel',
+        [
+          z.strictObject({ channel: z.literal('sms'), to: e164 }),
+          z.strictObject({ channel: z.literal('email'), to: z.email('must be an email address').max(254) }),
+        ],
+        { error: 'must be {"channel": "sms", "to": "+1…"} or {"channel": "email", "to": "…@…"}' },
+      )
       .describe('Where the one-time link goes'),
     passphrase: z
       .enum(['none', 'voice', 'sms'])
       .optional()
-      .describe('Protect the link with a passphrase delivered on another channel: read over the call, or by SMS when the link goes by email'),
+      .describe(
+        'Protect the link with a passphrase delivered on another channel: read over the call, or by SMS when the link goes by email',
+      ),
     passphraseTo: e164
       .optional()
-      .describe('Phone number for passphrase "sms"; with "voice" and an email link, where the passphrase goes by SMS if it cannot be read over the call'),
+      .describe(
+        'Phone number for passphrase "sms"; with "voice" and an email link, where the passphrase goes by SMS if it cannot be read over the call',
+      ),
     passphraseFormat: z
       .enum(['digits', 'letters'])
       .optional()
-      .describe('Passphrase "voice": 12 digits read in groups of three (default), or lower-case letters spelled with the NATO alphabet'),
-    callSid: z.string().regex(/^CA[0-9a-fA-F]{32}$/, 'must be a Twilio Call SID (CA + 32 hex)').optional().describe('The live call, for passphrase "voice"'),
+      .describe(
+        'Passphrase "voice": 12 digits read in groups of three (default), or lower-case letters spelled with the NATO alphabet',
+      ),
+    callSid: z
+      .string()
+      .regex(/^CA[0-9a-fA-F]{32}$/, 'must be a Twilio Call SID (CA + 32 hex)')
+      .optional()
+      .describe('The live call, for passphrase "voice"'),
   })
   .strict()
   .superRefine((b, ctx) => {
-    if (b.passphrase === 'voice' && !b.callSid) ctx.addIssue({ code: 'custom', path: ['callSid'], message: 'is required when passphrase is "voice"' });
+    if (b.passphrase === 'voice' && !b.callSid)
+      ctx.addIssue({ code: 'custom', path: ['callSid'], message: 'is required when passphrase is "voice"' });
     if (b.passphrase === 'sms') {
-      if (!b.passphraseTo) ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'is required when passphrase is "sms"' });
+      if (!b.passphraseTo)
+        ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'is required when passphrase is "sms"' });
       if (b.link.channel === 'sms') {
-        ctx.addIssue({ code: 'custom', path: ['passphrase'], message: 'cannot be "sms" when the link goes by SMS: the passphrase must travel on a different channel' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['passphrase'],
+          message: 'cannot be "sms" when the link goes by SMS: the passphrase must travel on a different channel',
+        });
       }
     }
     if (b.passphraseTo && b.passphrase === 'voice' && b.link.channel === 'sms') {
-      ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'cannot be used when the link goes by SMS: the passphrase never travels on the link\'s channel' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['passphraseTo'],
+        message: "cannot be used when the link goes by SMS: the passphrase never travels on the link's channel",
+      });
     }
     if (b.passphraseTo && b.passphrase !== 'sms' && b.passphrase !== 'voice') {
-      ctx.addIssue({ code: 'custom', path: ['passphraseTo'], message: 'is only used with passphrase "sms" or "voice"' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['passphraseTo'],
+        message: 'is only used with passphrase "sms" or "voice"',
+      });
     }
-    if (b.passphraseFormat && b.passphrase !== 'voice') ctx.addIssue({ code: 'custom', path: ['passphraseFormat'], message: 'is only used with passphrase "voice"' });
+    if (b.passphraseFormat && b.passphrase !== 'voice')
+      ctx.addIssue({ code: 'custom', path: ['passphraseFormat'], message: 'is only used with passphrase "voice"' });
   });
 
 export type ShareRequest = z.infer<typeof shareRequestSchema>;
@@ -77,7 +109,9 @@ const SAFE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 export function describeIssues(error: z.ZodError): { path: string; message: string }[] {
   return error.issues.map((i) => ({
-    path: i.path.map((p) => (typeof p === 'number' || SAFE_NAME.test(String(p)) ? String(p) : '(key)')).join('.') || '(body)',
+    path:
+      i.path.map((p) => (typeof p === 'number' || SAFE_NAME.test(String(p)) ? String(p) : '(key)')).join('.') ||
+      '(body)',
     message:
       i.code === 'unrecognized_keys'
         ? i.keys.every((k) => SAFE_NAME.test(k))

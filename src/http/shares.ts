@@ -13,7 +13,7 @@ import { generatePassphrase } from '../passphrase.js';
 import type { Sealer } from '../seal.js';
 import { burnUpdate, statusQuery } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
-import type { shareSecret } from '../../workflows/shareSecret.js';
+import type { shareSecret } from '../../workflows/share-secret.js';
 import { technicianSummary, ttlText } from '../../workflows/pure.js';
 import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
@@ -45,15 +45,16 @@ export const workflowIdOf = (shareId: string) => `share-${shareId}`;
  * workflow id; the workflow id conflict policy then returns the existing hand-off instead of starting another.
  */
 function shareIdFor(token: string, idempotencyKey: string | undefined): string {
-  const raw = idempotencyKey
-    ? createHash('sha256').update(`${token}\0${idempotencyKey}`).digest()
-    : randomBytes(16);
-  return `shr_${BigInt(`0x${raw.subarray(0, 16).toString('hex')}`).toString(36).padStart(25, '0')}`;
+  const raw = idempotencyKey ? createHash('sha256').update(`${token}\0${idempotencyKey}`).digest() : randomBytes(16);
+  return `shr_${BigInt(`0x${raw.subarray(0, 16).toString('hex')}`)
+    .toString(36)
+    .padStart(25, '0')}`;
 }
 
 export function sharesRouter(deps: SharesDeps): Router {
   const r = Router();
-  const inTime = <T>(fn: () => Promise<T>): Promise<T> => deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, fn);
+  const inTime = <T>(fn: () => Promise<T>): Promise<T> =>
+    deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, fn);
   r.use(express.json({ limit: '32kb' }));
 
   r.get('/v1/tool-schema', (_req, res) => {
@@ -71,26 +72,44 @@ export function sharesRouter(deps: SharesDeps): Router {
     if (deps.requirePassphrase && mode === 'none') {
       res.status(400).json({
         error: 'invalid share request',
-        issues: [{ path: 'passphrase', message: 'is required by policy (OTS_REQUIRE_PASSPHRASE): send the link by email with passphrase "sms"' }],
+        issues: [
+          {
+            path: 'passphrase',
+            message: 'is required by policy (OTS_REQUIRE_PASSPHRASE): send the link by email with passphrase "sms"',
+          },
+        ],
       });
       return;
     }
     const key = req.get('idempotency-key');
     if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
-      res.status(400).json({ error: 'invalid share request', issues: [{ path: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }] });
+      res.status(400).json({
+        error: 'invalid share request',
+        issues: [{ path: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }],
+      });
       return;
     }
     const shareId = shareIdFor(String(res.locals.token), key);
     const workflowId = workflowIdOf(shareId);
     const passphrase: PassphraseDelivery =
-      mode === 'sms' ? { mode, to: body.passphraseTo! } : mode === 'voice' ? { mode, callSid: body.callSid!, format: body.passphraseFormat ?? 'digits', fallbackTo: body.passphraseTo } : { mode: 'none' };
+      mode === 'sms'
+        ? { mode, to: body.passphraseTo! }
+        : mode === 'voice'
+          ? { mode, callSid: body.callSid!, format: body.passphraseFormat ?? 'digits', fallbackTo: body.passphraseTo }
+          : { mode: 'none' };
     const input: ShareInput = {
       shareId,
       ticketId: body.ticketId,
       sessionId: body.sessionId,
       secret: {
         ...('value' in body.secret ? { value: deps.sealer.seal(body.secret.value) } : { generate: true as const }),
-        ...(mode !== 'none' ? { passphrase: deps.sealer.seal(generatePassphrase({ format: passphrase.mode === 'voice' ? passphrase.format : 'digits' })) } : {}),
+        ...(mode !== 'none'
+          ? {
+              passphrase: deps.sealer.seal(
+                generatePassphrase({ format: passphrase.mode === 'voice' ? passphrase.format : 'digits' }),
+              ),
+            }
+          : {}),
       },
       ttlSeconds: parseTtl(body.ttl ?? deps.defaultTtl),
       link: body.link,
@@ -104,33 +123,52 @@ export function sharesRouter(deps: SharesDeps): Router {
     // What the request asked for, minus the secret (a digest of a password would be guessable): a retry with the
     // same Idempotency-Key must ask for the same hand-off.
     const requestDigest = createHash('sha256')
-      .update(JSON.stringify([body.ticketId, body.sessionId, 'value' in body.secret, input.ttlSeconds, body.link, mode, body.passphraseTo, body.callSid, body.passphraseFormat]))
+      .update(
+        JSON.stringify([
+          body.ticketId,
+          body.sessionId,
+          'value' in body.secret,
+          input.ttlSeconds,
+          body.link,
+          mode,
+          body.passphraseTo,
+          body.callSid,
+          body.passphraseFormat,
+        ]),
+      )
       .digest('hex');
     let handle;
     try {
-      handle = await inTime(() => deps.client.workflow.start<typeof shareSecret>('shareSecret', {
-        taskQueue: deps.taskQueue,
-        workflowId,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: TicketId, value: body.ticketId },
-          { key: ShareState, value: 'creating' },
-          { key: DeliveryChannel, value: body.link.channel },
-          ...(body.callSid ? [{ key: CallSid, value: body.callSid }] : []),
-        ],
-        memo: { requestDigest },
-        // What Temporal UI shows for this hand-off (encoded by the payload codec like every payload).
-        staticSummary: technicianSummary({ ticketId: body.ticketId, link: body.link, passphrase: mode, ttlSeconds: input.ttlSeconds }),
-        staticDetails: [
-          `**Ticket:** ${body.ticketId}${body.sessionId ? ` (agent session ${body.sessionId})` : ''}`,
-          `**Hand-off:** ${shareId}`,
-          `**Requested:** ${new Date().toISOString()}, link valid ${ttlText(input.ttlSeconds)}`,
-          '**Secret and passphrase:** sealed (never shown here)',
-          '**When paused:** send the `resolve` signal (README, "For technicians")',
-        ].join('\n\n'),
-      }));
+      handle = await inTime(() =>
+        deps.client.workflow.start<typeof shareSecret>('shareSecret', {
+          taskQueue: deps.taskQueue,
+          workflowId,
+          args: [input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: TicketId, value: body.ticketId },
+            { key: ShareState, value: 'creating' },
+            { key: DeliveryChannel, value: body.link.channel },
+            ...(body.callSid ? [{ key: CallSid, value: body.callSid }] : []),
+          ],
+          memo: { requestDigest },
+          // What Temporal UI shows for this hand-off (encoded by the payload codec like every payload).
+          staticSummary: technicianSummary({
+            ticketId: body.ticketId,
+            link: body.link,
+            passphrase: mode,
+            ttlSeconds: input.ttlSeconds,
+          }),
+          staticDetails: [
+            `**Ticket:** ${body.ticketId}${body.sessionId ? ` (agent session ${body.sessionId})` : ''}`,
+            `**Hand-off:** ${shareId}`,
+            `**Requested:** ${new Date().toISOString()}, link valid ${ttlText(input.ttlSeconds)}`,
+            '**Secret and passphrase:** sealed (never shown here)',
+            '**When paused:** send the `resolve` signal (README, "For technicians")',
+          ].join('\n\n'),
+        }),
+      );
     } catch (err) {
       // The same key after the first hand-off finished: still the same hand-off.
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;

@@ -14,7 +14,18 @@ import { workflowIdOf } from './shares.js';
 
 const smsStatusForm = z.object({
   MessageSid: z.string().regex(/^(SM|MM)[0-9a-fA-F]{32}$/),
-  MessageStatus: z.enum(['accepted', 'scheduled', 'queued', 'sending', 'sent', 'delivered', 'read', 'undelivered', 'failed', 'canceled']),
+  MessageStatus: z.enum([
+    'accepted',
+    'scheduled',
+    'queued',
+    'sending',
+    'sent',
+    'delivered',
+    'read',
+    'undelivered',
+    'failed',
+    'canceled',
+  ]),
   ErrorCode: z.string().max(16).optional(),
 });
 
@@ -23,7 +34,17 @@ const voiceForm = z.object({ CallSid: callSid });
 // https://www.twilio.com/docs/voice/api/call-resource#call-status-values
 const callStatusForm = z.object({
   CallSid: callSid,
-  CallStatus: z.enum(['queued', 'initiated', 'ringing', 'in-progress', 'completed', 'busy', 'failed', 'no-answer', 'canceled']),
+  CallStatus: z.enum([
+    'queued',
+    'initiated',
+    'ringing',
+    'in-progress',
+    'completed',
+    'busy',
+    'failed',
+    'no-answer',
+    'canceled',
+  ]),
 });
 const CALL_OVER = new Set(['completed', 'busy', 'failed', 'no-answer', 'canceled']);
 
@@ -49,7 +70,13 @@ export interface VoiceWebhookDeps {
   streamUrl(token: string): string;
 }
 
-export function twilioRouter(deps: { client: Client; authToken: string; publicBaseUrl: string; log: Logger; voice?: VoiceWebhookDeps }): Router {
+export function twilioRouter(deps: {
+  client: Client;
+  authToken: string;
+  publicBaseUrl: string;
+  log: Logger;
+  voice?: VoiceWebhookDeps;
+}): Router {
   const r = Router();
   const signed = twilioSignatureMiddleware({
     authToken: deps.authToken,
@@ -57,27 +84,35 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
     onReject: ({ path, reason }) => deps.log.warn({ path, reason }, 'twilio webhook rejected'),
   });
   // After the signature check: a validly signed request seen before is a replay (src/twilio/replay-guard.ts).
-  const fresh = twilioReplayGuard({ onReject: ({ path }) => deps.log.warn({ path, reason: 'replayed' }, 'twilio webhook rejected') });
-
-  r.post('/twilio/sms-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, fresh, async (req, res) => {
-    const shareId = typeof req.query.share === 'string' ? req.query.share : undefined;
-    const form = smsStatusForm.safeParse(req.body);
-    if (!shareId || !form.success) {
-      res.status(400).json({ error: 'not an SMS status callback for a hand-off' });
-      return;
-    }
-    const { MessageSid, MessageStatus, ErrorCode } = form.data;
-    try {
-      await deps.client.workflow
-        .getHandle(workflowIdOf(shareId))
-        .signal(smsStatusSignal, { messageSid: MessageSid, status: MessageStatus, errorCode: ErrorCode });
-      deps.log.info({ shareId, messageSid: MessageSid, status: MessageStatus, errorCode: ErrorCode }, 'sms status');
-    } catch (err) {
-      // A callback for a hand-off that has finished (or never existed) has nothing left to change.
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-    }
-    res.status(204).end();
+  const fresh = twilioReplayGuard({
+    onReject: ({ path }) => deps.log.warn({ path, reason: 'replayed' }, 'twilio webhook rejected'),
   });
+
+  r.post(
+    '/twilio/sms-status',
+    express.urlencoded({ extended: false, limit: '16kb' }),
+    signed,
+    fresh,
+    async (req, res) => {
+      const shareId = typeof req.query.share === 'string' ? req.query.share : undefined;
+      const form = smsStatusForm.safeParse(req.body);
+      if (!shareId || !form.success) {
+        res.status(400).json({ error: 'not an SMS status callback for a hand-off' });
+        return;
+      }
+      const { MessageSid, MessageStatus, ErrorCode } = form.data;
+      try {
+        await deps.client.workflow
+          .getHandle(workflowIdOf(shareId))
+          .signal(smsStatusSignal, { messageSid: MessageSid, status: MessageStatus, errorCode: ErrorCode });
+        deps.log.info({ shareId, messageSid: MessageSid, status: MessageStatus, errorCode: ErrorCode }, 'sms status');
+      } catch (err) {
+        // A callback for a hand-off that has finished (or never existed) has nothing left to change.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+      res.status(204).end();
+    },
+  );
 
   const voice = deps.voice;
   if (voice) {
@@ -90,7 +125,11 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
       const form = voiceForm.safeParse(req.body);
       const ret = returnUrlOf(req.query.returnUrl);
       if (!form.success || !ret.ok) {
-        res.status(400).json({ error: form.success ? 'returnUrl must be an absolute http(s) URL' : 'not a Twilio voice webhook (CallSid missing)' });
+        res.status(400).json({
+          error: form.success
+            ? 'returnUrl must be an absolute http(s) URL'
+            : 'not a Twilio voice webhook (CallSid missing)',
+        });
         return;
       }
       const { CallSid } = form.data;
@@ -103,26 +142,32 @@ export function twilioRouter(deps: { client: Client; authToken: string; publicBa
       res.type('text/xml').send(response.toString());
     });
 
-    r.post('/twilio/call-status', express.urlencoded({ extended: false, limit: '16kb' }), signed, fresh, async (req, res) => {
-      const form = callStatusForm.safeParse(req.body);
-      if (!form.success) {
-        res.status(400).json({ error: 'not a Twilio call status callback' });
-        return;
-      }
-      const { CallSid, CallStatus } = form.data;
-      if (CALL_OVER.has(CallStatus)) {
-        try {
-          await deps.client.workflow
-            .getHandle(callWorkflowId(CallSid))
-            .signal(callEndedSignal, { status: CallStatus, at: new Date().toISOString() });
-        } catch (err) {
-          // No session for this call (never streamed, or already over): nothing to end.
-          if (!(err instanceof WorkflowNotFoundError)) throw err;
+    r.post(
+      '/twilio/call-status',
+      express.urlencoded({ extended: false, limit: '16kb' }),
+      signed,
+      fresh,
+      async (req, res) => {
+        const form = callStatusForm.safeParse(req.body);
+        if (!form.success) {
+          res.status(400).json({ error: 'not a Twilio call status callback' });
+          return;
         }
-        deps.log.info({ callSid: CallSid, status: CallStatus }, 'call ended');
-      }
-      res.status(204).end();
-    });
+        const { CallSid, CallStatus } = form.data;
+        if (CALL_OVER.has(CallStatus)) {
+          try {
+            await deps.client.workflow
+              .getHandle(callWorkflowId(CallSid))
+              .signal(callEndedSignal, { status: CallStatus, at: new Date().toISOString() });
+          } catch (err) {
+            // No session for this call (never streamed, or already over): nothing to end.
+            if (!(err instanceof WorkflowNotFoundError)) throw err;
+          }
+          deps.log.info({ callSid: CallSid, status: CallStatus }, 'call ended');
+        }
+        res.status(204).end();
+      },
+    );
   }
 
   return r;

@@ -90,15 +90,20 @@ export class OtsClient {
 
   constructor(opts: OtsClientOptions) {
     const url = new URL(opts.baseUrl);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`OTS base URL must be http(s), got ${url.protocol}`);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw new TypeError(`OTS base URL must be http(s), got ${url.protocol}`);
     // Operators paste https://onetimesecret.com/api or …/api/v1 as often as the root; requests add /api/v1 themselves.
     const prefix = url.pathname.replace(/\/+$/, '').replace(/\/api(\/v1)?$/, '');
     this.baseUrl = `${url.origin}${prefix}`;
     if (Boolean(opts.username) !== Boolean(opts.apiKey)) {
-      throw new TypeError('OTS username and API key go together: set both (account email + API token) or neither (anonymous)');
+      throw new TypeError(
+        'OTS username and API key go together: set both (account email + API token) or neither (anonymous)',
+      );
     }
     this.#authorization =
-      opts.username && opts.apiKey ? `Basic ${Buffer.from(`${opts.username}:${opts.apiKey}`).toString('base64')}` : undefined;
+      opts.username && opts.apiKey
+        ? `Basic ${Buffer.from(`${opts.username}:${opts.apiKey}`).toString('base64')}`
+        : undefined;
     this.#dispatcher = opts.dispatcher;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
@@ -134,7 +139,9 @@ export class OtsClient {
    */
   async retrieveSecret(secretKey: string, passphrase?: string): Promise<RetrievedSecret> {
     const path = `/api/v1/secret/${encodeURIComponent(secretKey)}`;
-    const wire = await this.#call('POST', path, `/api/v1/secret/${shortKey(secretKey)}`, retrieveWireSchema, { passphrase });
+    const wire = await this.#call('POST', path, `/api/v1/secret/${shortKey(secretKey)}`, retrieveWireSchema, {
+      passphrase,
+    });
     return { value: wire.value, secretKey: wire.secret_key ?? secretKey, shareDomain: wire.share_domain ?? '' };
   }
 
@@ -146,7 +153,9 @@ export class OtsClient {
 
   /** GET /api/v1/private/recent: the account's receipts of the last 30 days, without share keys. Needs auth. */
   async recent(): Promise<Receipt[]> {
-    return (await this.#call('GET', '/api/v1/private/recent', '/api/v1/private/recent', recentWireSchema)).map(toReceipt);
+    return (await this.#call('GET', '/api/v1/private/recent', '/api/v1/private/recent', recentWireSchema)).map(
+      toReceipt,
+    );
   }
 
   /**
@@ -166,7 +175,9 @@ export class OtsClient {
    */
   shareLink(receipt: Receipt): string {
     if (!receipt.secretKey) {
-      throw new TypeError(`receipt ${shortKey(receipt.metadataKey)} has no secret key (state ${receipt.state}): only a fresh share/generate receipt has a link`);
+      throw new TypeError(
+        `receipt ${shortKey(receipt.metadataKey)} has no secret key (state ${receipt.state}): only a fresh share/generate receipt has a link`,
+      );
     }
     const key = encodeURIComponent(receipt.secretKey);
     const domain = receipt.shareDomain.replace(/\/+$/, '');
@@ -179,7 +190,13 @@ export class OtsClient {
   }
 
   /** One request. `shown` is the path with keys shortened, the only form of it that goes into errors. */
-  async #call<S extends z.ZodType>(method: 'GET' | 'POST', path: string, shown: string, schema: S, form?: Form): Promise<z.output<S>> {
+  async #call<S extends z.ZodType>(
+    method: 'GET' | 'POST',
+    path: string,
+    shown: string,
+    schema: S,
+    form?: Form,
+  ): Promise<z.output<S>> {
     const where = `${method} ${shown}`;
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
     if (this.#authorization) headers.authorization = this.#authorization;
@@ -199,14 +216,23 @@ export class OtsClient {
     let responseHeaders: Record<string, string | string[] | undefined>;
     let text: string;
     try {
-      const res = await request(`${this.baseUrl}${path}`, { method, headers, body, dispatcher: this.#dispatcher, signal: deadline.signal });
+      const res = await request(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        body,
+        dispatcher: this.#dispatcher,
+        signal: deadline.signal,
+      });
       statusCode = res.statusCode;
       responseHeaders = res.headers;
       // undici keeps the connection busy until the body is read: always consume it, error or not.
       text = await res.body.text();
     } catch (err) {
       if (deadline.signal.aborted) {
-        throw new OtsUnavailableError(`Onetime Secret did not answer ${where} within ${this.#timeoutMs} ms: retry later`, { request: where, cause: err });
+        throw new OtsUnavailableError(
+          `Onetime Secret did not answer ${where} within ${this.#timeoutMs} ms: retry later`,
+          { request: where, cause: err },
+        );
       }
       const code = (err as { code?: unknown }).code;
       if (code === 'UND_ERR_INVALID_ARG') throw err; // a bug here, not an outage
@@ -223,13 +249,22 @@ export class OtsClient {
       try {
         json = JSON.parse(text);
       } catch {
-        throw new OtsProtocolError(`Onetime Secret answered ${where} with HTTP ${statusCode} but the body is not JSON: is ${this.baseUrl} an OTS server?`, { status: statusCode, request: where });
+        throw new OtsProtocolError(
+          `Onetime Secret answered ${where} with HTTP ${statusCode} but the body is not JSON: is ${this.baseUrl} an OTS server?`,
+          { status: statusCode, request: where },
+        );
       }
       const parsed = schema.safeParse(json);
       if (!parsed.success) {
         // Paths and issue codes only: a response body (a revealed value!) must not reach the message.
-        const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.code}`).slice(0, 5).join(', ');
-        throw new OtsProtocolError(`Onetime Secret answered ${where} with an unexpected body (${issues}): the server may not speak API v1`, { status: statusCode, request: where });
+        const issues = parsed.error.issues
+          .map((i) => `${i.path.join('.') || '(root)'}: ${i.code}`)
+          .slice(0, 5)
+          .join(', ');
+        throw new OtsProtocolError(
+          `Onetime Secret answered ${where} with an unexpected body (${issues}): the server may not speak API v1`,
+          { status: statusCode, request: where },
+        );
       }
       return parsed.data;
     }
@@ -237,7 +272,12 @@ export class OtsClient {
   }
 
   /** Maps a non-2xx answer to a typed error (ots-api.md §3 "v1 errors"). */
-  #error(statusCode: number, headers: Record<string, string | string[] | undefined>, text: string, where: string): OtsError {
+  #error(
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    text: string,
+    where: string,
+  ): OtsError {
     let wire: z.infer<typeof errorWireSchema> = {};
     try {
       wire = errorWireSchema.parse(JSON.parse(text));
@@ -249,13 +289,17 @@ export class OtsClient {
     const status = statusCode === 404 && intended ? intended : statusCode;
     const serverMessage = wire.message?.slice(0, 300);
     const said = serverMessage ? `: "${serverMessage}"` : '';
-    const http = intended && intended !== statusCode ? `HTTP ${statusCode}, intended ${intended}` : `HTTP ${statusCode}`;
+    const http =
+      intended && intended !== statusCode ? `HTTP ${statusCode}, intended ${intended}` : `HTTP ${statusCode}`;
     const details: OtsErrorDetails = { status, request: where, serverMessage };
     const retryAfterMs = parseRetryAfter(headers['retry-after']);
 
     // Messages that mean the same whatever status carries them: v1's own limiter and outage texts come as 404/400.
     if (serverMessage && /rate limit exceeded/i.test(serverMessage)) {
-      return new OtsRateLimitedError(`Onetime Secret rate limit reached on ${where} (${http})${said}: back off and retry later`, { ...details, retryAfterMs });
+      return new OtsRateLimitedError(
+        `Onetime Secret rate limit reached on ${where} (${http})${said}: back off and retry later`,
+        { ...details, retryAfterMs },
+      );
     }
     if (serverMessage && /temporarily unavailable|unexpected error occurred/i.test(serverMessage)) {
       return new OtsUnavailableError(`Onetime Secret failed on ${where} (${http})${said}: retry later`, details);
@@ -268,8 +312,12 @@ export class OtsClient {
       return new OtsAuthError(`Onetime Secret refused the credentials for ${where} (${http})${said}: ${fix}`, details);
     }
     if (status === 429) {
-      const wait = retryAfterMs === undefined ? 'back off and retry later' : `retry in ${Math.ceil(retryAfterMs / 1000)} s`;
-      return new OtsRateLimitedError(`Onetime Secret rate limit reached on ${where} (${http}): ${wait}`, { ...details, retryAfterMs });
+      const wait =
+        retryAfterMs === undefined ? 'back off and retry later' : `retry in ${Math.ceil(retryAfterMs / 1000)} s`;
+      return new OtsRateLimitedError(`Onetime Secret rate limit reached on ${where} (${http}): ${wait}`, {
+        ...details,
+        retryAfterMs,
+      });
     }
     if (status >= 500 || status === 408) {
       return new OtsUnavailableError(`Onetime Secret failed on ${where} (${http})${said}: retry later`, details);
@@ -283,7 +331,10 @@ export class OtsClient {
         );
       }
       if (serverMessage && /is not available$/.test(serverMessage)) {
-        return new OtsAuthError(`Onetime Secret at ${this.baseUrl} has API accounts disabled (${http})${said}: unset OTS_USERNAME/OTS_API_KEY or use a server with authentication on`, details);
+        return new OtsAuthError(
+          `Onetime Secret at ${this.baseUrl} has API accounts disabled (${http})${said}: unset OTS_USERNAME/OTS_API_KEY or use a server with authentication on`,
+          details,
+        );
       }
       return new OtsProtocolError(
         `Onetime Secret has no route ${where} (${http}${wire.error ? `: "${wire.error.slice(0, 100)}"` : ''}): the base URL ${this.baseUrl} looks wrong; use the server root, e.g. https://us.onetimesecret.com`,
@@ -291,8 +342,14 @@ export class OtsClient {
       );
     }
     if (status >= 400 && status < 500) {
-      return new OtsBadRequestError(`Onetime Secret refused ${where} (${http})${said}: fix the request; sending it again unchanged will fail the same way`, details);
+      return new OtsBadRequestError(
+        `Onetime Secret refused ${where} (${http})${said}: fix the request; sending it again unchanged will fail the same way`,
+        details,
+      );
     }
-    return new OtsProtocolError(`Onetime Secret answered ${where} with unexpected HTTP ${statusCode}: check the base URL ${this.baseUrl} (a redirect means http vs https or a wrong host)`, details);
+    return new OtsProtocolError(
+      `Onetime Secret answered ${where} with unexpected HTTP ${statusCode}: check the base URL ${this.baseUrl} (a redirect means http vs https or a wrong host)`,
+      details,
+    );
   }
 }

@@ -47,7 +47,11 @@ export const OTS_TTL_CEILINGS: readonly number[] = [7 * 86_400, 14 * 86_400, 30 
 
 /** The TTL a hand-off asks OTS for: `ttlSeconds` minus an offset fixed by the share id. */
 export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
-  const span = Math.min(FINGERPRINT_SPAN_MAX_SECONDS, Math.floor(ttlSeconds * FINGERPRINT_SPAN_SHARE), ttlSeconds - MIN_TTL_SECONDS + 1);
+  const span = Math.min(
+    FINGERPRINT_SPAN_MAX_SECONDS,
+    Math.floor(ttlSeconds * FINGERPRINT_SPAN_SHARE),
+    ttlSeconds - MIN_TTL_SECONDS + 1,
+  );
   if (span < 2) return ttlSeconds;
   const offset = createHash('sha256').update(`ots-handoff ttl fingerprint\0${shareId}`).digest().readUInt32BE(0) % span;
   return ttlSeconds - offset;
@@ -65,19 +69,28 @@ export interface CreateMarker {
 }
 
 export function isCreateMarker(v: unknown): v is CreateMarker {
-  return typeof v === 'object' && v !== null && typeof (v as CreateMarker).sentAt === 'number' && Number.isFinite((v as CreateMarker).sentAt);
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as CreateMarker).sentAt === 'number' &&
+    Number.isFinite((v as CreateMarker).sentAt)
+  );
 }
 
 export { REFUSED_CREATE_CODES } from '../../workflows/pure.js';
 
-export type CreatedMatch = { kind: 'none' } | { kind: 'one'; receipt: Receipt } | { kind: 'ambiguous'; receipts: Receipt[] };
+export type CreatedMatch =
+  { kind: 'none' } | { kind: 'one'; receipt: Receipt } | { kind: 'ambiguous'; receipts: Receipt[] };
 
 /**
  * The receipts in `recent` that may be this hand-off's secret: still live (new or viewed: the link was never
  * delivered, so anything else is not ours to recover), carrying the fingerprint (or a clamp ceiling below it),
  * and created in [sinceMs - skew, untilMs + skew].
  */
-export function matchCreatedReceipt(recent: readonly Receipt[], want: { ttl: number; sinceMs: number; untilMs: number }): CreatedMatch {
+export function matchCreatedReceipt(
+  recent: readonly Receipt[],
+  want: { ttl: number; sinceMs: number; untilMs: number },
+): CreatedMatch {
   const from = want.sinceMs - CLOCK_SKEW_MS;
   const to = want.untilMs + CLOCK_SKEW_MS;
   const candidates = recent.filter(

@@ -42,7 +42,10 @@ export function createReceiptBatcher(opts: {
     async receipt(metadataKey) {
       if (!snapshot || now() - snapshot.at >= maxAgeMs) await refresh();
       const listed = snapshot?.byKey.get(metadataKey);
-      const pastLifetime = listed !== undefined && (listed.state === 'new' || listed.state === 'viewed') && (listed.created + listed.ttl) * 1000 <= now();
+      const pastLifetime =
+        listed !== undefined &&
+        (listed.state === 'new' || listed.state === 'viewed') &&
+        (listed.created + listed.ttl) * 1000 <= now();
       return listed && !pastLifetime ? listed : opts.ots.receipt(metadataKey);
     },
   };

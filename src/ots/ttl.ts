@@ -24,7 +24,8 @@ export function parseTtl(input: TtlPreset | number | undefined, defaultTtl: numb
   const value = input ?? defaultTtl;
   if (typeof value === 'string') {
     const seconds = (TTL_PRESETS as Record<string, number>)[value];
-    if (seconds === undefined) throw new RangeError(`TTL "${String(value)}" is not one of 1h, 24h, 7d or a number of seconds`);
+    if (seconds === undefined)
+      throw new RangeError(`TTL "${String(value)}" is not one of 1h, 24h, 7d or a number of seconds`);
     return seconds;
   }
   if (!Number.isInteger(value) || value < MIN_TTL_SECONDS || value > MAX_TTL_SECONDS) {

@@ -42,7 +42,10 @@ export class PlaybackQueue {
 
   /** Twilio `clear`: the frame playing now and everything queued are dropped; pending marks return at once. */
   clear(): void {
-    const marks = [...(this.playing?.marksAfter ?? []), ...this.queue.flatMap((q) => (q.kind === 'mark' ? [q.name] : []))];
+    const marks = [
+      ...(this.playing?.marksAfter ?? []),
+      ...this.queue.flatMap((q) => (q.kind === 'mark' ? [q.name] : [])),
+    ];
     this.playing = undefined;
     this.queue.length = 0;
     this.headOffset = 0;

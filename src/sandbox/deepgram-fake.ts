@@ -137,10 +137,19 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
     let audioSeconds = 0;
     let lastEnd = 0;
     let idle: NodeJS.Timeout | undefined;
-    const send = (msg: object) => { if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg)); };
+    const send = (msg: object) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+    };
     const armIdle = () => {
       clearTimeout(idle);
-      idle = setTimeout(() => ws.close(1011, 'Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001'), idleTimeoutMs);
+      idle = setTimeout(
+        () =>
+          ws.close(
+            1011,
+            'Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001',
+          ),
+        idleTimeoutMs,
+      );
     };
     const results = (transcript: string, isFinal: boolean, speechFinal: boolean, fromFinalize = false) => {
       const words = transcript.split(/\s+/).filter(Boolean);
@@ -155,19 +164,25 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
         speech_final: speechFinal,
         ...(fromFinalize ? { from_finalize: true } : {}),
         channel: {
-          alternatives: [{
-            transcript,
-            confidence: 0.98,
-            words: words.map((w, i) => ({
-              word: w.toLowerCase().replace(/[^\p{L}\p{N}']/gu, ''),
-              start: start + (duration * i) / words.length,
-              end: start + (duration * (i + 1)) / words.length,
+          alternatives: [
+            {
+              transcript,
               confidence: 0.98,
-              punctuated_word: w,
-            })),
-          }],
+              words: words.map((w, i) => ({
+                word: w.toLowerCase().replace(/[^\p{L}\p{N}']/gu, ''),
+                start: start + (duration * i) / words.length,
+                end: start + (duration * (i + 1)) / words.length,
+                confidence: 0.98,
+                punctuated_word: w,
+              })),
+            },
+          ],
         },
-        metadata: { request_id: requestId, model_info: { name: 'fake', version: '0', arch: 'fake' }, model_uuid: requestId },
+        metadata: {
+          request_id: requestId,
+          model_info: { name: 'fake', version: '0', arch: 'fake' },
+          model_uuid: requestId,
+        },
       });
     };
     const emit = (transcript: string, endOfSpeech = true) => {
@@ -227,15 +242,26 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
       conn.closeCode = code;
       live.delete(conn.id);
     });
-    ws.on('error', () => { /* a client that vanished; 'close' follows */ });
+    ws.on('error', () => {
+      /* a client that vanished; 'close' follows */
+    });
   }
 
   function handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const url = new URL(req.url ?? '/', 'http://fake');
     if (url.pathname !== `${prefix}/v1/listen`) return false;
-    const record: FakeRequest = { kind: 'listen', path: url.pathname, query: queryOf(url), authOk: authOk(req), status: 101, messages: [] };
+    const record: FakeRequest = {
+      kind: 'listen',
+      path: url.pathname,
+      query: queryOf(url),
+      authOk: authOk(req),
+      status: 101,
+      messages: [],
+    };
     keep(recorded, record);
-    socket.on('error', () => { /* client gone mid-handshake */ });
+    socket.on('error', () => {
+      /* client gone mid-handshake */
+    });
     if (!record.authOk) {
       record.status = 401;
       rejectUpgrade(socket, 401, errorBody('INVALID_AUTH', 'Invalid credentials.'));
@@ -252,7 +278,14 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
   function handleRequest(req: http.IncomingMessage, res: http.ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://fake');
     if (url.pathname !== `${prefix}/v1/speak`) return false;
-    const record: FakeRequest = { kind: 'speak', path: url.pathname, query: queryOf(url), authOk: authOk(req), status: 0, messages: [] };
+    const record: FakeRequest = {
+      kind: 'speak',
+      path: url.pathname,
+      query: queryOf(url),
+      authOk: authOk(req),
+      status: 0,
+      messages: [],
+    };
     keep(recorded, record);
     const answer = (status: number, body: Buffer | object) => {
       record.status = status;
@@ -272,7 +305,13 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
       if (!record.authOk) return answer(401, errorBody('INVALID_AUTH', 'Invalid credentials.'));
       const q = (k: string) => url.searchParams.get(k);
       if (q('encoding') !== 'mulaw' || q('sample_rate') !== '8000' || q('container') !== 'none') {
-        return answer(400, errorBody('UNSUPPORTED_BY_FAKE', 'The fake only makes raw μ-law: encoding=mulaw&sample_rate=8000&container=none.'));
+        return answer(
+          400,
+          errorBody(
+            'UNSUPPORTED_BY_FAKE',
+            'The fake only makes raw μ-law: encoding=mulaw&sample_rate=8000&container=none.',
+          ),
+        );
       }
       let text: string;
       try {
@@ -290,7 +329,9 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
     handleUpgrade,
     async listen(port = 0) {
       const server = http.createServer((req, res) => {
-        if (!handleRequest(req, res)) { res.writeHead(404).end(); }
+        if (!handleRequest(req, res)) {
+          res.writeHead(404).end();
+        }
       });
       server.on('upgrade', (req, socket, head) => {
         if (!handleUpgrade(req, socket, head)) rejectUpgrade(socket, 404, errorBody('NOT_FOUND', 'No such path.'));

@@ -19,7 +19,6 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
 
 const DAY = 86_400;
-const REAL_MIN_TTL = 60; // V1_MIN_TTL
 const MAX_TTL = 30 * DAY;
 const MAX_TTL_ANONYMOUS = 7 * DAY; // TTL_MAX_ANONYMOUS
 const DEFAULT_TTL = 7 * DAY;
@@ -119,7 +118,9 @@ export interface OtsEmulatorSnapshot {
 
 /** 62 chars of [0-9a-z]: base36 of 320 random bits, left-padded, like Familia's verifiable identifiers. */
 function newKey(): string {
-  return BigInt(`0x${randomBytes(40).toString('hex')}`).toString(36).padStart(62, '0');
+  return BigInt(`0x${randomBytes(40).toString('hex')}`)
+    .toString(36)
+    .padStart(62, '0');
 }
 
 /** bob@example.org → bo***@e***.org (OT::Utils.obscure_email). */
@@ -158,7 +159,8 @@ function paramsOf(req: Request): Record<string, string | undefined> {
 const INTENDED = 'X-OTS-Intended-Status';
 const notAuthorized = (res: Response) => res.status(404).set(INTENDED, '401').json({ message: 'Not authorized' });
 const formError = (res: Response, message: string) => res.status(404).set(INTENDED, '400').json({ message });
-const unknownSecret = (res: Response, key: string) => res.status(404).json({ secret_key: key, message: 'Unknown secret' });
+const unknownSecret = (res: Response, key: string) =>
+  res.status(404).json({ secret_key: key, message: 'Unknown secret' });
 /** Keys shorter than 20 chars never reach the controller. */
 const shortKeyNotFound = (res: Response) => res.status(404).json({ message: 'Not Found' });
 /** The router's own answers: content-type without charset (apps/api/v1/application.rb). */
@@ -178,7 +180,8 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   let rateLimited = 0;
   let apiRequests = 0;
 
-  const base = (req: Request) => (opts.publicBaseUrl?.() ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`).replace(/\/+$/, '');
+  const base = (req: Request) =>
+    (opts.publicBaseUrl?.() ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`).replace(/\/+$/, '');
   const secs = (ms: number) => Math.floor(ms / 1000);
   const left = (atMs: number) => Math.max(0, Math.ceil((atMs - now()) / 1000));
 
@@ -193,7 +196,9 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     const [user, key] = [decoded.slice(0, sep), decoded.slice(sep + 1)];
     const want = opts.credentials;
     const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
-    return sep > 0 && same(user, want.username) && same(key, want.apiKey) ? { custid: want.username, authed: true } : undefined;
+    return sep > 0 && same(user, want.username) && same(key, want.apiKey)
+      ? { custid: want.username, authed: true }
+      : undefined;
   }
 
   /** The receipt with lazy expiry applied: secret TTL over → expired; receipt TTL over → gone. */
@@ -271,26 +276,39 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     if (kind === 'share') {
       value = p.secret ?? '';
       if (value.trim() === '') return formError(res, 'You did not provide anything to share');
-      if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) return formError(res, `Secret value exceeds the maximum size of ${MAX_SECRET_BYTES} bytes`);
+      if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES)
+        return formError(res, `Secret value exceeds the maximum size of ${MAX_SECRET_BYTES} bytes`);
     } else {
       const asked = Number.parseInt(p.length ?? '', 10);
       const length = Number.isFinite(asked) && asked > 0 ? Math.min(asked, GENERATE_MAX) : GENERATE_LENGTH;
       value = Array.from({ length }, () => GENERATE_ALPHABET[randomInt(GENERATE_ALPHABET.length)]).join('');
     }
     const passphrase = p.passphrase || undefined;
-    if (passphrase !== undefined && passphrase.length < PASSPHRASE_MIN) return formError(res, `Passphrase must be at least ${PASSPHRASE_MIN} characters long`);
-    if (passphrase !== undefined && passphrase.length > PASSPHRASE_MAX) return formError(res, `Passphrase must be no more than ${PASSPHRASE_MAX} characters long`);
+    if (passphrase !== undefined && passphrase.length < PASSPHRASE_MIN)
+      return formError(res, `Passphrase must be at least ${PASSPHRASE_MIN} characters long`);
+    if (passphrase !== undefined && passphrase.length > PASSPHRASE_MAX)
+      return formError(res, `Passphrase must be no more than ${PASSPHRASE_MAX} characters long`);
     const recipient = p.recipient?.trim() || undefined;
     if (recipient !== undefined && !who.authed) return formError(res, 'An account is required to send emails.');
-    if (recipient !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(recipient)) return formError(res, `Undeliverable email address: ${recipient}`);
+    if (recipient !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(recipient))
+      return formError(res, `Undeliverable email address: ${recipient}`);
     if (p.share_domain) return formError(res, `Unknown domain: ${p.share_domain}`);
 
     // Out-of-range TTLs are clamped, never rejected (ots-api.md §3 "Create params").
     const asked = Number.parseInt(p.ttl ?? '', 10);
-    const ttl = Math.min(Math.max(Number.isFinite(asked) ? asked : DEFAULT_TTL, minTtl), who.authed ? MAX_TTL : MAX_TTL_ANONYMOUS);
+    const ttl = Math.min(
+      Math.max(Number.isFinite(asked) ? asked : DEFAULT_TTL, minTtl),
+      who.authed ? MAX_TTL : MAX_TTL_ANONYMOUS,
+    );
 
     const t = now();
-    const secret: StoredSecret = { key: newKey(), metadataKey: newKey(), value, expiresAtMs: t + ttl * 1000, failedAttempts: 0 };
+    const secret: StoredSecret = {
+      key: newKey(),
+      metadataKey: newKey(),
+      value,
+      expiresAtMs: t + ttl * 1000,
+      failedAttempts: 0,
+    };
     if (passphrase !== undefined) secret.passphrase = await hashPassphrase(passphrase);
     const receipt: StoredReceipt = {
       key: secret.metadataKey,
@@ -310,13 +328,17 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     receipts.set(receipt.key, receipt);
     created += 1;
     // The real server mails the link (never the value) to the first recipient only.
-    if (recipient) sentMail.push({ to: recipient, link: `${base(req)}/secret/${secret.key}`, metadataKey: receipt.key, at: t });
+    if (recipient)
+      sentMail.push({ to: recipient, link: `${base(req)}/secret/${secret.key}`, metadataKey: receipt.key, at: t });
     // generate answers with the value (value + secret_value); the receipt may show it once more (see below).
     res.json(receiptHsh(req, receipt, { withValue: kind === 'generate' }));
   }
 
   /** Reveal and destroy; a wrong passphrase answers exactly like an unknown key and consumes nothing. */
-  async function reveal(key: string, passphrase: string | undefined): Promise<{ ok: true; value: string } | { ok: false; lockedOut?: true }> {
+  async function reveal(
+    key: string,
+    passphrase: string | undefined,
+  ): Promise<{ ok: true; value: string } | { ok: false; lockedOut?: true }> {
     const s = loadSecret(key);
     if (!s) return { ok: false };
     if (s.passphrase) {
@@ -367,7 +389,10 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     if (f.garble) {
       res.json = (body: unknown) => {
         const text = JSON.stringify(body);
-        return res.status(200).type('application/json').send(text.slice(0, Math.floor(text.length / 2)));
+        return res
+          .status(200)
+          .type('application/json')
+          .send(text.slice(0, Math.floor(text.length / 2)));
       };
       return next();
     }
@@ -417,77 +442,103 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   const RECEIPT_PREFIXES = ['/api/v1/private', '/api/v1/receipt', '/api/v1/metadata'];
 
   // Before /:key, so "recent" is not taken for a key.
-  router.get(RECEIPT_PREFIXES.map((p) => `${p}/recent`), (req, res) => {
-    const who = identify(req);
-    if (!who?.authed) return notAuthorized(res);
-    const since = now() - RECENT_WINDOW_MS;
-    const list = [...receipts.keys()]
-      .map(loadReceipt)
-      .filter((r): r is StoredReceipt => r !== undefined && r.custid === who.custid && r.createdMs >= since)
-      .sort((a, b) => b.createdMs - a.createdMs)
-      .map((r) => {
-        const h = receiptHsh(req, r, { list: true });
-        delete h.secret_key; // secret_identifier stays: the delete happens after the alias copy (fixture "recent")
-        return h;
-      });
-    res.json(list);
-  });
+  router.get(
+    RECEIPT_PREFIXES.map((p) => `${p}/recent`),
+    (req, res) => {
+      const who = identify(req);
+      if (!who?.authed) return notAuthorized(res);
+      const since = now() - RECENT_WINDOW_MS;
+      const list = [...receipts.keys()]
+        .map(loadReceipt)
+        .filter((r): r is StoredReceipt => r !== undefined && r.custid === who.custid && r.createdMs >= since)
+        .sort((a, b) => b.createdMs - a.createdMs)
+        .map((r) => {
+          const h = receiptHsh(req, r, { list: true });
+          delete h.secret_key; // secret_identifier stays: the delete happens after the alias copy (fixture "recent")
+          return h;
+        });
+      res.json(list);
+    },
+  );
 
-  router.all(RECEIPT_PREFIXES.map((p) => `${p}/:key`), (req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'POST') return next();
-    if (!identify(req)) return notAuthorized(res);
-    const key = String(req.params.key);
-    if (key.length < 20) return shortKeyNotFound(res);
-    const r = loadReceipt(key);
-    if (!r) return unknownSecret(res, key);
-    // A generated value shows on the first receipt view within generated_value_display_ttl, then never again.
-    const showValue = r.generatedValue !== undefined && now() - r.createdMs < GENERATED_VALUE_DISPLAY_MS;
-    const body = receiptHsh(req, r, { withValue: showValue });
-    delete r.generatedValue;
-    res.json(body);
-  });
+  router.all(
+    RECEIPT_PREFIXES.map((p) => `${p}/:key`),
+    (req, res, next) => {
+      if (req.method !== 'GET' && req.method !== 'POST') return next();
+      if (!identify(req)) return notAuthorized(res);
+      const key = String(req.params.key);
+      if (key.length < 20) return shortKeyNotFound(res);
+      const r = loadReceipt(key);
+      if (!r) return unknownSecret(res, key);
+      // A generated value shows on the first receipt view within generated_value_display_ttl, then never again.
+      const showValue = r.generatedValue !== undefined && now() - r.createdMs < GENERATED_VALUE_DISPLAY_MS;
+      const body = receiptHsh(req, r, { withValue: showValue });
+      delete r.generatedValue;
+      res.json(body);
+    },
+  );
 
-  router.post(RECEIPT_PREFIXES.map((p) => `${p}/:key/burn`), async (req, res) => {
-    if (!identify(req)) return notAuthorized(res);
-    const key = String(req.params.key);
-    if (key.length < 20) return shortKeyNotFound(res);
-    const r = loadReceipt(key);
-    const s = r && loadSecret(r.secretKey);
-    if (!r || !s) return unknownSecret(res, key);
-    if (s.passphrase) {
-      const given = paramsOf(req).passphrase;
-      if (!given || !(await passphraseMatches(s.passphrase, given))) return formError(res, 'Double check that passphrase');
-    }
-    secrets.delete(s.key);
-    r.state = 'burned';
-    r.updatedMs = now();
-    delete r.generatedValue;
-    res.json({ state: receiptHsh(req, r, { list: true }), secret_shortkey: r.secretKey.slice(0, 8) });
-  });
+  router.post(
+    RECEIPT_PREFIXES.map((p) => `${p}/:key/burn`),
+    async (req, res) => {
+      if (!identify(req)) return notAuthorized(res);
+      const key = String(req.params.key);
+      if (key.length < 20) return shortKeyNotFound(res);
+      const r = loadReceipt(key);
+      const s = r && loadSecret(r.secretKey);
+      if (!r || !s) return unknownSecret(res, key);
+      if (s.passphrase) {
+        const given = paramsOf(req).passphrase;
+        if (!given || !(await passphraseMatches(s.passphrase, given)))
+          return formError(res, 'Double check that passphrase');
+      }
+      secrets.delete(s.key);
+      r.state = 'burned';
+      r.updatedMs = now();
+      delete r.generatedValue;
+      res.json({ state: receiptHsh(req, r, { list: true }), secret_shortkey: r.secretKey.slice(0, 8) });
+    },
+  );
 
   // The recipient's page (the real web app's /secret/:key): opening shows a button; only the POST reveals.
   router.get('/secret/:key', (req, res) => {
     const r = loadSecret(String(req.params.key));
-    const field = r?.passphrase ? '<p><label>Passphrase <input name="passphrase" type="password" autocomplete="off" required></label></p>' : '';
-    page(res, r ? `<form method="post"><p>This secret can be viewed once.</p>${field}<button>Reveal secret</button></form>` : '<p>This secret is unknown, expired or already viewed.</p>');
+    const field = r?.passphrase
+      ? '<p><label>Passphrase <input name="passphrase" type="password" autocomplete="off" required></label></p>'
+      : '';
+    page(
+      res,
+      r
+        ? `<form method="post"><p>This secret can be viewed once.</p>${field}<button>Reveal secret</button></form>`
+        : '<p>This secret is unknown, expired or already viewed.</p>',
+    );
   });
   router.post('/secret/:key', async (req, res) => {
     const r = await reveal(String(req.params.key), paramsOf(req).passphrase || undefined);
-    page(res, r.ok ? `<p>Copy it now; it is gone from the server:</p><pre>${escapeHtml(r.value)}</pre>` : '<p>This secret is unknown, expired or already viewed, or the passphrase is wrong.</p>');
+    page(
+      res,
+      r.ok
+        ? `<p>Copy it now; it is gone from the server:</p><pre>${escapeHtml(r.value)}</pre>`
+        : '<p>This secret is unknown, expired or already viewed, or the passphrase is wrong.</p>',
+    );
   });
 
   router.use((_req, res) => routerAnswer(res, 404, { error: 'Not Found' }));
 
   router.use((err: { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
     // Unparseable or oversized bodies are refused before the app, like Rack's parsers; anything else escaped it.
-    if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) return routerAnswer(res, err.status, { error: STATUS_CODES[err.status] ?? 'Bad Request' });
+    if (typeof err.status === 'number' && err.status >= 400 && err.status < 500)
+      return routerAnswer(res, err.status, { error: STATUS_CODES[err.status] ?? 'Bad Request' });
     return routerAnswer(res, 500, { error: 'Internal Server Error' });
   });
 
   return {
     router,
     /** Live state, for tests that look behind the API. */
-    store: { secrets, receipts } as { readonly secrets: ReadonlyMap<string, StoredSecret>; readonly receipts: ReadonlyMap<string, StoredReceipt> },
+    store: { secrets, receipts } as {
+      readonly secrets: ReadonlyMap<string, StoredSecret>;
+      readonly receipts: ReadonlyMap<string, StoredReceipt>;
+    },
     /** Secrets created since start or reset, whatever became of them. */
     secretCount: () => created,
     /** Requests answered 429 by the rate limit since start. */
@@ -510,7 +561,10 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
       return {
         secrets: [...secrets.values()].map((x) => ({
           ...x,
-          passphrase: x.passphrase && { salt: x.passphrase.salt.toString('base64'), hash: x.passphrase.hash.toString('base64') },
+          passphrase: x.passphrase && {
+            salt: x.passphrase.salt.toString('base64'),
+            hash: x.passphrase.hash.toString('base64'),
+          },
         })),
         receipts: [...receipts.values()],
         mail: [...sentMail],
@@ -522,7 +576,14 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
         const { passphrase, ...rest } = x;
         secrets.set(x.key, {
           ...rest,
-          ...(passphrase ? { passphrase: { salt: Buffer.from(passphrase.salt, 'base64'), hash: Buffer.from(passphrase.hash, 'base64') } } : {}),
+          ...(passphrase
+            ? {
+                passphrase: {
+                  salt: Buffer.from(passphrase.salt, 'base64'),
+                  hash: Buffer.from(passphrase.hash, 'base64'),
+                },
+              }
+            : {}),
         });
       }
       for (const r of snap.receipts) receipts.set(r.key, r);
@@ -547,7 +608,11 @@ function escapeHtml(s: string): string {
 
 function page(res: Response, content: string): void {
   res
-    .set({ 'Content-Security-Policy': "default-src 'none'; form-action 'self'", 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' })
+    .set({
+      'Content-Security-Policy': "default-src 'none'; form-action 'self'",
+      'Cache-Control': 'no-store',
+      'Referrer-Policy': 'no-referrer',
+    })
     .type('html')
     .send(`<!doctype html><meta charset="utf-8"><title>Onetime Secret (sandbox)</title>${content}`);
 }

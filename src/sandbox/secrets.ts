@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxSecrets } from '../service.js';
-import { formatPayloadKeys, generatePayloadKey } from '../temporal/codec.js';
+import { formatPayloadKeys, generatePayloadKey } from '../temporal/payload-codec.js';
 
 export function makeSandboxSecrets(): SandboxSecrets {
   return {
@@ -30,7 +30,8 @@ export function loadSandboxSecrets(dataDir: string): SandboxSecrets {
     const merged = { ...makeSandboxSecrets(), ...saved };
     // A file from an older version lacks newer entries (e.g. payloadKeys): save them now, or they would change
     // on every start.
-    if (Object.keys(merged).some((k) => !(k in saved))) writeFileSync(file, JSON.stringify(merged, null, 2), { mode: 0o600 });
+    if (Object.keys(merged).some((k) => !(k in saved)))
+      writeFileSync(file, JSON.stringify(merged, null, 2), { mode: 0o600 });
     return merged;
   } catch {
     const fresh = makeSandboxSecrets();

@@ -47,7 +47,9 @@ export const callerStepSchema = z
     hangup: z.literal(true).optional(),
   })
   .strict()
-  .refine((s) => s.after !== undefined || s.afterMs !== undefined, { message: 'a step needs "after" (a clip name) or "afterMs"' })
+  .refine((s) => s.after !== undefined || s.afterMs !== undefined, {
+    message: 'a step needs "after" (a clip name) or "afterMs"',
+  })
   .refine((s) => [s.press, s.say, s.hangup].filter((x) => x !== undefined).length === 1, {
     message: 'a step does exactly one of "press", "say" or "hangup"',
   });
@@ -170,9 +172,12 @@ export function localStreamUrl(streamUrl: string, publicBaseUrl: string, localBa
   const pub = new URL(publicBaseUrl);
   const local = new URL(localBaseUrl);
   const prefix = pub.pathname.replace(/\/+$/, '');
-  if (stream.protocol !== 'wss:') throw new SimulatedCallError(`the <Stream> url must be wss:// (Twilio error 31922), got ${stream.protocol}`);
+  if (stream.protocol !== 'wss:')
+    throw new SimulatedCallError(`the <Stream> url must be wss:// (Twilio error 31922), got ${stream.protocol}`);
   if (stream.host !== pub.host || !stream.pathname.startsWith(`${prefix}/`)) {
-    throw new SimulatedCallError(`the <Stream> url ${stream.origin}${stream.pathname} is not under PUBLIC_BASE_URL ${publicBaseUrl}`);
+    throw new SimulatedCallError(
+      `the <Stream> url ${stream.origin}${stream.pathname} is not under PUBLIC_BASE_URL ${publicBaseUrl}`,
+    );
   }
   const rest = stream.pathname.slice(prefix.length) + stream.search;
   return `${local.protocol === 'https:' ? 'wss:' : 'ws:'}//${local.host}${local.pathname.replace(/\/+$/, '')}${rest}`;
@@ -185,7 +190,9 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
   const script = callerScriptSchema.safeParse(opts.script ?? []);
   if (!script.success) {
     const issue = script.error.issues[0];
-    throw new SimulatedCallError(`invalid caller script at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
+    throw new SimulatedCallError(
+      `invalid caller script at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   const callerClips = opts.callerClips ?? opts.clips;
   for (const step of script.data) {
@@ -209,7 +216,12 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
     state.wroteDown = wroteDownFrom(state.heard);
     for (const w of [...waiters]) w();
   };
-  const snapshot = (): SimulatedCallSnapshot => ({ ...state, heard: [...state.heard], pressed: [...state.pressed], warnings: [...state.warnings] });
+  const snapshot = (): SimulatedCallSnapshot => ({
+    ...state,
+    heard: [...state.heard],
+    pressed: [...state.pressed],
+    warnings: [...state.warnings],
+  });
   const warn = (w: string) => {
     if (!state.warnings.includes(w)) state.warnings.push(w);
   };
@@ -276,7 +288,12 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
       event: 'media',
       sequenceNumber: nextSeq(),
       streamSid,
-      media: { track: 'inbound', chunk: String(chunk), timestamp: String((chunk - 1) * FRAME_MS), payload: frame.toString('base64') },
+      media: {
+        track: 'inbound',
+        chunk: String(chunk),
+        timestamp: String((chunk - 1) * FRAME_MS),
+        payload: frame.toString('base64'),
+      },
     });
   };
 
@@ -308,10 +325,21 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
    * knows it), sent to `target` (where it really listens).
    */
   const postWebhook = (signedUrl: string, target: string, extra: Record<string, string>) => {
-    const params: Record<string, string> = { AccountSid: opts.accountSid, ApiVersion: API_VERSION, CallSid: callSid, Direction: 'inbound', From: from, To: to, ...extra };
+    const params: Record<string, string> = {
+      AccountSid: opts.accountSid,
+      ApiVersion: API_VERSION,
+      CallSid: callSid,
+      Direction: 'inbound',
+      From: from,
+      To: to,
+      ...extra,
+    };
     return request(target, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': expectedTwilioSignature(opts.authToken, signedUrl, params) },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        'x-twilio-signature': expectedTwilioSignature(opts.authToken, signedUrl, params),
+      },
       body: new URLSearchParams(params).toString(),
     });
   };
@@ -383,7 +411,9 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
 
   const connectStream = (wssUrl: string, parameters: Record<string, string>): void => {
     const target = localStreamUrl(wssUrl, publicBase, localBase);
-    const socket = new WebSocket(target, { headers: { 'X-Twilio-Signature': expectedTwilioSignature(opts.authToken, wssUrl, {}) } });
+    const socket = new WebSocket(target, {
+      headers: { 'X-Twilio-Signature': expectedTwilioSignature(opts.authToken, wssUrl, {}) },
+    });
     ws = socket;
     socket.on('unexpected-response', (_req, res) => {
       res.resume();
@@ -505,7 +535,11 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
           } else if (ended && !predicate(state)) {
             waiters.delete(check);
             clearTimeout(t);
-            reject(new SimulatedCallError(`call ended (${state.status}${state.failure ? `: ${state.failure}` : ''}) before the awaited state`));
+            reject(
+              new SimulatedCallError(
+                `call ended (${state.status}${state.failure ? `: ${state.failure}` : ''}) before the awaited state`,
+              ),
+            );
           }
         };
         const t = setTimeout(() => {

@@ -7,7 +7,6 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import { describeIssues } from '../http/schemas.js';
-import type { ClipSet } from '../voice/types.js';
 import {
   callerScriptSchema,
   placeSimulatedCall,
@@ -36,8 +35,10 @@ export const placeCallRequestSchema = z
 
 export type PlaceCallRequest = z.infer<typeof placeCallRequestSchema>;
 
-export interface SimulatedCallsOptions
-  extends Pick<SimulatedCallOptions, 'accountSid' | 'authToken' | 'clips' | 'callerClips' | 'statusCallbackPath'> {
+export interface SimulatedCallsOptions extends Pick<
+  SimulatedCallOptions,
+  'accountSid' | 'authToken' | 'clips' | 'callerClips' | 'statusCallbackPath'
+> {
   /** The service's PUBLIC_BASE_URL and where it really listens; functions because the port may be known late. */
   publicBaseUrl: () => string;
   localBaseUrl: () => string;
@@ -68,7 +69,8 @@ export function createSimulatedCalls(opts: SimulatedCallsOptions): SimulatedCall
 
   const place = (req: PlaceCallRequest): SimulatedCall => {
     forgetOld();
-    if (calls.size >= maxCalls) throw new SimulatedCallError(`too many live simulated calls (${maxCalls}); hang some up first`);
+    if (calls.size >= maxCalls)
+      throw new SimulatedCallError(`too many live simulated calls (${maxCalls}); hang some up first`);
     const call = placeSimulatedCall({
       accountSid: opts.accountSid,
       authToken: opts.authToken,

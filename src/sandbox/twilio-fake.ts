@@ -26,7 +26,10 @@ export interface OutboxMessage {
 }
 
 /** Posts one status callback; the default uses undici. Rejects when no connection could be made. */
-export type CallbackPoster = (url: string, init: { headers: Record<string, string>; body: string }) => Promise<{ statusCode: number }>;
+export type CallbackPoster = (
+  url: string,
+  init: { headers: Record<string, string>; body: string },
+) => Promise<{ statusCode: number }>;
 
 export interface TwilioFakeOptions {
   accountSid: string;
@@ -91,12 +94,19 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
       }
       const path = MESSAGES_PATH.exec(url.pathname);
       if (url.hostname !== 'api.twilio.com' || req.method.toLowerCase() !== 'post' || path?.[1] !== opts.accountSid) {
-        return answer(404, twilioError(404, 20404, { message: `The requested resource ${url.pathname} was not found` }));
+        return answer(
+          404,
+          twilioError(404, 20404, { message: `The requested resource ${url.pathname} was not found` }),
+        );
       }
       const failure = failures.shift();
       if (failure) {
         const code = failure.code ?? (failure.status === 429 ? 20429 : failure.status === 500 ? 20500 : 21211);
-        return answer(failure.status, twilioError(failure.status, code), failure.status === 429 ? { 'retry-after': '1' } : {});
+        return answer(
+          failure.status,
+          twilioError(failure.status, code),
+          failure.status === 429 ? { 'retry-after': '1' } : {},
+        );
       }
       return createMessage(formOf(req));
     },
@@ -109,7 +119,8 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
     const body = form.get('Body');
     const statusCallback = form.get('StatusCallback');
     if (!to) return answer(400, twilioError(400, 21604));
-    if (!E164.test(to)) return answer(400, twilioError(400, 21211, { message: `The 'To' number ${to} is not a valid phone number.` }));
+    if (!E164.test(to))
+      return answer(400, twilioError(400, 21211, { message: `The 'To' number ${to} is not a valid phone number.` }));
     if (!from && !service) return answer(400, twilioError(400, 21603));
     if (!body) return answer(400, twilioError(400, 21602));
     if (body.length > 1600) return answer(400, twilioError(400, 21617));
@@ -123,7 +134,12 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
     outbox.push(msg);
     opts.onMessage?.({ ...msg });
     if (statusCallback) {
-      track(sendStatusCallbacks(msg, statusCallback, { From: from ?? SERVICE_POOL_NUMBER, ...(service ? { MessagingServiceSid: service } : {}) }));
+      track(
+        sendStatusCallbacks(msg, statusCallback, {
+          From: from ?? SERVICE_POOL_NUMBER,
+          ...(service ? { MessagingServiceSid: service } : {}),
+        }),
+      );
     }
     const uri = `/${API_VERSION}/Accounts/${opts.accountSid}/Messages/${sid}`;
     return answer(201, {
@@ -153,7 +169,9 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
   /** queued -> sent -> delivered (or undelivered, 30003 unreachable handset), one signed POST each, in order. */
   async function sendStatusCallbacks(msg: OutboxMessage, url: string, sender: Record<string, string>): Promise<void> {
     const gen = generation;
-    const final = undeliverable.has(msg.to) ? { MessageStatus: 'undelivered', ErrorCode: '30003' } : { MessageStatus: 'delivered' };
+    const final = undeliverable.has(msg.to)
+      ? { MessageStatus: 'undelivered', ErrorCode: '30003' }
+      : { MessageStatus: 'delivered' };
     for (const step of [{ MessageStatus: 'queued' }, { MessageStatus: 'sent' }, final]) {
       await sleep(delayMs);
       if (gen !== generation) return;
@@ -243,14 +261,27 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
 export type TwilioFake = ReturnType<typeof createTwilioFake>;
 
 /** Twilio waits up to 15 s for a webhook answer (https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides). */
-async function postWithUndici(url: string, init: { headers: Record<string, string>; body: string }): Promise<{ statusCode: number }> {
-  const res = await request(url, { method: 'POST', headers: init.headers, body: init.body, headersTimeout: 15_000, bodyTimeout: 15_000 });
+async function postWithUndici(
+  url: string,
+  init: { headers: Record<string, string>; body: string },
+): Promise<{ statusCode: number }> {
+  const res = await request(url, {
+    method: 'POST',
+    headers: init.headers,
+    body: init.body,
+    headersTimeout: 15_000,
+    bodyTimeout: 15_000,
+  });
   await res.body.dump();
   return { statusCode: res.statusCode };
 }
 
 /** Twilio's error JSON (https://www.twilio.com/docs/usage/twilios-response#response-formats-exceptions). */
-function twilioError(status: number, code: number, extra: { message?: string; detail?: string } = {}): Record<string, unknown> {
+function twilioError(
+  status: number,
+  code: number,
+  extra: { message?: string; detail?: string } = {},
+): Record<string, unknown> {
   return {
     code,
     message: extra.message ?? ERROR_MESSAGES[code] ?? 'Simulated failure',
@@ -264,7 +295,11 @@ function twilioError(status: number, code: number, extra: { message?: string; de
  * As RequestClient resolves it: `{ statusCode, body, headers }` with lower-case header names (axios). The body
  * is the JSON text as it comes off the wire; the SDK parses strings itself (Version.create, RestException).
  */
-function answer(statusCode: number, body: Record<string, unknown>, headers: Record<string, string> = {}): TwilioHttpResponse {
+function answer(
+  statusCode: number,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): TwilioHttpResponse {
   return {
     statusCode,
     body: JSON.stringify(body),
@@ -295,7 +330,8 @@ function formOf(req: TwilioHttpRequest): URLSearchParams {
   const form = new URLSearchParams();
   if (req.headers?.['Content-Type'] !== 'application/x-www-form-urlencoded') return form;
   for (const [name, value] of Object.entries((req.data ?? {}) as Record<string, unknown>)) {
-    for (const v of Array.isArray(value) ? value : [value]) if (v !== undefined && v !== null) form.append(name, String(v));
+    for (const v of Array.isArray(value) ? value : [value])
+      if (v !== undefined && v !== null) form.append(name, String(v));
   }
   return form;
 }
@@ -324,7 +360,8 @@ function dlrDate(d: Date): string {
 }
 
 // GSM-7 basic set, and the extension set whose characters take two septets (3GPP TS 23.038).
-const GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+const GSM7 =
+  '@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&\'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà';
 const GSM7_EXTENDED = '^{}\\[~]|€\f';
 
 /** Segments as carriers count them: 160/153 GSM-7 septets, else 70/67 UCS-2 units. */

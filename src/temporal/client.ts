@@ -6,7 +6,13 @@
 // vinceblank/agent-tempo#624). So the interceptor here is the SDK's own with two additions: once closing, no new
 // retry is scheduled, and close() waits for the retries already scheduled to fire (each at most a few seconds away,
 // bounded by the SDK's backoff) before closing the channel.
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor, type ConnectionOptions } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
+  type ConnectionOptions,
+} from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 
 type Interceptor = NonNullable<ConnectionOptions['interceptors']>[number];
@@ -20,7 +26,11 @@ export interface TemporalClient {
 /** Longest close() waits for scheduled retries (the SDK's backoff caps a single delay well below this). */
 const CLOSE_GRACE_MS = 15_000;
 
-export async function connectClient(opts: { address: string; namespace: string; dataConverter: DataConverter }): Promise<TemporalClient> {
+export async function connectClient(opts: {
+  address: string;
+  namespace: string;
+  dataConverter: DataConverter;
+}): Promise<TemporalClient> {
   const sdk = defaultGrpcRetryOptions();
   let closing = false;
   let scheduled = 0;
@@ -46,7 +56,8 @@ export async function connectClient(opts: { address: string; namespace: string; 
     client,
     async close() {
       closing = true;
-      for (const deadline = Date.now() + CLOSE_GRACE_MS; scheduled > 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+      for (const deadline = Date.now() + CLOSE_GRACE_MS; scheduled > 0 && Date.now() < deadline;)
+        await new Promise((r) => setTimeout(r, 20));
       await connection.close();
     },
   };

@@ -2,7 +2,7 @@
 // converter) and the codec server all build theirs here, so they always agree on how payloads are encoded.
 import type { DataConverter } from '@temporalio/common';
 import { fileURLToPath } from 'node:url';
-import { EncryptionCodec, type PayloadKey } from './codec.js';
+import { EncryptionCodec, type PayloadKey } from './payload-codec.js';
 
 /** Bundled into the workflow code too (bundleWorkflowCode's failureConverterPath must name the same file). */
 export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { SearchAttributeKey } from './search-attributes.js';
+import type { SearchAttributeKey } from './register-search-attributes.js';
 
 export interface DevServer {
   /** host:port of the frontend gRPC service. */
@@ -79,19 +79,27 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   if (opts.dbFilename) await mkdir(dirname(opts.dbFilename), { recursive: true });
 
   const args = [
-    'server', 'start-dev',
-    '--ip', ip,
-    '--port', String(opts.port),
+    'server',
+    'start-dev',
+    '--ip',
+    ip,
+    '--port',
+    String(opts.port),
     ...(opts.uiPort === undefined ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     ...(opts.dbFilename ? ['--db-filename', opts.dbFilename] : []),
     ...(opts.namespace ? ['--namespace', opts.namespace] : []), // `default` always exists; naming it is harmless
-    '--log-level', 'warn',
+    '--log-level',
+    'warn',
     ...(opts.searchAttributes ?? []).flatMap((k) => [
-      '--search-attribute', `${k.name}=${CLI_SEARCH_ATTRIBUTE_TYPES[k.type]}`,
+      '--search-attribute',
+      `${k.name}=${CLI_SEARCH_ATTRIBUTE_TYPES[k.type]}`,
     ]),
     ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
     // Values must be JSON: a string needs its quotes (temporal.md §1).
-    ...Object.entries({ ...DEV_SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig }).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
+    ...Object.entries({ ...DEV_SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig }).flatMap(([k, v]) => [
+      '--dynamic-config-value',
+      `${k}=${JSON.stringify(v)}`,
+    ]),
   ];
   const commandLine = [opts.cliPath, ...args].map(shellQuote).join(' ');
 
@@ -156,7 +164,9 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
   }
 
   const uiUrl = opts.uiPort === undefined ? undefined : `http://${ip === '0.0.0.0' ? '127.0.0.1' : ip}:${opts.uiPort}`;
-  log(`Temporal dev server ready at ${address} in ${((Date.now() - started) / 1000).toFixed(1)} s${uiUrl ? `, UI ${uiUrl}` : ''}`);
+  log(
+    `Temporal dev server ready at ${address} in ${((Date.now() - started) / 1000).toFixed(1)} s${uiUrl ? `, UI ${uiUrl}` : ''}`,
+  );
   return { address, uiUrl, pid: child.pid!, stop, exited };
 }
 
@@ -164,7 +174,12 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
  * Resolves with undefined once the server answers its gRPC health check, else with why not. Probes the TCP port
  * first: connecting before the port is open costs ~1.3 s of grpc reconnect backoff (temporal-verified.md).
  */
-async function waitUntilServing(host: string, port: number, deadline: number, gone: () => boolean): Promise<string | undefined> {
+async function waitUntilServing(
+  host: string,
+  port: number,
+  deadline: number,
+  gone: () => boolean,
+): Promise<string | undefined> {
   let lastError = 'port not open';
   while (Date.now() < deadline && !gone()) {
     if (await portOpen(host, port)) {

@@ -53,7 +53,11 @@ export async function createWorkers(opts: {
     taskQueue: opts.taskQueue,
     dataConverter: opts.dataConverter,
     ...workflowSource,
-    activities: { ...opts.deliveryActivities, checkSecret: opts.otsActivities.checkSecret, awaitCall: opts.voiceActivities.awaitCall },
+    activities: {
+      ...opts.deliveryActivities,
+      checkSecret: opts.otsActivities.checkSecret,
+      awaitCall: opts.voiceActivities.awaitCall,
+    },
   });
   const ots = await Worker.create({
     connection,

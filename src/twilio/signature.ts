@@ -18,7 +18,12 @@ export function expectedTwilioSignature(authToken: string, url: string, params: 
 }
 
 /** Constant-time check of one signature against one URL (validateRequest compares with crypto.timingSafeEqual). */
-export function isValidTwilioSignature(authToken: string, signature: string | undefined, url: string, params: Record<string, unknown>): boolean {
+export function isValidTwilioSignature(
+  authToken: string,
+  signature: string | undefined,
+  url: string,
+  params: Record<string, unknown>,
+): boolean {
   if (!signature) return false;
   try {
     return twilio.validateRequest(authToken, signature, url, params);

@@ -129,7 +129,12 @@ export function createSmsSender(opts: {
       // ClientOpts.httpClient is typed as the RequestClient class, but BaseTwilio only ever calls `.request()`.
       const client = twilio(opts.accountSid, opts.authToken, { httpClient: noting as unknown as twilio.RequestClient });
       try {
-        const m = await client.messages.create({ to: msg.to, body: msg.body, statusCallback: msg.statusCallback, ...sender });
+        const m = await client.messages.create({
+          to: msg.to,
+          body: msg.body,
+          statusCallback: msg.statusCallback,
+          ...sender,
+        });
         return { sid: m.sid, status: m.status };
       } catch (err) {
         throw toSmsError(err, headers, msg.body);
@@ -157,7 +162,11 @@ function toSmsError(err: unknown, headers: unknown, body: string): unknown {
         retryAfterMs: retryAfterMs(header(headers, 'retry-after')),
       });
     }
-    if (status >= 500) return new SmsUnavailableError(`Twilio failed to create the message (HTTP ${status}: ${said}); retry later.`, details);
+    if (status >= 500)
+      return new SmsUnavailableError(
+        `Twilio failed to create the message (HTTP ${status}: ${said}); retry later.`,
+        details,
+      );
     return new SmsRejectedError(
       `Twilio rejected the message (HTTP ${status}: ${said})${moreInfo ? `, see ${moreInfo}` : ''}; fix the request, retrying will not help.`,
       details,

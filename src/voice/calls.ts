@@ -45,37 +45,47 @@ export function createVoiceLine(opts: VoiceLineOptions): VoiceLine & { shutdown(
       turn.queued += 1;
       // Heartbeats from now on, also while waiting for another hand-off's reading on this call to finish.
       const beat = setInterval(progress, opts.heartbeatMs ?? 2_000);
-      const mine = turn.last.then(async (): Promise<SpokenPassphrase> => {
-        let spoken: SpokenPassphrase = { outcome: session.ended ? 'hung_up' : 'not_heard', readings: 0 };
-        if (!signal.aborted && !session.ended) {
-          const startedAt = Date.now();
-          // A cancelled activity (the hand-off was burned or closed) clears the audio and ends the reading at once.
-          const r = await readPassphrase(session, {
-            signal,
-            compose: (pace) => composeReading(passphrase, opts.clips, { pace }),
-            pace: opts.pace,
-            slowerPace: Math.min(PACE_MAX, opts.pace * 1.5),
-            repeatWindowMs: opts.repeatWindowMs,
-            maxReadings: opts.maxReadings ?? 4,
-          });
-          opts.onReading?.({ callSid, startedAt, firstFrameAt: r.firstFrameAt, session });
-          log.info({ outcome: r.outcome, readings: r.readings }, 'passphrase reading ended');
-          spoken = { outcome: r.outcome, heardAt: r.firstHeardAt !== undefined ? new Date(r.firstHeardAt).toISOString() : undefined, readings: r.readings };
-        }
-        if (stopping && spoken.outcome !== 'heard') {
-          spoken = { ...spoken, outcome: 'not_heard', reason: 'the service holding the call stream stopped; the call went back to the agent' };
-        }
-        // The last hand-off on this call hands the call back (after a goodbye, unless it was cut short).
-        if (!session.ended && turn.queued === 1) {
-          if (!signal.aborted) await session.play(composePrompt('prompt-goodbye', opts.clips), 'goodbye');
-          session.end();
-        }
-        return spoken;
-      }).finally(() => {
-        clearInterval(beat);
-        turn.queued -= 1;
-        if (turn.queued === 0) turns.delete(callSid);
-      });
+      const mine = turn.last
+        .then(async (): Promise<SpokenPassphrase> => {
+          let spoken: SpokenPassphrase = { outcome: session.ended ? 'hung_up' : 'not_heard', readings: 0 };
+          if (!signal.aborted && !session.ended) {
+            const startedAt = Date.now();
+            // A cancelled activity (the hand-off was burned or closed) clears the audio and ends the reading at once.
+            const r = await readPassphrase(session, {
+              signal,
+              compose: (pace) => composeReading(passphrase, opts.clips, { pace }),
+              pace: opts.pace,
+              slowerPace: Math.min(PACE_MAX, opts.pace * 1.5),
+              repeatWindowMs: opts.repeatWindowMs,
+              maxReadings: opts.maxReadings ?? 4,
+            });
+            opts.onReading?.({ callSid, startedAt, firstFrameAt: r.firstFrameAt, session });
+            log.info({ outcome: r.outcome, readings: r.readings }, 'passphrase reading ended');
+            spoken = {
+              outcome: r.outcome,
+              heardAt: r.firstHeardAt !== undefined ? new Date(r.firstHeardAt).toISOString() : undefined,
+              readings: r.readings,
+            };
+          }
+          if (stopping && spoken.outcome !== 'heard') {
+            spoken = {
+              ...spoken,
+              outcome: 'not_heard',
+              reason: 'the service holding the call stream stopped; the call went back to the agent',
+            };
+          }
+          // The last hand-off on this call hands the call back (after a goodbye, unless it was cut short).
+          if (!session.ended && turn.queued === 1) {
+            if (!signal.aborted) await session.play(composePrompt('prompt-goodbye', opts.clips), 'goodbye');
+            session.end();
+          }
+          return spoken;
+        })
+        .finally(() => {
+          clearInterval(beat);
+          turn.queued -= 1;
+          if (turn.queued === 0) turns.delete(callSid);
+        });
       turn.last = mine.catch(() => undefined);
       return mine;
     },

@@ -164,7 +164,11 @@ export function loadClipSet(dir: string = DEFAULT_CLIP_DIR, opts: LoadClipSetOpt
     seen.add(entry.name);
     const file = join(dir, `${entry.name}.ulaw`);
     if (!existsSync(file)) {
-      throw new ClipSetError('CLIP_MISSING', `clip "${entry.name}" is listed in ${manifestPath} but ${file} does not exist`, entry.name);
+      throw new ClipSetError(
+        'CLIP_MISSING',
+        `clip "${entry.name}" is listed in ${manifestPath} but ${file} does not exist`,
+        entry.name,
+      );
     }
     const audio = readFileSync(file);
     if (sha256Hex(audio) !== entry.sha256 || audio.length !== entry.bytes) {
@@ -198,7 +202,8 @@ export interface ClipToWrite extends Clip {
 export function writeClipSet(dir: string, id: string, clips: readonly ClipToWrite[]): ClipManifest {
   checkClipFrames(clips);
   for (const { name } of clips) {
-    if (!CLIP_NAME_PATTERN.test(name)) throw new ClipSetError('CLIP_MANIFEST_INVALID', `"${name}" is not a valid clip name`, name);
+    if (!CLIP_NAME_PATTERN.test(name))
+      throw new ClipSetError('CLIP_MANIFEST_INVALID', `"${name}" is not a valid clip name`, name);
   }
   mkdirSync(dir, { recursive: true });
   const manifest: ClipManifest = {
@@ -208,7 +213,13 @@ export function writeClipSet(dir: string, id: string, clips: readonly ClipToWrit
     sampleRate: SAMPLE_RATE,
     channels: 1,
     frameBytes: FRAME_BYTES,
-    clips: clips.map(({ name, text, source, audio }) => ({ name, text, bytes: audio.length, sha256: sha256Hex(audio), source })),
+    clips: clips.map(({ name, text, source, audio }) => ({
+      name,
+      text,
+      bytes: audio.length,
+      sha256: sha256Hex(audio),
+      source,
+    })),
   };
   for (const { name, audio } of clips) writeFileSync(join(dir, `${name}.ulaw`), audio);
   const tmp = join(dir, `${MANIFEST_FILE}.tmp`);

@@ -136,7 +136,11 @@ function fail(reason: string): FrameParseResult {
 /** Field paths only (no values, no messages quoting input); segments that are not plain words (a customParameters key) are masked. */
 function issuePaths(error: z.ZodError): string {
   const paths = new Set(
-    error.issues.map((i) => (i.path.length === 0 ? '(root)' : i.path.map((p) => (typeof p === 'number' ? String(p) : plainWord(String(p)))).join('.'))),
+    error.issues.map((i) =>
+      i.path.length === 0
+        ? '(root)'
+        : i.path.map((p) => (typeof p === 'number' ? String(p) : plainWord(String(p)))).join('.'),
+    ),
   );
   return [...paths].slice(0, 4).join(', ');
 }
@@ -159,7 +163,11 @@ export const outboundMarkSchema = z.object({
 });
 export const outboundClearSchema = z.object({ event: z.literal('clear'), streamSid: sid });
 /** What Twilio accepts from us (the simulated caller parses our frames with this, as Twilio would). */
-export const outboundFrameSchema = z.discriminatedUnion('event', [outboundMediaSchema, outboundMarkSchema, outboundClearSchema]);
+export const outboundFrameSchema = z.discriminatedUnion('event', [
+  outboundMediaSchema,
+  outboundMarkSchema,
+  outboundClearSchema,
+]);
 export type OutboundFrame = z.infer<typeof outboundFrameSchema>;
 
 /** Raw μ-law 8 kHz, base64: no WAV header, which would be heard as a click (twilio-labs/call-gpt#33). */

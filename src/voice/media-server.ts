@@ -84,11 +84,13 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
   const attached: { server: Server; listener: (req: IncomingMessage, socket: Duplex, head: Buffer) => void }[] = [];
 
   /** The start of a stream opened with `pathToken`: the same token, made for this CallSid, and no other live stream. */
-  const authorize = (pathToken: string) => (info: StreamInfo): boolean => {
-    const token = info.customParameters[CALL_TOKEN_PARAMETER];
-    if (token !== pathToken || live.has(info.callSid)) return false;
-    return verifyCallToken(opts.callTokenKey, info.callSid, token, { now: now() });
-  };
+  const authorize =
+    (pathToken: string) =>
+    (info: StreamInfo): boolean => {
+      const token = info.customParameters[CALL_TOKEN_PARAMETER];
+      if (token !== pathToken || live.has(info.callSid)) return false;
+      return verifyCallToken(opts.callTokenKey, info.callSid, token, { now: now() });
+    };
 
   /** Takes a token for one upgrade: false if malformed, expired or already used. */
   const takeToken = (token: string): boolean => {

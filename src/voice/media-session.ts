@@ -87,7 +87,12 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
   private listener: SpeechListener | undefined;
   private lastSeq = 0;
   private log: Logger;
-  private readonly counts = { frames: {} as Record<string, number>, rejected: 0, ignored: 0, reasons: {} as Record<string, number> };
+  private readonly counts = {
+    frames: {} as Record<string, number>,
+    rejected: 0,
+    ignored: 0,
+    reasons: {} as Record<string, number>,
+  };
 
   constructor(private readonly opts: MediaSessionOptions) {
     super();
@@ -115,7 +120,8 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
    */
   play(segments: readonly Segment[], label: string, hooks?: PlayHooks): Promise<PlayOutcome> {
     if (this.phase === 'ended') return Promise.resolve('closed');
-    if (!this.pacer) throw new MediaSessionError('MEDIA_NOT_STARTED', 'the media stream has not started: wait for its start event');
+    if (!this.pacer)
+      throw new MediaSessionError('MEDIA_NOT_STARTED', 'the media stream has not started: wait for its start event');
     this.playing += 1;
     return this.pacer.play(segments, label, hooks).finally(() => {
       this.playing -= 1;
@@ -157,7 +163,14 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[] | string, isBinary: boolean): void {
     try {
-      const text = typeof data === 'string' ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+      const text =
+        typeof data === 'string'
+          ? data
+          : Array.isArray(data)
+            ? Buffer.concat(data)
+            : Buffer.isBuffer(data)
+              ? data
+              : Buffer.from(data);
       const parsed = parseTwilioFrame(text, isBinary);
       if (!parsed.ok) {
         this.count(parsed.ignored ? 'ignored' : 'rejected', parsed.reason);
@@ -194,7 +207,8 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
         // A bidirectional stream carries the caller's (inbound) track; our own audio is never fed back to STT. While
         // we play (the passphrase above all), nothing goes to speech recognition either: callers often say the
         // digits aloud as they write them down, and speech cannot interrupt a reading anyway.
-        if (frame.media.track === 'inbound' && this.listener && this.playing === 0) this.feedSpeech(Buffer.from(frame.media.payload, 'base64'));
+        if (frame.media.track === 'inbound' && this.listener && this.playing === 0)
+          this.feedSpeech(Buffer.from(frame.media.payload, 'base64'));
         return;
       case 'mark':
         if (!this.pacer?.onMark(frame.mark.name)) return this.count('rejected', 'mark we did not send');
@@ -227,7 +241,10 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     if (s.streamSid !== frame.streamSid) return this.count('rejected', 'start names two streamSids');
     this.lastSeq = Number(frame.sequenceNumber);
     if (this.opts.authorizeStart && !this.opts.authorizeStart(info)) {
-      this.log.warn({ callSid: info.callSid, streamSid: info.streamSid }, 'media stream start rejected: missing or invalid call token');
+      this.log.warn(
+        { callSid: info.callSid, streamSid: info.streamSid },
+        'media stream start rejected: missing or invalid call token',
+      );
       this.finish('rejected');
       this.closeSocket(CLOSE_POLICY);
       return;
@@ -258,7 +275,10 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
         onUnavailable: (reason) => this.log.warn({ reason }, 'speech recognition unavailable; key presses still work'),
       });
     } catch (err) {
-      this.log.warn({ errName: err instanceof Error ? err.name : typeof err }, 'speech recognition did not start; key presses still work');
+      this.log.warn(
+        { errName: err instanceof Error ? err.name : typeof err },
+        'speech recognition did not start; key presses still work',
+      );
     }
   }
 
@@ -279,7 +299,10 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     this.listener = undefined;
     listener?.close().catch(() => undefined);
     if (reason !== 'rejected') {
-      this.log.info({ reason, frames: this.counts.frames, rejected: this.counts.rejected, ignored: this.counts.ignored }, 'media stream ended');
+      this.log.info(
+        { reason, frames: this.counts.frames, rejected: this.counts.rejected, ignored: this.counts.ignored },
+        'media stream ended',
+      );
     }
     this.emit('stop', reason);
   }

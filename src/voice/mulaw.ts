@@ -53,7 +53,7 @@ export function decodeMulaw(bytes: Uint8Array): Int16Array {
 
 /** Whole frames covering `ms` of audio (rounded to the nearest frame, at least 0). */
 export function framesForMs(ms: number): number {
-  return Math.max(0, Math.round(ms / (1000 * FRAME_BYTES / SAMPLE_RATE)));
+  return Math.max(0, Math.round(ms / ((1000 * FRAME_BYTES) / SAMPLE_RATE)));
 }
 
 /** `frames` frames of μ-law silence (FRAME_BYTES bytes of MULAW_SILENCE each). */

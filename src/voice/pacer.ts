@@ -92,7 +92,8 @@ export class OutboundPacer {
   constructor(private readonly opts: PacerOptions) {
     this.clock = opts.clock ?? monotonicClock;
     const fpm = opts.framesPerMessage ?? 1;
-    if (!Number.isInteger(fpm) || fpm < 1 || fpm > 10) throw new RangeError('framesPerMessage must be an integer from 1 to 10');
+    if (!Number.isInteger(fpm) || fpm < 1 || fpm > 10)
+      throw new RangeError('framesPerMessage must be an integer from 1 to 10');
     this.bytesPerMessage = fpm * FRAME_BYTES;
     this.leadMs = Math.max(opts.leadMs ?? 100, fpm * FRAME_MS);
   }
@@ -126,12 +127,20 @@ export class OutboundPacer {
     let first = true;
     for (let off = 0; off < audio.length; off += this.bytesPerMessage) {
       const data = audio.subarray(off, off + this.bytesPerMessage);
-      this.queue.push({ kind: 'audio', data, frames: data.length / FRAME_BYTES, readyAt: now, onSent: first ? hooks.onFirstFrame : undefined });
+      this.queue.push({
+        kind: 'audio',
+        data,
+        frames: data.length / FRAME_BYTES,
+        readyAt: now,
+        onSent: first ? hooks.onFirstFrame : undefined,
+      });
       first = false;
     }
     if (first && hooks.onFirstFrame) notify(hooks.onFirstFrame, now); // nothing to play: the "first frame" is now
     const name = `${label}.${++this.markSeq}`;
-    const outcome = new Promise<PlayOutcome>((resolve) => this.pending.set(name, { epoch: this.currentEpoch, resolve }));
+    const outcome = new Promise<PlayOutcome>((resolve) =>
+      this.pending.set(name, { epoch: this.currentEpoch, resolve }),
+    );
     this.queue.push({ kind: 'mark', name });
     if (!this.cancelTimer) this.pump();
     return outcome;
@@ -182,7 +191,12 @@ export class OutboundPacer {
     const sorted = [...this.samples].sort((a, b) => a - b);
     return {
       ...this.counters,
-      lateness: { count: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted.at(-1) ?? 0 },
+      lateness: {
+        count: sorted.length,
+        p50: percentile(sorted, 0.5),
+        p99: percentile(sorted, 0.99),
+        max: sorted.at(-1) ?? 0,
+      },
     };
   }
 

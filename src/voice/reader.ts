@@ -46,8 +46,12 @@ export const wallClock: Clock = {
 
 type WindowEvent = CallerIntent | 'hung_up' | 'timeout';
 
-export async function readPassphrase(session: ReaderSession, opts: ReadPassphraseOptions): Promise<ReadPassphraseResult> {
-  if (!Number.isInteger(opts.maxReadings) || opts.maxReadings < 1) throw new RangeError('maxReadings must be a positive integer');
+export async function readPassphrase(
+  session: ReaderSession,
+  opts: ReadPassphraseOptions,
+): Promise<ReadPassphraseResult> {
+  if (!Number.isInteger(opts.maxReadings) || opts.maxReadings < 1)
+    throw new RangeError('maxReadings must be a positive integer');
   const clock = opts.clock ?? wallClock;
   if (session.ended) return { outcome: 'hung_up', readings: 0 };
 
@@ -129,5 +133,10 @@ export async function readPassphrase(session: ReaderSession, opts: ReadPassphras
   }
 
   const outcome = heard ? 'heard' : session.ended ? 'hung_up' : 'not_heard';
-  return { outcome, readings, ...(firstHeardAt !== undefined && { firstHeardAt }), ...(firstFrameAt !== undefined && { firstFrameAt }) };
+  return {
+    outcome,
+    readings,
+    ...(firstHeardAt !== undefined && { firstHeardAt }),
+    ...(firstFrameAt !== undefined && { firstFrameAt }),
+  };
 }

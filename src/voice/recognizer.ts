@@ -90,7 +90,8 @@ export function createClipRecognizer(clips: ClipSet, opts: ClipRecognizerOptions
       const heard: string[] = [];
       const data = pending.length ? Buffer.concat([pending, bytes]) : Buffer.from(bytes);
       let offset = 0;
-      for (; offset + FRAME_BYTES <= data.length; offset += FRAME_BYTES) heard.push(...feed(data.subarray(offset, offset + FRAME_BYTES)));
+      for (; offset + FRAME_BYTES <= data.length; offset += FRAME_BYTES)
+        heard.push(...feed(data.subarray(offset, offset + FRAME_BYTES)));
       pending = Buffer.from(data.subarray(offset));
       return heard;
     },

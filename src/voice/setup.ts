@@ -9,7 +9,7 @@ import type { VoiceLine } from '../../activities/voice.js';
 import { callWorkflowId } from '../../workflows/queues.js';
 import { streamStartedSignal, streamStoppedSignal } from '../../workflows/messages.js';
 import type { Config } from '../config.js';
-import { signalCallSession } from '../temporal/call-session.js';
+import { signalCallSession } from '../temporal/signal-call-session.js';
 import { createDeepgramListenerFactory } from '../deepgram/listener.js';
 import { synthesizeClipSet } from '../deepgram/tts-clips.js';
 import { createDeepgramFake, type DeepgramFake } from '../sandbox/deepgram-fake.js';
@@ -86,7 +86,11 @@ export async function setupVoice(opts: {
   // clips by fingerprint and answers with their words as transcripts, over Deepgram's real protocol.
   const deepgramFake =
     config.modes.deepgram === 'sandbox' && opts.sandbox && callerClips
-      ? createDeepgramFake({ apiKey: opts.sandbox.deepgramApiKey, prefix: '/sandbox/deepgram', transcribe: callerWordsTranscriber(callerClips) })
+      ? createDeepgramFake({
+          apiKey: opts.sandbox.deepgramApiKey,
+          prefix: '/sandbox/deepgram',
+          transcribe: callerWordsTranscriber(callerClips),
+        })
       : undefined;
   const speech =
     config.modes.deepgram === 'live' || deepgramFake
@@ -108,8 +112,13 @@ export async function setupVoice(opts: {
     onSession(session) {
       const { callSid, streamSid } = session.info!;
       const calls = opts.client.workflow;
-      signalCallSession(opts.client, config.TEMPORAL_TASK_QUEUE, callSid, streamStartedSignal, { streamSid, taskQueue: opts.voiceTaskQueue, at: new Date().toISOString() })
-        .catch((err: Error) => log.error({ callSid, err: { message: err.message } }, 'could not record the media stream in its call session'));
+      signalCallSession(opts.client, config.TEMPORAL_TASK_QUEUE, callSid, streamStartedSignal, {
+        streamSid,
+        taskQueue: opts.voiceTaskQueue,
+        at: new Date().toISOString(),
+      }).catch((err: Error) =>
+        log.error({ callSid, err: { message: err.message } }, 'could not record the media stream in its call session'),
+      );
       session.on('stop', () => {
         calls
           .getHandle(callWorkflowId(callSid))

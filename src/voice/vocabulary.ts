@@ -59,7 +59,8 @@ export const NATO_WORDS: Record<string, string> = {
  */
 export const PROMPTS = {
   'prompt-intro-digits': "Your passphrase is twelve digits, in four groups of three. I'll read it twice.",
-  'prompt-intro-letters': "Your passphrase is nine letters, all lower case, in three groups of three. I'll read it twice.",
+  'prompt-intro-letters':
+    "Your passphrase is nine letters, all lower case, in three groups of three. I'll read it twice.",
   'prompt-again': 'Again.',
   'prompt-repeat': 'Press 1 or say repeat to hear it again. Press 2 or say got it when you have it.',
   'prompt-slower': "All right, I'll read it more slowly.",

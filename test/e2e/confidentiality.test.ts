@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
-import { KEY_ID_HEADER } from '../../src/temporal/codec.js';
+import { KEY_ID_HEADER } from '../../src/temporal/payload-codec.js';
 import { payloadsIn } from '../helpers/history.js';
 import { historyText, startTestService, TEST_CODEC_TOKEN, type TestService } from '../helpers/service.js';
 
@@ -41,9 +41,15 @@ function jsonPayloadTexts(v: unknown): string[] {
   return Object.values(o).flatMap(jsonPayloadTexts);
 }
 
-const rawText = (history: unknown) => payloadsIn(history).map((p) => Buffer.from(p.data ?? []).toString('latin1')).join('\n');
+const rawText = (history: unknown) =>
+  payloadsIn(history)
+    .map((p) => Buffer.from(p.data ?? []).toString('latin1'))
+    .join('\n');
 
-async function codecCall(path: string, init: { headers?: Record<string, string>; body?: unknown; method?: string } = {}) {
+async function codecCall(
+  path: string,
+  init: { headers?: Record<string, string>; body?: unknown; method?: string } = {},
+) {
   const res = await request(`${svc.url}${path}`, {
     method: (init.method ?? 'POST') as 'POST',
     headers: init.headers,
@@ -59,7 +65,13 @@ describe('payload encryption and the technician view', () => {
     const ticketId = `T-CONF-${randomBytes(3).toString('hex')}`;
     // One failed create attempt first, so a failure (the retried attempt's lastFailure) is in history too.
     svc.otsEmulator!.injectFault({ path: '/api/v1/share', status: 503, body: { message: 'Temporarily-Down-Marker' } });
-    const res = await svc.api('POST', '/v1/shares', { ticketId, secret: { value: secret }, link: { channel: 'email', to: 'caller@example.org' }, passphrase: 'sms', passphraseTo: '+15550300001' });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId,
+      secret: { value: secret },
+      link: { channel: 'email', to: 'caller@example.org' },
+      passphrase: 'sms',
+      passphraseTo: '+15550300001',
+    });
     expect(res.status).toBe(202);
     const { shareId } = res.body;
     await svc.waitForState(shareId, 'awaiting_view', 30_000);
@@ -67,7 +79,8 @@ describe('payload encryption and the technician view', () => {
     const raw = await svc.rawHistory(shareId);
     const text = rawText(raw);
     // No payload is readable: not the ticket, not the recipient, not even JSON syntax.
-    for (const visible of [ticketId, 'caller@example.org', '"sealed"', 'json/plain']) expect(text).not.toContain(visible);
+    for (const visible of [ticketId, 'caller@example.org', '"sealed"', 'json/plain'])
+      expect(text).not.toContain(visible);
     // Nor is the failure's message anywhere in history (failure types such as OTS_UNAVAILABLE stay readable:
     // the SDK encodes message and stack trace only).
     const everything = historyText(raw);
@@ -86,7 +99,9 @@ describe('payload encryption and the technician view', () => {
     // The technician's view: static summary/details (user metadata) and current details, decoded by our client.
     const handle = svc.temporal.client.workflow.getHandle(`share-${shareId}`);
     const description = await handle.describe();
-    expect(await description.staticSummary()).toBe(`Ticket ${ticketId}: link by email to c***@e***.org, passphrase by SMS, valid 1 d`);
+    expect(await description.staticSummary()).toBe(
+      `Ticket ${ticketId}: link by email to c***@e***.org, passphrase by SMS, valid 1 d`,
+    );
     expect(await description.staticDetails()).toMatch(/Secret and passphrase:\*\* sealed/);
     const meta = await handle.query<{ currentDetails: string }>('__temporal_workflow_metadata');
     expect(meta.currentDetails).toMatch(/\*\*State:\*\* awaiting_view/);
@@ -94,26 +109,59 @@ describe('payload encryption and the technician view', () => {
     expect(meta.currentDetails).toMatch(/\*\*Passphrase:\*\* sms, delivered /);
     // Search attributes stay readable (Temporal never encodes them) and carry no secret.
     expect(description.typedSearchAttributes.getAll().map((p) => [p.key.name, String(p.value)])).toEqual(
-      expect.arrayContaining([['TicketId', ticketId], ['ShareState', 'awaiting_view'], ['DeliveryChannel', 'email']]),
+      expect.arrayContaining([
+        ['TicketId', ticketId],
+        ['ShareState', 'awaiting_view'],
+        ['DeliveryChannel', 'email'],
+      ]),
     );
 
     // The technician's CLI: `temporal workflow show` prints ciphertext alone, and the hand-off through our codec.
     const show = (...extra: string[]) =>
-      temporalCli('workflow', 'show', '--address', inject('temporalAddress'), '--workflow-id', `share-${shareId}`, '--output', 'json', ...extra);
+      temporalCli(
+        'workflow',
+        'show',
+        '--address',
+        inject('temporalAddress'),
+        '--workflow-id',
+        `share-${shareId}`,
+        '--output',
+        'json',
+        ...extra,
+      );
     const plainShow = await show();
     expect(plainShow).toContain(`"encoding": "${Buffer.from('binary/encrypted').toString('base64')}"`);
-    const decodedShow = await show('--codec-endpoint', `${svc.url}/codec`, '--codec-auth', `Bearer ${TEST_CODEC_TOKEN}`);
+    const decodedShow = await show(
+      '--codec-endpoint',
+      `${svc.url}/codec`,
+      '--codec-auth',
+      `Bearer ${TEST_CODEC_TOKEN}`,
+    );
     const decodedData = jsonPayloadTexts(JSON.parse(decodedShow)).join('\n');
     expect(jsonPayloadTexts(JSON.parse(plainShow)).join('\n')).not.toContain(`"shareId":"${shareId}"`);
     expect(decodedData).toContain(`"shareId":"${shareId}"`); // the workflow input, decoded by the codec server
     expect(decodedData).toContain('"sealed":"v1"');
-    await svc.expectNoLeaksIn({ secrets: [secret], shareIds: [shareId], extra: { history: [plainShow, decodedShow, decodedData] }, allowSms: new Set(svc.twilioFake!.outbox().filter((m) => m.to === '+15550300001').map((m) => m.sid)) });
+    await svc.expectNoLeaksIn({
+      secrets: [secret],
+      shareIds: [shareId],
+      extra: { history: [plainShow, decodedShow, decodedData] },
+      allowSms: new Set(
+        svc
+          .twilioFake!.outbox()
+          .filter((m) => m.to === '+15550300001')
+          .map((m) => m.sid),
+      ),
+    });
   });
 });
 
 describe('codec server (Temporal remote codec protocol)', () => {
   const sample = () => ({ payloads: [payloadToJSON(defaultPayloadConverter.toPayload({ hello: 'codec' }))] });
-  const auth = { authorization: `Bearer ${TEST_CODEC_TOKEN}`, 'x-namespace': 'default', 'content-type': 'application/json' };
+  const auth = {
+    authorization: `Bearer ${TEST_CODEC_TOKEN}`,
+    'x-namespace': 'default',
+    'content-type': 'application/json',
+  };
 
   it('encode then decode round-trips, and the encoded form carries the current key id', async () => {
     const enc = await codecCall('/codec/encode', { headers: auth, body: sample() });
@@ -127,7 +175,14 @@ describe('codec server (Temporal remote codec protocol)', () => {
   });
 
   it('answers the UI preflight for the allowed origin only, and lets the local UI in without a token', async () => {
-    const pre = await codecCall('/codec/decode', { method: 'OPTIONS', headers: { origin: UI_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } });
+    const pre = await codecCall('/codec/decode', {
+      method: 'OPTIONS',
+      headers: {
+        origin: UI_ORIGIN,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-namespace',
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers['access-control-allow-origin']).toBe(UI_ORIGIN);
     expect(String(pre.headers['access-control-allow-headers'])).toMatch(/X-Namespace/i);
@@ -138,28 +193,54 @@ describe('codec server (Temporal remote codec protocol)', () => {
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
 
     // What the embedded UI sends: Origin, X-Namespace, no Authorization, from this machine.
-    const ui = await codecCall('/codec/decode', { headers: { origin: UI_ORIGIN, 'x-namespace': 'default', 'content-type': 'application/json' }, body: sample() });
+    const ui = await codecCall('/codec/decode', {
+      headers: { origin: UI_ORIGIN, 'x-namespace': 'default', 'content-type': 'application/json' },
+      body: sample(),
+    });
     expect(ui.status).toBe(200);
     expect(ui.headers['access-control-allow-origin']).toBe(UI_ORIGIN);
     // A page on another origin is refused even with a valid token (a browser would have sent its own origin).
-    const foreign = await codecCall('/codec/decode', { headers: { ...auth, origin: 'https://evil.invalid' }, body: sample() });
+    const foreign = await codecCall('/codec/decode', {
+      headers: { ...auth, origin: 'https://evil.invalid' },
+      body: sample(),
+    });
     expect(foreign.status).toBe(403);
   });
 
   it('refuses callers without a valid token, other namespaces and malformed bodies, without echoing them', async () => {
-    const noToken = await codecCall('/codec/decode', { headers: { 'x-namespace': 'default', 'content-type': 'application/json' }, body: sample() });
+    const noToken = await codecCall('/codec/decode', {
+      headers: { 'x-namespace': 'default', 'content-type': 'application/json' },
+      body: sample(),
+    });
     expect(noToken.status).toBe(401);
-    const wrong = await codecCall('/codec/decode', { headers: { ...auth, authorization: 'Bearer not-the-codec-token-123' }, body: sample() });
+    const wrong = await codecCall('/codec/decode', {
+      headers: { ...auth, authorization: 'Bearer not-the-codec-token-123' },
+      body: sample(),
+    });
     expect(wrong.status).toBe(403);
     // The agent API's token is not a codec token: voice agents must not read history.
-    const agent = await codecCall('/codec/decode', { headers: { ...auth, authorization: `Bearer ${svc.token}` }, body: sample() });
+    const agent = await codecCall('/codec/decode', {
+      headers: { ...auth, authorization: `Bearer ${svc.token}` },
+      body: sample(),
+    });
     expect(agent.status).toBe(403);
     // No X-Namespace (the temporal CLI sends it empty by default) means the service's own namespace.
-    const noNs = await codecCall('/codec/decode', { headers: { authorization: auth.authorization, 'content-type': 'application/json', 'x-namespace': '' }, body: sample() });
+    const noNs = await codecCall('/codec/decode', {
+      headers: { authorization: auth.authorization, 'content-type': 'application/json', 'x-namespace': '' },
+      body: sample(),
+    });
     expect(noNs.status).toBe(200);
-    const otherNs = await codecCall('/codec/decode', { headers: { ...auth, 'x-namespace': 'payroll' }, body: sample() });
+    const otherNs = await codecCall('/codec/decode', {
+      headers: { ...auth, 'x-namespace': 'payroll' },
+      body: sample(),
+    });
     expect(otherNs.status).toBe(403);
-    for (const body of ['{not json', { payloads: 'x' }, { payloads: [{ data: '<script>alert(1)</script>' }] }, { nope: [] }]) {
+    for (const body of [
+      '{not json',
+      { payloads: 'x' },
+      { payloads: [{ data: '<script>alert(1)</script>' }] },
+      { nope: [] },
+    ]) {
       const bad = await codecCall('/codec/decode', { headers: auth, body });
       expect(bad.status, JSON.stringify(body)).toBe(400);
       expect(bad.text).not.toContain('<script>');
@@ -177,7 +258,11 @@ describe('codec server (Temporal remote codec protocol)', () => {
 describe('key rotation', () => {
   it('after a restart with a new key first, old hand-offs still decode (worker, client and codec server) and new payloads use the new key', async () => {
     const ticketId = 'T-ROTATE-1';
-    const res = await svc.api('POST', '/v1/shares', { ticketId, secret: { generate: true }, link: { channel: 'sms', to: '+15550300002' } });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId,
+      secret: { generate: true },
+      link: { channel: 'sms', to: '+15550300002' },
+    });
     const { shareId } = res.body;
     await svc.waitForState(shareId, 'awaiting_view', 30_000);
     await svc.openLink(svc.linkSentTo('+15550300002'));
@@ -186,13 +271,25 @@ describe('key rotation', () => {
     await svc.stop();
 
     // The same task queue, new key first: the new worker replays the old history to answer the query.
-    svc = await startTestService({ PAYLOAD_KEYS: `${NEW_KEY},${OLD_KEY}`, CODEC_ALLOWED_ORIGINS: UI_ORIGIN, TEMPORAL_TASK_QUEUE: queue });
+    svc = await startTestService({
+      PAYLOAD_KEYS: `${NEW_KEY},${OLD_KEY}`,
+      CODEC_ALLOWED_ORIGINS: UI_ORIGIN,
+      TEMPORAL_TASK_QUEUE: queue,
+    });
     expect((await svc.status(shareId)).state).toBe('viewed');
     expect((await svc.decodedHistory(shareId)).join('\n')).toContain(ticketId);
 
-    const next = await svc.api('POST', '/v1/shares', { ticketId: 'T-ROTATE-2', secret: { generate: true }, link: { channel: 'sms', to: '+15550300003' } });
+    const next = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-ROTATE-2',
+      secret: { generate: true },
+      link: { channel: 'sms', to: '+15550300003' },
+    });
     await svc.waitForState(next.body.shareId, 'awaiting_view', 30_000);
-    const ids = new Set(payloadsIn(await svc.rawHistory(next.body.shareId)).map((p) => Buffer.from(p.metadata![KEY_ID_HEADER]!).toString()));
+    const ids = new Set(
+      payloadsIn(await svc.rawHistory(next.body.shareId)).map((p) =>
+        Buffer.from(p.metadata![KEY_ID_HEADER]!).toString(),
+      ),
+    );
     expect([...ids]).toEqual(['k-new']);
     // Generated secrets are never known to us; this checks both histories are ciphertext and decode whole.
     await svc.expectNoLeaksIn({ secrets: [], shareIds: [shareId, next.body.shareId] });
@@ -203,7 +300,11 @@ describe('key rotation', () => {
       const raw = await svc.rawHistory(shareId);
       const r = await request(`${fresh.url}/codec/decode`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${TEST_CODEC_TOKEN}`, 'x-namespace': 'default', 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${TEST_CODEC_TOKEN}`,
+          'x-namespace': 'default',
+          'content-type': 'application/json',
+        },
         body: JSON.stringify({ payloads: payloadsIn(raw).map(payloadToJSON) }),
       });
       expect(r.statusCode).toBe(400);

@@ -5,7 +5,12 @@ import { request } from 'undici';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
-const used: { secrets: string[]; shareIds: string[]; links: string[]; excludeSms: Set<string> } = { secrets: [], shareIds: [], links: [], excludeSms: new Set() };
+const used: { secrets: string[]; shareIds: string[]; links: string[]; excludeSms: Set<string> } = {
+  secrets: [],
+  shareIds: [],
+  links: [],
+  excludeSms: new Set(),
+};
 
 beforeAll(async () => {
   svc = await startTestService();
@@ -15,7 +20,12 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  await svc.expectNoLeaksIn({ secrets: used.secrets, shareIds: used.shareIds, allowSms: used.excludeSms, links: used.links });
+  await svc.expectNoLeaksIn({
+    secrets: used.secrets,
+    shareIds: used.shareIds,
+    allowSms: used.excludeSms,
+    links: used.links,
+  });
   used.links = [];
   used.secrets = [];
   used.shareIds = [];
@@ -29,9 +39,17 @@ describe('hand-off through the agent API', () => {
     const secret = 'Temp-Passw0rd-e2e-1!';
     used.secrets.push(secret);
     const to = phone(1);
-    const res = await svc.api('POST', '/v1/shares', { ticketId: 'T-100', secret: { value: secret }, link: { channel: 'sms', to } });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-100',
+      secret: { value: secret },
+      link: { channel: 'sms', to },
+    });
     expect(res.status).toBe(202);
-    expect(res.body).toEqual({ shareId: expect.stringMatching(/^shr_/), workflowId: `share-${res.body.shareId}`, statusUrl: expect.stringContaining(res.body.shareId) });
+    expect(res.body).toEqual({
+      shareId: expect.stringMatching(/^shr_/),
+      workflowId: `share-${res.body.shareId}`,
+      statusUrl: expect.stringContaining(res.body.shareId),
+    });
     used.shareIds.push(res.body.shareId);
 
     const waiting = await svc.waitForState(res.body.shareId, 'awaiting_view');
@@ -61,7 +79,12 @@ describe('hand-off through the agent API', () => {
 
   it('a generated secret is created by Onetime Secret and never comes back through the API', async () => {
     const to = phone(2);
-    const res = await svc.api('POST', '/v1/shares', { ticketId: 'T-101', secret: { generate: true }, ttl: '1h', link: { channel: 'sms', to } });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-101',
+      secret: { generate: true },
+      ttl: '1h',
+      link: { channel: 'sms', to },
+    });
     expect(res.status).toBe(202);
     used.shareIds.push(res.body.shareId);
     await svc.waitForState(res.body.shareId, 'awaiting_view');
@@ -110,7 +133,11 @@ describe('hand-off through the agent API', () => {
     const secret = 'Burn-Me-Secret-e2e-4';
     used.secrets.push(secret);
     const to = phone(4);
-    const res = await svc.api('POST', '/v1/shares', { ticketId: 'T-103', secret: { value: secret }, link: { channel: 'sms', to } });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-103',
+      secret: { value: secret },
+      link: { channel: 'sms', to },
+    });
     used.shareIds.push(res.body.shareId);
     await svc.waitForState(res.body.shareId, 'awaiting_view');
     const link = svc.linkSentTo(to);
@@ -163,18 +190,31 @@ describe('hand-off through the agent API', () => {
   it('rejects bad input with the field that is wrong, and bad tokens with 401/403', async () => {
     const secret = 'Never-Echoed-e2e-66';
     used.secrets.push(secret);
-    const bad = await svc.api('POST', '/v1/shares', { ticketId: 'T-105', secret: { value: secret }, link: { channel: 'sms', to: 'not-a-number' } });
+    const bad = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-105',
+      secret: { value: secret },
+      link: { channel: 'sms', to: 'not-a-number' },
+    });
     expect(bad.status).toBe(400);
-    expect(bad.body).toEqual({ error: 'invalid share request', issues: [{ path: 'link.to', message: expect.any(String) }] });
+    expect(bad.body).toEqual({
+      error: 'invalid share request',
+      issues: [{ path: 'link.to', message: expect.any(String) }],
+    });
     const notJson = await svc.api('POST', '/v1/shares', `{"secret": "${secret}"`);
     expect(notJson.status).toBe(400);
-    const tooBig = await svc.api('POST', '/v1/shares', { ticketId: 'T', secret: { value: 'x'.repeat(40_000) }, link: { channel: 'sms', to: phone(6) } });
+    const tooBig = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T',
+      secret: { value: 'x'.repeat(40_000) },
+      link: { channel: 'sms', to: phone(6) },
+    });
     expect(tooBig.status).toBe(413);
 
     const none = await request(`${svc.url}/v1/shares`, { method: 'POST' });
     expect(none.statusCode).toBe(401);
     await none.body.dump();
-    const wrong = await request(`${svc.url}/v1/shares/shr_x`, { headers: { authorization: 'Bearer not-a-valid-token' } });
+    const wrong = await request(`${svc.url}/v1/shares/shr_x`, {
+      headers: { authorization: 'Bearer not-a-valid-token' },
+    });
     expect(wrong.statusCode).toBe(403);
     await wrong.body.dump();
     expect((await svc.api('GET', '/v1/shares/shr_0000000000000000000000000')).status).toBe(404);

@@ -55,7 +55,11 @@ describe('live Onetime Secret mode against another v1 server', () => {
     expect(svc.otsEmulator).toBeUndefined();
     const secret = 'Live-Mode-Secret-77';
     const to = '+15550301234';
-    const res = await svc.api('POST', '/v1/shares', { ticketId: 'T-LIVE', secret: { value: secret }, link: { channel: 'sms', to } });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-LIVE',
+      secret: { value: secret },
+      link: { channel: 'sms', to },
+    });
     expect(res.status).toBe(202);
     await svc.waitForState(res.body.shareId, 'awaiting_view');
     // the secret lives on the other server, created with the account's credentials
@@ -71,11 +75,19 @@ describe('live Onetime Secret mode against another v1 server', () => {
       expect(r.headers['content-type']).toBe('application/json');
       const ts = String(r.headers[NOTES_TIMESTAMP_HEADER]);
       expect(r.headers[NOTES_SIGNATURE_HEADER]).toBe(signNote(webhookSecret, ts, r.body));
-      expect(JSON.parse(r.body)).toMatchObject({ type: 'ots-handoff.note', shareId: res.body.shareId, ticketId: 'T-LIVE' });
+      expect(JSON.parse(r.body)).toMatchObject({
+        type: 'ots-handoff.note',
+        shareId: res.body.shareId,
+        ticketId: 'T-LIVE',
+      });
     }
     expect(received.map((r) => JSON.parse(r.body).note.text).join('\n')).toMatch(/Link opened at/);
 
-    await svc.expectNoLeaksIn({ secrets: [secret], shareIds: [res.body.shareId], extra: { notes: received.map((r) => r.body) } });
+    await svc.expectNoLeaksIn({
+      secrets: [secret],
+      shareIds: [res.body.shareId],
+      extra: { notes: received.map((r) => r.body) },
+    });
   });
 
   it('with a live service, the sandbox outbox (which lists links to real secrets) needs the bearer token', async () => {
@@ -94,7 +106,7 @@ describe('live Onetime Secret mode against another v1 server', () => {
       OTS_API_KEY: 'wrong-api-key-0000',
       AGENT_API_TOKENS: 'live-mode-test-token-0001',
       SEAL_KEY: Buffer.alloc(32, 9).toString('base64'),
-    PAYLOAD_KEYS: `live-test:${Buffer.alloc(32, 5).toString('base64')}`,
+      PAYLOAD_KEYS: `live-test:${Buffer.alloc(32, 5).toString('base64')}`,
     });
     const start = startService({
       config,

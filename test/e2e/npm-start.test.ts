@@ -30,7 +30,16 @@ describe('npm start', () => {
     const [port, temporalPort, uiPort] = [await freePort(), await freePort(), await freePort()];
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), TEMPORAL_PORT: String(temporalPort), TEMPORAL_UI_PORT: String(uiPort), DATA_DIR: dataDir, TEMPORAL_DB_FILE: join(dataDir, 'temporal.db'), LOG_LEVEL: 'warn' },
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        PORT: String(port),
+        TEMPORAL_PORT: String(temporalPort),
+        TEMPORAL_UI_PORT: String(uiPort),
+        DATA_DIR: dataDir,
+        TEMPORAL_DB_FILE: join(dataDir, 'temporal.db'),
+        LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -39,8 +48,13 @@ describe('npm start', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const base = `http://127.0.0.1:${port}`;
-      const ready = until('readyz', async () => ((await request(`${base}/readyz`)).statusCode === 200 ? true : undefined));
-      await Promise.race([ready, exited.then((code) => Promise.reject(new Error(`exited with ${code} before ready`)))]).catch((e) => {
+      const ready = until('readyz', async () =>
+        (await request(`${base}/readyz`)).statusCode === 200 ? true : undefined,
+      );
+      await Promise.race([
+        ready,
+        exited.then((code) => Promise.reject(new Error(`exited with ${code} before ready`))),
+      ]).catch((e) => {
         throw new Error(`${(e as Error).message}\n${output}`);
       });
       expect(output).toMatch(/ots-handoff is running/);
@@ -48,9 +62,14 @@ describe('npm start', () => {
       expect(output).toMatch(/sandbox key made on first start/);
 
       // The embedded UI is told where the codec server is, and the codec server answers that UI's preflight.
-      const settings = (await (await request(`http://127.0.0.1:${uiPort}/api/v1/settings`)).body.json()) as { Codec: { Endpoint: string } };
+      const settings = (await (await request(`http://127.0.0.1:${uiPort}/api/v1/settings`)).body.json()) as {
+        Codec: { Endpoint: string };
+      };
       expect(settings.Codec.Endpoint).toBe(`${base}/codec`);
-      const pre = await request(`${base}/codec/decode`, { method: 'OPTIONS', headers: { origin: `http://localhost:${uiPort}` } });
+      const pre = await request(`${base}/codec/decode`, {
+        method: 'OPTIONS',
+        headers: { origin: `http://localhost:${uiPort}` },
+      });
       expect(pre.statusCode).toBe(204);
       expect(pre.headers['access-control-allow-origin']).toBe(`http://localhost:${uiPort}`);
 
@@ -59,7 +78,11 @@ describe('npm start', () => {
       const res = await request(`${base}/v1/shares`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ ticketId: 'T-START-1', secret: { generate: true }, link: { channel: 'sms', to: '+15550500001' } }),
+        body: JSON.stringify({
+          ticketId: 'T-START-1',
+          secret: { generate: true },
+          link: { channel: 'sms', to: '+15550500001' },
+        }),
       });
       expect(res.statusCode).toBe(202);
       await until('the link SMS', async () => {

@@ -16,14 +16,25 @@ import { startTestService, type TestService } from '../helpers/service.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`[temporal-ui] SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+if (!haveChromium)
+  console.warn(`[temporal-ui] SKIPPED: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
 
 /** The UI renders user metadata (Markdown) inside sandboxed frames, which page-level locators do not enter. */
-async function waitForTextInAnyFrame(page: import('playwright-core').Page, text: string, timeoutMs = 20_000): Promise<void> {
+async function waitForTextInAnyFrame(
+  page: import('playwright-core').Page,
+  text: string,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     for (const frame of page.frames()) {
-      if ((await frame.getByText(text).count().catch(() => 0)) > 0) return;
+      if (
+        (await frame
+          .getByText(text)
+          .count()
+          .catch(() => 0)) > 0
+      )
+        return;
     }
     await page.waitForTimeout(250);
   }
@@ -57,7 +68,11 @@ describe.skipIf(!haveChromium)('Temporal UI shows hand-offs decoded through the 
     const { chromium } = await import('playwright-core');
     const secret = 'Ui-Check-Secret-7781!';
     const ticketId = `T-UI-${Date.now()}`;
-    const res = await svc.api('POST', '/v1/shares', { ticketId, secret: { value: secret }, link: { channel: 'sms', to: '+15550400001' } });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId,
+      secret: { value: secret },
+      link: { channel: 'sms', to: '+15550400001' },
+    });
     expect(res.status).toBe(202);
     await svc.waitForState(res.body.shareId, 'awaiting_view', 30_000);
 
@@ -65,7 +80,11 @@ describe.skipIf(!haveChromium)('Temporal UI shows hand-offs decoded through the 
       executablePath: CHROMIUM,
       // Playwright already disables background networking, component updates and sync; the resolver rule stops
       // Chromium's own lookups from leaving the machine (research/browser-codec-compose.md).
-      args: ['--no-sandbox', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1', '--disable-features=AutofillServerCommunication'],
+      args: [
+        '--no-sandbox',
+        '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+        '--disable-features=AutofillServerCommunication',
+      ],
     });
     const codecCalls: number[] = [];
     try {

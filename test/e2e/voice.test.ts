@@ -40,19 +40,36 @@ async function placeCall(svc: TestService, body: Record<string, unknown> = {}) {
   const call = svc.voice.simulatedCalls!;
   // Twilio's side is up once the stream has started and the call session knows it.
   const session = svc.temporal.client.workflow.getHandle(callWorkflowId(callSid));
-  await until(`the call to stream (${JSON.stringify(call.get(callSid))})`, async () => (await session.query(callQuery).catch(() => undefined))?.state === 'streaming', 10_000, 100);
+  await until(
+    `the call to stream (${JSON.stringify(call.get(callSid))})`,
+    async () => (await session.query(callQuery).catch(() => undefined))?.state === 'streaming',
+    10_000,
+    100,
+  );
   return callSid;
 }
 
 /** POSTs a Twilio webhook; signed over `signedPath` (default: the path requested) unless `signature` is given. */
-async function twilioPost(svc: TestService, path: string, params: Record<string, string>, opts: { signedPath?: string; signature?: string | null } = {}) {
+async function twilioPost(
+  svc: TestService,
+  path: string,
+  params: Record<string, string>,
+  opts: { signedPath?: string; signature?: string | null } = {},
+) {
   const signature =
     opts.signature === undefined
-      ? expectedTwilioSignature(svc.sandboxSecrets.twilioAuthToken, `${svc.config.publicBaseUrl}${opts.signedPath ?? path}`, params)
+      ? expectedTwilioSignature(
+          svc.sandboxSecrets.twilioAuthToken,
+          `${svc.config.publicBaseUrl}${opts.signedPath ?? path}`,
+          params,
+        )
       : opts.signature;
   const res = await request(`${svc.url}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(signature !== null ? { 'x-twilio-signature': signature } : {}) },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(signature !== null ? { 'x-twilio-signature': signature } : {}),
+    },
     body: new URLSearchParams(params).toString(),
   });
   return { status: res.statusCode, type: String(res.headers['content-type'] ?? ''), text: await res.body.text() };
@@ -60,7 +77,10 @@ async function twilioPost(svc: TestService, path: string, params: Record<string,
 
 /** The TwiML this service answers for a call, fetched the way Twilio does (signed): for the leak scan. */
 async function twimlFor(svc: TestService, callSid: string): Promise<string> {
-  const res = await twilioPost(svc, '/twilio/voice', { CallSid: callSid, AccountSid: svc.sandboxSecrets.twilioAccountSid });
+  const res = await twilioPost(svc, '/twilio/voice', {
+    CallSid: callSid,
+    AccountSid: svc.sandboxSecrets.twilioAccountSid,
+  });
   expect(res.status).toBe(200);
   return res.text;
 }
@@ -88,26 +108,47 @@ describe('live-call passphrase with the committed clips', () => {
     const callSid = await placeCall(svc);
     const to = phone();
     const secret = `Voice-E2E-${Date.now().toString(36)}!`;
-    const res = await svc.api('POST', '/v1/shares', { ticketId: 'T-VOICE-1', secret: { value: secret }, link: { channel: 'sms', to }, passphrase: 'voice', callSid });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-VOICE-1',
+      secret: { value: secret },
+      link: { channel: 'sms', to },
+      passphrase: 'voice',
+      callSid,
+    });
     expect(res.status, res.text).toBe(202);
     const { shareId } = res.body;
 
-    const delivered = await svc.waitFor(shareId, (s) => s.passphrase.deliveredAt !== undefined || s.state === 'needs_technician', 90_000);
+    const delivered = await svc.waitFor(
+      shareId,
+      (s) => s.passphrase.deliveredAt !== undefined || s.state === 'needs_technician',
+      90_000,
+    );
     expect(delivered.state).toBe('awaiting_view');
-    expect(delivered.notes.map((x) => x.text).join('\n')).toMatch(/Passphrase read over the call at \S+ \(1 reading; composed from recorded clips, never sent as text\)/);
+    expect(delivered.notes.map((x) => x.text).join('\n')).toMatch(
+      /Passphrase read over the call at \S+ \(1 reading; composed from recorded clips, never sent as text\)/,
+    );
 
     const passphrase = await svc.passphraseOf(shareId);
     expect(passphrase).toMatch(/^\d{12}$/);
     const heard = await svc.voice.simulatedCalls!.get(callSid)!;
     expect(heard.wroteDown).toBe(passphrase);
     const digits = passphrase.split('');
-    expect(heard.heard).toEqual(['prompt-intro-digits', ...digits, 'prompt-again', ...digits, 'prompt-repeat', 'prompt-goodbye']);
+    expect(heard.heard).toEqual([
+      'prompt-intro-digits',
+      ...digits,
+      'prompt-again',
+      ...digits,
+      'prompt-repeat',
+      'prompt-goodbye',
+    ]);
     expect(heard.warnings).toEqual([]);
 
     // The link went by SMS, the passphrase never did; the caller opens the link with what they heard.
     const link = svc.linkSentTo(to);
     expect(svc.twilioFake!.outbox().filter((m) => m.to === to)).toHaveLength(1);
-    await expect(svc.openLink(link, '000000000000' === passphrase ? '111111111111' : '000000000000')).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+    await expect(
+      svc.openLink(link, '000000000000' === passphrase ? '111111111111' : '000000000000'),
+    ).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
     expect((await svc.openLink(link, heard.wroteDown)).value).toBe(secret);
     await svc.waitForState(shareId, 'viewed');
 
@@ -119,7 +160,12 @@ describe('live-call passphrase with the committed clips', () => {
     const session = await svc.temporal.client.workflow.getHandle(callWorkflowId(callSid)).result();
     expect(session).toMatchObject({ state: 'ended', served: [`share-${shareId}`] });
 
-    scanned = { secrets: [secret, passphrase, digits.join(' ')], shareIds: [shareId], links: [link], twiml: [await twimlFor(svc, callSid)] };
+    scanned = {
+      secrets: [secret, passphrase, digits.join(' ')],
+      shareIds: [shareId],
+      links: [link],
+      twiml: [await twimlFor(svc, callSid)],
+    };
   }, 120_000);
 });
 
@@ -127,7 +173,12 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
   let svc: TestService;
   let scanned: Scan | undefined;
   beforeAll(async () => {
-    svc = await startTestService({ VOICE_CLIPS_DIR: shortClipSetDir(), VOICE_PACE: '0.5', VOICE_REPEAT_WINDOW_SECONDS: '2', VOICE_CALL_WAIT_SECONDS: '5' });
+    svc = await startTestService({
+      VOICE_CLIPS_DIR: shortClipSetDir(),
+      VOICE_PACE: '0.5',
+      VOICE_REPEAT_WINDOW_SECONDS: '2',
+      VOICE_CALL_WAIT_SECONDS: '5',
+    });
   });
   afterAll(async () => {
     await svc?.stop();
@@ -140,7 +191,14 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
   async function voiceShare(callSid: string, extra: Record<string, unknown> = {}) {
     const secret = `Voice-Short-${Math.random().toString(36).slice(2, 10)}`;
     const to = phone();
-    const res = await svc.api('POST', '/v1/shares', { ticketId: `T-VOICE-${++n}`, secret: { value: secret }, link: { channel: 'sms', to }, passphrase: 'voice', callSid, ...extra });
+    const res = await svc.api('POST', '/v1/shares', {
+      ticketId: `T-VOICE-${++n}`,
+      secret: { value: secret },
+      link: { channel: 'sms', to },
+      passphrase: 'voice',
+      callSid,
+      ...extra,
+    });
     expect(res.status, res.text).toBe(202);
     return { shareId: res.body.shareId as string, secret, to };
   }
@@ -148,7 +206,11 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
   it('the caller presses 1 after the reading and hears it again', async () => {
     const callSid = await placeCall(svc, { script: [{ after: 'prompt-repeat', press: '1' }] });
     const { shareId, secret } = await voiceShare(callSid);
-    const s = await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
+    const s = await svc.waitFor(
+      shareId,
+      (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician',
+      60_000,
+    );
     expect(s.notes.map((x) => x.text).join('\n')).toMatch(/Passphrase read over the call at \S+ \(2 readings;/);
     const passphrase = await svc.passphraseOf(shareId);
     const heard = svc.voice.simulatedCalls!.get(callSid)!;
@@ -162,11 +224,17 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     // Like a person, the caller speaks a moment after the prompt ends (speech during our playback is not listened to).
     const callSid = await placeCall(svc, { script: [{ after: 'prompt-repeat', afterMs: 400, say: 'caller-repeat' }] });
     const { shareId, secret } = await voiceShare(callSid);
-    const s = await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
+    const s = await svc.waitFor(
+      shareId,
+      (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician',
+      60_000,
+    );
     expect(s.notes.map((x) => x.text).join('\n')).toMatch(/\(2 readings;/);
     const listen = svc.voice.deepgramFake!.requests().filter((r) => r.kind === 'listen');
     expect(listen.length).toBeGreaterThan(0);
-    expect(listen.every((r) => r.authOk && r.query.encoding?.[0] === 'mulaw' && r.query.sample_rate?.[0] === '8000')).toBe(true);
+    expect(
+      listen.every((r) => r.authOk && r.query.encoding?.[0] === 'mulaw' && r.query.sample_rate?.[0] === '8000'),
+    ).toBe(true);
     const passphrase = await svc.passphraseOf(shareId);
     scanned = { secrets: [secret, passphrase], shareIds: [shareId] };
   }, 90_000);
@@ -193,17 +261,38 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
       req.on('end', () => {
         const params = Object.fromEntries(new URLSearchParams(body));
         const url = `http://127.0.0.1:${(agent.address() as AddressInfo).port}${req.url}`;
-        received.push({ url, valid: isValidTwilioSignature(svc.sandboxSecrets.twilioAuthToken, req.headers['x-twilio-signature'] as string, url, params), callSid: params.CallSid ?? null });
+        received.push({
+          url,
+          valid: isValidTwilioSignature(
+            svc.sandboxSecrets.twilioAuthToken,
+            req.headers['x-twilio-signature'] as string,
+            url,
+            params,
+          ),
+          callSid: params.CallSid ?? null,
+        });
         res.writeHead(200, { 'content-type': 'text/xml' }).end('<Response><Say>Back with the agent.</Say></Response>');
       });
     });
     await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
     try {
       const returnUrl = `http://127.0.0.1:${(agent.address() as AddressInfo).port}/agent/resume?step=2`;
-      const callSid = await placeCall(svc, { voicePath: `/twilio/voice?returnUrl=${encodeURIComponent(returnUrl)}`, script: [{ after: 'prompt-repeat', press: '2' }] });
+      const callSid = await placeCall(svc, {
+        voicePath: `/twilio/voice?returnUrl=${encodeURIComponent(returnUrl)}`,
+        script: [{ after: 'prompt-repeat', press: '2' }],
+      });
       const { shareId, secret } = await voiceShare(callSid);
-      await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
-      await until('the call to go back to the agent', () => svc.voice.simulatedCalls!.get(callSid)!.continuedAt?.status !== undefined, 10_000, 100);
+      await svc.waitFor(
+        shareId,
+        (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician',
+        60_000,
+      );
+      await until(
+        'the call to go back to the agent',
+        () => svc.voice.simulatedCalls!.get(callSid)!.continuedAt?.status !== undefined,
+        10_000,
+        100,
+      );
       const snap = svc.voice.simulatedCalls!.get(callSid)!;
       expect(snap.continuedAt).toEqual({ url: returnUrl, status: 200 });
       expect(snap.pressed).toEqual(['2']);
@@ -219,7 +308,11 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     const a = await voiceShare(callSid);
     const b = await voiceShare(callSid);
     for (const x of [a, b]) {
-      const s = await svc.waitFor(x.shareId, (st) => st.passphrase.deliveredAt !== undefined || st.state === 'needs_technician', 60_000);
+      const s = await svc.waitFor(
+        x.shareId,
+        (st) => st.passphrase.deliveredAt !== undefined || st.state === 'needs_technician',
+        60_000,
+      );
       expect(s.state).toBe('awaiting_view');
     }
     const heard = svc.voice.simulatedCalls!.get(callSid)!.heard;
@@ -253,10 +346,19 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
   it('the caller hangs up mid-reading, link by email: the passphrase goes by SMS to passphraseTo instead', async () => {
     const callSid = await placeCall(svc, { script: [{ after: 'prompt-again', hangup: true }] });
     const to = phone();
-    const { shareId, secret } = await voiceShare(callSid, { link: { channel: 'email', to: 'voice.caller@example.com' }, passphraseTo: to });
-    const s = await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
+    const { shareId, secret } = await voiceShare(callSid, {
+      link: { channel: 'email', to: 'voice.caller@example.com' },
+      passphraseTo: to,
+    });
+    const s = await svc.waitFor(
+      shareId,
+      (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician',
+      60_000,
+    );
     expect(s.state).toBe('awaiting_view');
-    expect(s.notes.map((x) => x.text).join('\n')).toMatch(/could not be read over the call \(CALL_ENDED: the caller hung up before the passphrase was read\); sending it by SMS/);
+    expect(s.notes.map((x) => x.text).join('\n')).toMatch(
+      /could not be read over the call \(CALL_ENDED: the caller hung up before the passphrase was read\); sending it by SMS/,
+    );
     const sms = svc.twilioFake!.outbox().filter((m) => m.to === to);
     expect(sms).toHaveLength(1);
     const passphrase = await svc.passphraseOf(shareId);
@@ -280,17 +382,23 @@ describe('Twilio voice webhooks', () => {
     expect(plain.type).toMatch(/text\/xml/);
     const host = new URL(svc.config.publicBaseUrl).host;
     expect(plain.text).toMatch(
-      new RegExp(`^<\\?xml[^>]*\\?><Response><Connect><Stream url="wss://${host}/twilio/media/(v1\\.[^"]+)"><Parameter name="callToken" value="(v1\\.[^"]+)"/></Stream></Connect></Response>$`),
+      new RegExp(
+        `^<\\?xml[^>]*\\?><Response><Connect><Stream url="wss://${host}/twilio/media/(v1\\.[^"]+)"><Parameter name="callToken" value="(v1\\.[^"]+)"/></Stream></Connect></Response>$`,
+      ),
     );
     // One token per call, in the stream URL (so each upgrade signature is good once) and as the start's parameter.
-    const [, inUrl, inParam] = plain.text.match(/url="[^"]*\/(v1\.[^"]+)"><Parameter name="callToken" value="([^"]+)"/)!;
+    const [, inUrl, inParam] = plain.text.match(
+      /url="[^"]*\/(v1\.[^"]+)"><Parameter name="callToken" value="([^"]+)"/,
+    )!;
     expect(inUrl).toBe(inParam);
 
     const back = 'http://127.0.0.1:9/agent/continue?step=2';
     const path = `/twilio/voice?returnUrl=${encodeURIComponent(back)}`;
     const handed = await twilioPost(svc, path, { CallSid: callSid });
     expect(handed.status).toBe(200);
-    expect(handed.text).toContain(`</Connect><Redirect method="POST">${back.replace('&', '&amp;')}</Redirect></Response>`);
+    expect(handed.text).toContain(
+      `</Connect><Redirect method="POST">${back.replace('&', '&amp;')}</Redirect></Response>`,
+    );
 
     for (const bad of ['javascript:alert(1)', 'ftp://127.0.0.1/x', 'http://user:pw@127.0.0.1/x', 'not a url']) {
       const p = `/twilio/voice?returnUrl=${encodeURIComponent(bad)}`;
@@ -302,13 +410,26 @@ describe('Twilio voice webhooks', () => {
     const params = { CallSid: callSid, CallStatus: 'completed', From: '+15559990000' };
     for (const path of ['/twilio/voice', '/twilio/call-status']) {
       expect((await twilioPost(svc, path, params, { signature: null })).status, `${path} unsigned`).toBe(403);
-      expect((await twilioPost(svc, path, params, { signature: 'bm90IGEgc2lnbmF0dXJl' })).status, `${path} forged`).toBe(403);
+      expect(
+        (await twilioPost(svc, path, params, { signature: 'bm90IGEgc2lnbmF0dXJl' })).status,
+        `${path} forged`,
+      ).toBe(403);
       // Signed for the plain URL, sent with a query string added (and the reverse): the URL is part of what is signed.
-      expect((await twilioPost(svc, `${path}?returnUrl=http%3A%2F%2F127.0.0.1%3A9%2Fx`, params, { signedPath: path })).status).toBe(403);
+      expect(
+        (await twilioPost(svc, `${path}?returnUrl=http%3A%2F%2F127.0.0.1%3A9%2Fx`, params, { signedPath: path }))
+          .status,
+      ).toBe(403);
     }
     // A different body than the one signed.
-    const sig = expectedTwilioSignature(svc.sandboxSecrets.twilioAuthToken, `${svc.config.publicBaseUrl}/twilio/call-status`, params);
-    expect((await twilioPost(svc, '/twilio/call-status', { ...params, CallStatus: 'in-progress' }, { signature: sig })).status).toBe(403);
+    const sig = expectedTwilioSignature(
+      svc.sandboxSecrets.twilioAuthToken,
+      `${svc.config.publicBaseUrl}/twilio/call-status`,
+      params,
+    );
+    expect(
+      (await twilioPost(svc, '/twilio/call-status', { ...params, CallStatus: 'in-progress' }, { signature: sig }))
+        .status,
+    ).toBe(403);
     const rejected = svc.logs.filter((l) => l.includes('twilio webhook rejected'));
     expect(rejected.length).toBeGreaterThanOrEqual(7);
     for (const line of rejected) expect(line).not.toContain('+1555999');

@@ -19,7 +19,9 @@ const MARKER = '<b>echo-me</b>';
 /** A body of about `bytes`, with a marker that must not come back. */
 function bodyOf(type: 'json' | 'form', bytes: number): string {
   const pad = 'x'.repeat(Math.max(0, bytes - 60));
-  return type === 'json' ? JSON.stringify({ ticketId: MARKER, pad }) : new URLSearchParams({ MessageSid: MARKER, pad }).toString();
+  return type === 'json'
+    ? JSON.stringify({ ticketId: MARKER, pad })
+    : new URLSearchParams({ MessageSid: MARKER, pad }).toString();
 }
 
 async function send(method: string, path: string, type: 'json' | 'form', bytes: number, auth?: string) {
@@ -43,14 +45,56 @@ const codec = `Bearer ${TEST_CODEC_TOKEN}`;
 // Every route that parses a body, with its limit (src/http/shares.ts, twilio-webhooks.ts, codec.ts, the emulator).
 const routes = [
   { name: 'create a share', method: 'POST', path: '/v1/shares', type: 'json', limit: 32 * KB, auth: bearer },
-  { name: 'burn a share', method: 'POST', path: '/v1/shares/shr_00000000000000000000000000/burn', type: 'json', limit: 32 * KB, auth: bearer },
-  { name: 'share status (a GET with a body)', method: 'GET', path: '/v1/shares/shr_00000000000000000000000000', type: 'json', limit: 32 * KB, auth: bearer },
-  { name: 'tool schema (a GET with a body)', method: 'GET', path: '/v1/tool-schema', type: 'json', limit: 32 * KB, auth: bearer },
-  { name: 'SMS status callback', method: 'POST', path: '/twilio/sms-status?share=shr_x', type: 'form', limit: 16 * KB, auth: () => undefined },
+  {
+    name: 'burn a share',
+    method: 'POST',
+    path: '/v1/shares/shr_00000000000000000000000000/burn',
+    type: 'json',
+    limit: 32 * KB,
+    auth: bearer,
+  },
+  {
+    name: 'share status (a GET with a body)',
+    method: 'GET',
+    path: '/v1/shares/shr_00000000000000000000000000',
+    type: 'json',
+    limit: 32 * KB,
+    auth: bearer,
+  },
+  {
+    name: 'tool schema (a GET with a body)',
+    method: 'GET',
+    path: '/v1/tool-schema',
+    type: 'json',
+    limit: 32 * KB,
+    auth: bearer,
+  },
+  {
+    name: 'SMS status callback',
+    method: 'POST',
+    path: '/twilio/sms-status?share=shr_x',
+    type: 'form',
+    limit: 16 * KB,
+    auth: () => undefined,
+  },
   { name: 'codec decode', method: 'POST', path: '/codec/decode', type: 'json', limit: 8 * KB * KB, auth: () => codec },
   { name: 'codec encode', method: 'POST', path: '/codec/encode', type: 'json', limit: 8 * KB * KB, auth: () => codec },
-  { name: 'sandbox OTS create', method: 'POST', path: '/sandbox/ots/api/v1/share', type: 'form', limit: KB * KB, auth: () => undefined },
-  { name: 'sandbox OTS reveal', method: 'POST', path: '/sandbox/ots/api/v1/secret/0000000000000000000000000000', type: 'form', limit: KB * KB, auth: () => undefined },
+  {
+    name: 'sandbox OTS create',
+    method: 'POST',
+    path: '/sandbox/ots/api/v1/share',
+    type: 'form',
+    limit: KB * KB,
+    auth: () => undefined,
+  },
+  {
+    name: 'sandbox OTS reveal',
+    method: 'POST',
+    path: '/sandbox/ots/api/v1/secret/0000000000000000000000000000',
+    type: 'form',
+    limit: KB * KB,
+    auth: () => undefined,
+  },
 ] as const;
 
 describe('request body size limits', () => {
@@ -80,7 +124,11 @@ describe('request body size limits', () => {
       expect([401, 403]).toContain(res.status);
     }
     // Routes that read no body answer as they would anyway.
-    for (const [method, path] of [['POST', '/healthz'], ['POST', '/readyz'], ['POST', '/no/such/route']] as const) {
+    for (const [method, path] of [
+      ['POST', '/healthz'],
+      ['POST', '/readyz'],
+      ['POST', '/no/such/route'],
+    ] as const) {
       const res = await send(method, path, 'json', 2 * KB * KB);
       expect(res.status).toBeGreaterThanOrEqual(400);
       expect(res.status).toBeLessThan(500);

@@ -51,10 +51,17 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function api<T = any>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: T }> {
+async function api<T = any>(
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const res = await request(`${svc!.url}${path}`, {
     method,
-    headers: { authorization: `Bearer ${env.AGENT_API_TOKENS}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      authorization: `Bearer ${env.AGENT_API_TOKENS}`,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.body.text();
@@ -62,12 +69,18 @@ async function api<T = any>(method: 'GET' | 'POST', path: string, body?: unknown
   return { status: res.statusCode, body: JSON.parse(text) as T };
 }
 
-async function waitForAll(shareIds: string[], pred: (s: ShareStatus) => boolean, what: string, timeoutMs = 90_000): Promise<ShareStatus[]> {
+async function waitForAll(
+  shareIds: string[],
+  pred: (s: ShareStatus) => boolean,
+  what: string,
+  timeoutMs = 90_000,
+): Promise<ShareStatus[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const all = await Promise.all(shareIds.map(async (id) => (await api<ShareStatus>('GET', `/v1/shares/${id}`)).body));
     if (all.every(pred)) return all;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(all.map((s) => [s.shareId, s.state]))}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(all.map((s) => [s.shareId, s.state]))}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -81,7 +94,11 @@ async function until(what: string, pred: () => boolean, timeoutMs = 20_000): Pro
 }
 
 /** The link OTS mailed for this hand-off's receipt (email delivery: the link never passes through the service). */
-const mailedLinks = (to: string) => emu.emulator.mail().filter((m) => m.to === to).map((m) => m.link);
+const mailedLinks = (to: string) =>
+  emu.emulator
+    .mail()
+    .filter((m) => m.to === to)
+    .map((m) => m.link);
 
 describe('crash and restart of the service process', () => {
   it('SIGKILL mid-create and mid-watch: after a restart every hand-off finishes, with exactly one secret each', async () => {
@@ -91,14 +108,23 @@ describe('crash and restart of the service process', () => {
       const value = `Crash-Secret-${i}-${randomUUID().slice(0, 8)}`;
       secrets.push(value);
       const to = `caller${i}@example.org`;
-      const res = await api('POST', '/v1/shares', { ticketId: `T-CRASH-${i}`, secret: { value }, ttl, link: { channel: 'email', to } });
+      const res = await api('POST', '/v1/shares', {
+        ticketId: `T-CRASH-${i}`,
+        secret: { value },
+        ttl,
+        link: { channel: 'email', to },
+      });
       expect(res.status).toBe(202);
       return { shareId: res.body.shareId as string, to };
     };
 
     // Phase 1: three hand-offs being watched.
     const watched = await Promise.all([0, 1, 2].map((i) => share(i, 86_400)));
-    await waitForAll(watched.map((w) => w.shareId), (s) => s.state === 'awaiting_view', 'the watched hand-offs');
+    await waitForAll(
+      watched.map((w) => w.shareId),
+      (s) => s.state === 'awaiting_view',
+      'the watched hand-offs',
+    );
     expect(emu.emulator.secretCount()).toBe(3);
 
     // Phase 2: three creates that OTS carries out but whose answers it holds back; the process dies meanwhile.
@@ -117,18 +143,35 @@ describe('crash and restart of the service process', () => {
     svc = await startChildService(env, log);
     const restartedAt = Date.now();
     const all = [...watched, ...inFlight];
-    await waitForAll(watched.slice(0, 2).map((w) => w.shareId), (s) => s.state === 'viewed', 'links opened while down to be seen');
-    const recovered = await waitForAll(inFlight.map((w) => w.shareId), (s) => s.state === 'awaiting_view', 'the interrupted creates');
-    for (const s of recovered) expect(s.notes.map((n) => n.text).join('\n')).toMatch(/Found again after an attempt whose answer was lost; no second secret/);
+    await waitForAll(
+      watched.slice(0, 2).map((w) => w.shareId),
+      (s) => s.state === 'viewed',
+      'links opened while down to be seen',
+    );
+    const recovered = await waitForAll(
+      inFlight.map((w) => w.shareId),
+      (s) => s.state === 'awaiting_view',
+      'the interrupted creates',
+    );
+    for (const s of recovered)
+      expect(s.notes.map((n) => n.text).join('\n')).toMatch(
+        /Found again after an attempt whose answer was lost; no second secret/,
+      );
 
     // Exactly one secret and one mailed link per hand-off, and each link opens its own hand-off's secret.
     expect(emu.emulator.secretCount()).toBe(6);
     for (const w of all) expect(mailedLinks(w.to)).toHaveLength(1);
     for (const w of [watched[2]!, ...inFlight]) await ots.retrieveSecret(mailedLinks(w.to)[0]!.split('/secret/')[1]!);
-    const finished = await waitForAll(all.map((w) => w.shareId), (s) => s.state === 'viewed', 'every hand-off to end viewed');
+    const finished = await waitForAll(
+      all.map((w) => w.shareId),
+      (s) => s.state === 'viewed',
+      'every hand-off to end viewed',
+    );
     expect(finished).toHaveLength(6);
     expect(emu.emulator.secretCount()).toBe(6);
-    console.log(`[crash] restart to ready ${restartedAt - killedAt} ms; all 6 hand-offs viewed ${Date.now() - killedAt} ms after the kill`);
+    console.log(
+      `[crash] restart to ready ${restartedAt - killedAt} ms; all 6 hand-offs viewed ${Date.now() - killedAt} ms after the kill`,
+    );
 
     // The leak scan: logs of both processes, every API response, the notes, and Temporal history raw and decoded.
     const client = new Client({ connection: temporal });
@@ -140,7 +183,13 @@ describe('crash and restart of the service process', () => {
     }
     const notes = finished.map((s) => JSON.stringify(s.notes));
     const links = all.flatMap((w) => mailedLinks(w.to));
-    expectNoLeaks([...secrets, ...links, ...links.map((l) => l.split('/secret/')[1]!)], { logs: log, responses, notes, smsBodies: [], history });
+    expectNoLeaks([...secrets, ...links, ...links.map((l) => l.split('/secret/')[1]!)], {
+      logs: log,
+      responses,
+      notes,
+      smsBodies: [],
+      history,
+    });
     expect(await svc.kill('SIGTERM')).toBe(0);
   }, 180_000);
 });

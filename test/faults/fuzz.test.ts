@@ -37,7 +37,18 @@ const routes = [
 const nasty = fc.oneof(
   fc.string(),
   fc.constant(MARKER),
-  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', '$where', '%00', '..%2f..%2f', '\u0000', '\ud800', '𝕏'.repeat(50)),
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    'prototype',
+    'toString',
+    '$where',
+    '%00',
+    '..%2f..%2f',
+    '\u0000',
+    '\ud800',
+    '𝕏'.repeat(50),
+  ),
   fc.string({ minLength: 5_000, maxLength: 40_000 }),
 );
 
@@ -47,17 +58,50 @@ const deep = (depth: number): string => `${'{"a":['.repeat(depth)}${JSON.stringi
 const jsonish = fc.oneof(
   fc.jsonValue(),
   fc.dictionary(nasty, fc.oneof(nasty, fc.integer(), fc.boolean(), fc.constant(null), fc.jsonValue())),
-  fc.record({ ticketId: nasty, secret: fc.oneof(fc.record({ value: nasty }), nasty, fc.jsonValue()), link: fc.oneof(fc.record({ channel: nasty, to: nasty }), fc.jsonValue()) }, { requiredKeys: [] }),
-  fc.record({ payloads: fc.oneof(fc.array(fc.record({ metadata: fc.dictionary(nasty, nasty), data: nasty }, { requiredKeys: [] })), nasty) }, { requiredKeys: [] }),
+  fc.record(
+    {
+      ticketId: nasty,
+      secret: fc.oneof(fc.record({ value: nasty }), nasty, fc.jsonValue()),
+      link: fc.oneof(fc.record({ channel: nasty, to: nasty }), fc.jsonValue()),
+    },
+    { requiredKeys: [] },
+  ),
+  fc.record(
+    {
+      payloads: fc.oneof(
+        fc.array(fc.record({ metadata: fc.dictionary(nasty, nasty), data: nasty }, { requiredKeys: [] })),
+        nasty,
+      ),
+    },
+    { requiredKeys: [] },
+  ),
 );
 
 const body = fc.oneof(
   jsonish.map((v) => ({ text: JSON.stringify(v) ?? 'null', type: 'application/json' })),
   fc.integer({ min: 50, max: 5_000 }).map((d) => ({ text: deep(d), type: 'application/json' })),
   nasty.map((s) => ({ text: s, type: 'application/json' })),
-  jsonish.map((v) => ({ text: JSON.stringify(v) ?? '', type: fc.sample(fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', ''), 1)[0]! })),
-  fc.uint8Array({ maxLength: 2_000 }).map((b) => ({ bytes: Buffer.concat([Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(b)]), type: 'application/json' })),
-  fc.dictionary(nasty, nasty).map((d) => ({ text: new URLSearchParams(d as Record<string, string>).toString(), type: 'application/x-www-form-urlencoded' })),
+  jsonish.map((v) => ({
+    text: JSON.stringify(v) ?? '',
+    type: fc.sample(
+      fc.constantFrom(
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'application/xml',
+        '',
+      ),
+      1,
+    )[0]!,
+  })),
+  fc.uint8Array({ maxLength: 2_000 }).map((b) => ({
+    bytes: Buffer.concat([Buffer.from([0xc3, 0x28, 0xff]), Buffer.from(b)]),
+    type: 'application/json',
+  })),
+  fc.dictionary(nasty, nasty).map((d) => ({
+    text: new URLSearchParams(d as Record<string, string>).toString(),
+    type: 'application/x-www-form-urlencoded',
+  })),
 );
 
 const headerValue = fc.stringMatching(/^[\x20-\x7e]{0,200}$/);
@@ -76,23 +120,39 @@ describe('hostile input', () => {
   it('10,000 generated requests: only 2xx/4xx answers, nothing echoed unescaped, the process stays up', async () => {
     const statuses = new Map<number, number>();
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...routes), body, headers, fc.dictionary(nasty, nasty, { maxKeys: 5 }), async (route, b, h, query) => {
-        const auth = h.authorization === 'bearer' ? `Bearer ${svc.token}` : h.authorization === 'codec' ? `Bearer ${TEST_CODEC_TOKEN}` : h.authorization === 'none' ? undefined : h.authorization;
-        const qs = new URLSearchParams(query as Record<string, string>).toString();
-        const res = await request(`${svc.url}${route.path}${qs ? `?${qs}` : ''}`, {
-          method: route.method,
-          headers: {
-            ...Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'authorization')),
-            ...(auth !== undefined ? { authorization: auth } : {}),
-            ...(route.method === 'POST' && b.type ? { 'content-type': b.type } : {}),
-          },
-          body: route.method === 'POST' ? ('bytes' in b ? b.bytes : b.text) : undefined,
-        });
-        const text = await res.body.text();
-        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        expect(res.statusCode, `${route.method} ${route.path} -> ${res.statusCode}: ${text.slice(0, 300)}`).toBeLessThan(500);
-        expect(text).not.toContain(MARKER);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        body,
+        headers,
+        fc.dictionary(nasty, nasty, { maxKeys: 5 }),
+        async (route, b, h, query) => {
+          const auth =
+            h.authorization === 'bearer'
+              ? `Bearer ${svc.token}`
+              : h.authorization === 'codec'
+                ? `Bearer ${TEST_CODEC_TOKEN}`
+                : h.authorization === 'none'
+                  ? undefined
+                  : h.authorization;
+          const qs = new URLSearchParams(query as Record<string, string>).toString();
+          const res = await request(`${svc.url}${route.path}${qs ? `?${qs}` : ''}`, {
+            method: route.method,
+            headers: {
+              ...Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'authorization')),
+              ...(auth !== undefined ? { authorization: auth } : {}),
+              ...(route.method === 'POST' && b.type ? { 'content-type': b.type } : {}),
+            },
+            body: route.method === 'POST' ? ('bytes' in b ? b.bytes : b.text) : undefined,
+          });
+          const text = await res.body.text();
+          statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+          expect(
+            res.statusCode,
+            `${route.method} ${route.path} -> ${res.statusCode}: ${text.slice(0, 300)}`,
+          ).toBeLessThan(500);
+          expect(text).not.toContain(MARKER);
+        },
+      ),
       // A fixed seed keeps CI repeatable; FUZZ_SEED=<n> explores other inputs (a failure prints its seed).
       { numRuns: 10_000, seed: FUZZ_SEED },
     );

@@ -23,7 +23,11 @@ describe('load with idempotency', () => {
     const run = randomUUID().slice(0, 8);
     const bodies = Array.from({ length: KEYS }, (_, k) => ({
       key: `load-${run}-${k}`,
-      body: { ticketId: `T-LOAD-${k}`, secret: { value: `Load-Secret-${run}-${k}` }, link: { channel: 'sms', to: `+1555100${String(k).padStart(4, '0')}` } },
+      body: {
+        ticketId: `T-LOAD-${k}`,
+        secret: { value: `Load-Secret-${run}-${k}` },
+        link: { channel: 'sms', to: `+1555100${String(k).padStart(4, '0')}` },
+      },
     }));
     // Interleaved, so repeats of a key race each other rather than arriving in a row.
     const calls = Array.from({ length: KEYS * REPEATS }, (_, i) => bodies[i % KEYS]!);
@@ -55,18 +59,26 @@ describe('load with idempotency', () => {
     const deadline = Date.now() + 90_000;
     for (const id of shareIds) await svc.waitForState(id, 'awaiting_view', Math.max(1_000, deadline - Date.now()));
     expect(svc.otsEmulator!.secretCount()).toBe(KEYS);
-    for (const { body } of bodies) expect(svc.twilioFake!.outbox().filter((m) => m.to === body.link.to), body.link.to).toHaveLength(1);
+    for (const { body } of bodies)
+      expect(
+        svc.twilioFake!.outbox().filter((m) => m.to === body.link.to),
+        body.link.to,
+      ).toHaveLength(1);
     const list = svc.temporal.client.workflow.list({ query: `TaskQueue = "${svc.config.TEMPORAL_TASK_QUEUE}"` });
     let workflows = 0;
     for await (const _ of list) workflows++;
     expect(workflows).toBe(KEYS);
-    console.log(`[load] ${KEYS * REPEATS} concurrent requests answered in ${elapsed} ms: ${JSON.stringify(Object.fromEntries(statuses))}; ${workflows} hand-offs, ${svc.otsEmulator!.secretCount()} secrets`);
+    console.log(
+      `[load] ${KEYS * REPEATS} concurrent requests answered in ${elapsed} ms: ${JSON.stringify(Object.fromEntries(statuses))}; ${workflows} hand-offs, ${svc.otsEmulator!.secretCount()} secrets`,
+    );
 
     await svc.expectNoLeaksIn({
       secrets: bodies.map((b) => b.body.secret.value),
       shareIds,
       links: bodies.map((b) => svc.linkSentTo(b.body.link.to)),
     });
-    await Promise.all(shareIds.map((id) => svc.temporal.client.workflow.getHandle(`share-${id}`).terminate('load test over')));
+    await Promise.all(
+      shareIds.map((id) => svc.temporal.client.workflow.getHandle(`share-${id}`).terminate('load test over')),
+    );
   }, 240_000);
 });

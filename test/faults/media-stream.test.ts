@@ -27,7 +27,14 @@ async function streamFor(callSid: string): Promise<{ url: string; path: string; 
   const params = { CallSid: callSid, AccountSid: svc.sandboxSecrets.twilioAccountSid };
   const res = await request(`${svc.url}/twilio/voice`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': expectedTwilioSignature(svc.sandboxSecrets.twilioAuthToken, `${svc.config.publicBaseUrl}/twilio/voice`, params) },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-twilio-signature': expectedTwilioSignature(
+        svc.sandboxSecrets.twilioAuthToken,
+        `${svc.config.publicBaseUrl}/twilio/voice`,
+        params,
+      ),
+    },
     body: new URLSearchParams(params).toString(),
   });
   const twiml = await res.body.text();
@@ -56,7 +63,8 @@ describe('media-stream WebSocket under attack', () => {
     for (const [path, headers] of forged) expect(await upgrade(path, headers), path).toBe('HTTP/1.1 403 Forbidden');
     // The genuine upgrade works once; the same upgrade captured and replayed does not.
     expect(await upgrade(s.path, { 'X-Twilio-Signature': sign(s.url) })).toBe('HTTP/1.1 101 Switching Protocols');
-    for (let i = 0; i < 3; i++) expect(await upgrade(s.path, { 'X-Twilio-Signature': sign(s.url) })).toBe('HTTP/1.1 403 Forbidden');
+    for (let i = 0; i < 3; i++)
+      expect(await upgrade(s.path, { 'X-Twilio-Signature': sign(s.url) })).toBe('HTTP/1.1 403 Forbidden');
     const rejected = svc.logs.filter((l) => l.includes('media stream upgrade rejected'));
     expect(rejected).toHaveLength(forged.length + 3);
     for (const line of rejected) expect(line).not.toContain(s.token);
@@ -84,10 +92,37 @@ describe('media-stream WebSocket under attack', () => {
     // Mutations of real frames (wrong types, missing fields, other stream, unknown events, huge or odd strings),
     // non-JSON text and binary frames, all under the 64 KiB frame limit.
     const valid = [tw.media(), tw.mark('m'), tw.dtmf('5'), tw.connected()];
-    const junk = fc.oneof(fc.string({ maxLength: 200 }), fc.integer(), fc.constant(null), fc.constantFrom('__proto__', '<script>x</script>', '\ud800', 'NaN'), fc.array(fc.string(), { maxLength: 3 }), fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })));
+    const junk = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.integer(),
+      fc.constant(null),
+      fc.constantFrom('__proto__', '<script>x</script>', '\ud800', 'NaN'),
+      fc.array(fc.string(), { maxLength: 3 }),
+      fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 })),
+    );
     const frame = fc.oneof(
-      fc.record({ base: fc.constantFrom(...valid), key: fc.constantFrom('event', 'sequenceNumber', 'streamSid', 'media', 'mark', 'dtmf', 'start', 'stop', '__proto__'), value: junk }).map(({ base, key, value }) => JSON.stringify({ ...base, [key]: value })),
-      fc.record({ base: fc.constantFrom(...valid), sub: junk }).map(({ base, sub }) => JSON.stringify({ ...base, media: { payload: sub, chunk: sub, timestamp: sub, track: sub } })),
+      fc
+        .record({
+          base: fc.constantFrom(...valid),
+          key: fc.constantFrom(
+            'event',
+            'sequenceNumber',
+            'streamSid',
+            'media',
+            'mark',
+            'dtmf',
+            'start',
+            'stop',
+            '__proto__',
+          ),
+          value: junk,
+        })
+        .map(({ base, key, value }) => JSON.stringify({ ...base, [key]: value })),
+      fc
+        .record({ base: fc.constantFrom(...valid), sub: junk })
+        .map(({ base, sub }) =>
+          JSON.stringify({ ...base, media: { payload: sub, chunk: sub, timestamp: sub, track: sub } }),
+        ),
       fc.json({ maxDepth: 6 }),
       fc.string({ maxLength: 2_000 }),
       fc.uint8Array({ maxLength: 2_000 }).map((b) => Buffer.from(b)),
@@ -114,7 +149,9 @@ describe('media-stream WebSocket under attack', () => {
     for (let i = 0; i < 100 && closed === undefined; i++) await new Promise((r) => setTimeout(r, 20));
     expect(closed).toBe(1009);
     const again = await streamFor(callSid(11));
-    expect(await upgrade(again.path, { 'X-Twilio-Signature': sign(again.url) })).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(await upgrade(again.path, { 'X-Twilio-Signature': sign(again.url) })).toBe(
+      'HTTP/1.1 101 Switching Protocols',
+    );
     expect((await request(`${svc.url}/healthz`)).statusCode).toBe(200);
   });
 });

@@ -26,7 +26,11 @@ let n = 0;
 async function share() {
   const value = `Outage-Secret-${++n}-${randomUUID().slice(0, 8)}`;
   const to = `+1555080${String(n).padStart(4, '0')}`;
-  const res = await svc.api('POST', '/v1/shares', { ticketId: `T-OUT-${n}`, secret: { value }, link: { channel: 'sms', to } });
+  const res = await svc.api('POST', '/v1/shares', {
+    ticketId: `T-OUT-${n}`,
+    secret: { value },
+    link: { channel: 'sms', to },
+  });
   expect(res.status).toBe(202);
   scanned.secrets.push(value);
   scanned.shareIds.push(res.body.shareId);
@@ -35,7 +39,10 @@ async function share() {
 
 const emu = () => svc.otsEmulator!;
 const SHARE = '/api/v1/share';
-const retry = (shareId: string) => svc.temporal.client.workflow.getHandle(`share-${shareId}`).signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
+const retry = (shareId: string) =>
+  svc.temporal.client.workflow
+    .getHandle(`share-${shareId}`)
+    .signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
 
 /** Times at which injected faults get used up (sampled every 10 ms). */
 function watchFaults(): { times: number[]; stop(): void } {
@@ -58,7 +65,13 @@ async function openAndFinish(s: { shareId: string; to: string; value: string }) 
 describe('Onetime Secret outages', () => {
   it('a storm shorter than the retries (429 with Retry-After, a reset, a timeout after OTS made the secret) is ridden out with one secret', async () => {
     const before = emu().secretCount();
-    emu().injectFault({ method: 'POST', path: SHARE, status: 429, headers: { 'Retry-After': '2' }, body: 'Too Many Requests' });
+    emu().injectFault({
+      method: 'POST',
+      path: SHARE,
+      status: 429,
+      headers: { 'Retry-After': '2' },
+      body: 'Too Many Requests',
+    });
     emu().injectFault({ method: 'POST', path: SHARE, reset: true });
     emu().injectFault({ method: 'POST', path: SHARE, stall: { ms: 3_000 } });
     const faults = watchFaults();
@@ -77,8 +90,21 @@ describe('Onetime Secret outages', () => {
   it('an outage longer than the retries pauses for a technician with a note and no SMS; after it, a retry finishes with one secret', async () => {
     const before = emu().secretCount();
     emu().injectFault({ method: 'POST', path: SHARE, reset: true });
-    emu().injectFault({ method: 'POST', path: SHARE, status: 503, headers: { 'content-type': 'text/html' }, body: '<html>503 Service Unavailable</html>' });
-    emu().injectFault({ method: 'POST', path: SHARE, times: 2, status: 429, headers: { 'Retry-After': '1' }, body: 'Too Many Requests' });
+    emu().injectFault({
+      method: 'POST',
+      path: SHARE,
+      status: 503,
+      headers: { 'content-type': 'text/html' },
+      body: '<html>503 Service Unavailable</html>',
+    });
+    emu().injectFault({
+      method: 'POST',
+      path: SHARE,
+      times: 2,
+      status: 429,
+      headers: { 'Retry-After': '1' },
+      body: 'Too Many Requests',
+    });
     // The last attempt: OTS makes the secret, and the answer arrives cut in half.
     emu().injectFault({ method: 'POST', path: SHARE, garble: true });
     const s = await share();
@@ -92,13 +118,21 @@ describe('Onetime Secret outages', () => {
 
     await retry(s.shareId);
     const resumed = await svc.waitForState(s.shareId, 'awaiting_view');
-    expect(resumed.notes.map((x) => x.text).join('\n')).toMatch(/Technician decision: retry[\s\S]*Found again after an attempt whose answer was lost/);
+    expect(resumed.notes.map((x) => x.text).join('\n')).toMatch(
+      /Technician decision: retry[\s\S]*Found again after an attempt whose answer was lost/,
+    );
     expect(emu().secretCount()).toBe(before + 1);
     await openAndFinish(s);
   }, 40_000);
 
   it('a Retry-After beyond the bound hands over at once, saying how long OTS asked to wait; a later retry finishes it', async () => {
-    emu().injectFault({ method: 'POST', path: SHARE, status: 429, headers: { 'Retry-After': '3600' }, body: 'Too Many Requests' });
+    emu().injectFault({
+      method: 'POST',
+      path: SHARE,
+      status: 429,
+      headers: { 'Retry-After': '3600' },
+      body: 'Too Many Requests',
+    });
     const started = Date.now();
     const s = await share();
     const paused = await svc.waitForState(s.shareId, 'needs_technician');

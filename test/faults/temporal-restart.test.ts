@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
 import { freePort } from '../../src/temporal/ports.js';
-import { registerSearchAttributes } from '../../src/temporal/search-attributes.js';
+import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
 import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
@@ -64,7 +64,11 @@ describe('Temporal server restart', () => {
       const value = `Restart-Secret-${i}-${randomUUID().slice(0, 8)}`;
       secrets.push(value);
       const to = `+1555070000${i}`;
-      const res = await svc.api('POST', '/v1/shares', { ticketId: `T-TR-${i}`, secret: { value }, link: { channel: 'sms', to } });
+      const res = await svc.api('POST', '/v1/shares', {
+        ticketId: `T-TR-${i}`,
+        secret: { value },
+        link: { channel: 'sms', to },
+      });
       expect(res.status).toBe(202);
       shares.push({ shareId: res.body.shareId, to });
     }
@@ -75,7 +79,11 @@ describe('Temporal server restart', () => {
     const downFor = await untilReady(503, 15_000);
     // A hand-off asked for now cannot start: the answer says so, with a status a client retries (never a 500).
     const askedAt = Date.now();
-    const refused = await svc.api('POST', '/v1/shares', { ticketId: 'T-TR-DOWN', secret: { value: 'Restart-Never-Started-1' }, link: { channel: 'sms', to: '+15550700009' } });
+    const refused = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-TR-DOWN',
+      secret: { value: 'Restart-Never-Started-1' },
+      link: { channel: 'sms', to: '+15550700009' },
+    });
     secrets.push('Restart-Never-Started-1');
     expect(refused.status).toBe(503);
     expect(refused.body.error).toMatch(/Temporal/);
@@ -95,7 +103,11 @@ describe('Temporal server restart', () => {
     for (const s of shares) expect((await svc.waitForState(s.shareId, 'viewed', 60_000)).viewedAt).toBeDefined();
     expect(svc.otsEmulator!.secretCount()).toBe(3);
     // A new hand-off works too.
-    const after = await svc.api('POST', '/v1/shares', { ticketId: 'T-TR-AFTER', secret: { value: 'Restart-After-Secret-1' }, link: { channel: 'sms', to: '+15550700008' } });
+    const after = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-TR-AFTER',
+      secret: { value: 'Restart-After-Secret-1' },
+      link: { channel: 'sms', to: '+15550700008' },
+    });
     secrets.push('Restart-After-Secret-1');
     expect(after.status).toBe(202);
     await svc.waitForState(after.body.shareId, 'awaiting_view', 30_000);

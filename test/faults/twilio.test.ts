@@ -30,7 +30,11 @@ let n = 0;
 async function share() {
   const value = `Twilio-Fault-${++n}-${randomUUID().slice(0, 8)}`;
   const to = `+1555090${String(n).padStart(4, '0')}`;
-  const res = await svc.api('POST', '/v1/shares', { ticketId: `T-TW-${n}`, secret: { value }, link: { channel: 'sms', to } });
+  const res = await svc.api('POST', '/v1/shares', {
+    ticketId: `T-TW-${n}`,
+    secret: { value },
+    link: { channel: 'sms', to },
+  });
   expect(res.status).toBe(202);
   scanned.secrets.push(value);
   scanned.shareIds.push(res.body.shareId);
@@ -40,7 +44,12 @@ async function share() {
 const callbackUrl = (shareId: string) => `${svc.config.publicBaseUrl}/twilio/sms-status?share=${shareId}`;
 
 /** A status callback as Twilio posts it (track-outbound-message-status), for message `sid` to `to`. */
-function statusParams(sid: string, to: string, status: string, extra: Record<string, string> = {}): Record<string, string> {
+function statusParams(
+  sid: string,
+  to: string,
+  status: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     AccountSid: svc.sandboxSecrets.twilioAccountSid,
     ApiVersion: '2010-04-01',
@@ -61,10 +70,19 @@ async function post(
   o: { token?: string; signUrl?: string; signParams?: Record<string, string>; signature?: string | null } = {},
 ): Promise<number> {
   const signature =
-    o.signature !== undefined ? o.signature : expectedTwilioSignature(o.token ?? svc.sandboxSecrets.twilioAuthToken, o.signUrl ?? callbackUrl(shareId), o.signParams ?? params);
+    o.signature !== undefined
+      ? o.signature
+      : expectedTwilioSignature(
+          o.token ?? svc.sandboxSecrets.twilioAuthToken,
+          o.signUrl ?? callbackUrl(shareId),
+          o.signParams ?? params,
+        );
   const res = await request(`${svc.url}/twilio/sms-status?share=${shareId}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(signature !== null ? { 'x-twilio-signature': signature } : {}) },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(signature !== null ? { 'x-twilio-signature': signature } : {}),
+    },
     body: new URLSearchParams(params).toString(),
   });
   svc.responses.push(await res.body.text());
@@ -93,9 +111,13 @@ describe('Twilio failures', () => {
     for (let i = 0; i < 4; i++) svc.twilioFake!.failNext({ status: 429 });
     const s = await share();
     const paused = await svc.waitForState(s.shareId, 'needs_technician', 20_000);
-    expect(paused.notes.at(-1)!.text).toMatch(/Sending the link by SMS failed \(SMS_RATE_LIMITED[\s\S]*No cleartext fallback/);
+    expect(paused.notes.at(-1)!.text).toMatch(
+      /Sending the link by SMS failed \(SMS_RATE_LIMITED[\s\S]*No cleartext fallback/,
+    );
     expect(linkSms(s.to)).toHaveLength(0);
-    await svc.temporal.client.workflow.getHandle(`share-${s.shareId}`).signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
+    await svc.temporal.client.workflow
+      .getHandle(`share-${s.shareId}`)
+      .signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
     await svc.waitForState(s.shareId, 'awaiting_view');
     expect(linkSms(s.to)).toHaveLength(1);
     expect(svc.otsEmulator!.store.receipts.size).toBeGreaterThan(0);
@@ -115,7 +137,12 @@ describe('Twilio failures', () => {
     expect(await post(s.shareId, failed)).toBe(204);
     const paused = await svc.waitForState(s.shareId, 'needs_technician');
     expect(paused.link.deliveryStatus).toBe('failed');
-    expect(paused.notes.at(-1)).toMatchObject({ followUp: true, text: expect.stringMatching(/Delivering the link SMS failed \(SMS_UNDELIVERED: Twilio reported failed \(error 30008\)/) });
+    expect(paused.notes.at(-1)).toMatchObject({
+      followUp: true,
+      text: expect.stringMatching(
+        /Delivering the link SMS failed \(SMS_UNDELIVERED: Twilio reported failed \(error 30008\)/,
+      ),
+    });
 
     // Late and out of order (queued, sent), a contradicting terminal one (delivered), and the same final status
     // again with other details (a genuine duplicate from Twilio, not a replay): nothing moves.
@@ -131,11 +158,18 @@ describe('Twilio failures', () => {
     expect(same(await svc.status(s.shareId))).toEqual(same(paused));
 
     // The technician retries: a new SMS goes out. The old message's failure, arriving yet again, does not pause it.
-    await svc.temporal.client.workflow.getHandle(`share-${s.shareId}`).signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
+    await svc.temporal.client.workflow
+      .getHandle(`share-${s.shareId}`)
+      .signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
     const resumed = await svc.waitFor(s.shareId, (x) => x.state === 'awaiting_view' && linkSms(s.to).length === 2);
     const second = linkSms(s.to)[1]!.sid;
     expect(second).not.toBe(first);
-    expect(await post(s.shareId, statusParams(first, s.to, 'undelivered', { ErrorCode: '30003', RawDlrDoneDate: '2611241203' }))).toBe(204);
+    expect(
+      await post(
+        s.shareId,
+        statusParams(first, s.to, 'undelivered', { ErrorCode: '30003', RawDlrDoneDate: '2611241203' }),
+      ),
+    ).toBe(204);
     expect(await post(s.shareId, statusParams(second, s.to, 'delivered', { RawDlrDoneDate: '2611241204' }))).toBe(204);
     const delivered = await svc.waitFor(s.shareId, (x) => x.link.deliveryStatus === 'delivered');
     await settle();
@@ -156,7 +190,6 @@ describe('forged Twilio callbacks', () => {
     const other = await share();
     await svc.waitForState(other.shareId, 'awaiting_view');
     const before = same(await svc.status(s.shareId));
-    const token = svc.sandboxSecrets.twilioAuthToken;
     const failed = statusParams(sid, s.to, 'failed', { ErrorCode: '30008' });
     let rejected = 0;
 
@@ -183,7 +216,10 @@ describe('forged Twilio callbacks', () => {
         fc.oneof(
           fc.record({ signature: fc.oneof(fc.base64String({ minLength: 0, maxLength: 40 }), fc.string()) }),
           fc.record({ token: fc.stringMatching(/^[0-9a-f]{32}$/) }),
-          fc.record({ tamper: fc.constantFrom('MessageStatus', 'ErrorCode', 'MessageSid', 'To', 'AccountSid'), value: fc.string({ minLength: 1, maxLength: 20 }) }),
+          fc.record({
+            tamper: fc.constantFrom('MessageStatus', 'ErrorCode', 'MessageSid', 'To', 'AccountSid'),
+            value: fc.string({ minLength: 1, maxLength: 20 }),
+          }),
         ),
         async (f) => {
           const o: Parameters<typeof post>[2] =

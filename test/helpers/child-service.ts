@@ -27,7 +27,12 @@ export function childSecrets() {
   };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, gone: () => boolean): Promise<T> {
+async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  gone: () => boolean,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn().catch(() => undefined);

@@ -64,7 +64,8 @@ export class FakeClock implements Clock {
 
   private nextDue(end: number): Timer | undefined {
     let best: Timer | undefined;
-    for (const x of this.timers) if (x.at <= end && (!best || x.at < best.at || (x.at === best.at && x.id < best.id))) best = x;
+    for (const x of this.timers)
+      if (x.at <= end && (!best || x.at < best.at || (x.at === best.at && x.id < best.id))) best = x;
     return best;
   }
 }

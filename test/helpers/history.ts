@@ -3,7 +3,7 @@
 import { payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { request } from 'undici';
 import { expect } from 'vitest';
-import { ENCODING } from '../../src/temporal/codec.js';
+import { ENCODING } from '../../src/temporal/payload-codec.js';
 import { payloadsIn } from '../../src/temporal/history-payloads.js';
 
 export { payloadsIn };
@@ -21,7 +21,8 @@ function failuresIn(history: unknown): { message?: string; stackTrace?: string }
     if (!v || typeof v !== 'object' || v instanceof Uint8Array) return;
     if (Array.isArray(v)) return v.forEach(walk);
     const o = v as Record<string, unknown>;
-    if ('encodedAttributes' in o && 'stackTrace' in o && !o.serverFailureInfo && !o.timeoutFailureInfo) out.push(o as never);
+    if ('encodedAttributes' in o && 'stackTrace' in o && !o.serverFailureInfo && !o.timeoutFailureInfo)
+      out.push(o as never);
     for (const x of Object.values(o)) walk(x);
   };
   walk(history);
@@ -40,7 +41,12 @@ export function expectOnlyCiphertext(history: unknown): void {
 }
 
 /** Decodes a history's payloads through the codec server over HTTP, as Temporal UI does; returns them as text. */
-export async function decodeThroughCodecServer(baseUrl: string, token: string, history: unknown, namespace = 'default'): Promise<string[]> {
+export async function decodeThroughCodecServer(
+  baseUrl: string,
+  token: string,
+  history: unknown,
+  namespace = 'default',
+): Promise<string[]> {
   const payloads = payloadsIn(history);
   const res = await request(`${baseUrl}/codec/decode`, {
     method: 'POST',

@@ -29,7 +29,10 @@ export function expectNoLeaks(secrets: string[], written: Written): void {
     for (const [where, items] of Object.entries(written)) {
       for (const item of items ?? []) {
         for (const v of variants(secret)) {
-          if (item.includes(v)) throw new Error(`secret material leaked into ${where}: …${item.slice(Math.max(0, item.indexOf(v) - 80), item.indexOf(v))}[SECRET]…`);
+          if (item.includes(v))
+            throw new Error(
+              `secret material leaked into ${where}: …${item.slice(Math.max(0, item.indexOf(v) - 80), item.indexOf(v))}[SECRET]…`,
+            );
         }
       }
     }

@@ -3,7 +3,13 @@ import recorded from '../fixtures/ots-fixtures.json' with { type: 'json' };
 
 export interface Fixture {
   name: string;
-  request: { method: string; path: string; headers: Record<string, string>; body_form?: Record<string, string>; body_json?: Record<string, unknown> };
+  request: {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    body_form?: Record<string, string>;
+    body_json?: Record<string, unknown>;
+  };
   response: { status: number; headers: Record<string, string>; body: unknown };
 }
 

@@ -23,7 +23,11 @@ export interface ApiResponse<T = any> {
 /** Lets the tests' own codec-server calls in (the service's default would allow only the local UI). */
 export const TEST_CODEC_TOKEN = 'test-codec-token-0123456789';
 
-export async function startTestService(env: Record<string, string> = {}, sandbox?: ServiceOptions['sandbox'], temporalAddress = inject('temporalAddress')) {
+export async function startTestService(
+  env: Record<string, string> = {},
+  sandbox?: ServiceOptions['sandbox'],
+  temporalAddress = inject('temporalAddress'),
+) {
   const port = await freePort();
   const config = loadConfig({
     PORT: String(port),
@@ -54,10 +58,19 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
   const responses: string[] = [];
   const token = svc.tokens[0]!;
 
-  async function api<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  async function api<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<ApiResponse<T>> {
     const res = await request(`${svc.url}${path}`, {
       method: method as 'GET',
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...headers,
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const text = await res.body.text();
@@ -90,7 +103,8 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  const waitForState = (shareId: string, state: ShareState, timeoutMs?: number) => waitFor(shareId, (s) => s.state === state, timeoutMs);
+  const waitForState = (shareId: string, state: ShareState, timeoutMs?: number) =>
+    waitFor(shareId, (s) => s.state === state, timeoutMs);
 
   /** The link in the newest SMS to `to` (the caller's phone). */
   function linkSentTo(to: string): string {
@@ -112,7 +126,12 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
   }
   /** The history's payloads decoded through the codec server, as a technician sees them in Temporal UI. */
   async function decodedHistory(shareId: string): Promise<string[]> {
-    return decodeThroughCodecServer(svc.url, (config.CODEC_TOKENS ?? [TEST_CODEC_TOKEN])[0]!, await rawHistory(shareId), config.TEMPORAL_NAMESPACE);
+    return decodeThroughCodecServer(
+      svc.url,
+      (config.CODEC_TOKENS ?? [TEST_CODEC_TOKEN])[0]!,
+      await rawHistory(shareId),
+      config.TEMPORAL_NAMESPACE,
+    );
   }
 
   /** The passphrase the API chose for a hand-off, unsealed from its (decoded) workflow input: for leak scans. */
@@ -170,7 +189,26 @@ export async function startTestService(env: Record<string, string> = {}, sandbox
     });
   }
 
-  return { ...svc, config, logs, allLogs, expectNoLeaksIn, responses, token, api, status, waitFor, waitForState, linkSentTo, openLink, passphraseOf, history, rawHistory, decodedHistory, sandboxSecrets };
+  return {
+    ...svc,
+    config,
+    logs,
+    allLogs,
+    expectNoLeaksIn,
+    responses,
+    token,
+    api,
+    status,
+    waitFor,
+    waitForState,
+    linkSentTo,
+    openLink,
+    passphraseOf,
+    history,
+    rawHistory,
+    decodedHistory,
+    sandboxSecrets,
+  };
 }
 
 export type TestService = Awaited<ReturnType<typeof startTestService>>;

@@ -23,7 +23,10 @@ export function emulateTwilioPlayback(socket: FakeMediaSocket, clock: FakeClock,
       log.playedMs += ms;
     } else if (frame.event === 'mark') {
       const name = frame.mark.name;
-      pending.set(name, clock.setTimer(() => echo(name), Math.max(0, playedUntil - clock.now())));
+      pending.set(
+        name,
+        clock.setTimer(() => echo(name), Math.max(0, playedUntil - clock.now())),
+      );
     } else {
       log.clears += 1;
       playedUntil = clock.now();

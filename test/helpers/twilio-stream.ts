@@ -8,7 +8,9 @@ export const CALL_SID = `CA${'b2'.repeat(16)}`;
 export const STREAM_SID = `MZ${'c3'.repeat(16)}`;
 
 /** Builds a stream's frames with a running sequenceNumber and media chunk/timestamp, like Twilio does. */
-export function twilioStream(opts: { streamSid?: string; callSid?: string; customParameters?: Record<string, string> } = {}) {
+export function twilioStream(
+  opts: { streamSid?: string; callSid?: string; customParameters?: Record<string, string> } = {},
+) {
   const streamSid = opts.streamSid ?? STREAM_SID;
   const callSid = opts.callSid ?? CALL_SID;
   let seq = 0;
@@ -35,12 +37,27 @@ export function twilioStream(opts: { streamSid?: string; callSid?: string; custo
         event: 'media',
         sequenceNumber: next(),
         streamSid,
-        media: { track: 'inbound', chunk: String(chunk), timestamp: String((chunk - 1) * 20), payload: payload.toString('base64') },
+        media: {
+          track: 'inbound',
+          chunk: String(chunk),
+          timestamp: String((chunk - 1) * 20),
+          payload: payload.toString('base64'),
+        },
       };
     },
     mark: (name: string): TwilioFrameInput => ({ event: 'mark', sequenceNumber: next(), streamSid, mark: { name } }),
-    dtmf: (digit: string): TwilioFrameInput => ({ event: 'dtmf', sequenceNumber: next(), streamSid, dtmf: { track: 'inbound_track', digit } }),
-    stop: (): TwilioFrameInput => ({ event: 'stop', sequenceNumber: next(), streamSid, stop: { accountSid: ACCOUNT_SID, callSid } }),
+    dtmf: (digit: string): TwilioFrameInput => ({
+      event: 'dtmf',
+      sequenceNumber: next(),
+      streamSid,
+      dtmf: { track: 'inbound_track', digit },
+    }),
+    stop: (): TwilioFrameInput => ({
+      event: 'stop',
+      sequenceNumber: next(),
+      streamSid,
+      stop: { accountSid: ACCOUNT_SID, callSid },
+    }),
   };
   return { streamSid, callSid, ...frames, json: (f: TwilioFrameInput) => JSON.stringify(f) };
 }

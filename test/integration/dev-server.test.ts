@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { startDevServer } from '../../src/temporal/dev-server.js';
 import { freePort } from '../../src/temporal/ports.js';
-import { registerSearchAttributes } from '../../src/temporal/search-attributes.js';
+import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
 import { allSearchAttributes, CallSid, TicketId } from '../../workflows/search-attributes.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -76,7 +76,12 @@ describe('startDevServer', () => {
     expect(await first.exited).toBe(0); // stopped by SIGTERM, cleanly
     await first.stop(); // idempotent
 
-    const second = await startDevServer({ cliPath, port: await freePort(), dbFilename, searchAttributes: allSearchAttributes });
+    const second = await startDevServer({
+      cliPath,
+      port: await freePort(),
+      dbFilename,
+      searchAttributes: allSearchAttributes,
+    });
     const connection = await Connection.connect({ address: second.address });
     try {
       const description = await new Client({ connection }).workflow.getHandle(workflowId).describe();
@@ -108,7 +113,12 @@ describe('startDevServer', () => {
     await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
     const started = Date.now();
     try {
-      const error: Error = await startDevServer({ cliPath, port, dbFilename: join(dir, 'taken.db'), readyTimeoutMs: 20_000 }).then(
+      const error: Error = await startDevServer({
+        cliPath,
+        port,
+        dbFilename: join(dir, 'taken.db'),
+        readyTimeoutMs: 20_000,
+      }).then(
         () => expect.fail('started on a taken port'),
         (err: Error) => err,
       );
@@ -129,7 +139,10 @@ describe('startDevServer', () => {
       console.log('ready ' + server.pid);
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const groupId = await new Promise<number>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
         const match = /ready (\d+)/.exec(String(chunk));

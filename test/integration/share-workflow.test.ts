@@ -62,7 +62,14 @@ describe('shareSecret workflow', () => {
   });
 
   it('an OTS error pauses for a technician with a note, sends nothing, and a technician retry completes it', async () => {
-    svc.otsEmulator!.injectFault({ method: 'POST', path: '/api/v1/share', times: 1, status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
+    svc.otsEmulator!.injectFault({
+      method: 'POST',
+      path: '/api/v1/share',
+      times: 1,
+      status: 404,
+      headers: { 'X-OTS-Intended-Status': '401' },
+      body: { message: 'Not authorized' },
+    });
     const { shareId, handle, input } = await startShare();
     const paused = await svc.waitForState(shareId, 'needs_technician');
     const note = paused.notes.at(-1)!;
@@ -78,7 +85,14 @@ describe('shareSecret workflow', () => {
   });
 
   it('rate limits are retried honouring Retry-After, then handed to a technician, who can cancel', async () => {
-    svc.otsEmulator!.injectFault({ method: 'POST', path: '/api/v1/share', times: 5, status: 429, headers: { 'Retry-After': '1' }, body: { message: 'Too Many Requests' } });
+    svc.otsEmulator!.injectFault({
+      method: 'POST',
+      path: '/api/v1/share',
+      times: 5,
+      status: 429,
+      headers: { 'Retry-After': '1' },
+      body: { message: 'Too Many Requests' },
+    });
     const started = Date.now();
     const { shareId, handle } = await startShare();
     const paused = await svc.waitForState(shareId, 'needs_technician', 30_000);
@@ -88,7 +102,9 @@ describe('shareSecret workflow', () => {
     await handle.signal(resolveSignal, { action: 'cancel', by: 'tech@example.com', comment: 'caller gone' });
     const result = await handle.result();
     expect(result.state).toBe('cancelled');
-    expect((await svc.status(shareId)).notes.map((x) => x.text).join('\n')).toMatch(/Technician decision: cancel by tech@example\.com \(caller gone\)/);
+    expect((await svc.status(shareId)).notes.map((x) => x.text).join('\n')).toMatch(
+      /Technician decision: cancel by tech@example\.com \(caller gone\)/,
+    );
   });
 
   it('an undelivered link SMS pauses for a technician; delivered_manually burns the link and resolves it', async () => {
@@ -140,7 +156,14 @@ describe('burning and technician decisions', () => {
   const lastReceiptKey = () => [...svc.otsEmulator!.store.receipts.values()].at(-1)!.key;
 
   it('a burn while paused for a technician ends the hand-off as burned, and the burn update waits for it', async () => {
-    svc.otsEmulator!.injectFault({ method: 'POST', path: '/api/v1/share', times: 1, status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
+    svc.otsEmulator!.injectFault({
+      method: 'POST',
+      path: '/api/v1/share',
+      times: 1,
+      status: 404,
+      headers: { 'X-OTS-Intended-Status': '401' },
+      body: { message: 'Not authorized' },
+    });
     const { shareId, handle } = await startShare();
     await svc.waitForState(shareId, 'needs_technician');
     const after = await handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
@@ -153,7 +176,14 @@ describe('burning and technician decisions', () => {
     const { shareId, handle, input } = await startShare();
     await svc.waitForState(shareId, 'awaiting_view');
     const link = svc.linkSentTo(input.link.to);
-    svc.otsEmulator!.injectFault({ method: 'POST', path: `/api/v1/private/${lastReceiptKey()}/burn`, times: 1, status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
+    svc.otsEmulator!.injectFault({
+      method: 'POST',
+      path: `/api/v1/private/${lastReceiptKey()}/burn`,
+      times: 1,
+      status: 404,
+      headers: { 'X-OTS-Intended-Status': '401' },
+      body: { message: 'Not authorized' },
+    });
     const blocked = await handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
     expect(blocked.state).toBe('needs_technician');
     expect(blocked.notes.at(-1)!.text).toMatch(/Burning the Onetime Secret failed \(OTS_AUTH/);
@@ -187,7 +217,10 @@ describe('burning and technician decisions', () => {
     expect(paused.notes.at(-1)!.text).toMatch(/Delivering the passphrase SMS failed \(SMS_UNDELIVERED/);
     svc.twilioFake!.undeliverable.delete(ppTo);
     await handle.signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
-    await svc.waitFor(shareId, (s) => s.state === 'awaiting_view' && s.notes.filter((n) => /Passphrase sent by SMS/.test(n.text)).length === 2);
+    await svc.waitFor(
+      shareId,
+      (s) => s.state === 'awaiting_view' && s.notes.filter((n) => /Passphrase sent by SMS/.test(n.text)).length === 2,
+    );
     const sent = svc.twilioFake!.outbox().filter((m) => m.to === ppTo);
     expect(sent).toHaveLength(2);
     scanned.allowSms = new Set(sent.map((m) => m.sid));

@@ -10,7 +10,7 @@ import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { connectClient } from '../../src/temporal/client.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
 import { startDevServer } from '../../src/temporal/dev-server.js';
-import { generatePayloadKey } from '../../src/temporal/codec.js';
+import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
 import { freePort } from '../../src/temporal/ports.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ots-client-close-'));
@@ -18,9 +18,16 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('Temporal client', () => {
   it('closes cleanly while calls to an unreachable server are being retried', async () => {
-    const cliPath = await ensureTemporalCli({ projectDir: fileURLToPath(new URL('../..', import.meta.url)), env: process.env });
+    const cliPath = await ensureTemporalCli({
+      projectDir: fileURLToPath(new URL('../..', import.meta.url)),
+      env: process.env,
+    });
     const server = await startDevServer({ cliPath, port: await freePort(), dbFilename: join(dir, 't.db') });
-    const temporal = await connectClient({ address: server.address, namespace: 'default', dataConverter: createDataConverter([generatePayloadKey('k1')]) });
+    const temporal = await connectClient({
+      address: server.address,
+      namespace: 'default',
+      dataConverter: createDataConverter([generatePayloadKey('k1')]),
+    });
     await server.stop();
 
     const uncaught: Error[] = [];
@@ -28,7 +35,12 @@ describe('Temporal client', () => {
     process.on('uncaughtException', onUncaught);
     try {
       // Several calls retrying on their backoff timers when close() comes.
-      const calls = Array.from({ length: 5 }, (_, i) => temporal.client.workflow.getHandle(`wf-${i}`).describe().catch((e: Error) => e));
+      const calls = Array.from({ length: 5 }, (_, i) =>
+        temporal.client.workflow
+          .getHandle(`wf-${i}`)
+          .describe()
+          .catch((e: Error) => e),
+      );
       await new Promise((r) => setTimeout(r, 400));
       await temporal.close();
       const results = await Promise.all(calls);

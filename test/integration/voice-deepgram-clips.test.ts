@@ -19,7 +19,12 @@ afterAll(async () => {
 
 describe('Deepgram TTS clip set', () => {
   it('is synthesised once from the fixed vocabulary, cached in DATA_DIR, and reused after a restart', async () => {
-    const env = { VOICE_CLIPS: 'deepgram', DEEPGRAM_API_KEY: 'dg-test-key-0123456789', DEEPGRAM_BASE_URL: server.baseUrl, DATA_DIR: dataDir };
+    const env = {
+      VOICE_CLIPS: 'deepgram',
+      DEEPGRAM_API_KEY: 'dg-test-key-0123456789',
+      DEEPGRAM_BASE_URL: server.baseUrl,
+      DATA_DIR: dataDir,
+    };
     const first = await startTestService(env);
     try {
       expect(first.voice.clips.id).toBe('deepgram:aura-2-thalia-en');
@@ -32,7 +37,12 @@ describe('Deepgram TTS clip set', () => {
     const vocabulary = new Set(SERVICE_CLIP_NAMES.map((n) => CLIP_VOCABULARY[n]));
     for (const r of speak) {
       expect(r.authOk).toBe(true);
-      expect(r.query).toMatchObject({ encoding: ['mulaw'], sample_rate: ['8000'], container: ['none'], model: ['aura-2-thalia-en'] });
+      expect(r.query).toMatchObject({
+        encoding: ['mulaw'],
+        sample_rate: ['8000'],
+        container: ['none'],
+        model: ['aura-2-thalia-en'],
+      });
       expect(vocabulary.has(JSON.parse(r.body!).text)).toBe(true);
     }
 
@@ -46,6 +56,8 @@ describe('Deepgram TTS clip set', () => {
   });
 
   it('a broken clip set stops start-up with the clip named', async () => {
-    await expect(startTestService({ VOICE_CLIPS_DIR: join(dataDir, 'nowhere') })).rejects.toThrow(/voice clips: .*nowhere/);
+    await expect(startTestService({ VOICE_CLIPS_DIR: join(dataDir, 'nowhere') })).rejects.toThrow(
+      /voice clips: .*nowhere/,
+    );
   });
 });

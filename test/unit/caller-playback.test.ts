@@ -59,7 +59,7 @@ describe('PlaybackQueue', () => {
 });
 
 describe('TwiML <Connect><Stream> reading', () => {
-  it('reads the url and parameters from twilio-node\'s own builder output, unescaping values', () => {
+  it("reads the url and parameters from twilio-node's own builder output, unescaping values", () => {
     const r = new twilio.twiml.VoiceResponse();
     const stream = r.connect().stream({ url: 'wss://svc.example.test/twilio/media' });
     stream.parameter({ name: 'token', value: 'a&b<"c">' });
@@ -79,14 +79,22 @@ describe('TwiML <Connect><Stream> reading', () => {
 
 describe('simulated caller helpers', () => {
   it('maps the public wss URL onto the local server, keeping path and query, and refuses foreign hosts', () => {
-    expect(localStreamUrl('wss://svc.example.test/twilio/media', 'https://svc.example.test', 'http://127.0.0.1:4000')).toBe(
-      'ws://127.0.0.1:4000/twilio/media',
-    );
-    expect(localStreamUrl('wss://svc.example.test/base/twilio/media?x=1', 'https://svc.example.test/base/', 'http://127.0.0.1:4000')).toBe(
-      'ws://127.0.0.1:4000/twilio/media?x=1',
-    );
-    expect(() => localStreamUrl('wss://evil.example.test/twilio/media', 'https://svc.example.test', 'http://127.0.0.1:1')).toThrow(/not under PUBLIC_BASE_URL/);
-    expect(() => localStreamUrl('ws://svc.example.test/twilio/media', 'https://svc.example.test', 'http://127.0.0.1:1')).toThrow(/31922/);
+    expect(
+      localStreamUrl('wss://svc.example.test/twilio/media', 'https://svc.example.test', 'http://127.0.0.1:4000'),
+    ).toBe('ws://127.0.0.1:4000/twilio/media');
+    expect(
+      localStreamUrl(
+        'wss://svc.example.test/base/twilio/media?x=1',
+        'https://svc.example.test/base/',
+        'http://127.0.0.1:4000',
+      ),
+    ).toBe('ws://127.0.0.1:4000/twilio/media?x=1');
+    expect(() =>
+      localStreamUrl('wss://evil.example.test/twilio/media', 'https://svc.example.test', 'http://127.0.0.1:1'),
+    ).toThrow(/not under PUBLIC_BASE_URL/);
+    expect(() =>
+      localStreamUrl('ws://svc.example.test/twilio/media', 'https://svc.example.test', 'http://127.0.0.1:1'),
+    ).toThrow(/31922/);
   });
 
   it('writes down the characters of the first complete reading, after the last intro before "again"', () => {

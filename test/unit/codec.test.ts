@@ -2,8 +2,16 @@
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { bearerChecker } from '../../src/http/auth.js';
-import { codecGate, type CodecRequestFacts } from '../../src/http/codec.js';
-import { CodecError, EncryptionCodec, ENCODING, formatPayloadKeys, generatePayloadKey, KEY_ID_HEADER, parsePayloadKeys } from '../../src/temporal/codec.js';
+import { codecGate, type CodecRequestFacts } from '../../src/http/codec-server.js';
+import {
+  CodecError,
+  EncryptionCodec,
+  ENCODING,
+  formatPayloadKeys,
+  generatePayloadKey,
+  KEY_ID_HEADER,
+  parsePayloadKeys,
+} from '../../src/temporal/payload-codec.js';
 
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? []).toString();
 const payload = (v: unknown): Payload => defaultPayloadConverter.toPayload(v);
@@ -14,7 +22,11 @@ describe('EncryptionCodec', () => {
 
   it('round-trips payloads and writes only ciphertext, with the key id and encoding in the metadata', async () => {
     const codec = new EncryptionCodec([k1]);
-    const original = [payload({ ticketId: 'T-1', note: 'visible-marker-123' }), payload(null), payload('x'.repeat(100_000))];
+    const original = [
+      payload({ ticketId: 'T-1', note: 'visible-marker-123' }),
+      payload(null),
+      payload('x'.repeat(100_000)),
+    ];
     const encoded = await codec.encode(original);
     for (const p of encoded) {
       expect(text(p.metadata?.encoding)).toBe(ENCODING);
@@ -23,7 +35,11 @@ describe('EncryptionCodec', () => {
       expect(text(p.data)).not.toContain('json/plain');
     }
     const decoded = await codec.decode(encoded);
-    expect(decoded.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([{ ticketId: 'T-1', note: 'visible-marker-123' }, null, 'x'.repeat(100_000)]);
+    expect(decoded.map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([
+      { ticketId: 'T-1', note: 'visible-marker-123' },
+      null,
+      'x'.repeat(100_000),
+    ]);
   });
 
   it('uses a fresh nonce for every payload (the same value never encrypts the same way twice)', async () => {
@@ -39,7 +55,9 @@ describe('EncryptionCodec', () => {
     const fresh = await rotated.encode([payload('after')]);
     expect(text(fresh[0]!.metadata?.[KEY_ID_HEADER])).toBe('k2');
     // Dropping the old key makes old payloads undecodable, with a message naming the key id only.
-    await expect(new EncryptionCodec([k2]).decode(old)).rejects.toThrow(/encrypted with key "k1", which is not in PAYLOAD_KEYS/);
+    await expect(new EncryptionCodec([k2]).decode(old)).rejects.toThrow(
+      /encrypted with key "k1", which is not in PAYLOAD_KEYS/,
+    );
   });
 
   it('refuses altered ciphertext, a different key under the same id, and truncated data', async () => {
@@ -48,11 +66,15 @@ describe('EncryptionCodec', () => {
     const flipped = Buffer.from(p!.data!);
     flipped[20]! ^= 1;
     await expect(codec.decode([{ ...p!, data: flipped }])).rejects.toThrow(CodecError);
-    await expect(new EncryptionCodec([generatePayloadKey('k1')]).decode([p!])).rejects.toThrow(/does not decrypt with key "k1"/);
+    await expect(new EncryptionCodec([generatePayloadKey('k1')]).decode([p!])).rejects.toThrow(
+      /does not decrypt with key "k1"/,
+    );
     await expect(codec.decode([{ ...p!, data: Buffer.alloc(10) }])).rejects.toThrow(/truncated/);
     // The key id is authenticated: relabelling a payload to another listed key fails too.
     const both = new EncryptionCodec([k1, { id: 'k1b', key: k1.key }]);
-    await expect(both.decode([{ ...p!, metadata: { ...p!.metadata, [KEY_ID_HEADER]: Buffer.from('k1b') } }])).rejects.toThrow(/does not decrypt/);
+    await expect(
+      both.decode([{ ...p!, metadata: { ...p!.metadata, [KEY_ID_HEADER]: Buffer.from('k1b') } }]),
+    ).rejects.toThrow(/does not decrypt/);
   });
 
   it('passes through payloads it did not encode (search attributes, history from before the codec)', async () => {
@@ -79,8 +101,14 @@ describe('PAYLOAD_KEYS', () => {
 
 describe('codec server gate (codecGate)', () => {
   const checkBearer = bearerChecker(['codec-token-0123456789']);
-  const ui = { origin: 'http://localhost:8233', host: '127.0.0.1:3000', peer: '127.0.0.1', headerNames: ['origin', 'host', 'content-type', 'x-namespace'] };
-  const gate = (facts: Partial<CodecRequestFacts>, localUi = true) => codecGate({ ...ui, ...facts, headerNames: facts.headerNames ?? ui.headerNames }, { checkBearer, localUi })?.status;
+  const ui = {
+    origin: 'http://localhost:8233',
+    host: '127.0.0.1:3000',
+    peer: '127.0.0.1',
+    headerNames: ['origin', 'host', 'content-type', 'x-namespace'],
+  };
+  const gate = (facts: Partial<CodecRequestFacts>, localUi = true) =>
+    codecGate({ ...ui, ...facts, headerNames: facts.headerNames ?? ui.headerNames }, { checkBearer, localUi })?.status;
 
   it('lets the embedded UI in without a token only from this machine, directly, and only when local UI is on', () => {
     expect(gate({})).toBeUndefined();
@@ -91,12 +119,23 @@ describe('codec server gate (codecGate)', () => {
     expect(gate({ peer: '::ffff:10.0.0.7' })).toBe(401);
     expect(gate({ origin: undefined })).toBe(401); // not a browser
     // A tunnel or local reverse proxy connects from loopback too: its forwarding headers or public Host give it away.
-    for (const h of ['x-forwarded-for', 'Forwarded', 'x-real-ip', 'via', 'x-forwarded-host']) expect(gate({ headerNames: [...ui.headerNames, h] }), h).toBe(401);
+    for (const h of ['x-forwarded-for', 'Forwarded', 'x-real-ip', 'via', 'x-forwarded-host'])
+      expect(gate({ headerNames: [...ui.headerNames, h] }), h).toBe(401);
     expect(gate({ host: 'abcd.ngrok.app' })).toBe(401);
   });
 
   it('accepts a codec token from anywhere and refuses a wrong one', () => {
-    expect(gate({ authorization: 'Bearer codec-token-0123456789', peer: '203.0.113.9', host: 'ots.example.org', origin: undefined }, false)).toBeUndefined();
+    expect(
+      gate(
+        {
+          authorization: 'Bearer codec-token-0123456789',
+          peer: '203.0.113.9',
+          host: 'ots.example.org',
+          origin: undefined,
+        },
+        false,
+      ),
+    ).toBeUndefined();
     expect(gate({ authorization: 'Bearer wrong-token-0123456789' })).toBe(403);
   });
 });

@@ -16,7 +16,14 @@ import { allSearchAttributes } from '../../workflows/search-attributes.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const validateScript = join(root, 'scripts/validate-compose.sh');
 const composeFile = join(root, 'docker-compose.yml');
-const requiredSecrets = ['OTS_USERNAME', 'OTS_API_KEY', 'AGENT_API_TOKENS', 'SEAL_KEY', 'PAYLOAD_KEYS', 'PUBLIC_BASE_URL'];
+const requiredSecrets = [
+  'OTS_USERNAME',
+  'OTS_API_KEY',
+  'AGENT_API_TOKENS',
+  'SEAL_KEY',
+  'PAYLOAD_KEYS',
+  'PUBLIC_BASE_URL',
+];
 
 interface RunResult {
   code: number | null;
@@ -56,7 +63,8 @@ let firstRun: Promise<RunResult> | undefined;
 async function validated(): Promise<RunResult> {
   firstRun ??= validate([], envWithoutSecrets(), 175_000);
   const r = await firstRun;
-  if (r.code !== 0 && r.code !== 1) throw new Error(`scripts/validate-compose.sh could not run (exit ${r.code}):\n${r.stderr}${r.stdout}`);
+  if (r.code !== 0 && r.code !== 1)
+    throw new Error(`scripts/validate-compose.sh could not run (exit ${r.code}):\n${r.stderr}${r.stdout}`);
   return r;
 }
 
@@ -92,7 +100,7 @@ describe('docker-compose.yml', () => {
     await validated();
     const text = await readFile(composeFile, 'utf8');
     const broken = text.replace(
-      /(\n  ots-handoff:\n[\s\S]*?\n    depends_on:\n)/,
+      /(\n {2}ots-handoff:\n[\s\S]*?\n {4}depends_on:\n)/,
       '$1      temporal-no-such-service:\n        condition: service_started\n',
     );
     expect(broken).not.toBe(text);
@@ -128,16 +136,29 @@ describe('docker-compose.yml', () => {
     it('has the samples-server layout under the project name ots-handoff', () => {
       expect(project.name).toBe('ots-handoff');
       expect(Object.keys(project.services).sort()).toEqual(
-        ['ots-handoff', 'postgresql', 'temporal', 'temporal-admin-tools', 'temporal-create-namespace', 'temporal-ui'].sort(),
+        [
+          'ots-handoff',
+          'postgresql',
+          'temporal',
+          'temporal-admin-tools',
+          'temporal-create-namespace',
+          'temporal-ui',
+        ].sort(),
       );
-      expect(svc('temporal').depends_on).toMatchObject({ 'temporal-admin-tools': { condition: 'service_completed_successfully' } });
+      expect(svc('temporal').depends_on).toMatchObject({
+        'temporal-admin-tools': { condition: 'service_completed_successfully' },
+      });
       expect(svc('temporal-admin-tools').depends_on).toMatchObject({ postgresql: { condition: 'service_healthy' } });
       expect(svc('temporal-create-namespace').depends_on).toMatchObject({ temporal: { condition: 'service_healthy' } });
       expect(svc('ots-handoff').depends_on).toMatchObject({
         temporal: { condition: 'service_healthy' },
         'temporal-create-namespace': { condition: 'service_completed_successfully' },
       });
-      expect(svc('temporal').environment).toMatchObject({ DB: 'postgres12', POSTGRES_SEEDS: 'postgresql', BIND_ON_IP: '0.0.0.0' });
+      expect(svc('temporal').environment).toMatchObject({
+        DB: 'postgres12',
+        POSTGRES_SEEDS: 'postgresql',
+        BIND_ON_IP: '0.0.0.0',
+      });
     });
 
     it('pins every image (no latest, no deprecated auto-setup); server and admin-tools from one release', () => {
@@ -166,7 +187,15 @@ describe('docker-compose.yml', () => {
     });
 
     it('registers exactly the search attributes the workflows use', () => {
-      const typeName: Record<string, string> = { KEYWORD: 'Keyword', DATETIME: 'Datetime', TEXT: 'Text', INT: 'Int', DOUBLE: 'Double', BOOL: 'Bool', KEYWORD_LIST: 'KeywordList' };
+      const typeName: Record<string, string> = {
+        KEYWORD: 'Keyword',
+        DATETIME: 'Datetime',
+        TEXT: 'Text',
+        INT: 'Int',
+        DOUBLE: 'Double',
+        BOOL: 'Bool',
+        KEYWORD_LIST: 'KeywordList',
+      };
       const expected = allSearchAttributes.map((k) => `${k.name}=${typeName[k.type]}`).sort();
       const configured = String(svc('temporal-create-namespace').environment?.SEARCH_ATTRIBUTES).split(/\s+/).sort();
       expect(configured).toEqual(expected);
@@ -176,11 +205,17 @@ describe('docker-compose.yml', () => {
       for (const [name, s] of Object.entries(project.services)) {
         for (const v of s.volumes ?? []) {
           if (v.type !== 'bind') continue;
-          await expect(stat(v.source).then(() => true), `${name}: ${v.source}`).resolves.toBe(true);
+          await expect(
+            stat(v.source).then(() => true),
+            `${name}: ${v.source}`,
+          ).resolves.toBe(true);
           expect(v.read_only, `${name}: ${v.source} should be mounted read-only`).toBe(true);
         }
       }
-      for (const [job, script] of [['temporal-admin-tools', 'setup-postgres.sh'], ['temporal-create-namespace', 'create-namespace.sh']] as const) {
+      for (const [job, script] of [
+        ['temporal-admin-tools', 'setup-postgres.sh'],
+        ['temporal-create-namespace', 'create-namespace.sh'],
+      ] as const) {
         expect(svc(job).command).toEqual([`/deploy/${script}`]);
         await stat(join(root, 'deploy/temporal', script));
       }
@@ -203,7 +238,9 @@ describe('Dockerfile', () => {
   it('copies paths that exist and runs src/main.ts through tsx, a production dependency', async () => {
     const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8');
     const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
-    expect(copies).toEqual(expect.arrayContaining(['src', 'workflows', 'activities', 'package.json', 'package-lock.json']));
+    expect(copies).toEqual(
+      expect.arrayContaining(['src', 'workflows', 'activities', 'package.json', 'package-lock.json']),
+    );
     for (const p of copies) await stat(join(root, p));
     expect(dockerfile).toMatch(/^CMD \["node", "--import", "tsx", "src\/main\.ts"\]$/m);
     const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));

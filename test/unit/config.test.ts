@@ -26,8 +26,20 @@ describe('config', () => {
   });
 
   it('names every bad variable at once and never echoes its value', () => {
-    const p = problems({ PORT: 'eighty', OTS_DEFAULT_TTL: '3 weeks', OTS_POLL_INTERVALS: '5,,x', LOG_LEVEL: 'loud', SEAL_KEY: 'hunter2-not-base64-32' });
-    expect(p.map((x) => x.variable).sort()).toEqual(['LOG_LEVEL', 'OTS_DEFAULT_TTL', 'OTS_POLL_INTERVALS', 'PORT', 'SEAL_KEY']);
+    const p = problems({
+      PORT: 'eighty',
+      OTS_DEFAULT_TTL: '3 weeks',
+      OTS_POLL_INTERVALS: '5,,x',
+      LOG_LEVEL: 'loud',
+      SEAL_KEY: 'hunter2-not-base64-32',
+    });
+    expect(p.map((x) => x.variable).sort()).toEqual([
+      'LOG_LEVEL',
+      'OTS_DEFAULT_TTL',
+      'OTS_POLL_INTERVALS',
+      'PORT',
+      'SEAL_KEY',
+    ]);
     expect(JSON.stringify(p)).not.toContain('hunter2');
   });
 
@@ -42,7 +54,9 @@ describe('config', () => {
 
   it('explains what a valid TTL is', () => {
     for (const bad of ['2w', '30', '9999999']) {
-      expect(problems({ OTS_DEFAULT_TTL: bad })).toEqual([{ variable: 'OTS_DEFAULT_TTL', message: expect.stringMatching(/1h, 24h, 7d or a number of seconds from 60/) }]);
+      expect(problems({ OTS_DEFAULT_TTL: bad })).toEqual([
+        { variable: 'OTS_DEFAULT_TTL', message: expect.stringMatching(/1h, 24h, 7d or a number of seconds from 60/) },
+      ]);
     }
   });
 
@@ -54,17 +68,38 @@ describe('config', () => {
   });
 
   it('live mode requires API tokens, a seal key, payload keys and (for Twilio) a public base URL', () => {
-    const p = problems({ TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`, TWILIO_AUTH_TOKEN: 'b'.repeat(32), TWILIO_FROM: '+15551230000' });
-    expect(p.map((x) => x.variable).sort()).toEqual(['AGENT_API_TOKENS', 'PAYLOAD_KEYS', 'PUBLIC_BASE_URL', 'SEAL_KEY']);
+    const p = problems({
+      TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+      TWILIO_AUTH_TOKEN: 'b'.repeat(32),
+      TWILIO_FROM: '+15551230000',
+    });
+    expect(p.map((x) => x.variable).sort()).toEqual([
+      'AGENT_API_TOKENS',
+      'PAYLOAD_KEYS',
+      'PUBLIC_BASE_URL',
+      'SEAL_KEY',
+    ]);
   });
 
   it('PAYLOAD_KEYS is required with a shared Temporal too, and the tokenless local-UI codec path is sandbox + embedded only', () => {
-    expect(problems({ TEMPORAL_ADDRESS: 'temporal:7233' })).toEqual([{ variable: 'PAYLOAD_KEYS', message: expect.stringMatching(/with TEMPORAL_ADDRESS/) }]);
+    expect(problems({ TEMPORAL_ADDRESS: 'temporal:7233' })).toEqual([
+      { variable: 'PAYLOAD_KEYS', message: expect.stringMatching(/with TEMPORAL_ADDRESS/) },
+    ]);
     const keys = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
     expect(loadConfig({}).codecLocalUi).toBe(true);
     expect(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233', PAYLOAD_KEYS: keys }).codecLocalUi).toBe(false);
-    expect(loadConfig({ OTS_USERNAME: 'a@example.org', OTS_API_KEY: 'k'.repeat(20), AGENT_API_TOKENS: 't'.repeat(20), SEAL_KEY: Buffer.alloc(32).toString('base64'), PAYLOAD_KEYS: keys }).codecLocalUi).toBe(false);
-    expect(loadConfig({ CODEC_LOCAL_UI: 'true', TEMPORAL_ADDRESS: 'temporal:7233', PAYLOAD_KEYS: keys }).codecLocalUi).toBe(true);
+    expect(
+      loadConfig({
+        OTS_USERNAME: 'a@example.org',
+        OTS_API_KEY: 'k'.repeat(20),
+        AGENT_API_TOKENS: 't'.repeat(20),
+        SEAL_KEY: Buffer.alloc(32).toString('base64'),
+        PAYLOAD_KEYS: keys,
+      }).codecLocalUi,
+    ).toBe(false);
+    expect(
+      loadConfig({ CODEC_LOCAL_UI: 'true', TEMPORAL_ADDRESS: 'temporal:7233', PAYLOAD_KEYS: keys }).codecLocalUi,
+    ).toBe(true);
   });
 
   it('PAYLOAD_KEYS: malformed lists are refused with what is wrong, never the key material', () => {

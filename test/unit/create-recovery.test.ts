@@ -91,7 +91,9 @@ describe('matchCreatedReceipt', () => {
     const clamped = receipt({ ttl: 14 * 86_400, created: sinceMs / 1000 + 1 });
     expect(matchCreatedReceipt([clamped], { ...want, ttl: 2_591_500 }).kind).toBe('one');
     // not a ceiling: someone else's TTL
-    expect(matchCreatedReceipt([receipt({ ttl: 1_000_000, created: sinceMs / 1000 + 1 })], { ...want, ttl: 2_591_500 }).kind).toBe('none');
+    expect(
+      matchCreatedReceipt([receipt({ ttl: 1_000_000, created: sinceMs / 1000 + 1 })], { ...want, ttl: 2_591_500 }).kind,
+    ).toBe('none');
   });
 });
 
@@ -120,7 +122,10 @@ describe('createSecret across attempts', () => {
   });
 
   /** Runs createSecret as attempt `attempt` with the given heartbeat details; returns its result and heartbeats. */
-  async function run(a: ReturnType<typeof args>, info: { attempt?: number; heartbeatDetails?: unknown; scheduledTimestampMs?: number } = {}) {
+  async function run(
+    a: ReturnType<typeof args>,
+    info: { attempt?: number; heartbeatDetails?: unknown; scheduledTimestampMs?: number } = {},
+  ) {
     const env = new MockActivityEnvironment(
       { attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000, ...info },
       { logger: new DefaultLogger('ERROR', () => {}) },
@@ -159,7 +164,11 @@ describe('createSecret across attempts', () => {
   it('a retry whose marker never reached the server still looks, from when the step was scheduled', async () => {
     const scheduled = Date.now() - 1_000;
     const first = await run(args('shr_nomarker'));
-    const again = await run(args('shr_nomarker'), { attempt: 3, heartbeatDetails: undefined, scheduledTimestampMs: scheduled });
+    const again = await run(args('shr_nomarker'), {
+      attempt: 3,
+      heartbeatDetails: undefined,
+      scheduledTimestampMs: scheduled,
+    });
     expect(again.result.metadataKey).toBe(first.result.metadataKey);
     expect(emu.emulator.secretCount()).toBe(1);
   });
@@ -174,7 +183,9 @@ describe('createSecret across attempts', () => {
     // Two share ids whose fingerprints collide (1 in ~864 for a 24 h TTL), found by search.
     const a = 'shr_collide_a';
     let b = '';
-    for (let i = 0; !b; i++) if (fingerprintTtl(`shr_collide_${i}`, 86_400) === fingerprintTtl(a, 86_400) && `shr_collide_${i}` !== a) b = `shr_collide_${i}`;
+    for (let i = 0; !b; i++)
+      if (fingerprintTtl(`shr_collide_${i}`, 86_400) === fingerprintTtl(a, 86_400) && `shr_collide_${i}` !== a)
+        b = `shr_collide_${i}`;
     const other = await run(args('shr_someone_else'));
     const sentAt = Date.now();
     const ours = await run(args(b), { attempt: 2, heartbeatDetails: { sentAt } });
@@ -200,24 +211,48 @@ describe('createSecret across attempts', () => {
     // Another hand-off whose fingerprint equals ours creates its secret now.
     const a = 'shr_refused_a';
     let b = '';
-    for (let i = 0; !b; i++) if (fingerprintTtl(`shr_foreign_${i}`, 86_400) === fingerprintTtl(a, 86_400)) b = `shr_foreign_${i}`;
+    for (let i = 0; !b; i++)
+      if (fingerprintTtl(`shr_foreign_${i}`, 86_400) === fingerprintTtl(a, 86_400)) b = `shr_foreign_${i}`;
     const foreign = await run(args(b));
     // Our attempt 1 was answered 429 (refused: nothing made): its marker is settled and attempt 2 creates its own.
-    emu.emulator.injectFault({ method: 'POST', path: '/api/v1/share', times: 1, status: 429, headers: { 'Retry-After': '1' }, body: { message: 'slow down' } });
+    emu.emulator.injectFault({
+      method: 'POST',
+      path: '/api/v1/share',
+      times: 1,
+      status: 429,
+      headers: { 'Retry-After': '1' },
+      body: { message: 'slow down' },
+    });
     const refused = await run(args(a)).catch((e: unknown) => e);
     expect(refused).toMatchObject({ type: 'OTS_RATE_LIMITED' });
-    const ours = await run(args(a), { attempt: 2, heartbeatDetails: { sentAt: Date.now() - 200, lastSentAt: Date.now() - 200, settled: true } });
+    const ours = await run(args(a), {
+      attempt: 2,
+      heartbeatDetails: { sentAt: Date.now() - 200, lastSentAt: Date.now() - 200, settled: true },
+    });
     expect(ours.result.recovered).toBeUndefined();
     expect(ours.result.metadataKey).not.toBe(foreign.result.metadataKey);
     // Our earlier send lies a minute before the foreign receipt: outside its window, so it is not ours either.
-    const late = await run(args(a), { attempt: 2, heartbeatDetails: { sentAt: Date.now() - 120_000, lastSentAt: Date.now() - 120_000 } });
+    const late = await run(args(a), {
+      attempt: 2,
+      heartbeatDetails: { sentAt: Date.now() - 120_000, lastSentAt: Date.now() - 120_000 },
+    });
     expect(late.result.recovered).toBeUndefined();
     expect(emu.emulator.secretCount()).toBe(3);
   });
 
   it('an attempt refused by OTS leaves a settled marker', async () => {
-    emu.emulator.injectFault({ method: 'POST', path: '/api/v1/share', times: 1, status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
-    const env = new MockActivityEnvironment({ attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000 }, { logger: new DefaultLogger('ERROR', () => {}) });
+    emu.emulator.injectFault({
+      method: 'POST',
+      path: '/api/v1/share',
+      times: 1,
+      status: 404,
+      headers: { 'X-OTS-Intended-Status': '401' },
+      body: { message: 'Not authorized' },
+    });
+    const env = new MockActivityEnvironment(
+      { attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000 },
+      { logger: new DefaultLogger('ERROR', () => {}) },
+    );
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
     await expect(env.run(activities.createSecret, args('shr_settled'))).rejects.toMatchObject({ type: 'OTS_AUTH' });
@@ -241,7 +276,9 @@ describe('OTS and Twilio errors as retry decisions', () => {
     const long = toFailure(new OtsRateLimitedError('limited', { retryAfterMs: 3_600_000 })) as ApplicationFailure;
     expect(long).toMatchObject({ type: 'OTS_RATE_LIMITED', nonRetryable: true });
     expect(long.message).toMatch(/asked to wait 3600 s/);
-    const sms = toFailure(new SmsRateLimitedError('limited', { retryAfterMs: MAX_RETRY_AFTER_MS + 1 })) as ApplicationFailure;
+    const sms = toFailure(
+      new SmsRateLimitedError('limited', { retryAfterMs: MAX_RETRY_AFTER_MS + 1 }),
+    ) as ApplicationFailure;
     expect(sms).toMatchObject({ type: 'SMS_RATE_LIMITED', nonRetryable: true });
     const smsShort = toFailure(new SmsRateLimitedError('limited', { retryAfterMs: 1_000 })) as ApplicationFailure;
     expect(smsShort).toMatchObject({ type: 'SMS_RATE_LIMITED', nonRetryable: false, nextRetryDelay: 1_000 });

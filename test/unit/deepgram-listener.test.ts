@@ -3,7 +3,11 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createDeepgramListenerFactory, DeepgramConfigError, type DeepgramListenerConfig } from '../../src/deepgram/listener.js';
+import {
+  createDeepgramListenerFactory,
+  DeepgramConfigError,
+  type DeepgramListenerConfig,
+} from '../../src/deepgram/listener.js';
 import { createLogger } from '../../src/log.js';
 import { createDeepgramFake, type DeepgramFake, type DeepgramFakeOptions } from '../../src/sandbox/deepgram-fake.js';
 import type { CallerIntent, SpeechListener } from '../../src/voice/types.js';
@@ -32,22 +36,39 @@ interface Harness {
 }
 type FakeConn = ReturnType<DeepgramFake['connections']>[number];
 
-async function start(fakeOpts: Partial<DeepgramFakeOptions> = {}, cfg: Partial<DeepgramListenerConfig> = {}): Promise<Harness> {
+async function start(
+  fakeOpts: Partial<DeepgramFakeOptions> = {},
+  cfg: Partial<DeepgramListenerConfig> = {},
+): Promise<Harness> {
   const fake = createDeepgramFake({ apiKey: KEY, ...fakeOpts });
   const server = await fake.listen();
   const logs: string[] = [];
   const log = createLogger({
     level: 'debug',
-    destination: new Writable({ write(chunk, _e, cb) { logs.push(String(chunk)); cb(); } }) as never,
+    destination: new Writable({
+      write(chunk, _e, cb) {
+        logs.push(String(chunk));
+        cb();
+      },
+    }) as never,
   });
-  const factory = createDeepgramListenerFactory({ apiKey: KEY, baseUrl: server.baseUrl, log, reconnectDelayMs: 10, ...cfg });
+  const factory = createDeepgramListenerFactory({
+    apiKey: KEY,
+    baseUrl: server.baseUrl,
+    log,
+    reconnectDelayMs: 10,
+    ...cfg,
+  });
   const intents: CallerIntent[] = [];
   const unavailable: string[] = [];
   const listener = factory('CA0000000000000000000000000000test', {
     onIntent: (i) => intents.push(i),
     onUnavailable: (r) => unavailable.push(r),
   });
-  cleanups.push(() => server.close(), () => listener.close());
+  cleanups.push(
+    () => server.close(),
+    () => listener.close(),
+  );
   return { fake, listener, intents, unavailable, logs, open: () => fake.connections().filter((c) => c.open) };
 }
 
@@ -60,8 +81,15 @@ describe('Deepgram listener', () => {
     const [req] = h.fake.requests();
     expect(req).toMatchObject({ kind: 'listen', path: '/v1/listen', authOk: true, status: 101 });
     expect(req!.query).toMatchObject({
-      model: ['nova-3'], encoding: ['mulaw'], sample_rate: ['8000'], channels: ['1'], interim_results: ['true'],
-      endpointing: ['300'], utterance_end_ms: ['1000'], smart_format: ['true'], mip_opt_out: ['true'],
+      model: ['nova-3'],
+      encoding: ['mulaw'],
+      sample_rate: ['8000'],
+      channels: ['1'],
+      interim_results: ['true'],
+      endpointing: ['300'],
+      utterance_end_ms: ['1000'],
+      smart_format: ['true'],
+      mip_opt_out: ['true'],
       keyterm: ['repeat', 'slower', 'got it'],
     });
   });
@@ -208,9 +236,17 @@ describe('Deepgram listener', () => {
 describe('Deepgram listener configuration', () => {
   it('refuses an unusable base URL or empty key with a DeepgramConfigError that names the field, not the value', () => {
     const log = createLogger({ level: 'silent' });
-    expect(() => createDeepgramListenerFactory({ apiKey: KEY, baseUrl: 'ftp://127.0.0.1:1', log })).toThrow(DeepgramConfigError);
+    expect(() => createDeepgramListenerFactory({ apiKey: KEY, baseUrl: 'ftp://127.0.0.1:1', log })).toThrow(
+      DeepgramConfigError,
+    );
     expect(() => createDeepgramListenerFactory({ apiKey: '', log })).toThrow(/apiKey/);
-    const err = (() => { try { createDeepgramListenerFactory({ apiKey: KEY, keepAliveMs: -1, log }); } catch (e) { return e as Error; } })();
+    const err = (() => {
+      try {
+        createDeepgramListenerFactory({ apiKey: KEY, keepAliveMs: -1, log });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
     expect(err?.message).toContain('keepAliveMs');
     expect(err?.message).not.toContain(KEY);
   });
@@ -224,9 +260,14 @@ describe('Deepgram fake', () => {
     const url = `${server.baseUrl.replace('http', 'ws')}/v1/listen?model=nova-3`;
     const status = await new Promise<number>((resolve, reject) => {
       const ws = new WebSocket(url, { headers: { Authorization: 'Token nope' } });
-      ws.on('unexpected-response', (_req, res) => { resolve(res.statusCode ?? 0); ws.terminate(); });
+      ws.on('unexpected-response', (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        ws.terminate();
+      });
       ws.on('open', () => reject(new Error('opened with a wrong key')));
-      ws.on('error', () => { /* follows unexpected-response */ });
+      ws.on('error', () => {
+        /* follows unexpected-response */
+      });
     });
     expect(status).toBe(401);
     expect(fake.requests()[0]).toMatchObject({ authOk: false, status: 401 });
@@ -236,7 +277,9 @@ describe('Deepgram fake', () => {
     const fake = createDeepgramFake({ apiKey: KEY });
     const server = await fake.listen();
     cleanups.push(() => server.close());
-    const ws = new WebSocket(`${server.baseUrl.replace('http', 'ws')}/v1/listen`, { headers: { Authorization: `Token ${KEY}` } });
+    const ws = new WebSocket(`${server.baseUrl.replace('http', 'ws')}/v1/listen`, {
+      headers: { Authorization: `Token ${KEY}` },
+    });
     const got: string[] = [];
     ws.on('message', (d) => got.push(String(d)));
     await new Promise((r) => ws.once('open', r));
@@ -252,11 +295,27 @@ describe('Deepgram fake', () => {
 async function startWith(fake: DeepgramFake, cfg: Partial<DeepgramListenerConfig>): Promise<Harness> {
   const server = await fake.listen();
   const logs: string[] = [];
-  const log = createLogger({ destination: new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }) as never });
-  const factory = createDeepgramListenerFactory({ apiKey: KEY, baseUrl: server.baseUrl, log, reconnectDelayMs: 10, ...cfg });
+  const log = createLogger({
+    destination: new Writable({
+      write(c, _e, cb) {
+        logs.push(String(c));
+        cb();
+      },
+    }) as never,
+  });
+  const factory = createDeepgramListenerFactory({
+    apiKey: KEY,
+    baseUrl: server.baseUrl,
+    log,
+    reconnectDelayMs: 10,
+    ...cfg,
+  });
   const intents: CallerIntent[] = [];
   const unavailable: string[] = [];
   const listener = factory('CAtest', { onIntent: (i) => intents.push(i), onUnavailable: (r) => unavailable.push(r) });
-  cleanups.push(() => server.close(), () => listener.close());
+  cleanups.push(
+    () => server.close(),
+    () => listener.close(),
+  );
   return { fake, listener, intents, unavailable, logs, open: () => fake.connections().filter((c) => c.open) };
 }

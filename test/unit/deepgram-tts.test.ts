@@ -21,8 +21,18 @@ async function setup() {
   const server = await fake.listen();
   const dir = mkdtempSync(join(tmpdir(), 'dg-clips-'));
   const logs: string[] = [];
-  const log = createLogger({ destination: new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } }) as never });
-  cleanups.push(() => server.close(), () => rmSync(dir, { recursive: true, force: true }));
+  const log = createLogger({
+    destination: new Writable({
+      write(c, _e, cb) {
+        logs.push(String(c));
+        cb();
+      },
+    }) as never,
+  });
+  cleanups.push(
+    () => server.close(),
+    () => rmSync(dir, { recursive: true, force: true }),
+  );
   return { fake, baseUrl: server.baseUrl, dir, log, logs };
 }
 
@@ -33,8 +43,13 @@ describe('synthesizeClipSet', () => {
     expect(out).toEqual({ dir, created: 3, cached: 0 });
     const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
     expect(manifest).toMatchObject({
-      format: 1, id: 'deepgram:aura-2-thalia-en', source: 'deepgram:aura-2-thalia-en',
-      encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1, frameBytes: 160,
+      format: 1,
+      id: 'deepgram:aura-2-thalia-en',
+      source: 'deepgram:aura-2-thalia-en',
+      encoding: 'audio/x-mulaw',
+      sampleRate: 8000,
+      channels: 1,
+      frameBytes: 160,
     });
     expect(manifest.clips.map((c: { name: string }) => c.name)).toEqual(['7', 'a', 'passphrase-intro']);
     for (const clip of manifest.clips) {
@@ -51,7 +66,12 @@ describe('synthesizeClipSet', () => {
     }
     for (const req of fake.requests()) {
       expect(req).toMatchObject({ kind: 'speak', path: '/v1/speak', authOk: true, status: 200 });
-      expect(req.query).toMatchObject({ model: ['aura-2-thalia-en'], encoding: ['mulaw'], sample_rate: ['8000'], container: ['none'] });
+      expect(req.query).toMatchObject({
+        model: ['aura-2-thalia-en'],
+        encoding: ['mulaw'],
+        sample_rate: ['8000'],
+        container: ['none'],
+      });
     }
   });
 
@@ -59,11 +79,19 @@ describe('synthesizeClipSet', () => {
     const { fake, baseUrl, dir, log } = await setup();
     await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: VOCAB, log });
     expect(fake.requests()).toHaveLength(3);
-    expect(await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: VOCAB, log })).toMatchObject({ created: 0, cached: 3 });
+    expect(await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: VOCAB, log })).toMatchObject({
+      created: 0,
+      cached: 3,
+    });
     expect(fake.requests()).toHaveLength(3);
-    expect(await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: { ...VOCAB, '7': 'Seven.' }, log })).toMatchObject({ created: 1, cached: 2 });
+    expect(
+      await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: { ...VOCAB, '7': 'Seven.' }, log }),
+    ).toMatchObject({ created: 1, cached: 2 });
     expect(JSON.parse(fake.requests()[3]!.body!)).toEqual({ text: 'Seven.' });
-    expect(await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: VOCAB, log, speed: 0.9 })).toMatchObject({ created: 3, cached: 0 });
+    expect(await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: VOCAB, log, speed: 0.9 })).toMatchObject({
+      created: 3,
+      cached: 0,
+    });
     expect(fake.requests()[4]!.query.speed).toEqual(['0.9']);
   });
 
@@ -71,7 +99,10 @@ describe('synthesizeClipSet', () => {
     const { fake, baseUrl, dir, log } = await setup();
     await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: VOCAB, log });
     writeFileSync(join(dir, 'a.ulaw'), Buffer.alloc(160, 0x10));
-    expect(await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: VOCAB, log })).toMatchObject({ created: 1, cached: 2 });
+    expect(await synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: VOCAB, log })).toMatchObject({
+      created: 1,
+      cached: 2,
+    });
     expect(JSON.parse(fake.requests()[3]!.body!)).toEqual({ text: 'Alpha' });
   });
 
@@ -86,7 +117,9 @@ describe('synthesizeClipSet', () => {
 
   it('a rejected key is a TtsClipError naming the clip and status, and nothing is cached', async () => {
     const { baseUrl, dir, log } = await setup();
-    const err = await synthesizeClipSet({ apiKey: 'wrong', baseUrl, dir, vocabulary: VOCAB, log }).catch((e: unknown) => e);
+    const err = await synthesizeClipSet({ apiKey: 'wrong', baseUrl, dir, vocabulary: VOCAB, log }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(TtsClipError);
     expect(err).toMatchObject({ code: 'TTS_REQUEST_FAILED' });
     expect((err as Error).message).toContain('401');
@@ -94,7 +127,9 @@ describe('synthesizeClipSet', () => {
 
   it('refuses a clip name that could leave the directory before sending anything', async () => {
     const { fake, baseUrl, dir, log } = await setup();
-    await expect(synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: { '../evil': 'x' }, log })).rejects.toMatchObject({ code: 'TTS_CLIP_NAME_INVALID' });
+    await expect(
+      synthesizeClipSet({ apiKey: KEY, baseUrl, dir, vocabulary: { '../evil': 'x' }, log }),
+    ).rejects.toMatchObject({ code: 'TTS_CLIP_NAME_INVALID' });
     expect(fake.requests()).toHaveLength(0);
   });
 });

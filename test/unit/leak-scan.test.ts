@@ -16,7 +16,9 @@ describe('the leak scan', () => {
     expect(() => expectNoLeaks([s], { ...empty, notes: [JSON.stringify({ t: s })] })).toThrow(/notes/);
   });
   it('finds a secret inside a history payload given as bytes', () => {
-    const history = { events: [{ input: { payloads: [{ data: new TextEncoder().encode('{"secret":"Hunter2-secret"}') }] } }] };
+    const history = {
+      events: [{ input: { payloads: [{ data: new TextEncoder().encode('{"secret":"Hunter2-secret"}') }] } }],
+    };
     expect(() => expectNoLeaks(['Hunter2-secret'], { ...empty, history: [historyText(history)] })).toThrow(/history/);
   });
 });

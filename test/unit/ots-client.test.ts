@@ -26,7 +26,9 @@ const TOO_LARGE = 'x'.repeat(10_001); // stands for the fixture's "<10001+ bytes
 function clientFor(f: Fixture, baseUrl = BASE): OtsClient {
   const auth = f.request.headers.Authorization;
   if (!auth) return new OtsClient({ baseUrl });
-  const [username, apiKey] = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString('utf8').split(':') as [string, string];
+  const [username, apiKey] = Buffer.from(auth.replace(/^Basic /, ''), 'base64')
+    .toString('utf8')
+    .split(':') as [string, string];
   return new OtsClient({ baseUrl, username, apiKey });
 }
 
@@ -47,16 +49,26 @@ function replay(f: Fixture, o: { extras?: Record<string, string>; path?: string;
     badheaders: auth ? [] : ['authorization'],
   });
   const path = o.path ?? f.request.path.replace('/api/v1/receipt/', '/api/v1/private/');
-  const recordedBody = f.request.body_form ?? (f.request.body_json && Object.fromEntries(Object.entries(f.request.body_json).map(([k, v]) => [k, String(v)])));
-  const want = recordedBody && { ...Object.fromEntries(Object.entries(recordedBody).map(([k, v]) => [k, v === '<10001+ bytes>' ? TOO_LARGE : v])), ...o.extras };
+  const recordedBody =
+    f.request.body_form ??
+    (f.request.body_json && Object.fromEntries(Object.entries(f.request.body_json).map(([k, v]) => [k, String(v)])));
+  const want = recordedBody && {
+    ...Object.fromEntries(Object.entries(recordedBody).map(([k, v]) => [k, v === '<10001+ bytes>' ? TOO_LARGE : v])),
+    ...o.extras,
+  };
   const interceptor =
     f.request.method === 'GET'
       ? scope.get(path)
-      : scope.post(path, (body: Record<string, string>) => want === undefined || JSON.stringify(sorted(body)) === JSON.stringify(sorted(want)));
+      : scope.post(
+          path,
+          (body: Record<string, string>) =>
+            want === undefined || JSON.stringify(sorted(body)) === JSON.stringify(sorted(want)),
+        );
   interceptor.reply(f.response.status, (o.body ?? f.response.body) as nock.Body, f.response.headers);
   return scope;
 }
-const sorted = (o: Record<string, string>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+const sorted = (o: Record<string, string>) =>
+  Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 
 /** The camelCase receipt the client must make of a recorded wire receipt. */
 function expectedReceipt(w: Record<string, any>): Receipt {
@@ -79,7 +91,11 @@ function expectedReceipt(w: Record<string, any>): Receipt {
 }
 
 /** Runs `call`, expects a typed OTS error, and checks it carries none of the secret material sent. */
-async function failure<E extends OtsError>(call: Promise<unknown>, type: new (...a: any[]) => E, sent: string[] = []): Promise<E> {
+async function failure<E extends OtsError>(
+  call: Promise<unknown>,
+  type: new (...a: any[]) => E,
+  sent: string[] = [],
+): Promise<E> {
   const err = await call.then(
     () => {
       throw new Error('expected the call to fail');
@@ -135,12 +151,19 @@ describe('OtsClient replays every recorded OTS v1 exchange', () => {
     expect(e.message).toMatch(/GET \/api\/v1\/authcheck[\s\S]*set OTS_USERNAME and OTS_API_KEY/);
   });
 
-  replays('authcheck_bad_credentials', 'authcheck() with a wrong token is OTS_AUTH and never shows the token', async (f) => {
-    replay(f);
-    const e = await failure(clientFor(f).authcheck(), OtsAuthError, ['wrong-token', f.request.headers.Authorization!]);
-    expect(e).toMatchObject({ code: 'OTS_AUTH', status: 401 });
-    expect(e.message).toMatch(/check OTS_USERNAME/);
-  });
+  replays(
+    'authcheck_bad_credentials',
+    'authcheck() with a wrong token is OTS_AUTH and never shows the token',
+    async (f) => {
+      replay(f);
+      const e = await failure(clientFor(f).authcheck(), OtsAuthError, [
+        'wrong-token',
+        f.request.headers.Authorization!,
+      ]);
+      expect(e).toMatchObject({ code: 'OTS_AUTH', status: 401 });
+      expect(e.message).toMatch(/check OTS_USERNAME/);
+    },
+  );
 
   replays('share_authenticated', 'share() returns the camelCase receipt', async (f) => {
     replay(f);
@@ -172,7 +195,15 @@ describe('OtsClient replays every recorded OTS v1 exchange', () => {
 
   replays('share_ttl_clamped', 'a too-short ttl comes back clamped to 60', async (f) => {
     // Recorded as a description ("receipt with ttl=60"); the body is the anonymous receipt with the clamped ttl.
-    const body = { ...(fixture('share_anonymous_with_passphrase').response.body as object), ttl: 60, metadata_ttl: 120, secret_ttl: 60, receipt_ttl: 120, passphrase_required: false, has_passphrase: false };
+    const body = {
+      ...(fixture('share_anonymous_with_passphrase').response.body as object),
+      ttl: 60,
+      metadata_ttl: 120,
+      secret_ttl: 60,
+      receipt_ttl: 120,
+      passphrase_required: false,
+      has_passphrase: false,
+    };
     replay(f, { body });
     const r = await clientFor(f).share({ secret: 'x', ttl: 10 });
     expect(r).toMatchObject({ ttl: 60, secretTtl: 60, metadataTtl: 120 });
@@ -181,19 +212,33 @@ describe('OtsClient replays every recorded OTS v1 exchange', () => {
   replays('share_missing_secret', 'an empty secret is OTS_BAD_REQUEST with the server message', async (f) => {
     replay(f);
     const e = await failure(clientFor(f).share({ secret: '', ttl: 3600 }), OtsBadRequestError);
-    expect(e).toMatchObject({ code: 'OTS_BAD_REQUEST', status: 400, retryable: false, serverMessage: 'You did not provide anything to share' });
+    expect(e).toMatchObject({
+      code: 'OTS_BAD_REQUEST',
+      status: 400,
+      retryable: false,
+      serverMessage: 'You did not provide anything to share',
+    });
     expect(e.message).toContain('POST /api/v1/share');
   });
 
-  replays('share_too_large', 'a secret over 10,000 bytes is OTS_BAD_REQUEST, without the secret in the error', async (f) => {
-    replay(f, { extras: { ttl: '3600' } });
-    const e = await failure(clientFor(f).share({ secret: TOO_LARGE, ttl: 3600 }), OtsBadRequestError, [TOO_LARGE.slice(0, 20)]);
-    expect(e.message).toContain('Secret value exceeds the maximum size of 10000 bytes');
-  });
+  replays(
+    'share_too_large',
+    'a secret over 10,000 bytes is OTS_BAD_REQUEST, without the secret in the error',
+    async (f) => {
+      replay(f, { extras: { ttl: '3600' } });
+      const e = await failure(clientFor(f).share({ secret: TOO_LARGE, ttl: 3600 }), OtsBadRequestError, [
+        TOO_LARGE.slice(0, 20),
+      ]);
+      expect(e.message).toContain('Secret value exceeds the maximum size of 10000 bytes');
+    },
+  );
 
   replays('share_recipient_anonymous', 'a recipient without an account is OTS_BAD_REQUEST', async (f) => {
     replay(f, { extras: { ttl: '3600' } });
-    const e = await failure(clientFor(f).share({ secret: 'x', ttl: 3600, recipient: 'bob@example.org' }), OtsBadRequestError);
+    const e = await failure(
+      clientFor(f).share({ secret: 'x', ttl: 3600, recipient: 'bob@example.org' }),
+      OtsBadRequestError,
+    );
     expect(e.serverMessage).toBe('An account is required to send emails.');
   });
 
@@ -232,26 +277,45 @@ describe('OtsClient replays every recorded OTS v1 exchange', () => {
   replays('retrieve_secret_ok', 'retrieveSecret() reveals the value', async (f) => {
     replay(f);
     const key = 'dvmtedxsgqtmg34oqmz19w700pl3dh9iqyj67jlya7kkets2eatdhyxfjvauk0';
-    expect(await clientFor(f).retrieveSecret(key)).toEqual({ value: 'db-password: hunter2', secretKey: key, shareDomain: 'https://us.onetimesecret.com' });
+    expect(await clientFor(f).retrieveSecret(key)).toEqual({
+      value: 'db-password: hunter2',
+      secretKey: key,
+      shareDomain: 'https://us.onetimesecret.com',
+    });
   });
 
   replays('retrieve_secret_with_passphrase', 'retrieveSecret() sends the passphrase', async (f) => {
     replay(f);
-    const r = await clientFor(f).retrieveSecret('krahktsyhxkdgwrz72zmolaq106axgs576l9ant0u2yjas975jt57dxngdzslh', 'correct horse');
+    const r = await clientFor(f).retrieveSecret(
+      'krahktsyhxkdgwrz72zmolaq106axgs576l9ant0u2yjas975jt57dxngdzslh',
+      'correct horse',
+    );
     expect(r.value).toBe('s3cr3t value');
   });
 
-  replays('retrieve_secret_wrong_passphrase', 'a wrong passphrase is OTS_NOT_FOUND, key shortened, passphrase absent', async (f) => {
-    replay(f);
-    const key = 'krahktsyhxkdgwrz72zmolaq106axgs576l9ant0u2yjas975jt57dxngdzslh';
-    const e = await failure(clientFor(f).retrieveSecret(key, 'nope'), OtsNotFoundError, ['nope', key]);
-    expect(e).toMatchObject({ code: 'OTS_NOT_FOUND', status: 404, retryable: false, serverMessage: 'Unknown secret' });
-    expect(e.message).toContain('POST /api/v1/secret/krahkt…');
-  });
+  replays(
+    'retrieve_secret_wrong_passphrase',
+    'a wrong passphrase is OTS_NOT_FOUND, key shortened, passphrase absent',
+    async (f) => {
+      replay(f);
+      const key = 'krahktsyhxkdgwrz72zmolaq106axgs576l9ant0u2yjas975jt57dxngdzslh';
+      const e = await failure(clientFor(f).retrieveSecret(key, 'nope'), OtsNotFoundError, ['nope', key]);
+      expect(e).toMatchObject({
+        code: 'OTS_NOT_FOUND',
+        status: 404,
+        retryable: false,
+        serverMessage: 'Unknown secret',
+      });
+      expect(e.message).toContain('POST /api/v1/secret/krahkt…');
+    },
+  );
 
   replays('retrieve_secret_unknown_or_expired_or_consumed', 'an unknown key is OTS_NOT_FOUND', async (f) => {
     replay(f);
-    const e = await failure(clientFor(f).retrieveSecret('3caazdqicixi0rz1phm7nxjthfj1lfncgye58wbq80797301s8ftjr6nwkudue'), OtsNotFoundError);
+    const e = await failure(
+      clientFor(f).retrieveSecret('3caazdqicixi0rz1phm7nxjthfj1lfncgye58wbq80797301s8ftjr6nwkudue'),
+      OtsNotFoundError,
+    );
     expect(e.status).toBe(404);
   });
 
@@ -284,7 +348,10 @@ describe('OtsClient replays every recorded OTS v1 exchange', () => {
 
   replays('receipt_unknown', 'receipt() of an unknown key is OTS_NOT_FOUND', async (f) => {
     replay(f);
-    const e = await failure(clientFor(f).receipt('3caazdqicixi0rz1phm7nxjthfj1lfncgye58wbq80797301s8ftjr6nwkudue'), OtsNotFoundError);
+    const e = await failure(
+      clientFor(f).receipt('3caazdqicixi0rz1phm7nxjthfj1lfncgye58wbq80797301s8ftjr6nwkudue'),
+      OtsNotFoundError,
+    );
     expect(e.message).toContain('GET /api/v1/private/3caazd…');
     expect(e.message).not.toContain('3caazdq');
   });
@@ -293,7 +360,11 @@ describe('OtsClient replays every recorded OTS v1 exchange', () => {
     replay(f);
     const list = await clientFor(f).recent();
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ metadataKey: 'ad8t1gmj1sid06s2n44krz5uul3x0ndeuwrbabwe6z6i8olci36wtggefwvhmq', state: 'new', secretTtl: null });
+    expect(list[0]).toMatchObject({
+      metadataKey: 'ad8t1gmj1sid06s2n44krz5uul3x0ndeuwrbabwe6z6i8olci36wtggefwvhmq',
+      state: 'new',
+      secretTtl: null,
+    });
     // secret_identifier is still on the wire; the client does not turn it into a share key.
     expect(list[0]!.secretKey).toBeUndefined();
   });
@@ -311,15 +382,26 @@ describe('OtsClient replays every recorded OTS v1 exchange', () => {
     expect(r.state).toBe('burned');
   });
 
-  replays('burn_wrong_passphrase', 'burn() with a wrong passphrase is OTS_BAD_REQUEST "Double check that passphrase"', async (f) => {
-    replay(f, { extras: { continue: 'true' } });
-    const e = await failure(clientFor(f).burn('k3vba24l1t3c8q10vdedlaswpouij5ppva733eqpzdpe3niou0o685s8ckrkcg', 'nope'), OtsBadRequestError, ['nope']);
-    expect(e).toMatchObject({ status: 400, serverMessage: 'Double check that passphrase' });
-  });
+  replays(
+    'burn_wrong_passphrase',
+    'burn() with a wrong passphrase is OTS_BAD_REQUEST "Double check that passphrase"',
+    async (f) => {
+      replay(f, { extras: { continue: 'true' } });
+      const e = await failure(
+        clientFor(f).burn('k3vba24l1t3c8q10vdedlaswpouij5ppva733eqpzdpe3niou0o685s8ckrkcg', 'nope'),
+        OtsBadRequestError,
+        ['nope'],
+      );
+      expect(e).toMatchObject({ status: 400, serverMessage: 'Double check that passphrase' });
+    },
+  );
 
   replays('burn_already_consumed_or_unknown', 'burning a gone secret is OTS_NOT_FOUND', async (f) => {
     replay(f, { extras: { continue: 'true' } });
-    await failure(clientFor(f).burn('3caazdqicixi0rz1phm7nxjthfj1lfncgye58wbq80797301s8ftjr6nwkudue'), OtsNotFoundError);
+    await failure(
+      clientFor(f).burn('3caazdqicixi0rz1phm7nxjthfj1lfncgye58wbq80797301s8ftjr6nwkudue'),
+      OtsNotFoundError,
+    );
   });
 
   replays('unknown_route', 'an unmatched route (wrong base URL) is OTS_BAD_RESPONSE naming the base URL', async (f) => {
@@ -332,13 +414,17 @@ describe('OtsClient replays every recorded OTS v1 exchange', () => {
 
   replays('router_server_error', 'a 500 from the router is OTS_UNAVAILABLE', async (f) => {
     replay(f);
-    const e = await failure(clientFor(f).share({ secret: 'some-secret-value', ttl: 3600 }), OtsUnavailableError, ['some-secret-value']);
+    const e = await failure(clientFor(f).share({ secret: 'some-secret-value', ttl: 3600 }), OtsUnavailableError, [
+      'some-secret-value',
+    ]);
     expect(e).toMatchObject({ status: 500, retryable: true });
   });
 
   replays('auth_mode_disabled', 'a server with accounts disabled is OTS_AUTH', async (f) => {
     replay(f);
-    const e = await failure(clientFor(f).share({ secret: 'some-secret-value', ttl: 3600 }), OtsAuthError, ['some-secret-value']);
+    const e = await failure(clientFor(f).share({ secret: 'some-secret-value', ttl: 3600 }), OtsAuthError, [
+      'some-secret-value',
+    ]);
     expect(e.message).toMatch(/accounts disabled/);
   });
 
@@ -353,8 +439,13 @@ describe('OtsClient: answers the recording does not cover', () => {
   const PASSPHRASE = 'passphrase-not-in-errors';
 
   it('an edge 429 with Retry-After: 30 is OTS_RATE_LIMITED with retryAfterMs 30000', async () => {
-    nock(BASE).post('/api/v1/share').reply(429, '<html>Too Many Requests</html>', { 'Retry-After': '30', 'content-type': 'text/html' });
-    const e = await failure(anon().share({ secret: SECRET, ttl: 3600, passphrase: PASSPHRASE }), OtsRateLimitedError, [SECRET, PASSPHRASE]);
+    nock(BASE)
+      .post('/api/v1/share')
+      .reply(429, '<html>Too Many Requests</html>', { 'Retry-After': '30', 'content-type': 'text/html' });
+    const e = await failure(anon().share({ secret: SECRET, ttl: 3600, passphrase: PASSPHRASE }), OtsRateLimitedError, [
+      SECRET,
+      PASSPHRASE,
+    ]);
     expect(e).toMatchObject({ code: 'OTS_RATE_LIMITED', status: 429, retryAfterMs: 30_000, retryable: true });
     expect(e.message).toContain('retry in 30 s');
   });
@@ -371,55 +462,84 @@ describe('OtsClient: answers the recording does not cover', () => {
 
   it('a real 401 is OTS_AUTH', async () => {
     nock(BASE).get('/api/v1/authcheck').reply(401, 'Unauthorized');
-    const e = await failure(new OtsClient({ baseUrl: BASE, username: 'a@example.com', apiKey: 'token-not-in-errors' }).authcheck(), OtsAuthError, ['token-not-in-errors']);
+    const e = await failure(
+      new OtsClient({ baseUrl: BASE, username: 'a@example.com', apiKey: 'token-not-in-errors' }).authcheck(),
+      OtsAuthError,
+      ['token-not-in-errors'],
+    );
     expect(e.status).toBe(401);
   });
 
   it.each([502, 503, 504])('a proxy %i is OTS_UNAVAILABLE', async (status) => {
-    nock(BASE).post(/\/api\/v1\/secret\/.*/).reply(status, '<html>Bad Gateway</html>', { 'content-type': 'text/html' });
-    const e = await failure(anon().retrieveSecret('krahktsyhxkdgwrz72zmolaq106axgs576l9ant0u2yjas975jt57dxngdzslh', PASSPHRASE), OtsUnavailableError, [PASSPHRASE]);
+    nock(BASE)
+      .post(/\/api\/v1\/secret\/.*/)
+      .reply(status, '<html>Bad Gateway</html>', { 'content-type': 'text/html' });
+    const e = await failure(
+      anon().retrieveSecret('krahktsyhxkdgwrz72zmolaq106axgs576l9ant0u2yjas975jt57dxngdzslh', PASSPHRASE),
+      OtsUnavailableError,
+      [PASSPHRASE],
+    );
     expect(e).toMatchObject({ status, retryable: true });
   });
 
   it('"Service temporarily unavailable" (404, intended 400) is OTS_UNAVAILABLE', async () => {
-    nock(BASE).post('/api/v1/share').reply(404, { message: 'Service temporarily unavailable. Please try again shortly.' }, { 'X-OTS-Intended-Status': '400' });
+    nock(BASE)
+      .post('/api/v1/share')
+      .reply(
+        404,
+        { message: 'Service temporarily unavailable. Please try again shortly.' },
+        { 'X-OTS-Intended-Status': '400' },
+      );
     await failure(anon().share({ secret: SECRET, ttl: 3600 }), OtsUnavailableError, [SECRET]);
   });
 
   it('a 200 that is not JSON is OTS_BAD_RESPONSE', async () => {
     nock(BASE).post('/api/v1/share').reply(200, '<html>login page</html>', { 'content-type': 'text/html' });
-    const e = await failure(anon().share({ secret: SECRET, ttl: 3600, passphrase: PASSPHRASE }), OtsProtocolError, [SECRET, PASSPHRASE]);
+    const e = await failure(anon().share({ secret: SECRET, ttl: 3600, passphrase: PASSPHRASE }), OtsProtocolError, [
+      SECRET,
+      PASSPHRASE,
+    ]);
     expect(e).toMatchObject({ code: 'OTS_BAD_RESPONSE', status: 200, retryable: false });
   });
 
   it('a 200 body that fails the schema is OTS_BAD_RESPONSE, and the body never reaches the message', async () => {
-    nock(BASE).post(/\/api\/v1\/secret\/.*/).reply(200, { value: 12345678, secret_key: 'revealed-value-not-in-errors' });
-    const e = await failure(anon().retrieveSecret('krahktsyhxkdgwrz72zmolaq106axgs576l9ant0u2yjas975jt57dxngdzslh'), OtsProtocolError, ['12345678', 'revealed-value-not-in-errors']);
+    nock(BASE)
+      .post(/\/api\/v1\/secret\/.*/)
+      .reply(200, { value: 12345678, secret_key: 'revealed-value-not-in-errors' });
+    const e = await failure(
+      anon().retrieveSecret('krahktsyhxkdgwrz72zmolaq106axgs576l9ant0u2yjas975jt57dxngdzslh'),
+      OtsProtocolError,
+      ['12345678', 'revealed-value-not-in-errors'],
+    );
     expect(e.message).toMatch(/value: invalid_type/);
   });
 
   it('a receipt with an unknown state is OTS_BAD_RESPONSE', async () => {
     const body = { ...(fixture('receipt_new').response.body as object), state: 'exploded' };
-    nock(BASE).get(/\/api\/v1\/private\/.*/).reply(200, body);
+    nock(BASE)
+      .get(/\/api\/v1\/private\/.*/)
+      .reply(200, body);
     await failure(anon().receipt('ad8t1gmj1sid06s2n44krz5uul3x0ndeuwrbabwe6z6i8olci36wtggefwvhmq'), OtsProtocolError);
   });
 
   it('a lenient receipt: v2 state names, string integers, aliases only', async () => {
-    nock(BASE).get(/\/api\/v1\/private\/.*/).reply(200, {
-      identifier: 'ad8t1gmj1sid06s2n44krz5uul3x0ndeuwrbabwe6z6i8olci36wtggefwvhmq',
-      ttl: '3600',
-      receipt_ttl: 7000,
-      secret_ttl: null,
-      state: 'revealed',
-      created: '1795493100',
-      updated: 1795493200,
-      received: 1795493200,
-      recipients: 'bo***@e***.org',
-      share_domain: null,
-      has_passphrase: true,
-      receipt_url: 'https://us.onetimesecret.com/receipt/ad8t1g',
-      something_new: { nested: true },
-    });
+    nock(BASE)
+      .get(/\/api\/v1\/private\/.*/)
+      .reply(200, {
+        identifier: 'ad8t1gmj1sid06s2n44krz5uul3x0ndeuwrbabwe6z6i8olci36wtggefwvhmq',
+        ttl: '3600',
+        receipt_ttl: 7000,
+        secret_ttl: null,
+        state: 'revealed',
+        created: '1795493100',
+        updated: 1795493200,
+        received: 1795493200,
+        recipients: 'bo***@e***.org',
+        share_domain: null,
+        has_passphrase: true,
+        receipt_url: 'https://us.onetimesecret.com/receipt/ad8t1g',
+        something_new: { nested: true },
+      });
     expect(await anon().receipt('ad8t1gmj1sid06s2n44krz5uul3x0ndeuwrbabwe6z6i8olci36wtggefwvhmq')).toEqual({
       metadataKey: 'ad8t1gmj1sid06s2n44krz5uul3x0ndeuwrbabwe6z6i8olci36wtggefwvhmq',
       ttl: 3600,
@@ -438,7 +558,10 @@ describe('OtsClient: answers the recording does not cover', () => {
 
   it('ECONNRESET is OTS_UNAVAILABLE', async () => {
     nock(BASE).post('/api/v1/share').replyWithError({ code: 'ECONNRESET', message: 'socket hang up' });
-    const e = await failure(anon().share({ secret: SECRET, ttl: 3600, passphrase: PASSPHRASE }), OtsUnavailableError, [SECRET, PASSPHRASE]);
+    const e = await failure(anon().share({ secret: SECRET, ttl: 3600, passphrase: PASSPHRASE }), OtsUnavailableError, [
+      SECRET,
+      PASSPHRASE,
+    ]);
     expect(e).toMatchObject({ code: 'OTS_UNAVAILABLE', status: undefined, retryable: true });
     expect(e.message).toContain('ECONNRESET');
   });
@@ -460,7 +583,11 @@ describe('OtsClient: answers the recording does not cover', () => {
     it('a server that never answers is OTS_UNAVAILABLE after timeoutMs', async () => {
       const client = new OtsClient({ baseUrl: hangingUrl, timeoutMs: 200 });
       const started = Date.now();
-      const e = await failure(client.share({ secret: SECRET, ttl: 3600, passphrase: PASSPHRASE }), OtsUnavailableError, [SECRET, PASSPHRASE]);
+      const e = await failure(
+        client.share({ secret: SECRET, ttl: 3600, passphrase: PASSPHRASE }),
+        OtsUnavailableError,
+        [SECRET, PASSPHRASE],
+      );
       expect(Date.now() - started).toBeLessThan(2_000);
       expect(e.message).toMatch(/did not answer POST \/api\/v1\/share within 200 ms/);
     });
@@ -518,21 +645,35 @@ describe('shareLink', () => {
   const key = 'dvmtedxsgqtmg34oqmz19w700pl3dh9iqyj67jlya7kkets2eatdhyxfjvauk0';
 
   it('uses the server called when share_domain is empty', () => {
-    expect(new OtsClient({ baseUrl: 'https://us.onetimesecret.com' }).shareLink(receipt())).toBe(`https://us.onetimesecret.com/secret/${key}`);
-    expect(new OtsClient({ baseUrl: 'https://eu.onetimesecret.com/' }).shareLink(receipt())).toBe(`https://eu.onetimesecret.com/secret/${key}`);
+    expect(new OtsClient({ baseUrl: 'https://us.onetimesecret.com' }).shareLink(receipt())).toBe(
+      `https://us.onetimesecret.com/secret/${key}`,
+    );
+    expect(new OtsClient({ baseUrl: 'https://eu.onetimesecret.com/' }).shareLink(receipt())).toBe(
+      `https://eu.onetimesecret.com/secret/${key}`,
+    );
   });
 
   it('uses a custom share_domain over https', () => {
-    expect(new OtsClient({ baseUrl: 'https://us.onetimesecret.com' }).shareLink(receipt({ shareDomain: 'secrets.example.com' }))).toBe(`https://secrets.example.com/secret/${key}`);
+    expect(
+      new OtsClient({ baseUrl: 'https://us.onetimesecret.com' }).shareLink(
+        receipt({ shareDomain: 'secrets.example.com' }),
+      ),
+    ).toBe(`https://secrets.example.com/secret/${key}`);
   });
 
   it('keeps a path prefix, as the sandbox mount needs', () => {
-    expect(new OtsClient({ baseUrl: 'http://127.0.0.1:3000/sandbox/ots' }).shareLink(receipt())).toBe(`http://127.0.0.1:3000/sandbox/ots/secret/${key}`);
-    expect(new OtsClient({ baseUrl: 'https://onetimesecret.com/api' }).shareLink(receipt())).toBe(`https://onetimesecret.com/secret/${key}`);
+    expect(new OtsClient({ baseUrl: 'http://127.0.0.1:3000/sandbox/ots' }).shareLink(receipt())).toBe(
+      `http://127.0.0.1:3000/sandbox/ots/secret/${key}`,
+    );
+    expect(new OtsClient({ baseUrl: 'https://onetimesecret.com/api' }).shareLink(receipt())).toBe(
+      `https://onetimesecret.com/secret/${key}`,
+    );
   });
 
   it('refuses a receipt without a secret key', () => {
-    expect(() => new OtsClient({ baseUrl: BASE }).shareLink(receipt({ secretKey: undefined, state: 'received' }))).toThrow(/no secret key/);
+    expect(() =>
+      new OtsClient({ baseUrl: BASE }).shareLink(receipt({ secretKey: undefined, state: 'received' })),
+    ).toThrow(/no secret key/);
   });
 });
 

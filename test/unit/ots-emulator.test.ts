@@ -15,7 +15,12 @@ const ALICE = { username: 'alice@example.com', apiKey: 'q3x9kv2pm7ta8lw4fzcy5nh0
 function shape(v: unknown): unknown {
   if (v === null) return 'null';
   if (Array.isArray(v)) return v.length ? [shape(v[0])] : [];
-  if (typeof v === 'object') return Object.fromEntries(Object.entries(v as object).map(([k, x]) => [k, shape(x)]).sort(([a], [b]) => String(a).localeCompare(String(b))));
+  if (typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v as object)
+        .map(([k, x]) => [k, shape(x)])
+        .sort(([a], [b]) => String(a).localeCompare(String(b))),
+    );
   return typeof v;
 }
 
@@ -29,10 +34,16 @@ async function send(server: Server, f: Fixture, keys: Record<string, string> = {
   let body: string | undefined;
   if (f.request.body_json) body = JSON.stringify(f.request.body_json);
   else if (f.request.body_form) {
-    const form = Object.fromEntries(Object.entries(f.request.body_form).map(([k, v]) => [k, v === '<10001+ bytes>' ? 'x'.repeat(10_001) : v]));
+    const form = Object.fromEntries(
+      Object.entries(f.request.body_form).map(([k, v]) => [k, v === '<10001+ bytes>' ? 'x'.repeat(10_001) : v]),
+    );
     body = new URLSearchParams(form).toString();
   }
-  const res = await request(`${server.baseUrl}${swap(f.request.path)}`, { method: f.request.method as 'GET' | 'POST', headers, body });
+  const res = await request(`${server.baseUrl}${swap(f.request.path)}`, {
+    method: f.request.method as 'GET' | 'POST',
+    headers,
+    body,
+  });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, body: JSON.parse(text) as unknown };
 }
@@ -120,14 +131,27 @@ describe('the emulator answers every recorded request like the real server', () 
       expect(shape(res.body)).toEqual(shape(recordedBody));
       // Values that are not random must match too.
       const body = res.body as Record<string, unknown>;
-      if (f.name === 'share_ttl_clamped') expect(body).toMatchObject({ ttl: 60, secret_ttl: 60, metadata_ttl: 120, custid: 'anon' });
+      if (f.name === 'share_ttl_clamped')
+        expect(body).toMatchObject({ ttl: 60, secret_ttl: 60, metadata_ttl: 120, custid: 'anon' });
       if (!(f.name in stands) && recordedBody && typeof recordedBody === 'object' && !Array.isArray(recordedBody)) {
         // share_domain on retrieve is the answering server's own origin, so it differs by design.
-        const stable = ['custid', 'state', 'ttl', 'recipient', 'passphrase_required', 'has_passphrase', 'message', 'error', 'status', 'locale'];
+        const stable = [
+          'custid',
+          'state',
+          'ttl',
+          'recipient',
+          'passphrase_required',
+          'has_passphrase',
+          'message',
+          'error',
+          'status',
+          'locale',
+        ];
         if (!f.name.startsWith('retrieve_secret')) stable.push('share_domain');
         const rb = recordedBody as Record<string, unknown>;
         for (const k of stable) if (k in rb && !isObject(rb[k])) expect(body[k], k).toEqual(rb[k]);
-        if (isObject(rb.state)) expect((body.state as Record<string, unknown>).state).toBe((rb.state as Record<string, unknown>).state); // burn
+        if (isObject(rb.state))
+          expect((body.state as Record<string, unknown>).state).toBe((rb.state as Record<string, unknown>).state); // burn
       }
     });
   }
@@ -148,7 +172,14 @@ describe('emulator behaviour through the real OtsClient', () => {
 
   it('share → receipt new → retrieve with passphrase → receipt received → retrieve again is gone', async () => {
     const r = await alice.share({ secret: 'Correct-Battery-42', ttl: 3600, passphrase: 'fox trot 7' });
-    expect(r).toMatchObject({ state: 'new', ttl: 3600, secretTtl: 3600, metadataTtl: 7200, passphraseRequired: true, shareDomain: '' });
+    expect(r).toMatchObject({
+      state: 'new',
+      ttl: 3600,
+      secretTtl: 3600,
+      metadataTtl: 7200,
+      passphraseRequired: true,
+      shareDomain: '',
+    });
     expect(r.metadataKey).toMatch(/^[0-9a-z]{62}$/);
     expect(r.secretKey).toMatch(/^[0-9a-z]{62}$/);
     expect(r.metadataUrl).toBe(`${server.baseUrl}/receipt/${r.metadataKey}`);
@@ -156,7 +187,11 @@ describe('emulator behaviour through the real OtsClient', () => {
 
     expect(await alice.receipt(r.metadataKey)).toMatchObject({ state: 'new', secretKey: r.secretKey });
     clock += 5_000;
-    expect(await anon.retrieveSecret(r.secretKey!, 'fox trot 7')).toEqual({ value: 'Correct-Battery-42', secretKey: r.secretKey, shareDomain: server.baseUrl });
+    expect(await anon.retrieveSecret(r.secretKey!, 'fox trot 7')).toEqual({
+      value: 'Correct-Battery-42',
+      secretKey: r.secretKey,
+      shareDomain: server.baseUrl,
+    });
 
     const after = await alice.receipt(r.metadataKey);
     expect(after).toMatchObject({ state: 'received', received: Math.floor(clock / 1000) });
@@ -167,7 +202,10 @@ describe('emulator behaviour through the real OtsClient', () => {
 
   it('a wrong passphrase is "Unknown secret" and does not consume the secret', async () => {
     const r = await anon.share({ secret: 'Correct-Battery-42', ttl: 3600, passphrase: 'fox trot 7' });
-    await expect(anon.retrieveSecret(r.secretKey!, 'wrong one')).rejects.toMatchObject({ code: 'OTS_NOT_FOUND', serverMessage: 'Unknown secret' });
+    await expect(anon.retrieveSecret(r.secretKey!, 'wrong one')).rejects.toMatchObject({
+      code: 'OTS_NOT_FOUND',
+      serverMessage: 'Unknown secret',
+    });
     await expect(anon.retrieveSecret(r.secretKey!)).rejects.toBeInstanceOf(OtsNotFoundError);
     expect((await anon.receipt(r.metadataKey)).state).toBe('new');
     expect((await anon.retrieveSecret(r.secretKey!, 'fox trot 7')).value).toBe('Correct-Battery-42');
@@ -182,7 +220,11 @@ describe('emulator behaviour through the real OtsClient', () => {
 
   it('burn destroys the secret; with a passphrase set, burn needs it', async () => {
     const r = await alice.share({ secret: 'Correct-Battery-42', ttl: 3600, passphrase: 'fox trot 7' });
-    await expect(alice.burn(r.metadataKey)).rejects.toMatchObject({ code: 'OTS_BAD_REQUEST', status: 400, serverMessage: 'Double check that passphrase' });
+    await expect(alice.burn(r.metadataKey)).rejects.toMatchObject({
+      code: 'OTS_BAD_REQUEST',
+      status: 400,
+      serverMessage: 'Double check that passphrase',
+    });
     const burned = await alice.burn(r.metadataKey, 'fox trot 7');
     expect(burned).toMatchObject({ state: 'burned', secretTtl: null, secretKey: r.secretKey });
     expect(burned.passphraseRequired).toBeUndefined();
@@ -239,10 +281,14 @@ describe('emulator behaviour through the real OtsClient', () => {
   });
 
   it('a recipient needs an account; the mail holds the link, the receipt the obscured address', async () => {
-    await expect(anon.share({ secret: 's', ttl: 3600, recipient: 'bob@example.org' })).rejects.toMatchObject({ serverMessage: 'An account is required to send emails.' });
+    await expect(anon.share({ secret: 's', ttl: 3600, recipient: 'bob@example.org' })).rejects.toMatchObject({
+      serverMessage: 'An account is required to send emails.',
+    });
     const r = await alice.share({ secret: 'mailed-secret-value', ttl: 3600, recipient: 'bob@example.org' });
     expect(r.recipient).toEqual(['bo***@e***.org']);
-    expect(server.emulator.mail()).toEqual([{ to: 'bob@example.org', link: alice.shareLink(r), metadataKey: r.metadataKey, at: clock }]);
+    expect(server.emulator.mail()).toEqual([
+      { to: 'bob@example.org', link: alice.shareLink(r), metadataKey: r.metadataKey, at: clock },
+    ]);
     expect(JSON.stringify(server.emulator.mail())).not.toContain('mailed-secret-value');
   });
 
@@ -250,15 +296,27 @@ describe('emulator behaviour through the real OtsClient', () => {
     const e = await anon.share({ secret: 'é'.repeat(5_001), ttl: 3600 }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(OtsBadRequestError);
     expect((e as OtsBadRequestError).serverMessage).toBe('Secret value exceeds the maximum size of 10000 bytes');
-    await expect(anon.share({ secret: 's', ttl: 3600, passphrase: 'abc' })).rejects.toMatchObject({ serverMessage: 'Passphrase must be at least 4 characters long' });
-    const res = await request(`${server.baseUrl}/api/v1/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ secret: 'json body', ttl: 120 }) });
+    await expect(anon.share({ secret: 's', ttl: 3600, passphrase: 'abc' })).rejects.toMatchObject({
+      serverMessage: 'Passphrase must be at least 4 characters long',
+    });
+    const res = await request(`${server.baseUrl}/api/v1/create`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ secret: 'json body', ttl: 120 }),
+    });
     expect(res.statusCode).toBe(200);
     expect(await res.body.json()).toMatchObject({ ttl: 120, state: 'new', custid: 'anon' });
   });
 
   it('counts created secrets and answers injected faults', async () => {
     await anon.share({ secret: 's', ttl: 3600 });
-    server.emulator.injectFault({ method: 'POST', path: '/api/v1/share', status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } });
+    server.emulator.injectFault({
+      method: 'POST',
+      path: '/api/v1/share',
+      status: 404,
+      headers: { 'X-OTS-Intended-Status': '401' },
+      body: { message: 'Not authorized' },
+    });
     await expect(anon.share({ secret: 's', ttl: 3600 })).rejects.toBeInstanceOf(OtsAuthError);
     await anon.share({ secret: 's', ttl: 3600 });
     expect(server.emulator.secretCount()).toBe(2);
@@ -292,7 +350,11 @@ describe('emulator edge rate limit', () => {
     await raw.body.dump();
     expect(raw.statusCode).toBe(429);
     expect(raw.headers['retry-after']).toBe('45');
-    await expect(client.share({ secret: 'rate-limited-secret', ttl: 3600 })).rejects.toMatchObject({ code: 'OTS_RATE_LIMITED', status: 429, retryAfterMs: 45_000 });
+    await expect(client.share({ secret: 'rate-limited-secret', ttl: 3600 })).rejects.toMatchObject({
+      code: 'OTS_RATE_LIMITED',
+      status: 429,
+      retryAfterMs: 45_000,
+    });
     const e = await client.status().catch((x: unknown) => x);
     expect(e).toBeInstanceOf(OtsRateLimitedError);
     clock += 45_000;
@@ -318,7 +380,11 @@ describe('emulator routing', () => {
   });
 
   it('malformed JSON is refused before the app', async () => {
-    const res = await request(`${server.baseUrl}/api/v1/share`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{nope' });
+    const res = await request(`${server.baseUrl}/api/v1/share`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{nope',
+    });
     expect(res.statusCode).toBe(400);
     await res.body.dump();
   });

@@ -22,7 +22,9 @@ afterAll(() => server?.close());
 
 describe('receipt batcher', () => {
   it('answers concurrent checks of many receipts with one recent call, and sees changes once the list is stale', async () => {
-    const made = await Promise.all(Array.from({ length: 20 }, (_, i) => client.share({ secret: `batched-${i}-value`, ttl: 3600 })));
+    const made = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => client.share({ secret: `batched-${i}-value`, ttl: 3600 })),
+    );
     let t = 1_000_000;
     const batcher = createReceiptBatcher({ ots: counted, maxAgeMs: 10_000, now: () => t });
     calls.recent = calls.receipt = 0;

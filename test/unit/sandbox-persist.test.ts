@@ -25,7 +25,9 @@ describe('sandbox OTS state across restarts', () => {
     persistEmulator(second.emulator, file, sealer);
     const again = new OtsClient({ baseUrl: second.baseUrl });
     expect((await again.receipt(receipt.metadataKey)).state).toBe('new');
-    await expect(again.retrieveSecret(receipt.secretKey!, 'wrong-pass')).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+    await expect(again.retrieveSecret(receipt.secretKey!, 'wrong-pass')).rejects.toMatchObject({
+      code: 'OTS_NOT_FOUND',
+    });
     expect((await again.retrieveSecret(receipt.secretKey!, '123456789012')).value).toBe('Persisted-Value-42');
     expect((await again.receipt(receipt.metadataKey)).state).toBe('received');
     await second.close();

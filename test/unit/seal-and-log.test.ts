@@ -27,10 +27,24 @@ describe('log redaction', () => {
   it('redacts every field that can hold a secret, passphrase or link', () => {
     const lines: string[] = [];
     const log = createLogger({
-      destination: new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } }) as never,
+      destination: new Writable({
+        write(chunk, _e, cb) {
+          lines.push(String(chunk));
+          cb();
+        },
+      }) as never,
     });
     const secret = 'S3cr3t-value-9f2';
-    log.info({ secret, passphrase: secret, link: `http://x/secret/${secret}`, body: secret, req: { headers: { authorization: `Bearer ${secret}` } } }, 'a');
+    log.info(
+      {
+        secret,
+        passphrase: secret,
+        link: `http://x/secret/${secret}`,
+        body: secret,
+        req: { headers: { authorization: `Bearer ${secret}` } },
+      },
+      'a',
+    );
     log.info({ input: { secret: { value: secret }, passphrase: secret, credential: secret } }, 'b');
     log.child({ shareId: 's1' }).warn({ args: { password: secret, apiKey: secret, authToken: secret } }, 'c');
     expect(lines).toHaveLength(3);

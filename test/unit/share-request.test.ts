@@ -22,18 +22,31 @@ describe('share request validation', () => {
     expect(shareRequestSchema.safeParse({ ...ok, secret: { generate: true }, ttl: '7d' }).success).toBe(true);
     expect(shareRequestSchema.safeParse({ ...ok, ttl: 3600 }).success).toBe(true);
     expect(
-      shareRequestSchema.safeParse({ ...ok, link: { channel: 'email', to: 'pat@example.com' }, passphrase: 'sms', passphraseTo: '+15551230002' }).success,
+      shareRequestSchema.safeParse({
+        ...ok,
+        link: { channel: 'email', to: 'pat@example.com' },
+        passphrase: 'sms',
+        passphraseTo: '+15551230002',
+      }).success,
     ).toBe(true);
-    expect(shareRequestSchema.safeParse({ ...ok, passphrase: 'voice', callSid: `CA${'0'.repeat(32)}` }).success).toBe(true);
+    expect(shareRequestSchema.safeParse({ ...ok, passphrase: 'voice', callSid: `CA${'0'.repeat(32)}` }).success).toBe(
+      true,
+    );
   });
 
   it('names the wrong field', () => {
-    expect(issues({ ...ok, link: { channel: 'sms', to: '555-1234' } })).toEqual([{ path: 'link.to', message: expect.stringMatching(/E\.164/) }]);
+    expect(issues({ ...ok, link: { channel: 'sms', to: '555-1234' } })).toEqual([
+      { path: 'link.to', message: expect.stringMatching(/E\.164/) },
+    ]);
     expect(issues({ ...ok, ticketId: '' })[0]?.path).toBe('ticketId');
     expect(issues({ ...ok, ttl: '2w' })[0]?.path).toBe('ttl');
     expect(issues({ ...ok, passphrase: 'voice' })).toEqual([{ path: 'callSid', message: expect.any(String) }]);
-    expect(issues({ ...ok, link: { channel: 'email', to: 'a@b.co' }, passphrase: 'sms' })[0]?.path).toBe('passphraseTo');
-    expect(issues({ ...ok, passphrase: 'sms', passphraseTo: '+15551230002' }).map((i) => i.path)).toContain('passphrase');
+    expect(issues({ ...ok, link: { channel: 'email', to: 'a@b.co' }, passphrase: 'sms' })[0]?.path).toBe(
+      'passphraseTo',
+    );
+    expect(issues({ ...ok, passphrase: 'sms', passphraseTo: '+15551230002' }).map((i) => i.path)).toContain(
+      'passphrase',
+    );
     expect(issues({ ...ok, extra: 1 })[0]?.path).toBe('(body)');
     expect(issues(null)[0]?.path).toBe('(body)');
   });

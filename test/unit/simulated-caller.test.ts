@@ -11,7 +11,12 @@ import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createSimulatedCalls } from '../../src/sandbox/simulated-calls.js';
-import { placeSimulatedCall, SimulatedCallError, type SimulatedCall, type SimulatedCallOptions } from '../../src/sandbox/simulated-caller.js';
+import {
+  placeSimulatedCall,
+  SimulatedCallError,
+  type SimulatedCall,
+  type SimulatedCallOptions,
+} from '../../src/sandbox/simulated-caller.js';
 import { twilioSignatureMiddleware, validateTwilioUpgrade } from '../../src/twilio/signature.js';
 import { clipSetOf } from '../../src/voice/clips.js';
 import { composeReading, PAUSE, readingText } from '../../src/voice/compose.js';
@@ -46,7 +51,9 @@ const clips = clipSetOf('test', [
 
 /** A composed reading with every pause shortened to one frame (the composer's shortest pauses would take seconds). */
 function shortReading(passphrase: string): Segment[] {
-  return composeReading(passphrase, clips, { pace: 0.5 }).map((s) => (s.name === PAUSE ? { name: PAUSE, audio: silenceFrames(1) } : s));
+  return composeReading(passphrase, clips, { pace: 0.5 }).map((s) =>
+    s.name === PAUSE ? { name: PAUSE, audio: silenceFrames(1) } : s,
+  );
 }
 
 interface StreamSide {
@@ -91,7 +98,13 @@ function attachStream(ws: WebSocket): void {
     inboundHeard: [],
     sendAudio(audio) {
       for (let i = 0; i < audio.length; i += 5 * FRAME_BYTES) {
-        ws.send(JSON.stringify({ event: 'media', streamSid: side.streamSid, media: { payload: audio.subarray(i, i + 5 * FRAME_BYTES).toString('base64') } }));
+        ws.send(
+          JSON.stringify({
+            event: 'media',
+            streamSid: side.streamSid,
+            media: { payload: audio.subarray(i, i + 5 * FRAME_BYTES).toString('base64') },
+          }),
+        );
       }
     },
     sendMark(name) {
@@ -124,7 +137,11 @@ beforeAll(async () => {
   const app = express();
   app.use(registry.router);
   app.use(express.urlencoded({ extended: false }));
-  const signed = twilioSignatureMiddleware({ authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC, onReject: (i) => rejected.push(i.path) });
+  const signed = twilioSignatureMiddleware({
+    authToken: AUTH_TOKEN,
+    publicBaseUrl: PUBLIC,
+    onReject: (i) => rejected.push(i.path),
+  });
   app.post('/twilio/voice', signed, (req, res) => {
     voiceForms.push({ ...(req.body as Record<string, string>) });
     const r = new twilio.twiml.VoiceResponse();
@@ -171,7 +188,14 @@ afterAll(async () => {
 });
 
 function place(extra: Partial<SimulatedCallOptions> = {}): SimulatedCall {
-  const call = placeSimulatedCall({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, publicBaseUrl: PUBLIC, localBaseUrl: localBase, clips, ...extra });
+  const call = placeSimulatedCall({
+    accountSid: ACCOUNT_SID,
+    authToken: AUTH_TOKEN,
+    publicBaseUrl: PUBLIC,
+    localBaseUrl: localBase,
+    clips,
+    ...extra,
+  });
   calls.push(call);
   return call;
 }
@@ -208,13 +232,20 @@ describe('simulated caller', () => {
     expect(mark.at - markSentAt).toBeGreaterThanOrEqual((audio.length / FRAME_BYTES - 1) * 20);
   });
 
-  it('speaks Twilio\'s wire format: signed webhook and upgrade, connected, start, string-numbered media frames', async () => {
+  it("speaks Twilio's wire format: signed webhook and upgrade, connected, start, string-numbered media frames", async () => {
     behaviour.onStart = () => {};
     const call = place({ from: '+15551230001', to: '+15551239999' });
     const side = await until(() => streams[0]);
     await until(() => (side.messages.filter((m) => m.event === 'media').length >= 5 ? true : undefined));
 
-    expect(voiceForms[0]).toMatchObject({ CallSid: call.callSid, AccountSid: ACCOUNT_SID, From: '+15551230001', To: '+15551239999', CallStatus: 'in-progress', Direction: 'inbound' });
+    expect(voiceForms[0]).toMatchObject({
+      CallSid: call.callSid,
+      AccountSid: ACCOUNT_SID,
+      From: '+15551230001',
+      To: '+15551239999',
+      CallStatus: 'in-progress',
+      Direction: 'inbound',
+    });
     expect(upgrades).toEqual([{ url: '/twilio/media', accepted: true }]);
     const [connected, start, ...rest] = side.messages;
     expect(connected).toEqual({ event: 'connected', protocol: 'Call', version: '1.0.0' });
@@ -233,16 +264,25 @@ describe('simulated caller', () => {
     expect(start?.start.streamSid).toBe(start?.streamSid);
     const media = rest.filter((m) => m.event === 'media').slice(0, 5);
     media.forEach((m, i) => {
-      expect(m).toMatchObject({ streamSid: start?.streamSid, sequenceNumber: String(i + 2), media: { track: 'inbound', chunk: String(i + 1), timestamp: String(i * 20) } });
+      expect(m).toMatchObject({
+        streamSid: start?.streamSid,
+        sequenceNumber: String(i + 2),
+        media: { track: 'inbound', chunk: String(i + 1), timestamp: String(i * 20) },
+      });
       expect(Buffer.from(m.media.payload, 'base64')).toEqual(silenceFrames(1));
     });
 
     const final = await call.hangup();
     expect(final.status).toBe('completed');
     const stop = await until(() => side.messages.find((m) => m.event === 'stop'));
-    expect(stop).toMatchObject({ streamSid: start?.streamSid, stop: { accountSid: ACCOUNT_SID, callSid: call.callSid } });
+    expect(stop).toMatchObject({
+      streamSid: start?.streamSid,
+      stop: { accountSid: ACCOUNT_SID, callSid: call.callSid },
+    });
     expect(typeof stop.sequenceNumber).toBe('string');
-    expect(statusForms).toEqual([expect.objectContaining({ CallSid: call.callSid, CallStatus: 'completed', AccountSid: ACCOUNT_SID })]);
+    expect(statusForms).toEqual([
+      expect.objectContaining({ CallSid: call.callSid, CallStatus: 'completed', AccountSid: ACCOUNT_SID }),
+    ]);
     expect(rejected).toEqual([]);
   });
 
@@ -329,16 +369,30 @@ describe('sandbox call routes', () => {
     const res = await fetch(`${localBase}/sandbox/calls`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ from: '+15551230002', script: [{ after: 'prompt-repeat', press: '2' }, { afterMs: 100, hangup: true }] }),
+      body: JSON.stringify({
+        from: '+15551230002',
+        script: [
+          { after: 'prompt-repeat', press: '2' },
+          { afterMs: 100, hangup: true },
+        ],
+      }),
     });
     expect(res.status).toBe(201);
     const { callSid, status } = (await res.json()) as { callSid: string; status: string };
     expect(callSid).toMatch(/^CA[0-9a-f]{32}$/);
     expect(status).toBe('ringing');
-    const final = await until(() => (registry.get(callSid)?.status === 'completed' ? registry.get(callSid) : undefined));
+    const final = await until(() =>
+      registry.get(callSid)?.status === 'completed' ? registry.get(callSid) : undefined,
+    );
     expect(final.pressed).toEqual(['2']);
     const got = await fetch(`${localBase}/sandbox/calls/${callSid}`);
-    expect(await got.json()).toEqual({ callSid, status: 'completed', heard: ['prompt-repeat'], pressed: ['2'], warnings: [] });
+    expect(await got.json()).toEqual({
+      callSid,
+      status: 'completed',
+      heard: ['prompt-repeat'],
+      pressed: ['2'],
+      warnings: [],
+    });
     expect(voiceForms[0]?.From).toBe('+15551230002');
   });
 

@@ -18,7 +18,9 @@ const ensure = (TEMPORAL_CLI: string) => ensureTemporalCli({ projectDir: dir, en
 
 describe('ensureTemporalCli with TEMPORAL_CLI', () => {
   it('rejects a path that does not exist, naming TEMPORAL_CLI', async () => {
-    await expect(ensure(join(dir, 'missing', 'temporal'))).rejects.toThrow(/TEMPORAL_CLI=.*missing\/temporal is not a working temporal binary/);
+    await expect(ensure(join(dir, 'missing', 'temporal'))).rejects.toThrow(
+      /TEMPORAL_CLI=.*missing\/temporal is not a working temporal binary/,
+    );
   });
 
   it('rejects a file that is not executable, naming TEMPORAL_CLI', async () => {

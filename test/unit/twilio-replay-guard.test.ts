@@ -15,7 +15,11 @@ function call(guard: ReturnType<typeof twilioReplayGuard>, signature: string, fi
       return this;
     },
   });
-  const req = { get: (h: string) => (h.toLowerCase() === 'x-twilio-signature' ? signature : undefined), originalUrl: '/twilio/sms-status?share=x', path: '/twilio/sms-status' };
+  const req = {
+    get: (h: string) => (h.toLowerCase() === 'x-twilio-signature' ? signature : undefined),
+    originalUrl: '/twilio/sms-status?share=x',
+    path: '/twilio/sms-status',
+  };
   let passed = false;
   guard(req as unknown as Request, res as unknown as Response, () => (passed = true));
   if (!passed) return res.statusCode;

@@ -63,7 +63,9 @@ describe('createSmsSender through the real SDK and the Twilio fake', () => {
 
     expect(r.status).toBe('queued');
     expect(r.sid).toMatch(/^SM[0-9a-f]{32}$/);
-    expect(fake.outbox()).toEqual([{ to: '+15550100001', from: FROM, body: BODY, sid: r.sid, status: 'queued', at: NOW.toISOString() }]);
+    expect(fake.outbox()).toEqual([
+      { to: '+15550100001', from: FROM, body: BODY, sid: r.sid, status: 'queued', at: NOW.toISOString() },
+    ]);
 
     const req = seen[0]!;
     expect(req.method).toBe('post');
@@ -122,7 +124,13 @@ describe('createSmsSender through the real SDK and the Twilio fake', () => {
     fake.failNext({ status: 429 });
     const err = await failure(sender().send({ to: '+15550100005', body: BODY }));
     expect(err).toBeInstanceOf(SmsRateLimitedError);
-    expect(err).toMatchObject({ code: 'SMS_RATE_LIMITED', retryable: true, status: 429, twilioCode: 20429, retryAfterMs: 1000 });
+    expect(err).toMatchObject({
+      code: 'SMS_RATE_LIMITED',
+      retryable: true,
+      status: 429,
+      twilioCode: 20429,
+      retryAfterMs: 1000,
+    });
     // failNext applies once: the retry goes through
     await expect(sender().send({ to: '+15550100005', body: BODY })).resolves.toMatchObject({ status: 'queued' });
   });
@@ -137,7 +145,11 @@ describe('createSmsSender through the real SDK and the Twilio fake', () => {
   it('a 400 with another Twilio code keeps that code', async () => {
     fake.failNext({ status: 400, code: 21610 });
     const err = await failure(sender().send({ to: '+15550100007', body: BODY }));
-    expect(err).toMatchObject({ code: 'SMS_REJECTED', twilioCode: 21610, moreInfo: 'https://www.twilio.com/docs/errors/21610' });
+    expect(err).toMatchObject({
+      code: 'SMS_REJECTED',
+      twilioCode: 21610,
+      moreInfo: 'https://www.twilio.com/docs/errors/21610',
+    });
   });
 
   it('no answer at all (the SDK own RequestClient, network closed by nock) is SmsUnavailableError', async () => {
@@ -156,12 +168,23 @@ describe('createSmsSender through the real SDK and the Twilio fake', () => {
       fake.failNext({ status });
       errors.push(await failure(sender().send({ to: '+15550100009', body: BODY })));
     }
-    errors.push(await failure(createSmsSender({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, from: FROM }).send({ to: '+15550100009', body: BODY })));
+    errors.push(
+      await failure(
+        createSmsSender({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, from: FROM }).send({
+          to: '+15550100009',
+          body: BODY,
+        }),
+      ),
+    );
     // A server that echoes the body back in its error message still does not get it into ours.
     const echo: TwilioHttpClient = {
       request: async (req) => ({
         statusCode: 400,
-        body: JSON.stringify({ code: 21617, message: `Bad body: ${String((req.data as { Body: string }).Body)}`, status: 400 }),
+        body: JSON.stringify({
+          code: 21617,
+          message: `Bad body: ${String((req.data as { Body: string }).Body)}`,
+          status: 400,
+        }),
         headers: {},
       }),
     };
@@ -213,7 +236,8 @@ describe('the Twilio fake as an API', () => {
 
   it('counts segments as carriers do (GSM-7 160/153, UCS-2 70/67)', async () => {
     const client = twilio(ACCOUNT_SID, AUTH_TOKEN, { httpClient: fake.httpClient as unknown as twilio.RequestClient });
-    const count = async (body: string) => (await client.messages.create({ to: '+15550100011', from: FROM, body })).numSegments;
+    const count = async (body: string) =>
+      (await client.messages.create({ to: '+15550100011', from: FROM, body })).numSegments;
     expect(await count('a'.repeat(160))).toBe('1');
     expect(await count('a'.repeat(161))).toBe('2');
     expect(await count('['.repeat(80))).toBe('1');

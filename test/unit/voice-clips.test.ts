@@ -4,7 +4,14 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClipSetError, DEFAULT_CLIP_DIR, loadClipSet, sha256Hex, writeClipSet, type ClipToWrite } from '../../src/voice/clips.js';
+import {
+  ClipSetError,
+  DEFAULT_CLIP_DIR,
+  loadClipSet,
+  sha256Hex,
+  writeClipSet,
+  type ClipToWrite,
+} from '../../src/voice/clips.js';
 import { trimSilence } from '../../src/voice/mulaw.js';
 import { FRAME_BYTES } from '../../src/voice/types.js';
 import { CLIP_VOCABULARY, SERVICE_CLIP_NAMES } from '../../src/voice/vocabulary.js';
@@ -85,7 +92,18 @@ describe('loadClipSet on another directory', () => {
     expect(loadError(d).code).toBe('CLIP_MANIFEST_MISSING');
     writeFileSync(join(d, 'manifest.json'), '{not json');
     expect(loadError(d).code).toBe('CLIP_MANIFEST_INVALID');
-    writeFileSync(join(d, 'manifest.json'), JSON.stringify({ format: 1, id: 'x', encoding: 'audio/wav', sampleRate: 8000, channels: 1, frameBytes: 160, clips: [] }));
+    writeFileSync(
+      join(d, 'manifest.json'),
+      JSON.stringify({
+        format: 1,
+        id: 'x',
+        encoding: 'audio/wav',
+        sampleRate: 8000,
+        channels: 1,
+        frameBytes: 160,
+        clips: [],
+      }),
+    );
     expect(loadError(d).message).toMatch(/encoding/);
   });
 
@@ -133,7 +151,9 @@ describe('loadClipSet on another directory', () => {
   });
 
   it('refuses two clips with the same first frame, when writing and when loading', () => {
-    expect(() => writeClipSet(tempDir(), 'x', [clip('1', 0x10), clip('2', 0x10, 2)])).toThrow(/"1" and "2" start with the same 20 ms frame/);
+    expect(() => writeClipSet(tempDir(), 'x', [clip('1', 0x10), clip('2', 0x10, 2)])).toThrow(
+      /"1" and "2" start with the same 20 ms frame/,
+    );
     const d = tempDir();
     writeClipSet(d, 'x', [clip('1', 0x10), clip('2', 0x20)]);
     writeFileSync(join(d, '2.ulaw'), Buffer.alloc(FRAME_BYTES, 0x10));
@@ -146,8 +166,15 @@ describe('loadClipSet on another directory', () => {
   });
 
   it('refuses a clip that starts with a silent frame (a pause would look like its start)', () => {
-    const silentStart = { name: '3', text: 'three', source: 'test', audio: Buffer.concat([Buffer.alloc(FRAME_BYTES, 0xff), Buffer.alloc(FRAME_BYTES, 9)]) };
-    expect(() => writeClipSet(tempDir(), 'x', [clip('1', 0x10), silentStart])).toThrow(/clip "3" starts with a silent frame/);
+    const silentStart = {
+      name: '3',
+      text: 'three',
+      source: 'test',
+      audio: Buffer.concat([Buffer.alloc(FRAME_BYTES, 0xff), Buffer.alloc(FRAME_BYTES, 9)]),
+    };
+    expect(() => writeClipSet(tempDir(), 'x', [clip('1', 0x10), silentStart])).toThrow(
+      /clip "3" starts with a silent frame/,
+    );
   });
 
   it('refuses a set that lacks a clip the service speaks', () => {

@@ -2,7 +2,14 @@
 import { describe, expect, it } from 'vitest';
 import { PASSPHRASE_FORMATS, PassphraseFormatError } from '../../src/passphrase.js';
 import { loadClipSet } from '../../src/voice/clips.js';
-import { BASE_PAUSES_MS, composePrompt, composeReading, concatSegments, PAUSE, readingText } from '../../src/voice/compose.js';
+import {
+  BASE_PAUSES_MS,
+  composePrompt,
+  composeReading,
+  concatSegments,
+  PAUSE,
+  readingText,
+} from '../../src/voice/compose.js';
 import { FRAME_BYTES, MULAW_SILENCE } from '../../src/voice/types.js';
 import { PROMPTS } from '../../src/voice/vocabulary.js';
 
@@ -55,9 +62,13 @@ describe('composeReading', () => {
   it('a slower pace lengthens the pauses, not the clips', () => {
     const p = '555666777888';
     const pauses = (pace: number) =>
-      composeReading(p, clips, { pace }).filter((s) => s.name === PAUSE).reduce((n, s) => n + s.audio.length, 0);
+      composeReading(p, clips, { pace })
+        .filter((s) => s.name === PAUSE)
+        .reduce((n, s) => n + s.audio.length, 0);
     const speech = (pace: number) =>
-      composeReading(p, clips, { pace }).filter((s) => s.name !== PAUSE).reduce((n, s) => n + s.audio.length, 0);
+      composeReading(p, clips, { pace })
+        .filter((s) => s.name !== PAUSE)
+        .reduce((n, s) => n + s.audio.length, 0);
     expect(pauses(2)).toBeGreaterThan(pauses(1) * 1.9);
     expect(pauses(0.5)).toBeLessThan(pauses(1) * 0.6);
     expect(speech(2)).toBe(speech(1));
@@ -73,7 +84,10 @@ describe('composeReading', () => {
 
   it('the intro prompts describe the formats the generator makes (change both together)', () => {
     const words: Record<number, string> = { 3: 'three', 4: 'four', 9: 'nine', 12: 'twelve' };
-    for (const [format, prompt] of [['digits', PROMPTS['prompt-intro-digits']], ['letters', PROMPTS['prompt-intro-letters']]] as const) {
+    for (const [format, prompt] of [
+      ['digits', PROMPTS['prompt-intro-digits']],
+      ['letters', PROMPTS['prompt-intro-letters']],
+    ] as const) {
       const spec = PASSPHRASE_FORMATS[format];
       expect(prompt).toContain(`${words[spec.length]} ${format}`);
       expect(prompt).toContain(`${words[spec.length / spec.groupSize]} groups of ${words[spec.groupSize]}`);

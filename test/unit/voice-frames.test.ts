@@ -23,11 +23,23 @@ describe('parseTwilioFrame', () => {
 
     const audio = Buffer.from([0x00, 0x7f, 0xff, 0x80]);
     const media = parse(s.media(audio));
-    expect(media.ok && media.frame).toMatchObject({ event: 'media', sequenceNumber: '2', media: { chunk: '1', timestamp: '0', track: 'inbound' } });
-    expect(media.ok && media.frame.event === 'media' && Buffer.from(media.frame.media.payload, 'base64')).toEqual(audio);
+    expect(media.ok && media.frame).toMatchObject({
+      event: 'media',
+      sequenceNumber: '2',
+      media: { chunk: '1', timestamp: '0', track: 'inbound' },
+    });
+    expect(media.ok && media.frame.event === 'media' && Buffer.from(media.frame.media.payload, 'base64')).toEqual(
+      audio,
+    );
 
-    expect(parse(s.mark('reading-1.1'))).toMatchObject({ ok: true, frame: { event: 'mark', mark: { name: 'reading-1.1' } } });
-    expect(parse(s.dtmf('1'))).toMatchObject({ ok: true, frame: { event: 'dtmf', dtmf: { digit: '1', track: 'inbound_track' } } });
+    expect(parse(s.mark('reading-1.1'))).toMatchObject({
+      ok: true,
+      frame: { event: 'mark', mark: { name: 'reading-1.1' } },
+    });
+    expect(parse(s.dtmf('1'))).toMatchObject({
+      ok: true,
+      frame: { event: 'dtmf', dtmf: { digit: '1', track: 'inbound_track' } },
+    });
     expect(parse(s.stop())).toMatchObject({ ok: true, frame: { event: 'stop', stop: { callSid: CALL_SID } } });
   });
 
@@ -37,24 +49,51 @@ describe('parseTwilioFrame', () => {
 
   it('rejects numeric counters and non-decimal strings, naming only the field', () => {
     const m = s.media() as { sequenceNumber: unknown; media: { chunk: unknown; timestamp: unknown } };
-    expect(parse({ ...m, sequenceNumber: 3 })).toEqual({ ok: false, ignored: false, reason: 'bad media frame at sequenceNumber' });
-    expect(parse({ ...m, media: { ...m.media, chunk: '0x1f' } })).toEqual({ ok: false, ignored: false, reason: 'bad media frame at media.chunk' });
-    expect(parse({ ...m, media: { ...m.media, timestamp: '-20' } })).toMatchObject({ ok: false, reason: 'bad media frame at media.timestamp' });
+    expect(parse({ ...m, sequenceNumber: 3 })).toEqual({
+      ok: false,
+      ignored: false,
+      reason: 'bad media frame at sequenceNumber',
+    });
+    expect(parse({ ...m, media: { ...m.media, chunk: '0x1f' } })).toEqual({
+      ok: false,
+      ignored: false,
+      reason: 'bad media frame at media.chunk',
+    });
+    expect(parse({ ...m, media: { ...m.media, timestamp: '-20' } })).toMatchObject({
+      ok: false,
+      reason: 'bad media frame at media.timestamp',
+    });
   });
 
   it('tolerates fields Twilio may add, at the top and inside, and drops them', () => {
-    const r = parse({ ...s.stop(), newTopLevel: { x: 1 }, stop: { accountSid: ACCOUNT_SID, callSid: CALL_SID, reason: 'hangup' } });
+    const r = parse({
+      ...s.stop(),
+      newTopLevel: { x: 1 },
+      stop: { accountSid: ACCOUNT_SID, callSid: CALL_SID, reason: 'hangup' },
+    });
     expect(r.ok).toBe(true);
     expect(r.ok && r.frame).not.toHaveProperty('newTopLevel');
   });
 
   it('answers an unknown event as ignored, not as an error', () => {
-    expect(parse({ event: 'transcription', streamSid: STREAM_SID, sequenceNumber: '9' })).toEqual({ ok: false, ignored: true, reason: 'unknown event transcription' });
-    expect(parse({ event: '<script>alert(1)</script>' })).toEqual({ ok: false, ignored: true, reason: 'unknown event (name withheld)' });
+    expect(parse({ event: 'transcription', streamSid: STREAM_SID, sequenceNumber: '9' })).toEqual({
+      ok: false,
+      ignored: true,
+      reason: 'unknown event transcription',
+    });
+    expect(parse({ event: '<script>alert(1)</script>' })).toEqual({
+      ok: false,
+      ignored: true,
+      reason: 'unknown event (name withheld)',
+    });
   });
 
   it('rejects binary frames, non-JSON and non-objects without throwing', () => {
-    expect(parseTwilioFrame(Buffer.from(JSON.stringify(s.dtmf('1'))), true)).toEqual({ ok: false, ignored: false, reason: 'binary frame' });
+    expect(parseTwilioFrame(Buffer.from(JSON.stringify(s.dtmf('1'))), true)).toEqual({
+      ok: false,
+      ignored: false,
+      reason: 'binary frame',
+    });
     expect(parseTwilioFrame('{"event":"media",', false)).toEqual({ ok: false, ignored: false, reason: 'not JSON' });
     expect(parseTwilioFrame('[1,2]', false)).toMatchObject({ ok: false, reason: 'not a JSON object' });
     expect(parseTwilioFrame('null', false)).toMatchObject({ ok: false, reason: 'not a JSON object' });
@@ -69,8 +108,17 @@ describe('parseTwilioFrame', () => {
       { ...(s.mark('x') as object), mark: { name: 42 } },
       { ...(s.dtmf('1') as object), dtmf: { track: 'inbound_track', digit: secretish } },
       { ...(s.start() as object), streamSid: secretish + ' <b>' },
-      { ...(s.start() as { start: object }), start: { ...(s.start() as { start: object }).start, customParameters: { [`${secretish}<i>`]: 7 } } },
-      { ...(s.start() as { start: object }), start: { ...(s.start() as { start: object }).start, mediaFormat: { encoding: 'audio/l16', sampleRate: 16000, channels: 1 } } },
+      {
+        ...(s.start() as { start: object }),
+        start: { ...(s.start() as { start: object }).start, customParameters: { [`${secretish}<i>`]: 7 } },
+      },
+      {
+        ...(s.start() as { start: object }),
+        start: {
+          ...(s.start() as { start: object }).start,
+          mediaFormat: { encoding: 'audio/l16', sampleRate: 16000, channels: 1 },
+        },
+      },
       { event: 'stop', streamSid: STREAM_SID },
     ];
     for (const c of cases) {
@@ -89,8 +137,13 @@ describe('outbound frame builders', () => {
     const media = JSON.parse(mediaFrame(STREAM_SID, audio));
     expect(media).toEqual({ event: 'media', streamSid: STREAM_SID, media: { payload: audio.toString('base64') } });
     expect(outboundFrameSchema.parse(media)).toEqual(media);
-    expect(JSON.parse(markFrame(STREAM_SID, 'reading-1.2'))).toEqual({ event: 'mark', streamSid: STREAM_SID, mark: { name: 'reading-1.2' } });
+    expect(JSON.parse(markFrame(STREAM_SID, 'reading-1.2'))).toEqual({
+      event: 'mark',
+      streamSid: STREAM_SID,
+      mark: { name: 'reading-1.2' },
+    });
     expect(JSON.parse(clearFrame(STREAM_SID))).toEqual({ event: 'clear', streamSid: STREAM_SID });
-    for (const f of [markFrame(STREAM_SID, 'm'), clearFrame(STREAM_SID)]) expect(outboundFrameSchema.safeParse(JSON.parse(f)).success).toBe(true);
+    for (const f of [markFrame(STREAM_SID, 'm'), clearFrame(STREAM_SID)])
+      expect(outboundFrameSchema.safeParse(JSON.parse(f)).success).toBe(true);
   });
 });

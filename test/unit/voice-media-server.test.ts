@@ -61,7 +61,9 @@ const rawUpgrade = (path: string, headers: Record<string, string>) => upgradeOn(
 
 /** Opens the stream as Twilio does; resolves once open, with the frames the service sends. */
 async function openStream(stream = callStream()) {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}${stream.path}`, { headers: { 'X-Twilio-Signature': stream.signature } });
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${stream.path}`, {
+    headers: { 'X-Twilio-Signature': stream.signature },
+  });
   clients.push(ws);
   const received: { text: string; binary: boolean }[] = [];
   ws.on('message', (data, isBinary) => received.push({ text: data.toString(), binary: isBinary }));
@@ -79,7 +81,7 @@ async function until(cond: () => boolean, what: string) {
 }
 
 describe('media stream upgrade', () => {
-  it('builds the signed URL as wss:// on PUBLIC_BASE_URL\'s host, whatever its scheme, one per call', () => {
+  it("builds the signed URL as wss:// on PUBLIC_BASE_URL's host, whatever its scheme, one per call", () => {
     expect(media.url).toBe(`wss://127.0.0.1:${port}/twilio/media`);
     expect(media.streamUrl('v1.abc.x')).toBe(`wss://127.0.0.1:${port}/twilio/media/v1.abc.x`);
     expect(mediaStreamUrl('https://voice.example.com')).toBe('wss://voice.example.com/twilio/media');
@@ -90,18 +92,30 @@ describe('media stream upgrade', () => {
     const before = cap.lines.length;
     const c = callStream();
     expect(await rawUpgrade(c.path, {})).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url, 'another-auth-token') })).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url.replace('wss:', 'https:')) })).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url.replace(`127.0.0.1:${port}`, 'attacker.example')) })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url, 'another-auth-token') })).toBe(
+      'HTTP/1.1 403 Forbidden',
+    );
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url.replace('wss:', 'https:')) })).toBe(
+      'HTTP/1.1 403 Forbidden',
+    );
+    expect(
+      await rawUpgrade(c.path, { 'X-Twilio-Signature': sign(c.url.replace(`127.0.0.1:${port}`, 'attacker.example')) }),
+    ).toBe('HTTP/1.1 403 Forbidden');
     // Signed for another call's URL: a signature is good for its own token only.
-    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': callStream(`CA${'77'.repeat(16)}`).signature })).toBe('HTTP/1.1 403 Forbidden');
-    expect(await rawUpgrade(`${c.path}?x=1`, { 'X-Twilio-Signature': sign(`${c.url}?x=1`) })).toBe('HTTP/1.1 403 Forbidden');
+    expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': callStream(`CA${'77'.repeat(16)}`).signature })).toBe(
+      'HTTP/1.1 403 Forbidden',
+    );
+    expect(await rawUpgrade(`${c.path}?x=1`, { 'X-Twilio-Signature': sign(`${c.url}?x=1`) })).toBe(
+      'HTTP/1.1 403 Forbidden',
+    );
     expect(await rawUpgrade(`${c.path}?`, { 'X-Twilio-Signature': c.signature })).toBe('HTTP/1.1 403 Forbidden');
     const bare = `wss://127.0.0.1:${port}/twilio/media`;
     expect(await rawUpgrade('/twilio/media', { 'X-Twilio-Signature': sign(bare) })).toBe('HTTP/1.1 403 Forbidden');
     const expired = callStream(CALL_SID, callToken(KEY, CALL_SID, { now: Date.now() - 3_600_000 }));
     expect(await rawUpgrade(expired.path, { 'X-Twilio-Signature': expired.signature })).toBe('HTTP/1.1 403 Forbidden');
-    const rejections = cap.lines.slice(before).map((l) => JSON.parse(l) as { msg: string; reason: string; path: string });
+    const rejections = cap.lines
+      .slice(before)
+      .map((l) => JSON.parse(l) as { msg: string; reason: string; path: string });
     expect(rejections.map((r) => r.reason)).toEqual([
       'missing X-Twilio-Signature',
       'signature does not match',
@@ -121,7 +135,9 @@ describe('media stream upgrade', () => {
 
   it('answers 404 to an upgrade on another path', async () => {
     expect(await rawUpgrade('/other', { 'X-Twilio-Signature': callStream().signature })).toBe('HTTP/1.1 404 Not Found');
-    expect(await rawUpgrade('/twilio/mediax', { 'X-Twilio-Signature': callStream().signature })).toBe('HTTP/1.1 404 Not Found');
+    expect(await rawUpgrade('/twilio/mediax', { 'X-Twilio-Signature': callStream().signature })).toBe(
+      'HTTP/1.1 404 Not Found',
+    );
   });
 
   it('accepts the correctly signed upgrade once (101), and refuses the same upgrade replayed (403)', async () => {
@@ -135,7 +151,11 @@ describe('media stream session over a real socket', () => {
   it('a start with a valid call token becomes a session; audio goes out as text frames and marks settle plays', async () => {
     const callSid = `CA${'e5'.repeat(16)}`;
     const c = callStream(callSid);
-    const tw = twilioStream({ callSid, streamSid: `MZ${'e5'.repeat(16)}`, customParameters: { [CALL_TOKEN_PARAMETER]: c.token, shareId: 'sh1' } });
+    const tw = twilioStream({
+      callSid,
+      streamSid: `MZ${'e5'.repeat(16)}`,
+      customParameters: { [CALL_TOKEN_PARAMETER]: c.token, shareId: 'sh1' },
+    });
     const s = await openStream(c);
     s.send(tw.connected());
     s.send(tw.start());
@@ -197,7 +217,9 @@ describe('media stream session over a real socket', () => {
     s.ws.send('x'.repeat(64 * 1024 + 1));
     expect(await s.closed).toBe(1009);
     const next = callStream(`CA${'c3'.repeat(16)}`);
-    expect(await rawUpgrade(next.path, { 'X-Twilio-Signature': next.signature })).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(await rawUpgrade(next.path, { 'X-Twilio-Signature': next.signature })).toBe(
+      'HTTP/1.1 101 Switching Protocols',
+    );
   });
 });
 
@@ -210,16 +232,28 @@ describe('call tokens', () => {
     expect(verifyCallToken(KEY, `CA${'00'.repeat(16)}`, t, { now: 1_000_000 })).toBe(false);
     expect(verifyCallToken(Buffer.alloc(32, 8), CALL_SID, t, { now: 1_000_000 })).toBe(false);
     const [v, exp, macPart] = t.split('.');
-    expect(verifyCallToken(KEY, CALL_SID, `${v}.${(parseInt(exp!, 36) + 1000).toString(36)}.${macPart}`, { now: 1_000_000 })).toBe(false);
-    for (const junk of [undefined, 42, '', 'v1..', 'v1.zz.short', `${t}x`]) expect(verifyCallToken(KEY, CALL_SID, junk)).toBe(false);
+    expect(
+      verifyCallToken(KEY, CALL_SID, `${v}.${(parseInt(exp!, 36) + 1000).toString(36)}.${macPart}`, { now: 1_000_000 }),
+    ).toBe(false);
+    for (const junk of [undefined, 42, '', 'v1..', 'v1.zz.short', `${t}x`])
+      expect(verifyCallToken(KEY, CALL_SID, junk)).toBe(false);
   });
 
   it('closes a socket that never sends its start', async () => {
-    const quiet = createMediaStreamServer({ publicBaseUrl: `http://127.0.0.1:${port}`, path: '/quiet', authToken: AUTH_TOKEN, callTokenKey: KEY, log: cap.log, startTimeoutMs: 50 });
+    const quiet = createMediaStreamServer({
+      publicBaseUrl: `http://127.0.0.1:${port}`,
+      path: '/quiet',
+      authToken: AUTH_TOKEN,
+      callTokenKey: KEY,
+      log: cap.log,
+      startTimeoutMs: 50,
+    });
     quiet.attach(http);
     try {
       const token = callToken(KEY, CALL_SID);
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/quiet/${token}`, { headers: { 'X-Twilio-Signature': sign(`wss://127.0.0.1:${port}/quiet/${token}`) } });
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/quiet/${token}`, {
+        headers: { 'X-Twilio-Signature': sign(`wss://127.0.0.1:${port}/quiet/${token}`) },
+      });
       clients.push(ws);
       const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
       expect(code).toBe(1008);
@@ -229,6 +263,13 @@ describe('call tokens', () => {
   });
 
   it('refuses a key too short to be one', () => {
-    expect(() => createMediaStreamServer({ publicBaseUrl: 'http://127.0.0.1:1', authToken: AUTH_TOKEN, callTokenKey: Buffer.alloc(8), log: cap.log })).toThrow(RangeError);
+    expect(() =>
+      createMediaStreamServer({
+        publicBaseUrl: 'http://127.0.0.1:1',
+        authToken: AUTH_TOKEN,
+        callTokenKey: Buffer.alloc(8),
+        log: cap.log,
+      }),
+    ).toThrow(RangeError);
   });
 });

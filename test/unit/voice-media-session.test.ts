@@ -2,7 +2,13 @@
 // out-of-order frames are counted and logged by reason without dropping the call, audio reaches speech recognition,
 // keys and words become intents, and everything sent is text JSON with this stream's SID.
 import { describe, expect, it } from 'vitest';
-import { MediaSession, MediaSessionError, type IntentSource, type StreamEndReason, type StreamInfo } from '../../src/voice/media-session.js';
+import {
+  MediaSession,
+  MediaSessionError,
+  type IntentSource,
+  type StreamEndReason,
+  type StreamInfo,
+} from '../../src/voice/media-session.js';
 import type { CallerIntent, SpeechListenerFactory, SpeechListenerOptions } from '../../src/voice/types.js';
 import { FakeClock, flush } from '../helpers/fake-clock.js';
 import { FakeMediaSocket } from '../helpers/fake-media-socket.js';
@@ -19,12 +25,29 @@ function fakeSpeech() {
   return { factory, state };
 }
 
-function setup(opts: { authorizeStart?: (i: StreamInfo) => boolean; speech?: SpeechListenerFactory; customParameters?: Record<string, string> } = {}) {
+function setup(
+  opts: {
+    authorizeStart?: (i: StreamInfo) => boolean;
+    speech?: SpeechListenerFactory;
+    customParameters?: Record<string, string>;
+  } = {},
+) {
   const socket = new FakeMediaSocket();
   const clock = new FakeClock();
   const cap = captureLog();
-  const session = new MediaSession({ socket, log: cap.log, clock, authorizeStart: opts.authorizeStart, speech: opts.speech });
-  const events = { start: [] as StreamInfo[], dtmf: [] as string[], intent: [] as [CallerIntent, IntentSource][], stop: [] as StreamEndReason[] };
+  const session = new MediaSession({
+    socket,
+    log: cap.log,
+    clock,
+    authorizeStart: opts.authorizeStart,
+    speech: opts.speech,
+  });
+  const events = {
+    start: [] as StreamInfo[],
+    dtmf: [] as string[],
+    intent: [] as [CallerIntent, IntentSource][],
+    stop: [] as StreamEndReason[],
+  };
   session.on('start', (i) => events.start.push(i));
   session.on('dtmf', (d) => events.dtmf.push(d));
   session.on('intent', (i, s) => events.intent.push([i, s]));
@@ -39,7 +62,15 @@ describe('MediaSession', () => {
     const { socket, session, events, tw } = setup({ speech: speech.factory });
     socket.receive(tw.connected());
     socket.receive(tw.start());
-    expect(events.start).toEqual([{ callSid: CALL_SID, streamSid: STREAM_SID, accountSid: expect.any(String), tracks: ['inbound'], customParameters: { callToken: 't' } }]);
+    expect(events.start).toEqual([
+      {
+        callSid: CALL_SID,
+        streamSid: STREAM_SID,
+        accountSid: expect.any(String),
+        tracks: ['inbound'],
+        customParameters: { callToken: 't' },
+      },
+    ]);
     expect(session.info?.callSid).toBe(CALL_SID);
     expect(speech.state.callSid).toBe(CALL_SID);
 
@@ -67,7 +98,11 @@ describe('MediaSession', () => {
     expect(session.ended).toBe(true);
     expect(socket.closedWith).toBe(1000);
     expect(speech.state.closed).toBe(1);
-    expect(session.stats()).toMatchObject({ rejected: 0, ignored: 0, frames: { connected: 1, start: 1, media: 2, dtmf: 4, stop: 1 } });
+    expect(session.stats()).toMatchObject({
+      rejected: 0,
+      ignored: 0,
+      frames: { connected: 1, start: 1, media: 2, dtmf: 4, stop: 1 },
+    });
   });
 
   it('sends no caller audio to speech recognition while it plays (a caller saying the digits back is not transcribed)', async () => {
@@ -102,7 +137,12 @@ describe('MediaSession', () => {
     socket.receive(other.media(secretAudio)); // wrong streamSid
     socket.receive(`{"event":"media","payload":"${secretAudio.toString('base64')}"`); // not JSON
     socket.receive(Buffer.from(JSON.stringify(tw.media(secretAudio))), true); // binary
-    socket.receive({ event: 'media', streamSid: STREAM_SID, sequenceNumber: 99, media: { payload: secretAudio.toString('base64') } });
+    socket.receive({
+      event: 'media',
+      streamSid: STREAM_SID,
+      sequenceNumber: 99,
+      media: { payload: secretAudio.toString('base64') },
+    });
     socket.receive({ event: 'transcription', streamSid: STREAM_SID }); // unknown: ignored
     const replayed = tw.dtmf('2');
     socket.receive(replayed);
@@ -146,7 +186,10 @@ describe('MediaSession', () => {
 
   it('closes a stream whose start fails authorisation, without accepting it', () => {
     const seen: StreamInfo[] = [];
-    const { socket, session, events, tw, cap } = setup({ authorizeStart: (i) => (seen.push(i), false), customParameters: { callToken: 'forged' } });
+    const { socket, session, events, tw, cap } = setup({
+      authorizeStart: (i) => (seen.push(i), false),
+      customParameters: { callToken: 'forged' },
+    });
     socket.receive(tw.connected());
     socket.receive(tw.start());
     expect(seen[0]?.customParameters).toEqual({ callToken: 'forged' });

@@ -94,11 +94,15 @@ describe('OutboundPacer pacing', () => {
     const { clock, pacer, media } = setup({ framesPerMessage: 5, leadMs: 100 });
     void pacer.play([audio(1000)], 'x');
     clock.advance(2000);
-    const payloads = media().map((f) => Buffer.from((f.frame as { media: { payload: string } }).media.payload, 'base64'));
+    const payloads = media().map((f) =>
+      Buffer.from((f.frame as { media: { payload: string } }).media.payload, 'base64'),
+    );
     expect(payloads).toHaveLength(10);
     expect(payloads.every((p) => p.length === 800)).toBe(true);
     expect(Buffer.concat(payloads)).toEqual(audio(1000).audio);
-    const gaps = media().slice(2).map((f, i) => f.at - media()[i + 1]!.at);
+    const gaps = media()
+      .slice(2)
+      .map((f, i) => f.at - media()[i + 1]!.at);
     expect(new Set(gaps)).toEqual(new Set([100]));
   });
 
@@ -106,7 +110,9 @@ describe('OutboundPacer pacing', () => {
     const { clock, pacer, media } = setup();
     void pacer.play([{ name: 'odd', audio: Buffer.alloc(170, 0x10) }], 'x');
     clock.advance(100);
-    const bytes = Buffer.concat(media().map((f) => Buffer.from((f.frame as { media: { payload: string } }).media.payload, 'base64')));
+    const bytes = Buffer.concat(
+      media().map((f) => Buffer.from((f.frame as { media: { payload: string } }).media.payload, 'base64')),
+    );
     expect(bytes.length).toBe(320);
     expect(bytes.subarray(170).every((b) => b === 0xff)).toBe(true);
   });
@@ -213,9 +219,11 @@ describe('OutboundPacer marks and clear', () => {
     clock.advance(1000);
     expect(at).toEqual([200 - 20]);
     const sent = pacer.stats().framesSent;
-    void pacer.play([audio(100)], 'c', { onFirstFrame: () => {
-      throw new Error('hook bug');
-    } });
+    void pacer.play([audio(100)], 'c', {
+      onFirstFrame: () => {
+        throw new Error('hook bug');
+      },
+    });
     clock.advance(1000);
     expect(pacer.stats().framesSent).toBe(sent + 5); // a throwing hook does not stop the audio
     expect(() => pacer.play([], 'has space')).toThrow(TypeError);

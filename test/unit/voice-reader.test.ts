@@ -31,16 +31,37 @@ function setup() {
   // A reading of READING_MS whose clip names spell a (fake) passphrase, as compose.ts's would.
   const compose = (pace: number): Segment[] => {
     paces.push(pace);
-    return ['7', '3', '9'].map((d) => ({ name: d, audio: Buffer.alloc(((READING_MS / 3) / 20) * 160, 0x20 + Number(d)) }));
+    return ['7', '3', '9'].map((d) => ({
+      name: d,
+      audio: Buffer.alloc((READING_MS / 3 / 20) * 160, 0x20 + Number(d)),
+    }));
   };
-  const opts: ReadPassphraseOptions = { compose, pace: 1, slowerPace: 0.8, repeatWindowMs: 5000, maxReadings: 3, clock };
+  const opts: ReadPassphraseOptions = {
+    compose,
+    pace: 1,
+    slowerPace: 0.8,
+    repeatWindowMs: 5000,
+    maxReadings: 3,
+    clock,
+  };
   const at = (ms: number, fn: () => void) => clock.setTimer(fn, ms);
   const run = (o: Partial<ReadPassphraseOptions> = {}) => {
     const box: { result?: ReadPassphraseResult } = {};
     void readPassphrase(session, { ...opts, ...o }).then((r) => (box.result = r));
     return box;
   };
-  return { socket, clock, session, tw, twilio, paces, at, run, cap, speak: (i: 'repeat' | 'slower' | 'got_it') => speech!.onIntent(i) };
+  return {
+    socket,
+    clock,
+    session,
+    tw,
+    twilio,
+    paces,
+    at,
+    run,
+    cap,
+    speak: (i: 'repeat' | 'slower' | 'got_it') => speech!.onIntent(i),
+  };
 }
 
 describe('readPassphrase', () => {

@@ -25,7 +25,9 @@ function wav(samples: number[], sampleRate: number, channels = 1, declaredSize?:
 }
 
 function tone(freq: number, rate: number, seconds: number, amp = 10000): Int16Array {
-  return Int16Array.from({ length: Math.round(rate * seconds) }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * freq * i) / rate)));
+  return Int16Array.from({ length: Math.round(rate * seconds) }, (_, i) =>
+    Math.round(amp * Math.sin((2 * Math.PI * freq * i) / rate)),
+  );
 }
 
 function rms(s: Int16Array, from = 0, to = s.length): number {
@@ -55,8 +57,8 @@ describe('resample', () => {
     const out = resample(tone(1000, 22050, 0.5), 22050, 8000);
     expect(out.length).toBe(4000);
     const level = rms(out, 200, 3800);
-    expect(level).toBeGreaterThan(10000 / Math.SQRT2 * 0.95);
-    expect(level).toBeLessThan(10000 / Math.SQRT2 * 1.05);
+    expect(level).toBeGreaterThan((10000 / Math.SQRT2) * 0.95);
+    expect(level).toBeLessThan((10000 / Math.SQRT2) * 1.05);
   });
 
   it('removes a 6 kHz tone, which would alias into the telephone band at 8 kHz', () => {

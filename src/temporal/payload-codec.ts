@@ -38,13 +38,17 @@ export const PAYLOAD_KEYS_RULE =
  * echoes key material.
  */
 export function parsePayloadKeys(text: string): PayloadKey[] {
-  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  const entries = text
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (entries.length === 0) throw new CodecError(PAYLOAD_KEYS_RULE);
   const keys = entries.map((entry, i) => {
     const colon = entry.indexOf(':');
     const id = colon > 0 ? entry.slice(0, colon) : '';
     const b64 = colon > 0 ? entry.slice(colon + 1) : '';
-    if (!KEY_ID.test(id)) throw new CodecError(`entry ${i + 1}: the key id must be 1-64 of A-Z a-z 0-9 . _ - (${PAYLOAD_KEYS_RULE})`);
+    if (!KEY_ID.test(id))
+      throw new CodecError(`entry ${i + 1}: the key id must be 1-64 of A-Z a-z 0-9 . _ - (${PAYLOAD_KEYS_RULE})`);
     const key = Buffer.from(b64, 'base64');
     if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || key.length !== 32) {
       throw new CodecError(`entry ${i + 1} (${id}): the key must be 32 bytes in base64 (openssl rand -base64 32)`);

@@ -23,7 +23,15 @@ import type { DeliveryActivities, OtsActivities, SecretCheck } from '../activiti
 import type { VoiceActivities } from '../activities/voice.js';
 import { burnSignal, burnUpdate, callLineSignal, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
 import { otsTaskQueue } from './queues.js';
-import { advanceSmsStatus, isSmsFailure, isSmsStatus, maskRecipient, nextPollDelayMs, REFUSED_CREATE_CODES, technicianDetails } from './pure.js';
+import {
+  advanceSmsStatus,
+  isSmsFailure,
+  isSmsStatus,
+  maskRecipient,
+  nextPollDelayMs,
+  REFUSED_CREATE_CODES,
+  technicianDetails,
+} from './pure.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
 import {
   FINAL_STATES,
@@ -80,7 +88,11 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   const ots = proxyActivities<OtsActivities>({ ...OTS_OPTIONS, taskQueue: otsTaskQueue(workflowInfo().taskQueue) });
   // createSecret heartbeats (its create marker, src/ots/create-recovery.ts), so a worker killed mid-create is
   // noticed after the heartbeat timeout instead of the whole start-to-close timeout.
-  const otsCreate = proxyActivities<Pick<OtsActivities, 'createSecret'>>({ ...OTS_OPTIONS, ...CREATE_OPTIONS, taskQueue: otsTaskQueue(workflowInfo().taskQueue) });
+  const otsCreate = proxyActivities<Pick<OtsActivities, 'createSecret'>>({
+    ...OTS_OPTIONS,
+    ...CREATE_OPTIONS,
+    taskQueue: otsTaskQueue(workflowInfo().taskQueue),
+  });
   // Receipt checks run on the workflow's own queue: the worker answers them from one batched recent-receipts call,
   // so they need not wait behind creates in the rate-limited queue.
   const watch = proxyActivities<Pick<OtsActivities, 'checkSecret'>>(OTS_OPTIONS);
@@ -88,7 +100,14 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   const notesHook = proxyActivities<DeliveryActivities>(NOTE_OPTIONS);
   const calls = proxyActivities<Pick<VoiceActivities, 'awaitCall'>>(DELIVERY_OPTIONS);
 
-  const w: WatchState = input.resume ?? { state: 'creating', polls: 0, notes: [], runs: 0, sms: {}, handledFailures: [] };
+  const w: WatchState = input.resume ?? {
+    state: 'creating',
+    polls: 0,
+    notes: [],
+    runs: 0,
+    sms: {},
+    handledFailures: [],
+  };
   w.runs += 1;
   let resolution: Resolution | undefined;
 
@@ -164,7 +183,10 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
       try {
         await notesHook.postNote({ shareId: input.shareId, ticketId: input.ticketId, note: n });
       } catch {
-        w.notes.push({ at: new Date().toISOString(), text: 'The PSA notes webhook did not accept the note above; it is kept here.' });
+        w.notes.push({
+          at: new Date().toISOString(),
+          text: 'The PSA notes webhook did not accept the note above; it is kept here.',
+        });
         showDetails();
       }
     }
@@ -172,14 +194,24 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
 
   const finish = async (): Promise<ShareResult> => {
     await condition(allHandlersFinished);
-    return { shareId: input.shareId, ticketId: input.ticketId, state: w.state, viewedAt: w.viewedAt, expiresAt: w.created?.expiresAt };
+    return {
+      shareId: input.shareId,
+      ticketId: input.ticketId,
+      state: w.state,
+      viewedAt: w.viewedAt,
+      expiresAt: w.created?.expiresAt,
+    };
   };
 
   /**
    * Pauses for a technician after a failed step and returns their decision. A burn request also ends the pause
    * (as "cancel"), except while the failed step is the burn itself.
    */
-  const pauseForTechnician = async (what: string, reason: string, opts: { burnEndsPause?: boolean } = {}): Promise<Resolution> => {
+  const pauseForTechnician = async (
+    what: string,
+    reason: string,
+    opts: { burnEndsPause?: boolean } = {},
+  ): Promise<Resolution> => {
     const burnEndsPause = opts.burnEndsPause ?? true;
     const resumeAt = w.state;
     resolution = undefined; // a decision sent before this pause does not answer it
@@ -198,7 +230,8 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   };
 
   /** How a hand-off ends when a technician does not retry: a pending burn request wins. */
-  const endingFor = (r: Resolution): Ending => (burnRequested() ? 'burned' : r.action === 'cancel' ? 'cancelled' : 'resolved');
+  const endingFor = (r: Resolution): Ending =>
+    burnRequested() ? 'burned' : r.action === 'cancel' ? 'cancelled' : 'resolved';
 
   /** Runs a step; on failure waits for a technician. Returns undefined when the hand-off was closed instead. */
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
@@ -223,7 +256,8 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     while (w.created && !w.viewedAt) {
       try {
         const r = await ots.burnSecret({ metadataKey: w.created.metadataKey, passphrase: input.secret.passphrase });
-        if (r.state === 'gone' && (await applyCheck(await watch.checkSecret({ metadataKey: w.created.metadataKey })))) return;
+        if (r.state === 'gone' && (await applyCheck(await watch.checkSecret({ metadataKey: w.created.metadataKey }))))
+          return;
         await note(
           ending === 'burned'
             ? `Secret burned at the request of ${w.burnRequestedBy ?? 'a technician'}; the link no longer opens.`
@@ -240,7 +274,8 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
         break;
       }
     }
-    if (!w.created && ending === 'burned') await note(`Burn requested by ${w.burnRequestedBy} before a secret existed; nothing was sent.`);
+    if (!w.created && ending === 'burned')
+      await note(`Burn requested by ${w.burnRequestedBy} before a secret existed; nothing was sent.`);
     setState(ending);
   };
 
@@ -283,7 +318,9 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     if (input.link.channel === 'email') {
       // OTS mailed the link itself when the secret was created with `recipient`.
       w.linkSentAt = new Date().toISOString();
-      await note(`Link sent by email (by Onetime Secret) to ${maskRecipient(input.link.to)}; expires ${created.expiresAt}.`);
+      await note(
+        `Link sent by email (by Onetime Secret) to ${maskRecipient(input.link.to)}; expires ${created.expiresAt}.`,
+      );
       return true;
     }
     const link = input.link;
@@ -330,18 +367,26 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
         await condition(() => callLine !== undefined || burnRequested(), waitMs);
         if (burnRequested()) return true; // the caller of this function closes the hand-off
         const line = callLine as CallLine | undefined;
-        if (!line) failure = `CALL_NOT_LIVE: no media stream for call ${pp.callSid} within ${Math.round(waitMs / 1000)} s`;
+        if (!line)
+          failure = `CALL_NOT_LIVE: no media stream for call ${pp.callSid} within ${Math.round(waitMs / 1000)} s`;
         else if (!line.live) failure = `CALL_ENDED: ${line.reason}`;
         else {
-          const voice = proxyActivities<Pick<VoiceActivities, 'speakPassphrase'>>({ ...SPEAK_OPTIONS, taskQueue: line.taskQueue });
+          const voice = proxyActivities<Pick<VoiceActivities, 'speakPassphrase'>>({
+            ...SPEAK_OPTIONS,
+            taskQueue: line.taskQueue,
+          });
           // A burn request cuts the reading short (the activity is cancelled and clears the audio): no point reading
           // the passphrase of a link that is being destroyed.
           const reading = new CancellationScope();
           void condition(burnRequested).then(() => reading.cancel());
-          const r = await reading.run(() => voice.speakPassphrase({ callSid: pp.callSid, passphrase: input.secret.passphrase!, format: pp.format })).catch((err: unknown) => {
-            if (isCancellation(err) && burnRequested()) return undefined;
-            throw err;
-          });
+          const r = await reading
+            .run(() =>
+              voice.speakPassphrase({ callSid: pp.callSid, passphrase: input.secret.passphrase!, format: pp.format }),
+            )
+            .catch((err: unknown) => {
+              if (isCancellation(err) && burnRequested()) return undefined;
+              throw err;
+            });
           if (!r) return true; // burned: the caller of this function closes the hand-off
           if (r.outcome === 'heard') {
             w.passphraseDeliveredAt = r.heardAt ?? new Date().toISOString();
@@ -361,7 +406,9 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
         failure = failureReason(err);
       }
       if (input.link.channel === 'email' && pp.fallbackTo) {
-        await note(`The passphrase could not be read over the call (${failure}); sending it by SMS instead, as the link went by email.`);
+        await note(
+          `The passphrase could not be read over the call (${failure}); sending it by SMS instead, as the link went by email.`,
+        );
         return sendPassphraseSms(pp.fallbackTo, 'fallback after the call');
       }
       const r = await pauseForTechnician(
@@ -385,7 +432,10 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
 
   /** A link or passphrase SMS that Twilio reported undelivered or failed, not yet handled by a technician. */
   const failedDelivery = (): { sid: string; kind: 'link' | 'passphrase' } | undefined => {
-    for (const [kind, sid] of [['link', w.linkMessageSid], ['passphrase', w.passphraseMessageSid]] as const) {
+    for (const [kind, sid] of [
+      ['link', w.linkMessageSid],
+      ['passphrase', w.passphraseMessageSid],
+    ] as const) {
       if (sid && !w.handledFailures.includes(sid) && isSmsFailure(w.sms[sid]?.status)) return { sid, kind };
     }
     return undefined;
@@ -411,8 +461,12 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
           recover,
         });
       } catch (err) {
-        const type = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
-        recover = type && REFUSED_CREATE_CODES.includes(type) ? undefined : { since: recover?.since ?? triedAt, until: Date.now() };
+        const type =
+          err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+        recover =
+          type && REFUSED_CREATE_CODES.includes(type)
+            ? undefined
+            : { since: recover?.since ?? triedAt, until: Date.now() };
         throw err;
       }
     });
@@ -469,7 +523,9 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
       continue;
     }
 
-    const check = await step('Checking the secret in Onetime Secret', () => watch.checkSecret({ metadataKey: w.created!.metadataKey }));
+    const check = await step('Checking the secret in Onetime Secret', () =>
+      watch.checkSecret({ metadataKey: w.created!.metadataKey }),
+    );
     if (check === undefined) return finish();
     w.polls += 1;
     pollsThisRun += 1;

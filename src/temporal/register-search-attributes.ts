@@ -68,5 +68,6 @@ export async function registerSearchAttributes(
   const after = await registered();
   check(after);
   const absent = keys.filter((k) => !(k.name in after)).map((k) => k.name);
-  if (absent.length > 0) throw new Error(`Search attributes not registered in namespace "${namespace}": ${absent.join(', ')}`);
+  if (absent.length > 0)
+    throw new Error(`Search attributes not registered in namespace "${namespace}": ${absent.join(', ')}`);
 }

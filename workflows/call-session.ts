@@ -7,12 +7,7 @@
 //
 // No timers poll anything: the workflow sleeps until a signal arrives, and ends by itself after a quiet period
 // so an abandoned call (no status callback) does not stay open for ever.
-import {
-  condition,
-  getExternalWorkflowHandle,
-  setCurrentDetails,
-  setHandler,
-} from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import {
   awaitCallSignal,
   callEndedSignal,
@@ -91,7 +86,9 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
     // Answer everyone waiting as soon as there is something to answer.
     if (s.waiting.length > 0 && (s.state === 'streaming' || s.state === 'ended')) {
       const line: CallLine =
-        s.state === 'streaming' ? { live: true, taskQueue: s.taskQueue!, streamSid: s.streamSid! } : { live: false, reason: s.endReason ?? 'the call ended' };
+        s.state === 'streaming'
+          ? { live: true, taskQueue: s.taskQueue!, streamSid: s.streamSid! }
+          : { live: false, reason: s.endReason ?? 'the call ended' };
       const waiting = s.waiting.splice(0);
       for (const id of waiting) await tell(id, line);
       if (line.live) s.served.push(...waiting);
@@ -107,7 +104,10 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
     }
     // A stream in progress, or a hand-off waiting for one (it has its own bounded wait), keeps the session open;
     // otherwise it ends after a quiet period.
-    const quiet = s.state === 'streaming' || s.waiting.length > 0 ? remaining : Math.min(remaining, input.idleMs ?? DEFAULT_IDLE_MS);
+    const quiet =
+      s.state === 'streaming' || s.waiting.length > 0
+        ? remaining
+        : Math.min(remaining, input.idleMs ?? DEFAULT_IDLE_MS);
     if (!(await condition(() => changed, quiet))) {
       s.state = 'ended';
       s.endedAt = new Date().toISOString();

@@ -33,7 +33,10 @@ export interface CodecServerOptions {
 /** Largest request body: a workflow's whole history of payloads at once (Temporal caps one payload at 2 MB). */
 export const CODEC_BODY_LIMIT = '8mb';
 
-const base64 = z.string().max(12_000_000).regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
+const base64 = z
+  .string()
+  .max(12_000_000)
+  .regex(/^[A-Za-z0-9+/_-]*={0,2}$/, 'must be base64');
 const payloadsBody = z.object({
   payloads: z
     .array(z.object({ metadata: z.record(z.string().max(256), base64).optional(), data: base64.optional() }).strict())
@@ -44,7 +47,14 @@ function isLoopback(addr: string | undefined): boolean {
   return !!addr && (addr === '::1' || /^(::ffff:)?127\./.test(addr));
 }
 
-const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via'];
+const FORWARDING_HEADERS = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'via',
+];
 
 export interface CodecRequestFacts {
   authorization?: string;
@@ -105,7 +115,13 @@ export function codecRouter(opts: CodecServerOptions): Router {
   // Authorise before the body is read: nobody without access gets an 8 MB JSON parse out of us.
   const authorize = (req: Request, res: Response, next: NextFunction) => {
     const denied = codecGate(
-      { authorization: req.get('authorization'), origin: req.get('origin'), host: req.get('host'), peer: req.socket.remoteAddress, headerNames: Object.keys(req.headers) },
+      {
+        authorization: req.get('authorization'),
+        origin: req.get('origin'),
+        host: req.get('host'),
+        peer: req.socket.remoteAddress,
+        headerNames: Object.keys(req.headers),
+      },
       { checkBearer, localUi: opts.localUi },
     );
     if (!denied) return next();
