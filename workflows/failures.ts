@@ -1,0 +1,31 @@
+// What a workflow needs to know about a failed activity, declared here so that workflows never learn a service's
+// error codes. The activities map every Onetime Secret and Twilio error onto it (activities/failures.ts) and attach
+// it as the failure's details. The failure's type stays the service's own code (OTS_RATE_LIMITED, SMS_REJECTED, …),
+// which is what people read in notes and in Temporal UI.
+import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+
+/**
+ * `refused`: the service answered no (bad credentials, bad request, rate limited, no such route), so the request
+ * certainly did nothing. `unknown`: no answer, a timeout or a garbled one, so it may have taken effect (a create may
+ * have made a secret: see docs/onetime-secret.md, "Creating exactly once").
+ */
+export type FailureOutcome = 'refused' | 'unknown';
+
+/** The details an activity attaches to its ApplicationFailure. */
+export interface FailureFacts {
+  outcome: FailureOutcome;
+}
+
+/** The outcome of a failed activity; `unknown` unless the activity said the service refused. */
+export function failureOutcome(err: unknown): FailureOutcome {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (!(cause instanceof ApplicationFailure)) return 'unknown';
+  const facts = cause.details?.[0] as Partial<FailureFacts> | undefined;
+  return facts?.outcome === 'refused' ? 'refused' : 'unknown';
+}
+
+/** "TYPE: message" of an activity failure, for notes. OTS and Twilio error messages never carry secrets. */
+export function failureReason(err: ActivityFailure): string {
+  const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  return cause ? `${cause.type ?? 'error'}: ${cause.message}` : err.message;
+}
