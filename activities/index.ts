@@ -21,6 +21,7 @@ import type { Sealed, Sealer } from '../src/seal.js';
 import { SealError } from '../src/seal.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
 import type { Receipt } from '../src/ots/schemas.js';
+import { ttlText } from '../workflows/ttl-text.js';
 import type { CreatedSecret, SecretMaterial } from '../workflows/types.js';
 
 export type OtsPort = Pick<OtsClient, 'share' | 'generate' | 'receipt' | 'burn' | 'shareLink' | 'recent'>;
@@ -86,13 +87,6 @@ async function failing<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw toFailure(err);
   }
-}
-
-function ttlText(expiresAt: string): string {
-  const hours = Math.round((Date.parse(expiresAt) - Date.now()) / 3_600_000);
-  if (hours >= 48) return `${Math.round(hours / 24)} days`;
-  if (hours >= 1) return `${hours} hour${hours === 1 ? '' : 's'}`;
-  return 'less than an hour';
 }
 
 /** The running activity attempt, or undefined when called outside a worker (unit tests, the bench's fakes). */
@@ -301,7 +295,7 @@ export function createDeliveryActivities(deps: Pick<ActivityDeps, 'sms' | 'seale
               ? ' You will need the passphrase we send you separately.'
               : '';
         // The body holds the link and a short explanation only: never the secret or a passphrase.
-        const body = `Your IT help desk sent you a one-time secure link. It works once and expires in ${ttlText(args.expiresAt)}.${gate} ${sealer.open(args.link)}`;
+        const body = `Your IT help desk sent you a one-time secure link. It works once and expires in ${ttlText((Date.parse(args.expiresAt) - Date.now()) / 1000, 'long')}.${gate} ${sealer.open(args.link)}`;
         const r = await sms.send({ to: args.to, body, statusCallback: args.statusCallback });
         return { sid: r.sid };
       });

@@ -1,6 +1,7 @@
 // The environment, validated once. Only src/main.ts calls loadConfig with process.env; everything else receives
 // the typed Config. A bad value fails start-up with one line per bad variable (DESIGN.md "Configuration").
 import { z } from 'zod';
+import { MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_PRESETS, type TtlPreset } from './ots/ttl.js';
 import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';
 
 const bool = z
@@ -14,15 +15,15 @@ const httpUrl = z
   .refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://')
   .transform((u) => u.replace(/\/+$/, ''));
 
-const TTL_RULE = "must be 1h, 24h, 7d or a number of seconds from 60 (Onetime Secret's minimum) to 2592000 (30 days)";
+const TTL_RULE = `must be 1h, 24h, 7d or a number of seconds from ${MIN_TTL_SECONDS} (Onetime Secret's minimum) to ${MAX_TTL_SECONDS} (30 days)`;
 const ttlValue = z.union(
   [
-    z.enum(['1h', '24h', '7d']),
+    z.enum(Object.keys(TTL_PRESETS) as [TtlPreset, ...TtlPreset[]]),
     z
       .string()
       .regex(/^\d+$/, TTL_RULE)
       .transform(Number)
-      .pipe(z.number().int().min(60, TTL_RULE).max(2_592_000, TTL_RULE)),
+      .pipe(z.number().int().min(MIN_TTL_SECONDS, TTL_RULE).max(MAX_TTL_SECONDS, TTL_RULE)),
   ],
   { error: TTL_RULE },
 );

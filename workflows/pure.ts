@@ -1,4 +1,5 @@
 // Small pure functions the workflow uses and unit tests check directly.
+import { ttlText } from './ttl-text.js';
 import type { SmsStatus } from './types.js';
 
 /** Masks a phone number or email for display: +1555****567, j***@e***.com. */
@@ -75,15 +76,6 @@ export function technicianSummary(h: {
 }): string {
   const pass = h.passphrase === 'none' ? '' : `, passphrase by ${h.passphrase === 'sms' ? 'SMS' : 'voice'}`;
   return `Ticket ${h.ticketId}: link by ${CHANNEL_NAMES[h.link.channel]} to ${maskRecipient(h.link.to)}${pass}, valid ${ttlText(h.ttlSeconds)}`;
-}
-
-/** A link lifetime as people say it: 1 d, 1 h, 90 s. */
-export function ttlText(seconds: number): string {
-  return seconds % 86_400 === 0
-    ? `${seconds / 86_400} d`
-    : seconds % 3_600 === 0
-      ? `${seconds / 3_600} h`
-      : `${seconds} s`;
 }
 
 /** The hand-off as it stands, in Markdown, for Temporal UI's "current details" (updated on every change). */

@@ -14,7 +14,8 @@ import type { Sealer } from '../seal.js';
 import { burnUpdate, statusQuery } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
-import { technicianSummary, ttlText } from '../../workflows/pure.js';
+import { technicianSummary } from '../../workflows/pure.js';
+import { ttlText } from '../../workflows/ttl-text.js';
 import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
 

@@ -10,7 +10,7 @@ export const TTL_PRESETS = { '1h': 3600, '24h': 86_400, '7d': 604_800 } as const
 export type TtlPreset = keyof typeof TTL_PRESETS;
 
 export const ttlSchema = z.union([
-  z.enum(['1h', '24h', '7d']),
+  z.enum(Object.keys(TTL_PRESETS) as [TtlPreset, ...TtlPreset[]]),
   z
     .number()
     .int('must be a whole number of seconds')

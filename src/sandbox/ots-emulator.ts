@@ -15,11 +15,11 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { MAX_TTL_SECONDS } from '../ots/ttl.js';
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
 
 const DAY = 86_400;
-const MAX_TTL = 30 * DAY;
 const MAX_TTL_ANONYMOUS = 7 * DAY; // TTL_MAX_ANONYMOUS
 const DEFAULT_TTL = 7 * DAY;
 const MAX_SECRET_BYTES = 10_000;
@@ -298,7 +298,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     const asked = Number.parseInt(p.ttl ?? '', 10);
     const ttl = Math.min(
       Math.max(Number.isFinite(asked) ? asked : DEFAULT_TTL, minTtl),
-      who.authed ? MAX_TTL : MAX_TTL_ANONYMOUS,
+      who.authed ? MAX_TTL_SECONDS : MAX_TTL_ANONYMOUS,
     );
 
     const t = now();
