@@ -21,6 +21,7 @@ import type { Sealed, Sealer } from '../src/seal.js';
 import { SealError } from '../src/seal.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
 import type { Receipt } from '../src/ots/schemas.js';
+import type { FailureFacts, FailureOutcome } from '../workflows/failures.js';
 import { ttlText } from '../workflows/ttl-text.js';
 import type { CreatedSecret, SecretMaterial } from '../workflows/types.js';
 
@@ -55,9 +56,10 @@ function retryAfter(retryable: boolean, retryAfterMs: number | undefined, messag
 }
 
 /**
- * Turns a client error into the failure the workflow branches on (by `type`, never by message): retryable ones
- * keep Temporal's retry policy, honouring Retry-After through nextRetryDelay up to MAX_RETRY_AFTER_MS; the rest
- * stop at once.
+ * Turns a client error into an ApplicationFailure whose type is the service's code and whose details say whether
+ * the service refused (workflows/failures.ts: the workflow branches on that, never on codes or messages).
+ * Retryable ones keep Temporal's retry policy, honouring Retry-After through nextRetryDelay up to
+ * MAX_RETRY_AFTER_MS; the rest stop at once.
  */
 export function toFailure(err: unknown): unknown {
   if (err instanceof OtsError) {
@@ -67,18 +69,29 @@ export function toFailure(err: unknown): unknown {
     // "Unknown secret"). A wrong base URL (no such route) still stops at once.
     const garbled =
       err instanceof OtsProtocolError && err.status !== undefined && err.status >= 200 && err.status < 300;
-    return ApplicationFailure.create({ type: err.code, ...retryAfter(err.retryable || garbled, after, err.message) });
+    return ApplicationFailure.create({
+      type: err.code,
+      ...retryAfter(err.retryable || garbled, after, err.message),
+      details: [facts(REFUSED_CREATE_CODES.includes(err.code) ? 'refused' : 'unknown')],
+    });
   }
   if (err instanceof SmsRateLimitedError || err instanceof SmsUnavailableError || err instanceof SmsRejectedError) {
     const after = err instanceof SmsRateLimitedError ? err.retryAfterMs : undefined;
     return ApplicationFailure.create({
       type: err.code,
       ...retryAfter(!(err instanceof SmsRejectedError), after, err.message),
+      // Twilio refused the message (rejected, rate limited): none was sent. Unavailable: it may have been.
+      details: [facts(err instanceof SmsUnavailableError ? 'unknown' : 'refused')],
     });
   }
   if (err instanceof SealError)
     return ApplicationFailure.create({ message: err.message, type: err.code, nonRetryable: true });
   return err;
+}
+
+/** What the workflow learns of a failure (workflows/failures.ts), attached as the failure's details. */
+function facts(outcome: FailureOutcome): FailureFacts {
+  return { outcome };
 }
 
 async function failing<T>(fn: () => Promise<T>): Promise<T> {

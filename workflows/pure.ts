@@ -100,14 +100,3 @@ export function technicianDetails(s: {
   ];
   return lines.join('\n\n');
 }
-
-/**
- * OTS error codes (src/ots/errors.ts) that prove a create was refused, so that request made no secret; any other
- * failure (unavailable, timeout, garbled answer) may hide a secret that was made (src/ots/create-recovery.ts).
- */
-export const REFUSED_CREATE_CODES: readonly string[] = [
-  'OTS_AUTH',
-  'OTS_BAD_REQUEST',
-  'OTS_RATE_LIMITED',
-  'OTS_NOT_FOUND',
-];

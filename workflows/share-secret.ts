@@ -6,7 +6,6 @@
 // `needs_technician` with a note, and a technician resolves it (retry, delivered_manually or cancel).
 import {
   ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   isCancellation,
   allHandlersFinished,
@@ -22,6 +21,7 @@ import {
 import type { DeliveryActivities, OtsActivities, SecretCheck } from '../activities/index.js';
 import type { VoiceActivities } from '../activities/voice.js';
 import { burnSignal, burnUpdate, callLineSignal, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
+import { failureOutcome, failureReason } from './failures.js';
 import { otsTaskQueue } from './queues.js';
 import {
   advanceSmsStatus,
@@ -29,7 +29,6 @@ import {
   isSmsStatus,
   maskRecipient,
   nextPollDelayMs,
-  REFUSED_CREATE_CODES,
   technicianDetails,
 } from './pure.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
@@ -72,12 +71,6 @@ const SPEAK_OPTIONS: ActivityOptions = {
 };
 /** How long a voice hand-off waits for the call's media stream before the fallback rule applies (default). */
 const DEFAULT_CALL_WAIT_MS = 120_000;
-
-/** "TYPE: message" of an activity failure, for notes. OTS and Twilio error messages never carry secrets. */
-function failureReason(err: ActivityFailure): string {
-  const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
-  return cause ? `${cause.type ?? 'error'}: ${cause.message}` : err.message;
-}
 
 /** Continue-as-new after this many polls in one run even if the server has not suggested it yet. */
 const POLLS_PER_RUN = 500;
@@ -461,12 +454,8 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
           recover,
         });
       } catch (err) {
-        const type =
-          err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
         recover =
-          type && REFUSED_CREATE_CODES.includes(type)
-            ? undefined
-            : { since: recover?.since ?? triedAt, until: Date.now() };
+          failureOutcome(err) === 'refused' ? undefined : { since: recover?.since ?? triedAt, until: Date.now() };
         throw err;
       }
     });

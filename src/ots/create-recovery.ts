@@ -77,7 +77,16 @@ export function isCreateMarker(v: unknown): v is CreateMarker {
   );
 }
 
-export { REFUSED_CREATE_CODES } from '../../workflows/pure.js';
+/**
+ * OTS error codes (src/ots/errors.ts) that prove a request was refused, so a create made no secret; any other
+ * failure (unavailable, timeout, garbled answer) may hide a secret that was made.
+ */
+export const REFUSED_CREATE_CODES: readonly string[] = [
+  'OTS_AUTH',
+  'OTS_BAD_REQUEST',
+  'OTS_RATE_LIMITED',
+  'OTS_NOT_FOUND',
+];
 
 export type CreatedMatch =
   { kind: 'none' } | { kind: 'one'; receipt: Receipt } | { kind: 'ambiguous'; receipts: Receipt[] };
