@@ -1,5 +1,5 @@
 // Passphrases are made to be easy to say and type on a phone, and are read aloud in groups of three
-// (research/voice.md §7). Two formats:
+// (docs/voice.md, "Passphrase audio"). Two formats:
 //
 // - 'digits' (default): 12 decimal digits, 12 × log2(10) ≈ 39.9 bits. Digits are the easiest thing to type on any
 //   phone and need no case or spelling.

@@ -34,7 +34,8 @@ export function isValidTwilioSignature(
 
 /**
  * The WebSocket upgrade of a Media Stream is a signed GET with no parameters, over the `wss://` URL exactly as
- * written in the TwiML (research/voice.md §1). `url` is that URL; `headers` are the upgrade request's.
+ * written in the TwiML (docs/twilio.md, "Webhook signatures"; twilio-labs/twilio-aspnet#162 for the https://
+ * pitfall). `url` is that URL; `headers` are the upgrade request's.
  */
 export function validateTwilioUpgrade(authToken: string, url: string, headers: IncomingHttpHeaders): boolean {
   const signature = headers['x-twilio-signature'];

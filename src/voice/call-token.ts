@@ -1,7 +1,8 @@
-// Defence in depth for the media-stream WebSocket (research/voice.md §1): besides Twilio's signature on the upgrade,
-// the TwiML's <Parameter> carries a token bound to the CallSid, checked on the stream's `start`. Twilio logs
-// <Parameter> values (§4), so the token carries no secret: it is an HMAC of the CallSid and an expiry under a key only
-// this service holds, short-lived, and the media server accepts each one once.
+// Defence in depth for the media-stream WebSocket (docs/twilio.md, "Media streams"): besides Twilio's signature on
+// the upgrade, the TwiML's <Parameter> carries a token bound to the CallSid, checked on the stream's `start`. Twilio
+// logs <Parameter> values with the call for 30 days (https://www.twilio.com/docs/voice/api/call-event-resource), so
+// the token carries no secret: it is an HMAC of the CallSid and an expiry under a key only this service holds,
+// short-lived, and the media server accepts each one once.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** The <Parameter name> the TwiML must use for the token. */

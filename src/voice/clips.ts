@@ -9,7 +9,8 @@
 //                    "clips": [ { "name": "7", "text": "seven", "bytes": 3040,
 //                                 "sha256": "<hex of the .ulaw file>", "source": "espeak-ng 1.51" }, … ]
 //                  }
-//   <name>.ulaw    raw G.711 μ-law, 8 kHz, mono, no header (a WAV header would play as a click, research/voice.md §1),
+//   <name>.ulaw    raw G.711 μ-law, 8 kHz, mono, no header (a WAV header would play as a click; docs/voice.md,
+//                  "G.711 μ-law"),
 //                  trimmed of leading/trailing silence, padded with 0xFF to a multiple of 160 bytes (whole 20 ms
 //                  frames), and its first frame differs from every other clip's first frame (the recogniser,
 //                  src/voice/recognizer.ts, tells clips apart by it).

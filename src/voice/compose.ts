@@ -1,5 +1,5 @@
 // Composes the spoken passphrase from clips, locally: the passphrase text never reaches a TTS engine, Twilio or
-// Deepgram (issue 4). The reading follows research/voice.md §7: announce the format, read in groups with pauses,
+// Deepgram. The reading (docs/voice.md, "Passphrase audio"): announce the format, read in groups with pauses,
 // "Again.", read once more, then offer a repeat ("Press 1 or say repeat…").
 //
 // CONFIDENTIALITY: a reading IS the passphrase. Segment names are the passphrase's characters in order, and the

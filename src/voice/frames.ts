@@ -1,4 +1,4 @@
-// Twilio Media Streams wire format, both directions (research/voice.md §1, from
+// Twilio Media Streams wire format, both directions (docs/twilio.md, "Media streams", from
 // https://www.twilio.com/docs/voice/media-streams/websocket-messages). These schemas are the single source of truth:
 // the media session parses with them, the simulated caller builds what they accept.
 //
@@ -34,7 +34,8 @@ export const startFrameSchema = z.object({
     accountSid: sid,
     callSid: sid,
     tracks: z.array(z.string().max(32)).max(4),
-    // <Parameter name value> children of <Stream>; values are strings. Bounded: Twilio documents no limit (§1).
+    // <Parameter name value> children of <Stream>; values are strings. Bounded: Twilio documents no limit
+    // (https://www.twilio.com/docs/voice/twiml/stream).
     customParameters: z
       .record(z.string().max(256), z.string().max(1024))
       .refine((p) => Object.keys(p).length <= 32, 'too many custom parameters')

@@ -1,5 +1,5 @@
-// The WebSocket endpoint Twilio's <Connect><Stream> opens (research/voice.md §1 "How the WebSocket upgrade is
-// signed"). The upgrade is checked before ws accepts it: no query string, and an X-Twilio-Signature over the stream
+// The WebSocket endpoint Twilio's <Connect><Stream> opens (docs/twilio.md, "Webhook signatures" and "Media
+// streams"). The upgrade is checked before ws accepts it: no query string, and an X-Twilio-Signature over the stream
 // URL exactly as the TwiML names it, with no parameters. A failure gets `403` on the raw socket (Twilio reports
 // 31920) and one log line without headers. Accepted sockets become MediaSessions.
 //
@@ -143,7 +143,8 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
       return;
     }
     const token = pathname.slice(path.length + 1);
-    // A query string is refused outright: whether Twilio signs it as part of the URL is not established (§1).
+    // A query string is refused outright: Twilio does not document whether it signs one on a stream URL as part of
+    // the URL (docs/twilio.md, "Media streams").
     const reason =
       q !== -1
         ? 'query string on the stream URL'

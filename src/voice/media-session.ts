@@ -1,6 +1,6 @@
 // One Twilio Media Stream (one WebSocket, one call): parses every frame, enforces the order Twilio sends them in
 // (connected, start, then media/mark/dtmf, then stop), feeds the caller's audio to speech recognition, turns key
-// presses and recognised words into caller intents, and owns the outbound pacer (research/voice.md §1).
+// presses and recognised words into caller intents, and owns the outbound pacer (docs/twilio.md, "Media streams").
 //
 // A bad frame never drops the call: it is counted, and the first of each kind is logged with its reason only
 // (never its payload, which is the caller's audio). Per-call state lives here, never in module globals.
@@ -40,8 +40,8 @@ export interface MediaSessionEvents {
 }
 
 /**
- * Keys the caller may press ("press 1 to hear it again, or 2 if you have it": research/voice.md §7). 3 for slower
- * sits next to them on the keypad; 0 is left alone because callers expect it to mean "an operator".
+ * Keys the caller may press ("press 1 to hear it again, or 2 if you have it"). 3 for slower sits next to them on the
+ * keypad; 0 is left alone because callers expect it to mean "an operator" (docs/decisions.md, "Keys 1, 2, 3, not 0").
  */
 export const DTMF_INTENTS: Readonly<Record<string, CallerIntent>> = { '1': 'repeat', '2': 'got_it', '3': 'slower' };
 
@@ -138,7 +138,7 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
 
   /**
    * Ends the stream from our side by closing the WebSocket. Twilio then goes on with the TwiML after
-   * `</Connect>` (research/voice.md §1), e.g. back to the agent that handed the call over.
+   * `</Connect>` (docs/twilio.md, "TwiML and call hand-over"), e.g. back to the agent that handed the call over.
    */
   end(): void {
     if (this.phase === 'ended') return;

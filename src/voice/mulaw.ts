@@ -1,5 +1,5 @@
-// G.711 μ-law (Twilio Media Streams' only format: 8 kHz mono, one byte a sample; research/voice.md §1) and the
-// small buffer helpers clips and pauses need: silence, padding to whole 20 ms frames, trimming near-silence.
+// G.711 μ-law (Twilio Media Streams' only format: 8 kHz mono, one byte a sample; docs/voice.md, "G.711 μ-law") and
+// the small buffer helpers clips and pauses need: silence, padding to whole 20 ms frames, trimming near-silence.
 //
 // The codec follows the ITU-T G.711 reference as implemented in Sun's public-domain g711.c (also CPython's audioop):
 // 16-bit linear is first truncated to 14 bits, biased by 33, and coded as sign, 3-bit segment and 4-bit mantissa,

@@ -1,5 +1,6 @@
 // Outbound audio for one Twilio Media Stream: μ-law in 20 ms frames, paced against a deadline clock, with marks to
-// learn when audio has played and `clear` to cut it (research/voice.md §1 "Audio format, frame size, pacing").
+// learn when audio has played and `clear` to cut it (docs/voice.md, "Pacing and marks"; docs/twilio.md, "Media
+// streams").
 //
 // Why a deadline clock: repeated setTimeout(20) accumulates the timer's lateness and drifts behind real time, which
 // Twilio plays as gaps (openclaw/openclaw#119070). Here frame n of a run starts playing at `playStart + 20n` ms; we
@@ -9,7 +10,8 @@
 //
 // Marks: `play()` resolves when Twilio echoes its mark after the audio before it has played, not when we send the
 // last frame. After `clear`, Twilio returns every pending mark at once without playing the audio, so a clear bumps
-// an epoch and settles everything in flight as "cleared" (research/voice.md §1, §7).
+// an epoch and settles everything in flight as "cleared" (docs/voice.md, "Pacing and marks"; the `clear` message in
+// https://www.twilio.com/docs/voice/media-streams/websocket-messages).
 import { clearFrame, markFrame, mediaFrame } from './frames.js';
 import { FRAME_BYTES, FRAME_MS, MULAW_SILENCE, type Segment } from './types.js';
 

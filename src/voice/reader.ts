@@ -1,4 +1,4 @@
-// Reads the passphrase to the caller over a started media stream (research/voice.md §7 "Protect playback"):
+// Reads the passphrase to the caller over a started media stream (docs/voice.md, "Passphrase audio"):
 // - the caller's speech never interrupts a reading (a cough must not cut it); a key press may: 1/3 restart it
 //   (3 slower), 2 lets it finish and ends without waiting;
 // - a reading counts as heard only when its final mark comes back with no clear since (the pacer's 'played');

@@ -1,7 +1,7 @@
-// Shared shapes of the live-call passphrase (issue 4): audio format, clips, caller intents and speech recognition.
+// Shared shapes of the live-call passphrase (docs/voice.md): audio format, clips, caller intents, speech recognition.
 // The pieces (clips and composition, pacing, Deepgram, the media-stream session) meet only through these types.
 
-/** Twilio Media Streams audio: G.711 μ-law, 8 kHz, mono, one byte a sample (research/voice.md §1). */
+/** Twilio Media Streams audio: G.711 μ-law, 8 kHz, mono, one byte a sample (docs/voice.md, "G.711 μ-law"). */
 export const SAMPLE_RATE = 8000;
 /** 20 ms of audio: Twilio's frame size, and the unit every clip and pause is padded to. */
 export const FRAME_BYTES = 160;

@@ -1,4 +1,4 @@
-// The fixed vocabulary the passphrase is spoken from (issue 4, research/voice.md §7). Each entry is a clip name and
+// The fixed vocabulary the passphrase is spoken from (docs/voice.md, "Passphrase audio"). Each entry is a clip name and
 // the text a TTS engine is given to make it. Only this text ever reaches a TTS engine (espeak-ng on a maintainer's
 // machine for the committed set, Deepgram TTS once for the cached set); a passphrase is composed from the clips.
 //
@@ -6,7 +6,10 @@
 // everything else is lower-case words joined by "-", so a name is always a safe file name.
 import type { CallerIntent } from './types.js';
 
-/** Digits are read one by one, as words, never as a number (research/voice.md §7, "5 8 4 2" rather than "5842"). */
+/**
+ * Digits are read one by one, as words, never as a number: "5 8 4 2" rather than "5842"
+ * (https://www.infobip.com/docs/tutorials/send-one-time-pins; docs/voice.md, "Passphrase audio").
+ */
 export const DIGIT_WORDS: Record<string, string> = {
   '0': 'zero',
   '1': 'one',
@@ -22,7 +25,7 @@ export const DIGIT_WORDS: Record<string, string> = {
 
 /**
  * ICAO/NATO spelling alphabet. "Alfa" and "Juliett" are the ICAO spellings meant for human readers; a TTS engine says
- * the ordinary spellings "Alpha" and "Juliet" correctly (research/voice.md §7).
+ * the ordinary spellings "Alpha" and "Juliet" correctly (docs/voice.md, "Passphrase audio").
  */
 export const NATO_WORDS: Record<string, string> = {
   a: 'Alpha',
