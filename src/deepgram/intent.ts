@@ -1,7 +1,8 @@
 // What a caller's words ask for while a passphrase is read to them: "repeat", "slower" or "got it".
 // Deliberately a short list of whole-word phrases, not fuzzy matching: a false "got it" ends the reading early and a
 // false "repeat" reads the passphrase once more, so a miss (the caller can press 1) beats a wrong guess.
-// Pure: no logging here or anywhere near the transcript (STYLE.md "Counter-examples": transcripts never logged).
+// Pure: no logging here or anywhere near the transcript: transcripts are never logged, since a caller may say
+// anything, digits included (docs/deepgram.md, "Live transcription").
 import type { CallerIntent } from '../voice/types.js';
 
 /** Negations that undo a phrase when they occur shortly before it: "I haven't got it", "don't repeat it". */

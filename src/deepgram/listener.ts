@@ -1,4 +1,5 @@
-// Live speech-to-text for one call through @deepgram/sdk v5 (`client.listen.v1.connect`, research/voice.md §5(a)):
+// Live speech-to-text for one call through @deepgram/sdk v5 (`client.listen.v1.connect`; docs/deepgram.md,
+// "Live transcription"):
 // caller audio in, CallerIntents out. Transcripts are never logged, and the SDK's own logger stays silent, so the
 // only lines written are events (connected, reconnecting n, unavailable, closed code) and intent names.
 //
@@ -41,7 +42,7 @@ const STABLE_AFTER_MS = 5_000;
 const MAX_SEGMENTS = 4;
 const MAX_RECONNECT_DELAY_MS = 4_000;
 
-// The parts of Deepgram's listen messages we read (research/voice.md §5 "Raw wire protocol"); the rest is ignored.
+// The parts of Deepgram's listen messages we read (docs/deepgram.md, "Live transcription"); the rest is ignored.
 const resultsMessage = z.object({
   type: z.literal('Results'),
   is_final: z.boolean().optional(),
@@ -159,7 +160,8 @@ class ListenSession implements SpeechListener {
         endpointing: 300,
         utterance_end_ms: 1000,
         smart_format: 'true',
-        // Keep callers' audio out of Deepgram's model-improvement programme (research/voice.md §7).
+        // Keep callers' audio out of Deepgram's Model Improvement Program: opted-out requests are not retained
+        // (https://developers.deepgram.com/trust-security/your-data).
         mip_opt_out: 'true',
         // Nova-3 keyterm prompting for the few words we act on (fixed vocabulary, never anything of the caller's).
         ...(this.settings.model.startsWith('nova-3') ? { keyterm: ['repeat', 'slower', 'got it'] } : {}),
@@ -306,7 +308,7 @@ class ListenSession implements SpeechListener {
     let code: number | undefined;
     if (wasOpen && this.socket) {
       // CloseStream asks Deepgram to flush, send its Metadata and close 1000; close() alone would not
-      // (research/voice.md §5(a) "Sending").
+      // (docs/deepgram.md, "Live transcription").
       const answered = new Promise<number>((resolve) => {
         this.onServerClose = resolve;
       });

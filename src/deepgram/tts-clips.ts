@@ -1,6 +1,6 @@
-// A clip set synthesised ONCE through Deepgram REST TTS and cached on disk (issue 4 §4): only the fixed vocabulary
-// (clip name → text) is ever sent to Deepgram. This function takes no passphrase and never will; a passphrase is
-// composed locally from these clips (src/voice/compose.ts).
+// A clip set synthesised ONCE through Deepgram REST TTS and cached on disk (docs/deepgram.md, "Text to speech"):
+// only the fixed vocabulary (clip name → text) is ever sent to Deepgram. This function takes no passphrase and never
+// will; a passphrase is composed locally from these clips (src/voice/compose.ts).
 //
 // Directory format, the same one src/voice/clips.ts `loadClipSet(dir)` reads (its schema is the source of truth;
 // this writer adds `source` at the top and `file` per clip, which that loader ignores):
@@ -17,7 +17,8 @@
 // A clip whose entry has the same text and source and whose file still matches its sha256 is reused, not requested.
 //
 // Wire: POST /v1/speak?model=…&encoding=mulaw&sample_rate=8000&container=none, JSON {"text"} → raw audio bytes;
-// without container=none the REST default is a WAV container whose header plays as a click (research/voice.md §5(b)).
+// without container=none the REST default is a WAV container whose header plays as a click
+// (https://developers.deepgram.com/docs/tts-media-output-settings; twilio-labs/call-gpt#33).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,7 +57,7 @@ export interface SynthesizeClipSetOptions {
   dir: string;
   /** Clip name → the text Deepgram is given. */
   vocabulary: Record<string, string>;
-  /** Aura-2 speaking rate, 0.7–1.5 (research/voice.md §5(b) "Controls"); default Deepgram's own (1.0). */
+  /** Aura-2 speaking rate, 0.7–1.5 (docs/deepgram.md, "Text to speech"); default Deepgram's own (1.0). */
   speed?: number;
   log: Logger;
 }
