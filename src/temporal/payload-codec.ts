@@ -1,7 +1,8 @@
 // The Temporal payload codec: every payload the client and the workers send to Temporal (workflow inputs and
 // results, activity arguments, signals, queries, updates, memo, user metadata, and failure text through
 // failure-converter.cjs) is encrypted with AES-256-GCM before it leaves the process, so Temporal history holds
-// only ciphertext. Pattern: temporalio/samples-typescript encryption/src/encryption-codec.ts (research/temporal.md §3),
+// only ciphertext. Pattern: temporalio/samples-typescript encryption/src/encryption-codec.ts (docs/temporal.md,
+// "Payload codec and codec server"),
 // with node:crypto instead of WebCrypto (synchronous, no per-call promise hop) and the key id bound as AAD.
 //
 // PAYLOAD_KEYS lists several keys for rotation: the FIRST encrypts, every listed key decrypts, so a new key goes

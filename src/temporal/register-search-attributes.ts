@@ -1,7 +1,7 @@
 // Registers our search attributes with the server at every start. `start-dev --search-attribute` is applied only
 // when the namespace is first created, so a db file from an older version silently lacks newer attributes; and
 // addSearchAttributes answers OK, changing nothing, for a name that exists with another type
-// (temporal-verified.md, "Dev server"). Hence: add what is missing, then read the list back and check it.
+// (docs/temporal.md, "Dev server"). Hence: add what is missing, then read the list back and check it.
 import { isGrpcServiceError, type Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 
