@@ -1,5 +1,5 @@
 // The environment, validated once. Only src/main.ts calls loadConfig with process.env; everything else receives
-// the typed Config. A bad value fails start-up with one line per bad variable (DESIGN.md "Configuration").
+// the typed Config. A bad value fails start-up with one line per bad variable (README.md, "Configuration").
 import { z } from 'zod';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_PRESETS, type TtlPreset } from './ots/ttl.js';
 import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';

@@ -1,4 +1,5 @@
-// One root logger; units of work use logger.child({ shareId }) / child({ callSid }) (STYLE.md "Logging").
+// One root logger; units of work use logger.child({ shareId }) / child({ callSid }), so every line of one hand-off or
+// call is found with one filter (pino child loggers: https://getpino.io/#/docs/child-loggers).
 // Redaction is the safety net, not the plan: code never passes a secret to a logger in the first place.
 import { pino, type DestinationStream, type Logger } from 'pino';
 

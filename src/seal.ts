@@ -1,6 +1,6 @@
 // Sealing: the secret value and passphrase are encrypted with SEAL_KEY before they enter a workflow's input and
 // opened only inside the activities that must use them, so Temporal history (and anyone decoding it) holds
-// ciphertext for those fields. Only processes running workers hold SEAL_KEY (DESIGN.md "Confidentiality").
+// ciphertext for those fields. Only processes running workers hold SEAL_KEY (docs/architecture.md, "Confidentiality").
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
 /** A sealed string as it travels through workflow inputs and results. */

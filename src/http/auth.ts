@@ -1,4 +1,4 @@
-// Bearer auth for the agent API: 401 without a token, 403 with a wrong one (DESIGN.md "HTTP contract").
+// Bearer auth for the agent API: 401 without a token, 403 with a wrong one (README.md, "The agent API").
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 

@@ -4,7 +4,10 @@ import { ttlSchema } from '../ots/ttl.js';
 
 const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number such as +15551234567');
 
-/** OTS refuses secrets over 10,000 bytes (ots-api.md §3); checked here so the agent learns it at once. */
+/**
+ * OTS refuses secrets over 10,000 bytes (docs/onetime-secret.md, "API v1 as this client uses it"); checked here so
+ * the agent learns it at once.
+ */
 const secretValue = z
   .string()
   .min(1, 'must not be empty')

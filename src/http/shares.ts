@@ -1,4 +1,5 @@
-// The agent API: start a hand-off, read its status, burn it (DESIGN.md "HTTP contract").
+// The agent API: start a hand-off, read its status, burn it (README.md, "The agent API"; docs/architecture.md,
+// "Request path").
 import { createHash, randomBytes } from 'node:crypto';
 import express, { Router } from 'express';
 import {
