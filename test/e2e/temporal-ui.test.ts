@@ -79,7 +79,8 @@ describe.skipIf(!haveChromium)('Temporal UI shows hand-offs decoded through the 
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       // Playwright already disables background networking, component updates and sync; the resolver rule stops
-      // Chromium's own lookups from leaving the machine (research/browser-codec-compose.md).
+      // Chromium's own lookups (update checks, accounts, autofill) from leaving the machine (Chromium's
+      // --host-resolver-rules switch, net/dns/mapped_host_resolver.h).
       args: [
         '--no-sandbox',
         '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',

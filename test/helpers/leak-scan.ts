@@ -1,5 +1,5 @@
 // The leak scan every end-to-end scenario ends with: no secret value or passphrase it used may appear in anything
-// the service wrote (DEVELOPERS.md non-negotiable 1).
+// the service wrote (docs/architecture.md, "Confidentiality").
 import { expect } from 'vitest';
 
 export interface Written {

@@ -1,4 +1,5 @@
-// The Onetime Secret server's recorded request/response pairs (copied from shared/research/ots-fixtures.json).
+// The Onetime Secret server's recorded request/response pairs, taken from onetimesecret/onetimesecret's own v1 code
+// and contract spec (the fixture file's `_meta.source` names the commit and files; docs/onetime-secret.md).
 import recorded from '../fixtures/ots-fixtures.json' with { type: 'json' };
 
 export interface Fixture {

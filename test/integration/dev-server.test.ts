@@ -87,7 +87,8 @@ describe('startDevServer', () => {
       const description = await new Client({ connection }).workflow.getHandle(workflowId).describe();
       expect(description.status.name).toBe('RUNNING');
 
-      // The namespace already existed, so the new --search-attribute flags were ignored (temporal-verified.md).
+      // The namespace already existed, so the new --search-attribute flags were ignored (docs/temporal.md, "Dev
+      // server").
       const before = await customAttributes(connection);
       expect(before[TicketId.name]).toBe(INDEXED_VALUE_TYPE.KEYWORD);
       expect(before[CallSid.name]).toBeUndefined();

@@ -1,4 +1,5 @@
-// Twilio's playback semantics as the simulated caller models them (research/voice.md §1), and its TwiML reading.
+// Twilio's playback semantics as the simulated caller models them (docs/twilio.md, "Media streams"), and its TwiML
+// reading.
 import twilio from 'twilio';
 import { describe, expect, it } from 'vitest';
 import { PlaybackQueue } from '../../src/sandbox/caller-playback.js';

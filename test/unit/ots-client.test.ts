@@ -1,5 +1,5 @@
 // The OTS client against the real server's recorded answers (test/fixtures/ots-fixtures.json, from the server's
-// own code and contract spec; see research ots-api.md). Every fixture is replayed through nock: the interceptor
+// own code and contract spec; see docs/onetime-secret.md). Every fixture is replayed through nock: the interceptor
 // matches method, path, Authorization and form body, and answers with the recorded status, headers and body.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
