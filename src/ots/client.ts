@@ -6,6 +6,7 @@
 // This module never logs: callers decide what to record, and errors carry no secret material.
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
+import { parseRetryAfter } from '../retry-after.js';
 import {
   OtsAuthError,
   OtsBadRequestError,
@@ -71,15 +72,6 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** Keys are capabilities: show only enough of one to tell them apart in a message. */
 export const shortKey = (key: string): string => (key.length > 6 ? `${key.slice(0, 6)}…` : key);
-
-/** `Retry-After` as milliseconds: delta-seconds or an HTTP-date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(header: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const value = (Array.isArray(header) ? header[0] : header)?.trim();
-  if (!value) return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 export class OtsClient {
   /** The server root as requests use it, without credentials or a trailing slash. */
