@@ -77,7 +77,7 @@ export class SmsRateLimitedError extends SmsError {
   readonly refused = true;
 }
 
-/** Twilio answered 5xx, or did not answer (connection refused, reset, timeout): it may have sent. Retry with backoff. */
+/** Twilio answered 5xx, or did not answer (refused, reset, timeout): it may have sent. Retry with backoff. */
 export class SmsUnavailableError extends SmsError {
   readonly code = 'SMS_UNAVAILABLE';
   readonly retryable = true;
