@@ -1,4 +1,4 @@
-// Activities of the live-call passphrase (issue 4).
+// Activities of the live-call passphrase.
 //  - awaitCall runs on the main task queue (any process): it registers the hand-off with the call's session
 //    workflow, which signals back where the call's media stream lives.
 //  - speakPassphrase runs on the task queue of the one process that holds that stream (voiceTaskQueue): it opens

@@ -7,8 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { createDeliveryActivities, createOtsActivities } from '../activities/index.js';
-import { createVoiceActivities } from '../activities/voice.js';
+import { createActivities } from '../activities/index.js';
 import { voiceTaskQueue } from '../workflows/queues.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
@@ -185,21 +184,18 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     address: opts.temporalAddress,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    otsActivities: createOtsActivities({
+    activities: createActivities({
       ots,
-      sealer,
       // Never staler than the shortest poll interval, at most 10 s.
       receipts: createReceiptBatcher({
         ots,
         maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000),
       }),
       otsRequestTimeoutMs: timeoutMs,
-    }),
-    deliveryActivities: createDeliveryActivities({ sms, sealer, notes }),
-    voiceActivities: createVoiceActivities({
-      client: temporal.client,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      sms,
       sealer,
+      notes,
+      temporal: { client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE },
       line: voice.line,
     }),
     voiceTaskQueue: voiceQueue,

@@ -1,11 +1,13 @@
-// The one way in to Onetime Secret: API v1 over undici (ots-api.md §3). v1 is the version every server has
-// (v0.23 self-hosted installs lack a usable v2) and the one the sandbox emulates.
+// The one way in to Onetime Secret: API v1 over undici (docs/onetime-secret.md, "API v1 as this client uses it").
+// v1 is the version every server has (v0.23 self-hosted installs lack a usable v2) and the one the sandbox emulates.
 //
-// Wire choices, all from ots-api.md: form-encoded bodies (JSON bodies fail on v0.23.x), HTTP Basic auth, and
-// error mapping that reads v1's quirk of answering every error with 404 + `X-OTS-Intended-Status`.
+// Wire choices: form-encoded bodies (JSON bodies fail on v0.23.x), HTTP Basic auth, and error mapping that reads
+// v1's quirk of answering every error with 404 + `X-OTS-Intended-Status` (docs/onetime-secret.md, "Errors and rate
+// limits").
 // This module never logs: callers decide what to record, and errors carry no secret material.
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
+import { parseRetryAfter } from '../retry-after.js';
 import {
   OtsAuthError,
   OtsBadRequestError,
@@ -72,15 +74,6 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** Keys are capabilities: show only enough of one to tell them apart in a message. */
 export const shortKey = (key: string): string => (key.length > 6 ? `${key.slice(0, 6)}…` : key);
 
-/** `Retry-After` as milliseconds: delta-seconds or an HTTP-date (RFC 9110 §10.2.3). */
-export function parseRetryAfter(header: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const value = (Array.isArray(header) ? header[0] : header)?.trim();
-  if (!value) return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 export class OtsClient {
   /** The server root as requests use it, without credentials or a trailing slash. */
   readonly baseUrl: string;
@@ -135,7 +128,8 @@ export class OtsClient {
 
   /**
    * POST /api/v1/secret/:key: reveals the value and destroys the secret (v1 forces continue=true). A wrong
-   * passphrase is OtsNotFoundError too, and does not consume the secret (ots-api.md §3 "Retrieve").
+   * passphrase is OtsNotFoundError too, and does not consume the secret (docs/onetime-secret.md, "API v1 as this
+   * client uses it").
    */
   async retrieveSecret(secretKey: string, passphrase?: string): Promise<RetrievedSecret> {
     const path = `/api/v1/secret/${encodeURIComponent(secretKey)}`;
@@ -171,7 +165,8 @@ export class OtsClient {
 
   /**
    * The link a recipient opens: https://<share_domain>/secret/<key> for a custom domain, else the server we called
-   * (with its path prefix, e.g. the sandbox's /sandbox/ots). v1 gives no share URL, only metadata_url (ots-api.md §5).
+   * (with its path prefix, e.g. the sandbox's /sandbox/ots). v1 answers no share URL, only metadata_url, so the link
+   * is built here (docs/onetime-secret.md, "API v1 as this client uses it").
    */
   shareLink(receipt: Receipt): string {
     if (!receipt.secretKey) {
@@ -271,7 +266,7 @@ export class OtsClient {
     throw this.#error(statusCode, responseHeaders, text, where);
   }
 
-  /** Maps a non-2xx answer to a typed error (ots-api.md §3 "v1 errors"). */
+  /** Maps a non-2xx answer to a typed error (docs/onetime-secret.md, "Errors and rate limits"). */
   #error(
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,

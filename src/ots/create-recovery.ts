@@ -1,28 +1,29 @@
 // Exactly one Onetime Secret per hand-off, across crashes and ambiguous timeouts.
 //
-// The problem: POST /api/v1/share is not idempotent (OTS v1 has no idempotency key; ots-api.md §3), and a create
+// The problem: POST /api/v1/share is not idempotent (OTS v1 has no idempotency key), and a create
 // can succeed on the server while its answer is lost: the worker is SIGKILLed mid-call, the client times out, the
 // connection resets, a proxy answers 502 or mangles the JSON. Temporal then runs the activity again, and a naive
 // retry makes a second live secret (a second credential in the wild, and a link nobody tracks).
 //
-// The design (activities/index.ts createSecret uses it):
+// The design (docs/onetime-secret.md, "Creating exactly once"; activities/create-secret.ts is the activity's side):
 //  1. A fingerprint the server echoes back. OTS keeps no tag or label, but it returns the `ttl` it was given in
 //     every receipt, recent-list entries included. So each hand-off asks for its TTL minus a small offset derived
 //     from its share id (at most 1 % of the TTL, never more than 15 minutes, never below OTS's 60 s minimum): the
 //     link never lives longer than asked for, and the receipt's `ttl` says which hand-off it most likely belongs to.
 //  2. A marker before the call. Just before POSTing, the activity heartbeats `{ sentAt, lastSentAt }`; heartbeat
 //     details survive into the next attempt of the same activity (activityInfo().heartbeatDetails), SIGKILL included.
-//     When OTS answers with an error that proves nothing was created (auth, bad request, rate limit, not found),
-//     the marker is `settled`: the next attempt has nothing to look for.
+//     When OTS answers with an error that proves nothing was created (auth, bad request, rate limit, not found:
+//     the errors whose `refused` is true, src/ots/errors.ts), the marker is `settled`: the next attempt has nothing
+//     to look for.
 //  3. A lookup before any retry. On attempt 2 or later (or when the workflow retries the step for a technician,
-//     `recoverSince`), the activity first lists GET /api/v1/private/recent (receipts without secret keys) and keeps
+//     `recover`), the activity first lists GET /api/v1/private/recent (receipts without secret keys) and keeps
 //     the live ones whose `ttl` equals the fingerprint and whose `created` lies in the window where an earlier send
 //     could have landed: from the first send to the last send plus the client's request deadline (± clock skew).
 //     Only when no marker reached the server (a crash right at the send) is the window "since the step was
 //     scheduled, until now". Keeping the window this narrow matters: a fingerprint is not unique (a 1 h TTL has 36
 //     offsets), and a single foreign receipt in the window would be taken for ours.
 //       - exactly one: that is our secret. GET /api/v1/private/:metadata_key returns its secret_key while it is
-//         unopened (ots-api.md §3 receipt table), which rebuilds the link; nothing new is created.
+//         unopened (docs/onetime-secret.md, "Receipt states"), which rebuilds the link; nothing new is created.
 //       - none: no earlier attempt reached the server; create.
 //       - several: another hand-off with the same fingerprint created one in the same window. Guessing could hand
 //         this caller someone else's credential, and creating could leave a duplicate, so the step fails with
@@ -40,8 +41,8 @@ export const FINGERPRINT_SPAN_MAX_SECONDS = 900;
 /** Our clock against OTS's `created` (epoch seconds): a created time this far outside the window still counts. */
 export const CLOCK_SKEW_MS = 30_000;
 /**
- * TTL ceilings OTS clamps to silently (ots-api.md §3 "Create params": 7 d anonymous, 14 d free plan, 30 d). A
- * receipt showing one of these below our fingerprint may be ours, clamped, so it counts as a candidate too.
+ * TTL ceilings OTS clamps to silently (7 d anonymous, 14 d free plan, 30 d; docs/onetime-secret.md, "TTL bounds").
+ * A receipt showing one of these below our fingerprint may be ours, clamped, so it counts as a candidate too.
  */
 export const OTS_TTL_CEILINGS: readonly number[] = [7 * 86_400, 14 * 86_400, 30 * 86_400];
 
@@ -76,17 +77,6 @@ export function isCreateMarker(v: unknown): v is CreateMarker {
     Number.isFinite((v as CreateMarker).sentAt)
   );
 }
-
-/**
- * OTS error codes (src/ots/errors.ts) that prove a request was refused, so a create made no secret; any other
- * failure (unavailable, timeout, garbled answer) may hide a secret that was made.
- */
-export const REFUSED_CREATE_CODES: readonly string[] = [
-  'OTS_AUTH',
-  'OTS_BAD_REQUEST',
-  'OTS_RATE_LIMITED',
-  'OTS_NOT_FOUND',
-];
 
 export type CreatedMatch =
   { kind: 'none' } | { kind: 'one'; receipt: Receipt } | { kind: 'ambiguous'; receipts: Receipt[] };

@@ -1,30 +1,26 @@
-// Typed Onetime Secret failures, one class per case a caller must tell apart, each with a stable `code` (the way
-// undici's errors.js does it). Activities branch on `code` and `retryable`, never on message text.
+// Typed Onetime Secret failures, one class per case a caller must tell apart, each with a stable `code`, on the
+// service-error base (src/errors.ts). Activities branch on `code`, `retryable` and `refused`, never on message text.
 //
 // Messages say what went wrong and what to do. They name the HTTP method and path (keys shortened) and may quote
 // the server's `message` (OTS never echoes the secret), but never carry a request body, secret or passphrase.
+import { ServiceError, type ServiceErrorDetails } from '../errors.js';
 
-export interface OtsErrorDetails {
+export interface OtsErrorDetails extends ServiceErrorDetails {
   /** The status OTS meant: `X-OTS-Intended-Status` on v1's 404s, else the HTTP status (undefined: no response). */
   status?: number;
   /** "POST /api/v1/secret/dvmted…": where it happened, keys shortened. */
   request?: string;
   /** The server's own `message`, when it sent one. */
   serverMessage?: string;
-  cause?: unknown;
 }
 
-export abstract class OtsError extends Error {
-  abstract readonly code: string;
-  abstract readonly retryable: boolean;
-  readonly status: number | undefined;
+export abstract class OtsError extends ServiceError {
+  abstract override readonly code: OtsErrorCode;
   readonly request: string | undefined;
   readonly serverMessage: string | undefined;
 
   constructor(message: string, details: OtsErrorDetails = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
-    this.name = new.target.name;
-    this.status = details.status;
+    super(message, details);
     this.request = details.request;
     this.serverMessage = details.serverMessage;
   }
@@ -34,48 +30,46 @@ export abstract class OtsError extends Error {
 export class OtsAuthError extends OtsError {
   readonly code = 'OTS_AUTH';
   readonly retryable = false;
+  readonly refused = true;
 }
 
 /** "Unknown secret": never existed, consumed, expired, or wrong passphrase; OTS makes these indistinguishable. */
 export class OtsNotFoundError extends OtsError {
   readonly code = 'OTS_NOT_FOUND';
   readonly retryable = false;
+  readonly refused = true;
 }
 
 /** An edge 429 or v1's own limiter (404 + intended 400, "Rate limit exceeded…"). Retry after `retryAfterMs`. */
 export class OtsRateLimitedError extends OtsError {
   readonly code = 'OTS_RATE_LIMITED';
   readonly retryable = true;
-  readonly retryAfterMs: number | undefined;
-
-  constructor(message: string, details: OtsErrorDetails & { retryAfterMs?: number } = {}) {
-    super(message, details);
-    this.retryAfterMs = details.retryAfterMs;
-  }
+  readonly refused = true;
 }
 
 /** OTS refused the request itself (validation: too large, passphrase too short, no account for email …). */
 export class OtsBadRequestError extends OtsError {
   readonly code = 'OTS_BAD_REQUEST';
   readonly retryable = false;
+  readonly refused = true;
 }
 
 /** 5xx, network failure, timeout, or OTS saying it is temporarily broken. Safe to retry later. */
 export class OtsUnavailableError extends OtsError {
   readonly code = 'OTS_UNAVAILABLE';
   readonly retryable = true;
+  readonly refused = false;
 }
 
-/** The answer is not what OTS v1 sends: bad JSON, a body that fails the schema, or no such route (wrong base URL). */
+/**
+ * The answer is not what OTS v1 sends: bad JSON, a body that fails the schema, or no such route (wrong base URL).
+ * Not `refused`: a 2xx whose body was cut may still have done what was asked.
+ */
 export class OtsProtocolError extends OtsError {
   readonly code = 'OTS_BAD_RESPONSE';
   readonly retryable = false;
+  readonly refused = false;
 }
 
 export type OtsErrorCode =
-  | OtsAuthError['code']
-  | OtsNotFoundError['code']
-  | OtsRateLimitedError['code']
-  | OtsBadRequestError['code']
-  | OtsUnavailableError['code']
-  | OtsProtocolError['code'];
+  'OTS_AUTH' | 'OTS_NOT_FOUND' | 'OTS_RATE_LIMITED' | 'OTS_BAD_REQUEST' | 'OTS_UNAVAILABLE' | 'OTS_BAD_RESPONSE';

@@ -1,13 +1,16 @@
-// Onetime Secret API v1 response bodies (ots-api.md §3, "Receipt object"), parsed leniently: unknown fields are
-// dropped, v0.24 alias fields (identifier, has_passphrase, receipt_ttl, receipt_url …) stand in when the v0.23
-// names are missing, and integers sent as numeric strings by older servers are accepted. The client hands out
+// Onetime Secret API v1 response bodies (docs/onetime-secret.md, "Receipt states"), parsed leniently: unknown
+// fields are dropped, v0.24 alias fields (identifier, has_passphrase, receipt_ttl, receipt_url …) stand in when the
+// v0.23 names are missing, and integers sent as numeric strings by older servers are accepted. The client hands out
 // the camelCase shapes below; nothing outside src/ots sees the wire names.
 import { z } from 'zod';
 
 /** Integer seconds; older servers sometimes send them as strings. */
 const int = z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]);
 
-/** v2 vocabulary (shared/previewed/revealed) mapped to v1's, as class_methods.rb V1_STATE_MAP does. */
+/**
+ * v2 vocabulary (shared/previewed/revealed) mapped to v1's, as the server's own V1_STATE_MAP does
+ * (onetimesecret/onetimesecret apps/api/v1/controllers/class_methods.rb).
+ */
 const V2_STATES: Record<string, string> = { shared: 'new', previewed: 'viewed', revealed: 'received' };
 export const receiptStateSchema = z.preprocess(
   (s) => (typeof s === 'string' ? (V2_STATES[s] ?? s) : s),
@@ -81,8 +84,9 @@ export function toReceipt(w: ReceiptWire): Receipt {
     recipient: list(w.recipient ?? w.recipients),
     shareDomain: w.share_domain ?? '',
   };
-  // Only secret_key, never its alias: recent deletes secret_key but still emits secret_identifier (ots-api.md
-  // §3 "Recent"), and a list of receipts must not hand out share keys. "" after a burn means "none".
+  // Only secret_key, never its alias: recent deletes secret_key but still emits secret_identifier
+  // (docs/onetime-secret.md, "Receipt states"), and a list of receipts must not hand out share keys. "" after a
+  // burn means "none".
   if (w.secret_key) r.secretKey = w.secret_key;
   const metadataTtl = w.metadata_ttl ?? w.receipt_ttl;
   if (metadataTtl != null) r.metadataTtl = metadataTtl;
@@ -95,7 +99,7 @@ export function toReceipt(w: ReceiptWire): Receipt {
   return r;
 }
 
-/** POST /api/v1/secret/:key. `share_domain` here is scheme+host, unlike in receipts (ots-api.md §3 "Retrieve"). */
+/** POST /api/v1/secret/:key. `share_domain` here is scheme+host, unlike in receipts (a host, or ""). */
 export const retrieveWireSchema = z.object({
   value: z.string(),
   secret_key: z.string().optional(),
@@ -103,7 +107,7 @@ export const retrieveWireSchema = z.object({
 });
 export type RetrieveWire = z.infer<typeof retrieveWireSchema>;
 
-/** POST /api/v1/private/:key/burn: `state` is the whole receipt object, not a string (ots-api.md §3 "Burn"). */
+/** POST /api/v1/private/:key/burn: `state` is the whole receipt object, not a string. */
 export const burnWireSchema = z.object({
   state: receiptWireSchema,
   secret_shortkey: z.string().nullish(),

@@ -8,8 +8,7 @@
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
-import type { createDeliveryActivities, createOtsActivities } from '../../activities/index.js';
-import type { VoiceActivities } from '../../activities/voice.js';
+import type { Activities } from '../../activities/index.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -32,9 +31,8 @@ export async function createWorkers(opts: {
   address: string;
   namespace: string;
   taskQueue: string;
-  otsActivities: ReturnType<typeof createOtsActivities>;
-  deliveryActivities: ReturnType<typeof createDeliveryActivities>;
-  voiceActivities: VoiceActivities;
+  /** From activities/index.ts createActivities, grouped by the queue that runs them. */
+  activities: Activities;
   /** This process's own queue (workflows/queues.ts voiceTaskQueue). */
   voiceTaskQueue: string;
   otsRatePerMinute: number;
@@ -53,18 +51,14 @@ export async function createWorkers(opts: {
     taskQueue: opts.taskQueue,
     dataConverter: opts.dataConverter,
     ...workflowSource,
-    activities: {
-      ...opts.deliveryActivities,
-      checkSecret: opts.otsActivities.checkSecret,
-      awaitCall: opts.voiceActivities.awaitCall,
-    },
+    activities: opts.activities.main,
   });
   const ots = await Worker.create({
     connection,
     namespace: opts.namespace,
     taskQueue: otsTaskQueue(opts.taskQueue),
     dataConverter: opts.dataConverter,
-    activities: opts.otsActivities,
+    activities: opts.activities.ots,
     maxTaskQueueActivitiesPerSecond: (opts.otsRatePerMinute * OTS_BUDGET_SHARE) / 60,
   });
   const voice = await Worker.create({
@@ -72,7 +66,7 @@ export async function createWorkers(opts: {
     namespace: opts.namespace,
     taskQueue: opts.voiceTaskQueue,
     dataConverter: opts.dataConverter,
-    activities: { speakPassphrase: opts.voiceActivities.speakPassphrase },
+    activities: opts.activities.voice,
   });
   const all = [main, ots, voice];
   let running: Promise<void> | undefined;

@@ -2,10 +2,12 @@
 // the fake's httpClient (src/sandbox/twilio-fake.ts), so URL building, form encoding and error parsing are the SDK's
 // own either way (twilio-node lib/base/BaseTwilio.js `request` hands every call to `httpClient.request`).
 //
-// Errors: one class per case a caller must tell apart, each with a stable `code` (as undici's errors.js does).
-// Their messages carry Twilio's error code and text but never the message body: the body holds a one-time link,
-// which is a credential.
+// Errors: one class per case a caller must tell apart, each with a stable `code`, on the service-error base
+// (src/errors.ts). Their messages carry Twilio's error code and text but never the message body: the body holds a
+// one-time link, which is a credential.
 import twilio from 'twilio';
+import { ServiceError, type ServiceErrorDetails } from '../errors.js';
+import { parseRetryAfter } from '../retry-after.js';
 
 export interface SmsSender {
   send(msg: { to: string; body: string; statusCallback?: string }): Promise<{ sid: string; status: string }>;
@@ -43,7 +45,8 @@ export interface TwilioHttpClient {
 
 export type SmsErrorCode = 'SMS_RATE_LIMITED' | 'SMS_UNAVAILABLE' | 'SMS_REJECTED';
 
-export interface SmsErrorDetails {
+/** No `cause`: what the SDK threw may hold the encoded form, message body included. */
+export interface SmsErrorDetails extends Omit<ServiceErrorDetails, 'cause'> {
   /** HTTP status Twilio answered (undefined: no answer at all). */
   status?: number;
   /** Twilio's numeric error code, e.g. 21211 (https://www.twilio.com/docs/api/errors/<code>). */
@@ -52,17 +55,13 @@ export interface SmsErrorDetails {
   moreInfo?: string;
 }
 
-export abstract class SmsError extends Error {
-  abstract readonly code: SmsErrorCode;
-  abstract readonly retryable: boolean;
-  readonly status: number | undefined;
+export abstract class SmsError extends ServiceError {
+  abstract override readonly code: SmsErrorCode;
   readonly twilioCode: number | undefined;
   readonly moreInfo: string | undefined;
 
   constructor(message: string, details: SmsErrorDetails = {}) {
-    super(message);
-    this.name = new.target.name;
-    this.status = details.status;
+    super(message, { status: details.status, retryAfterMs: details.retryAfterMs });
     this.twilioCode = details.twilioCode;
     this.moreInfo = details.moreInfo;
   }
@@ -75,18 +74,14 @@ export abstract class SmsError extends Error {
 export class SmsRateLimitedError extends SmsError {
   readonly code = 'SMS_RATE_LIMITED';
   readonly retryable = true;
-  readonly retryAfterMs: number | undefined;
-
-  constructor(message: string, details: SmsErrorDetails & { retryAfterMs?: number } = {}) {
-    super(message, details);
-    this.retryAfterMs = details.retryAfterMs;
-  }
+  readonly refused = true;
 }
 
-/** Twilio answered 5xx, or did not answer (connection refused, reset, timeout). Retry with backoff. */
+/** Twilio answered 5xx, or did not answer (refused, reset, timeout): it may have sent. Retry with backoff. */
 export class SmsUnavailableError extends SmsError {
   readonly code = 'SMS_UNAVAILABLE';
   readonly retryable = true;
+  readonly refused = false;
 }
 
 /**
@@ -96,6 +91,7 @@ export class SmsUnavailableError extends SmsError {
 export class SmsRejectedError extends SmsError {
   readonly code = 'SMS_REJECTED';
   readonly retryable = false;
+  readonly refused = true;
 }
 
 const MESSAGING_SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
@@ -159,7 +155,7 @@ function toSmsError(err: unknown, headers: unknown, body: string): unknown {
     if (status === 429) {
       return new SmsRateLimitedError(`Twilio is rate limiting message creation (HTTP 429: ${said}); retry later.`, {
         ...details,
-        retryAfterMs: retryAfterMs(header(headers, 'retry-after')),
+        retryAfterMs: parseRetryAfter(header(headers, 'retry-after')),
       });
     }
     if (status >= 500)
@@ -194,12 +190,4 @@ function header(headers: unknown, name: string): string | undefined {
     if (k.toLowerCase() === name) return Array.isArray(v) ? String(v[0]) : v == null ? undefined : String(v);
   }
   return undefined;
-}
-
-/** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
-function retryAfterMs(value: string | undefined): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }

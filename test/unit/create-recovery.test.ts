@@ -5,7 +5,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createOtsActivities, MAX_RETRY_AFTER_MS, toFailure } from '../../activities/index.js';
+import { MAX_RETRY_AFTER_MS, toFailure } from '../../activities/failures.js';
+import { createOtsActivities } from '../../activities/ots.js';
 import { OtsClient } from '../../src/ots/client.js';
 import {
   CLOCK_SKEW_MS,

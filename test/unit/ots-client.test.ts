@@ -5,7 +5,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OtsClient, parseRetryAfter } from '../../src/ots/client.js';
+import { OtsClient } from '../../src/ots/client.js';
+import { parseRetryAfter } from '../../src/retry-after.js';
 import {
   OtsAuthError,
   OtsBadRequestError,

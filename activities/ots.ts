@@ -1,0 +1,62 @@
+// Activities that call Onetime Secret. createSecret and burnSecret run on the rate-limited OTS task queue;
+// checkSecret runs on the main queue and reads receipts through `receipts` (the process's ReceiptBatcher, whose one
+// recent-receipts call serves every watch: src/ots/receipt-batcher.ts, docs/onetime-secret.md "Batched receipt
+// checks"), so watches do not queue behind the budget.
+import type { OtsClient } from '../src/ots/client.js';
+import { OtsNotFoundError } from '../src/ots/errors.js';
+import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
+import type { Sealed, Sealer } from '../src/seal.js';
+import { createSecretActivity } from './create-secret.js';
+import { failing } from './failures.js';
+
+export type OtsPort = Pick<OtsClient, 'share' | 'generate' | 'receipt' | 'burn' | 'shareLink' | 'recent'>;
+
+/** Receipt states as the workflow sees them; `gone` is OTS's "Unknown secret" (consumed, expired or never there). */
+export type SecretCheck =
+  { state: 'new' | 'viewed' | 'burned' | 'expired' | 'orphaned' | 'gone' } | { state: 'received'; receivedAt: string };
+
+export function createOtsActivities(deps: {
+  ots: OtsPort;
+  sealer: Sealer;
+  /** Where checkSecret reads receipts: the process's ReceiptBatcher. Default: `ots`, one call per check. */
+  receipts?: ReceiptSource;
+  /** The OTS client's request deadline: how long after its send a create can still land. Default 10 s. */
+  otsRequestTimeoutMs?: number;
+}) {
+  const { ots, sealer } = deps;
+  const receipts = deps.receipts ?? ots;
+  const open = (s: Sealed | undefined) => (s ? sealer.open(s) : undefined);
+
+  return {
+    createSecret: createSecretActivity(deps),
+
+    async checkSecret(args: { metadataKey: string }): Promise<SecretCheck> {
+      return failing(async () => {
+        try {
+          const r = await receipts.receipt(args.metadataKey);
+          if (r.state === 'received') {
+            return { state: 'received', receivedAt: new Date((r.received ?? r.updated) * 1000).toISOString() };
+          }
+          return { state: r.state };
+        } catch (err) {
+          if (err instanceof OtsNotFoundError) return { state: 'gone' };
+          throw err;
+        }
+      });
+    },
+
+    async burnSecret(args: { metadataKey: string; passphrase?: Sealed }): Promise<SecretCheck> {
+      return failing(async () => {
+        try {
+          const r = await ots.burn(args.metadataKey, open(args.passphrase));
+          return { state: r.state === 'received' ? 'gone' : r.state } as SecretCheck;
+        } catch (err) {
+          if (err instanceof OtsNotFoundError) return { state: 'gone' };
+          throw err;
+        }
+      });
+    },
+  };
+}
+
+export type OtsActivities = ReturnType<typeof createOtsActivities>;
