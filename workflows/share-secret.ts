@@ -23,14 +23,9 @@ import type { VoiceActivities } from '../activities/voice.js';
 import { burnSignal, burnUpdate, callLineSignal, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
 import { failureOutcome, failureReason } from './failures.js';
 import { otsTaskQueue } from './queues.js';
-import {
-  advanceSmsStatus,
-  isSmsFailure,
-  isSmsStatus,
-  maskRecipient,
-  nextPollDelayMs,
-  technicianDetails,
-} from './pure.js';
+import { nextPollDelayMs } from './poll-schedule.js';
+import { advanceSmsStatus, isSmsFailure, isSmsStatus } from './sms-status.js';
+import { maskRecipient, technicianDetails } from './technician-view.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
 import {
   FINAL_STATES,

@@ -15,7 +15,7 @@ import { burnUpdate, statusQuery } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
-import { technicianSummary } from '../../workflows/pure.js';
+import { technicianSummary } from '../../workflows/technician-view.js';
 import { ttlText } from '../../workflows/ttl-text.js';
 import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
