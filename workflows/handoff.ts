@@ -1,8 +1,8 @@
 // One hand-off's state and every transition of it, for the shareSecret workflow (workflows/share-secret.ts), which
 // sets up the message handlers and runs the steps in order. Deterministic orchestration only: all I/O is in
-// activities/ (docs/architecture.md, "Workflow rules").
+// activities/, see docs/architecture.md ("Workflow rules").
 //
-// Failure rule: an API failure never leads to a cleartext fallback (docs/decisions.md, "No cleartext fallback,
+// Failure rule: an API failure never leads to a cleartext fallback, see docs/decisions.md ("No cleartext fallback,
 // ever"). The hand-off pauses in `needs_technician` with a note, and a technician resolves it (retry,
 // delivered_manually or cancel).
 import {
@@ -260,8 +260,8 @@ export class Handoff {
     if (this.state.created) return undefined;
     if (this.burnRequested()) return 'burned';
     // A technician's retry runs the step again: tell it when the failed tries ran, so it looks for a secret they
-    // may have created before making one (docs/onetime-secret.md, "Creating exactly once") — unless their failure
-    // proves OTS refused it.
+    // may have created before making one, unless their failure proves OTS refused it. See docs/onetime-secret.md
+    // ("Creating exactly once").
     let recover: { since: number; until: number } | undefined;
     const created = await this.step('Creating the Onetime Secret', async () => {
       const triedAt = Date.now();
@@ -370,7 +370,7 @@ export class Handoff {
           );
           return true;
         }
-        // Never a new secret on expiry (docs/decisions.md, "Expired unopened: flag, never regenerate").
+        // Never a new secret on expiry: docs/decisions.md ("Expired unopened: flag, never regenerate").
         this.setState('expired');
         await this.note(
           `Link expired unopened at ${created.expiresAt}. Technician follow-up needed: contact the caller. ` +

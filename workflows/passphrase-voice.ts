@@ -1,8 +1,8 @@
 // Reading the passphrase over the live call, the voice branch of a hand-off's passphrase step: register with the
 // call's session (workflows/call-session.ts), wait (bounded) for its media stream, then speak on the task queue of
-// the process holding it (docs/architecture.md, "Voice round trip"). If that fails, the fallback rule: by SMS only
-// when the link went by email, otherwise a technician decides. Never on the link's channel (docs/decisions.md,
-// "`passphraseTo` rules: never the link's channel").
+// the process holding it, see docs/architecture.md ("Voice round trip"). If that fails, the fallback rule: by SMS
+// only when the link went by email, otherwise a technician decides. Never on the link's channel: docs/decisions.md
+// ("`passphraseTo` rules: never the link's channel").
 import { ActivityFailure, CancellationScope, condition, isCancellation, workflowInfo } from '@temporalio/workflow';
 import { failureReason } from './failures.js';
 import type { Ending, Handoff } from './handoff.js';

@@ -1,5 +1,6 @@
 // When the workflow next checks the receipt: durable timers on a schedule that thins out as the link ages
-// (OTS_POLL_INTERVALS), so a link nobody opens costs few calls (docs/onetime-secret.md, "Batched receipt checks").
+// (OTS_POLL_INTERVALS), so a link nobody opens costs few calls. See docs/onetime-secret.md ("Batched receipt
+// checks").
 
 /**
  * Milliseconds to wait before poll number `polls` (0-based): the schedule's entry, the last one repeating, but

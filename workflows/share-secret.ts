@@ -11,8 +11,8 @@ import { otsTaskQueue } from './queues.js';
 import type { ShareInput, ShareResult } from './types.js';
 
 // Retries: OTS_RATE_LIMITED and OTS_UNAVAILABLE are retried (Retry-After wins over the backoff through the
-// failure's nextRetryDelay); after the last attempt the hand-off goes to a technician. The rest fail at once
-// (docs/onetime-secret.md, "Errors and rate limits").
+// failure's nextRetryDelay); after the last attempt the hand-off goes to a technician. The rest fail at once. See
+// docs/onetime-secret.md ("Errors and rate limits").
 const OTS_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
@@ -31,8 +31,8 @@ const NOTE_OPTIONS: ActivityOptions = {
 };
 // Reading the passphrase: the activity heartbeats while audio plays. One attempt: a reading cut off part-way is
 // not restarted behind the caller's back; the fallback rule decides instead. If the process holding the stream has
-// gone, nobody picks the task up and scheduleToStart ends it quickly (docs/decisions.md, "`speakPassphrase`: one
-// attempt, 15 s to start").
+// gone, nobody picks the task up and scheduleToStart ends it quickly. See docs/decisions.md ("`speakPassphrase`:
+// one attempt, 15 s to start").
 const SPEAK_OPTIONS: ActivityOptions = {
   scheduleToStartTimeout: '15s',
   startToCloseTimeout: '10m',
@@ -52,7 +52,7 @@ function handoffActivities() {
       taskQueue: otsQueue,
     }),
     // Receipt checks run on the workflow's own queue: the worker answers them from one batched recent-receipts
-    // call, so they need not wait behind creates in the rate-limited queue (docs/onetime-secret.md, "Batched
+    // call, so they need not wait behind creates in the rate-limited queue. See docs/onetime-secret.md ("Batched
     // receipt checks").
     receipts: proxyActivities<Pick<OtsActivities, 'checkSecret'>>(OTS_OPTIONS),
     delivery: proxyActivities<DeliveryActivities>(DELIVERY_OPTIONS),
@@ -69,7 +69,8 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   const handoff = new Handoff(input, handoffActivities());
 
   // Handlers check their input and ignore what does not fit: a malformed signal (Temporal UI and the CLI send
-  // anything) that threw here would fail the workflow task on every replay (docs/architecture.md, "Workflow rules").
+  // anything) that threw here would fail the workflow task on every replay. See docs/architecture.md ("Workflow
+  // rules").
   setHandler(statusQuery, () => handoff.status());
   setHandler(smsStatusSignal, (ev) => handoff.recordSmsStatus(ev));
   setHandler(burnSignal, (req) => handoff.requestBurn(req));

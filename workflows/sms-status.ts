@@ -1,6 +1,6 @@
-// Twilio SMS statuses, ranked. Status callbacks arrive asynchronously, duplicated and out of order
-// (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status; docs/twilio.md, "SMS status
-// callbacks"), so the workflow keeps the most advanced one per message.
+// Twilio SMS statuses, ranked. Status callbacks arrive asynchronously, duplicated and out of order, so the workflow
+// keeps the most advanced one per message. See docs/twilio.md ("SMS status callbacks") and
+// https://www.twilio.com/docs/messaging/guides/track-outbound-message-status.
 import type { SmsStatus } from './types.js';
 
 const RANK: Record<SmsStatus, number> = {

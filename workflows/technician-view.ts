@@ -1,5 +1,5 @@
 // What technicians see of a hand-off in Temporal UI: its one-line summary and its "current details". Masked
-// recipients, never the secret, passphrase or link (docs/architecture.md, "Confidentiality").
+// recipients, never the secret, passphrase or link: docs/architecture.md ("Confidentiality").
 import { ttlText } from './ttl-text.js';
 
 /** Masks a phone number or email for display: +1555****567, j***@e***.com. */
