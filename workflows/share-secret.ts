@@ -10,9 +10,9 @@ import { burnSignal, burnUpdate, callLineSignal, resolveSignal, smsStatusSignal,
 import { otsTaskQueue } from './queues.js';
 import type { ShareInput, ShareResult } from './types.js';
 
-// Retries: OTS_RATE_LIMITED and OTS_UNAVAILABLE are retried (Retry-After wins over the backoff through the
-// failure's nextRetryDelay); after the last attempt the hand-off goes to a technician. The rest fail at once. See
-// docs/onetime-secret.md ("Errors and rate limits").
+// Retries: the activities mark which failures may be retried (rate limits and outages; Retry-After wins over the
+// backoff through the failure's nextRetryDelay) and which fail at once; after the last attempt the hand-off goes to a
+// technician. See docs/onetime-secret.md ("Errors and rate limits").
 const OTS_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
