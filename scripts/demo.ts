@@ -5,6 +5,7 @@
 // Talks only to the service's own URL (DEMO_URL, default http://127.0.0.1:3000).
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
+import { callWorkflowId } from '../workflows/ids.js';
 
 const base = (process.env.DEMO_URL ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
 const token =
@@ -178,7 +179,7 @@ async function voiceScene() {
   step(5, 'The notes the technician sees');
   const done = await until(started.shareId, ['viewed', 'expired', 'burned', 'needs_technician']);
   for (const n of done.notes) console.log(`   [${n.at}] ${n.text}${n.followUp ? '  (follow-up)' : ''}`);
-  console.log(`   Final state: ${done.state}. Call session: workflow call-${callSid} in Temporal UI.`);
+  console.log(`   Final state: ${done.state}. Call session: workflow ${callWorkflowId(callSid)} in Temporal UI.`);
 }
 
 /** Clip names as the caller hears them: prompts in brackets, characters in their groups of three. */

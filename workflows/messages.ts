@@ -1,4 +1,5 @@
-// Messages of the shareSecret workflow, declared once for the workflow and the HTTP layer (STYLE.md).
+// Messages of the shareSecret workflow, declared once for the workflow and the HTTP layer: docs/architecture.md
+// ("Workflow rules").
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CallLine, CallSessionStatus, Resolution, ShareStatus, SmsStatusEvent, StreamStarted } from './types.js';
 

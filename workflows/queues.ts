@@ -1,7 +1,5 @@
 /** OTS activities run on their own queue, whose server-side rate limit keeps the fleet under the account's limit. */
 export const otsTaskQueue = (taskQueue: string): string => `${taskQueue}-ots`;
-/** Workflow id of a call's session (workflows/call-session.ts). */
-export const callWorkflowId = (callSid: string): string => `call-${callSid}`;
 /**
  * This process's own task queue for the voice activities: only the process holding a call's media stream can
  * speak into it. Unique per process start, so a restarted process never picks up work meant for its old streams.

@@ -55,7 +55,7 @@ export interface ShareInput {
   /** Voice passphrase: how long to wait for the call's media stream (VOICE_CALL_WAIT_SECONDS). */
   callWaitMs?: number;
   /** Carried across continue-as-new; absent on the first run. */
-  resume?: WatchState;
+  resume?: HandoffState;
 }
 
 export interface Note {
@@ -93,7 +93,11 @@ export interface CreatedSecret {
   recovered?: true;
 }
 
-export interface WatchState {
+/**
+ * Everything a hand-off knows, carried across continue-as-new as `ShareInput.resume`. Running workflows continue
+ * with it, so its shape stays as it is: add optional fields only.
+ */
+export interface HandoffState {
   state: ShareState;
   created?: CreatedSecret;
   linkMessageSid?: string;

@@ -20,7 +20,7 @@ import type { RunningService, ServiceOptions } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { loadClipSet } from '../../src/voice/clips.js';
 import { callQuery } from '../../workflows/messages.js';
-import { callWorkflowId } from '../../workflows/queues.js';
+import { callWorkflowId } from '../../workflows/ids.js';
 import { percentile, round, rssMb } from './stats.js';
 import type { ChildMessage, ChildReading, ChildStats, ParentMessage } from './voice-service.js';
 

@@ -23,6 +23,7 @@ import { createSealer } from '../../src/seal.js';
 import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
 import { FAILURE_CONVERTER_PATH } from '../../src/temporal/data-converter.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
 import type { ShareInput, ShareResult } from '../../workflows/types.js';
 
@@ -192,7 +193,7 @@ async function watchOnce(
     };
     const handle = await env.client.workflow.start('shareSecret', {
       taskQueue,
-      workflowId: `share-bench-watch-${name}`,
+      workflowId: shareWorkflowId(`bench-watch-${name}`),
       args: [input],
     });
     const result = (await handle.result()) as ShareResult;

@@ -15,7 +15,8 @@ import type { Sealer } from '../seal.js';
 import { burnUpdate, statusQuery } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
-import { technicianSummary } from '../../workflows/pure.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
+import { technicianSummary } from '../../workflows/technician-view.js';
 import { ttlText } from '../../workflows/ttl-text.js';
 import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
@@ -40,7 +41,6 @@ const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
  * 20 s; with one the agent hears 503 (src/http/app.ts) sooner and can retry with the same Idempotency-Key.
  */
 const TEMPORAL_DEADLINE_MS = 10_000;
-export const workflowIdOf = (shareId: string) => `share-${shareId}`;
 
 /**
  * A retried request with the same Idempotency-Key (from the same token) maps to the same shareId, hence the same
@@ -92,7 +92,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       return;
     }
     const shareId = shareIdFor(String(res.locals.token), key);
-    const workflowId = workflowIdOf(shareId);
+    const workflowId = shareWorkflowId(shareId);
     const passphrase: PassphraseDelivery =
       mode === 'sms'
         ? { mode, to: body.passphraseTo! }
@@ -194,7 +194,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       return;
     }
     try {
-      res.json(await inTime(() => deps.client.workflow.getHandle(workflowIdOf(shareId)).query(statusQuery)));
+      res.json(await inTime(() => deps.client.workflow.getHandle(shareWorkflowId(shareId)).query(statusQuery)));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         res.status(404).json({ error: 'no such share' });
@@ -210,7 +210,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       res.status(404).json({ error: 'no such share' });
       return;
     }
-    const handle = deps.client.workflow.getHandle(workflowIdOf(shareId));
+    const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     try {
       res.json(await handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] }));
       deps.log.info({ shareId }, 'burn requested');

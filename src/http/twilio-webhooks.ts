@@ -9,8 +9,7 @@ import { z } from 'zod';
 import { twilioReplayGuard } from '../twilio/replay-guard.js';
 import { twilioSignatureMiddleware } from '../twilio/signature.js';
 import { callEndedSignal, smsStatusSignal } from '../../workflows/messages.js';
-import { callWorkflowId } from '../../workflows/queues.js';
-import { workflowIdOf } from './shares.js';
+import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 
 const smsStatusForm = z.object({
   MessageSid: z.string().regex(/^(SM|MM)[0-9a-fA-F]{32}$/),
@@ -103,7 +102,7 @@ export function twilioRouter(deps: {
       const { MessageSid, MessageStatus, ErrorCode } = form.data;
       try {
         await deps.client.workflow
-          .getHandle(workflowIdOf(shareId))
+          .getHandle(shareWorkflowId(shareId))
           .signal(smsStatusSignal, { messageSid: MessageSid, status: MessageStatus, errorCode: ErrorCode });
         deps.log.info({ shareId, messageSid: MessageSid, status: MessageStatus, errorCode: ErrorCode }, 'sms status');
       } catch (err) {

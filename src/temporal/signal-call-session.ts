@@ -3,7 +3,7 @@
 import type { Client } from '@temporalio/client';
 import type { SignalDefinition } from '@temporalio/common';
 import type { callSession } from '../../workflows/call-session.js';
-import { callWorkflowId } from '../../workflows/queues.js';
+import { callWorkflowId } from '../../workflows/ids.js';
 import { CallSid } from '../../workflows/search-attributes.js';
 
 /** Sends `signal(arg)` to the call's session, starting it if it is not running. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { VoiceLine } from '../../activities/voice.js';
-import { callWorkflowId } from '../../workflows/queues.js';
+import { callWorkflowId } from '../../workflows/ids.js';
 import { streamStartedSignal, streamStoppedSignal } from '../../workflows/messages.js';
 import type { Config } from '../config.js';
 import { signalCallSession } from '../temporal/signal-call-session.js';

@@ -12,6 +12,7 @@ import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { KEY_ID_HEADER } from '../../src/temporal/payload-codec.js';
 import { payloadsIn } from '../helpers/history.js';
 import { historyText, startTestService, TEST_CODEC_TOKEN, type TestService } from '../helpers/service.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 const UI_ORIGIN = 'http://localhost:18233';
 const key = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
@@ -97,7 +98,7 @@ describe('payload encryption and the technician view', () => {
     expect(decoded).not.toContain(secret);
 
     // The technician's view: static summary/details (user metadata) and current details, decoded by our client.
-    const handle = svc.temporal.client.workflow.getHandle(`share-${shareId}`);
+    const handle = svc.temporal.client.workflow.getHandle(shareWorkflowId(shareId));
     const description = await handle.describe();
     expect(await description.staticSummary()).toBe(
       `Ticket ${ticketId}: link by email to c***@e***.org, passphrase by SMS, valid 1 d`,
@@ -124,7 +125,7 @@ describe('payload encryption and the technician view', () => {
         '--address',
         inject('temporalAddress'),
         '--workflow-id',
-        `share-${shareId}`,
+        shareWorkflowId(shareId),
         '--output',
         'json',
         ...extra,

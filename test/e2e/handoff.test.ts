@@ -3,6 +3,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 let svc: TestService;
 const used: { secrets: string[]; shareIds: string[]; links: string[]; excludeSms: Set<string> } = {
@@ -47,7 +48,7 @@ describe('hand-off through the agent API', () => {
     expect(res.status).toBe(202);
     expect(res.body).toEqual({
       shareId: expect.stringMatching(/^shr_/),
-      workflowId: `share-${res.body.shareId}`,
+      workflowId: shareWorkflowId(res.body.shareId),
       statusUrl: expect.stringContaining(res.body.shareId),
     });
     used.shareIds.push(res.body.shareId);

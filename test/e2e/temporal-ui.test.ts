@@ -12,6 +12,7 @@ import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js
 import { freePort } from '../../src/temporal/ports.js';
 import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -97,7 +98,7 @@ describe.skipIf(!haveChromium)('Temporal UI shows hand-offs decoded through the 
       await page.goto(`${uiUrl}/namespaces/default/workflows?query=${query}`);
       const dir = join(root, '.artifacts', 'screenshots');
       await mkdir(dir, { recursive: true });
-      const row = page.locator(`a:text("share-${res.body.shareId}"):visible`).first();
+      const row = page.locator(`a:text("${shareWorkflowId(res.body.shareId)}"):visible`).first();
       await row.waitFor({ timeout: 30_000 });
       await page.screenshot({ path: join(dir, 'temporal-ui-list.png') });
       await row.click();

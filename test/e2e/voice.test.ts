@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { isValidTwilioSignature } from '../../src/twilio/signature.js';
 import { expectedTwilioSignature } from '../../src/twilio/signature.js';
 import { callQuery } from '../../workflows/messages.js';
-import { callWorkflowId } from '../../workflows/queues.js';
+import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { shortClipSetDir, until } from '../helpers/voice.js';
 import type { SimulatedCallSnapshot } from '../../src/sandbox/simulated-caller.js';
@@ -158,7 +158,7 @@ describe('live-call passphrase with the committed clips', () => {
     const snap = await callSnapshot(svc, callSid);
     expect(snap.callSid).toBe(callSid);
     const session = await svc.temporal.client.workflow.getHandle(callWorkflowId(callSid)).result();
-    expect(session).toMatchObject({ state: 'ended', served: [`share-${shareId}`] });
+    expect(session).toMatchObject({ state: 'ended', served: [shareWorkflowId(shareId)] });
 
     scanned = {
       secrets: [secret, passphrase, digits.join(' ')],

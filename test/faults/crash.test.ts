@@ -17,6 +17,7 @@ import { childSecrets, startChildService, type ChildService } from '../helpers/c
 import { decodeThroughCodecServer, expectOnlyCiphertext } from '../helpers/history.js';
 import { expectNoLeaks } from '../helpers/leak-scan.js';
 import { historyText } from '../helpers/service.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 const credentials = { username: 'crash-test@ots-handoff.invalid', apiKey: `crash-${randomUUID()}` };
 const dataDir = mkdtempSync(join(tmpdir(), 'ots-crash-'));
@@ -177,7 +178,7 @@ describe('crash and restart of the service process', () => {
     const client = new Client({ connection: temporal });
     const history: string[] = [];
     for (const w of all) {
-      const raw = await client.workflow.getHandle(`share-${w.shareId}`).fetchHistory();
+      const raw = await client.workflow.getHandle(shareWorkflowId(w.shareId)).fetchHistory();
       expectOnlyCiphertext(raw);
       history.push(historyText(raw), ...(await decodeThroughCodecServer(svc.url, env.CODEC_TOKENS!, raw)));
     }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -78,7 +79,7 @@ describe('load with idempotency', () => {
       links: bodies.map((b) => svc.linkSentTo(b.body.link.to)),
     });
     await Promise.all(
-      shareIds.map((id) => svc.temporal.client.workflow.getHandle(`share-${id}`).terminate('load test over')),
+      shareIds.map((id) => svc.temporal.client.workflow.getHandle(shareWorkflowId(id)).terminate('load test over')),
     );
   }, 240_000);
 });

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSignal } from '../../workflows/messages.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 let svc: TestService;
 let scanned: { secrets: string[]; shareIds: string[]; links: string[] } = { secrets: [], shareIds: [], links: [] };
@@ -41,7 +42,7 @@ const emu = () => svc.otsEmulator!;
 const SHARE = '/api/v1/share';
 const retry = (shareId: string) =>
   svc.temporal.client.workflow
-    .getHandle(`share-${shareId}`)
+    .getHandle(shareWorkflowId(shareId))
     .signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
 
 /** Times at which injected faults get used up (sampled every 10 ms). */

@@ -10,6 +10,7 @@ import { expectedTwilioSignature } from '../../src/twilio/signature.js';
 import { resolveSignal } from '../../workflows/messages.js';
 import type { ShareStatus } from '../../workflows/types.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 let svc: TestService;
 let scanned: { secrets: string[]; shareIds: string[]; links: string[] } = { secrets: [], shareIds: [], links: [] };
@@ -116,7 +117,7 @@ describe('Twilio failures', () => {
     );
     expect(linkSms(s.to)).toHaveLength(0);
     await svc.temporal.client.workflow
-      .getHandle(`share-${s.shareId}`)
+      .getHandle(shareWorkflowId(s.shareId))
       .signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
     await svc.waitForState(s.shareId, 'awaiting_view');
     expect(linkSms(s.to)).toHaveLength(1);
@@ -159,7 +160,7 @@ describe('Twilio failures', () => {
 
     // The technician retries: a new SMS goes out. The old message's failure, arriving yet again, does not pause it.
     await svc.temporal.client.workflow
-      .getHandle(`share-${s.shareId}`)
+      .getHandle(shareWorkflowId(s.shareId))
       .signal(resolveSignal, { action: 'retry', by: 'tech@example.com' });
     const resumed = await svc.waitFor(s.shareId, (x) => x.state === 'awaiting_view' && linkSms(s.to).length === 2);
     const second = linkSms(s.to)[1]!.sid;

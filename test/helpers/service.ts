@@ -13,6 +13,7 @@ import { statusQuery } from '../../workflows/messages.js';
 import type { ShareState, ShareStatus } from '../../workflows/types.js';
 import { decodeThroughCodecServer, expectOnlyCiphertext } from './history.js';
 import { expectNoLeaks, type Written } from './leak-scan.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 export interface ApiResponse<T = any> {
   status: number;
@@ -85,7 +86,7 @@ export async function startTestService(
   }
 
   async function status(shareId: string): Promise<ShareStatus> {
-    return svc.temporal.client.workflow.getHandle(`share-${shareId}`).query(statusQuery);
+    return svc.temporal.client.workflow.getHandle(shareWorkflowId(shareId)).query(statusQuery);
   }
 
   /** Polls the status query until `pred` holds (signals and activities land asynchronously). */
@@ -120,7 +121,8 @@ export async function startTestService(
     return svc.ots.retrieveSecret(key, passphrase);
   }
 
-  const rawHistory = (shareId: string) => svc.temporal.client.workflow.getHandle(`share-${shareId}`).fetchHistory();
+  const rawHistory = (shareId: string) =>
+    svc.temporal.client.workflow.getHandle(shareWorkflowId(shareId)).fetchHistory();
   async function history(shareId: string): Promise<string> {
     return historyText(await rawHistory(shareId));
   }

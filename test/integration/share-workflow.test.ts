@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { burnSignal, burnUpdate, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
 import type { ShareInput, ShareStatus } from '../../workflows/types.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
 
 let svc: TestService;
 let scanned: { secrets: string[]; shareIds: string[]; allowSms?: Set<string> };
@@ -40,7 +41,7 @@ async function startShare(overrides: Partial<ShareInput> & { value?: string } = 
   };
   const handle = await svc.temporal.client.workflow.start('shareSecret', {
     taskQueue: svc.config.TEMPORAL_TASK_QUEUE,
-    workflowId: `share-${shareId}`,
+    workflowId: shareWorkflowId(shareId),
     args: [input],
   });
   return { shareId, handle, input, value };

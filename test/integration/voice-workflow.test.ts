@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { callEndedSignal, callQuery, resolveSignal, streamStartedSignal } from '../../workflows/messages.js';
-import { callWorkflowId } from '../../workflows/queues.js';
+import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { until } from '../helpers/voice.js';
 
@@ -37,7 +37,7 @@ async function share(body: Record<string, unknown>) {
   });
   expect(res.status, res.text).toBe(202);
   const shareId: string = res.body.shareId;
-  return { shareId, secret, handle: svc.temporal.client.workflow.getHandle(`share-${shareId}`) };
+  return { shareId, secret, handle: svc.temporal.client.workflow.getHandle(shareWorkflowId(shareId)) };
 }
 
 describe('voice passphrase: call sessions and the fallback rule', () => {
@@ -64,7 +64,7 @@ describe('voice passphrase: call sessions and the fallback rule', () => {
     expect(sms[0]!.body.replace(/\s/g, '')).toContain(passphrase);
     // The call session knows the hand-off waited for it.
     const call = await svc.temporal.client.workflow.getHandle(callWorkflowId(callSid)).query(callQuery);
-    expect(call.waiting).toEqual([`share-${shareId}`]);
+    expect(call.waiting).toEqual([shareWorkflowId(shareId)]);
     expect(call.state).toBe('waiting_for_stream');
     scanned = { secrets: [secret, passphrase], shareIds: [shareId], allowSms: new Set([sms[0]!.sid]) };
   });
@@ -79,7 +79,7 @@ describe('voice passphrase: call sessions and the fallback rule', () => {
     await until(
       'the hand-off to register with the call session',
       async () =>
-        Boolean((await session.query(callQuery).catch(() => undefined))?.waiting.includes(`share-${shareId}`)),
+        Boolean((await session.query(callQuery).catch(() => undefined))?.waiting.includes(shareWorkflowId(shareId))),
       10_000,
       100,
     );

@@ -1,30 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
-import { advanceSmsStatus, maskRecipient, nextPollDelayMs } from '../../workflows/pure.js';
-
-describe('maskRecipient', () => {
-  it('masks phone numbers and emails', () => {
-    expect(maskRecipient('+15551230001')).toBe('+155*****001');
-    expect(maskRecipient('pat.smith@example.com')).toBe('p***@e***.com');
-  });
-});
-
-describe('SMS status ranking', () => {
-  it('keeps the most advanced status when callbacks arrive out of order', () => {
-    let s = advanceSmsStatus(undefined, 'sent');
-    s = advanceSmsStatus(s, 'queued');
-    expect(s).toBe('sent');
-    s = advanceSmsStatus(s, 'delivered');
-    s = advanceSmsStatus(s, 'sending');
-    expect(s).toBe('delivered');
-  });
-  it('a terminal status is not replaced by another terminal one, but read follows delivered', () => {
-    expect(advanceSmsStatus('undelivered', 'delivered')).toBe('undelivered');
-    expect(advanceSmsStatus('delivered', 'failed')).toBe('delivered');
-    expect(advanceSmsStatus('delivered', 'read')).toBe('read');
-    expect(advanceSmsStatus('sent', 'failed')).toBe('failed');
-  });
-});
+import { nextPollDelayMs } from '../../workflows/poll-schedule.js';
 
 describe('poll schedule', () => {
   it('follows the schedule, repeats the last value and never waits past expiry', () => {

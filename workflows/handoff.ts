@@ -1,0 +1,469 @@
+// One hand-off's state and every transition of it, for the shareSecret workflow (workflows/share-secret.ts), which
+// sets up the message handlers and runs the steps in order. Deterministic orchestration only: all I/O is in
+// activities/, see docs/architecture.md ("Workflow rules").
+//
+// Failure rule: an API failure never leads to a cleartext fallback, see docs/decisions.md ("No cleartext fallback,
+// ever"). The hand-off pauses in `needs_technician` with a note, and a technician resolves it (retry,
+// delivered_manually or cancel).
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  condition,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { SecretCheck } from '../activities/index.js';
+import { failureOutcome, failureReason } from './failures.js';
+import { speakPassphrase } from './passphrase-voice.js';
+import { nextPollDelayMs } from './poll-schedule.js';
+import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
+import type { HandoffActivities } from './share-secret.js';
+import { advanceSmsStatus, isSmsFailure, isSmsStatus } from './sms-status.js';
+import { maskRecipient, technicianDetails } from './technician-view.js';
+import {
+  FINAL_STATES,
+  type CallLine,
+  type HandoffState,
+  type Resolution,
+  type ShareInput,
+  type ShareResult,
+  type ShareState,
+  type ShareStatus,
+  type SmsStatusEvent,
+} from './types.js';
+
+/** How `close` ends a hand-off that a step stopped: a pending burn request wins over a technician's decision. */
+export type Ending = 'burned' | 'cancelled' | 'resolved';
+
+/**
+ * What a step leaves for the workflow when the hand-off goes no further: an ending to close it with, or `final`
+ * when it reached a final state by itself (opened, expired, burned outside this hand-off). A step that returns
+ * undefined has done its part.
+ */
+export type StepEnd = Ending | 'final';
+
+/** A step's result, or how the hand-off ends when the step failed and the technician did not retry it. */
+type Stepped<T> = { value: T; end?: undefined } | { end: Ending };
+
+/** Continue-as-new after this many polls in one run even if the server has not suggested it yet. */
+const POLLS_PER_RUN = 500;
+
+export class Handoff {
+  readonly state: HandoffState;
+  /** A technician's decision on the current pause (resolve signal); a decision sent before the pause is dropped. */
+  private resolution: Resolution | undefined;
+  /** The call session's answer: where the call's media stream lives, or that the call is gone. */
+  callLine: CallLine | undefined;
+
+  constructor(
+    readonly input: ShareInput,
+    readonly activities: HandoffActivities,
+  ) {
+    this.state = input.resume ?? { state: 'creating', polls: 0, notes: [], runs: 0, sms: {}, handledFailures: [] };
+    this.state.runs += 1;
+    // Shown before the handlers are set, as they may run as soon as they are (buffered signals).
+    this.showDetails();
+  }
+
+  // ---- What the hand-off looks like from outside ----
+
+  status(): ShareStatus {
+    const { input, state: s } = this;
+    return {
+      shareId: input.shareId,
+      ticketId: input.ticketId,
+      state: s.state,
+      link: {
+        channel: input.link.channel,
+        to: maskRecipient(input.link.to),
+        sentAt: s.linkSentAt,
+        deliveryStatus: s.linkMessageSid ? s.sms[s.linkMessageSid]?.status : undefined,
+      },
+      passphrase: { mode: input.passphrase.mode, deliveredAt: s.passphraseDeliveredAt },
+      expiresAt: s.created?.expiresAt,
+      viewedAt: s.viewedAt,
+      notes: s.notes,
+    };
+  }
+
+  /** Temporal UI's "current details": the hand-off as it stands, refreshed on every change. */
+  showDetails(): void {
+    setCurrentDetails(technicianDetails(this.status()));
+  }
+
+  isFinal(): boolean {
+    return FINAL_STATES.includes(this.state.state);
+  }
+
+  burnRequested(): boolean {
+    return this.state.burnRequestedBy !== undefined;
+  }
+
+  // ---- Messages (each handler ignores input that does not fit, see workflows/share-secret.ts) ----
+
+  recordSmsStatus(ev: SmsStatusEvent): void {
+    if (!ev || typeof ev.messageSid !== 'string' || !isSmsStatus(ev.status)) return;
+    const prev = this.state.sms[ev.messageSid];
+    const next = advanceSmsStatus(prev?.status, ev.status);
+    this.state.sms[ev.messageSid] = { status: next, errorCode: next === ev.status ? ev.errorCode : prev?.errorCode };
+    this.showDetails();
+  }
+
+  /** A burn signal: recorded unless the hand-off is over; the first requester is the one named in notes. */
+  requestBurn(req: unknown): void {
+    if (!this.isFinal()) this.state.burnRequestedBy ??= byWhom(req, 'Temporal UI');
+  }
+
+  /** The burn update: done when the hand-off has ended, or when burning itself failed and waits for a technician. */
+  async burn(req: unknown): Promise<ShareStatus> {
+    this.state.burnRequestedBy ??= byWhom(req, 'agent API');
+    await condition(() => this.isFinal() || this.state.burnBlocked === true);
+    return this.status();
+  }
+
+  receiveCallLine(line: CallLine): void {
+    if (line && typeof line.live === 'boolean') this.callLine = line;
+  }
+
+  resolve(r: Resolution): void {
+    if (this.state.state === 'needs_technician' && ['retry', 'delivered_manually', 'cancel'].includes(r?.action))
+      this.resolution = r;
+  }
+
+  // ---- Transitions ----
+
+  setState(s: ShareState): void {
+    if (this.state.state === s) return;
+    this.state.state = s;
+    upsertSearchAttributes([{ key: ShareStateKey, value: s }]);
+    this.showDetails();
+  }
+
+  /** Adds a ticket note; also posted to the PSA webhook, best effort: the note list is the record either way. */
+  async note(text: string, followUp?: boolean): Promise<void> {
+    const n = { at: new Date().toISOString(), text, ...(followUp ? { followUp: true } : {}) };
+    this.state.notes.push(n);
+    this.showDetails();
+    if (!this.input.notesWebhook) return;
+    try {
+      await this.activities.notesHook.postNote({ shareId: this.input.shareId, ticketId: this.input.ticketId, note: n });
+    } catch {
+      this.state.notes.push({
+        at: new Date().toISOString(),
+        text: 'The PSA notes webhook did not accept the note above; it is kept here.',
+      });
+      this.showDetails();
+    }
+  }
+
+  /**
+   * Pauses for a technician after a failed step and returns their decision. A burn request also ends the pause
+   * (as "cancel"), except while the failed step is the burn itself.
+   */
+  async pauseForTechnician(what: string, reason: string, opts: { burnEndsPause?: boolean } = {}): Promise<Resolution> {
+    const burnEndsPause = opts.burnEndsPause ?? true;
+    const resumeAt = this.state.state;
+    this.resolution = undefined; // a decision sent before this pause does not answer it
+    this.setState('needs_technician');
+    await this.note(
+      `${what} failed (${reason}). No cleartext fallback: the hand-off is paused until a technician resolves it ` +
+        `(signal "resolve" with action retry, delivered_manually or cancel).`,
+      true,
+    );
+    await condition(() => this.resolution !== undefined || (burnEndsPause && this.burnRequested()));
+    const r: Resolution = this.resolution ?? {
+      action: 'cancel',
+      by: this.state.burnRequestedBy,
+      comment: 'burn requested',
+    };
+    this.resolution = undefined;
+    await this.note(
+      `Technician decision: ${r.action}${r.by ? ` by ${r.by}` : ''}${r.comment ? ` (${r.comment})` : ''}.`,
+    );
+    if (r.action === 'retry') this.setState(resumeAt);
+    return r;
+  }
+
+  /** How a hand-off ends when a technician does not retry: a pending burn request wins. */
+  endingFor(r: Resolution): Ending {
+    return this.burnRequested() ? 'burned' : r.action === 'cancel' ? 'cancelled' : 'resolved';
+  }
+
+  /** Runs a step; on failure waits for a technician, and runs it again until they decide otherwise. */
+  private async step<T>(what: string, fn: () => Promise<T>): Promise<Stepped<T>> {
+    for (;;) {
+      try {
+        return { value: await fn() };
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        const r = await this.pauseForTechnician(what, failureReason(err));
+        if (r.action === 'retry') continue;
+        return { end: this.endingFor(r) };
+      }
+    }
+  }
+
+  /**
+   * Ends the hand-off. A secret that may still be live is burned first so no link outlives the hand-off; if the
+   * burn fails, a technician decides (retry the burn, or accept that the link lives until it expires).
+   */
+  async close(ending: Ending): Promise<void> {
+    const s = this.state;
+    while (s.created && !s.viewedAt) {
+      try {
+        const { metadataKey } = s.created;
+        const r = await this.activities.ots.burnSecret({ metadataKey, passphrase: this.input.secret.passphrase });
+        if (r.state === 'gone' && (await this.applyCheck(await this.activities.receipts.checkSecret({ metadataKey }))))
+          return;
+        await this.note(
+          ending === 'burned'
+            ? `Secret burned at the request of ${s.burnRequestedBy ?? 'a technician'}; the link no longer opens.`
+            : 'The Onetime Secret was burned so the link no longer opens.',
+        );
+        break;
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        s.burnBlocked = true;
+        const r = await this.pauseForTechnician('Burning the Onetime Secret', failureReason(err), {
+          burnEndsPause: false,
+        });
+        s.burnBlocked = false;
+        if (r.action === 'retry') continue;
+        await this.note(`The link was NOT burned: it stays live until it expires at ${s.created.expiresAt}.`, true);
+        break;
+      }
+    }
+    if (!s.created && ending === 'burned')
+      await this.note(`Burn requested by ${s.burnRequestedBy} before a secret existed; nothing was sent.`);
+    this.setState(ending);
+  }
+
+  /** Waits for the handlers still running (a burn update's answer), then gives the result. */
+  async finish(): Promise<ShareResult> {
+    await condition(allHandlersFinished);
+    const s = this.state;
+    return {
+      shareId: this.input.shareId,
+      ticketId: this.input.ticketId,
+      state: s.state,
+      viewedAt: s.viewedAt,
+      expiresAt: s.created?.expiresAt,
+    };
+  }
+
+  // ---- The steps ----
+
+  /** Step 1: creates the Onetime Secret, unless an earlier run did. */
+  async create(): Promise<StepEnd | undefined> {
+    const { input } = this;
+    if (this.state.created) return undefined;
+    if (this.burnRequested()) return 'burned';
+    // A technician's retry runs the step again: tell it when the failed tries ran, so it looks for a secret they
+    // may have created before making one, unless their failure proves OTS refused it. See docs/onetime-secret.md
+    // ("Creating exactly once").
+    let recover: { since: number; until: number } | undefined;
+    const created = await this.step('Creating the Onetime Secret', async () => {
+      const triedAt = Date.now();
+      try {
+        return await this.activities.otsCreate.createSecret({
+          shareId: input.shareId,
+          secret: input.secret,
+          ttlSeconds: input.ttlSeconds,
+          recipient: input.link.channel === 'email' ? input.link.to : undefined,
+          recover,
+        });
+      } catch (err) {
+        recover =
+          failureOutcome(err) === 'refused' ? undefined : { since: recover?.since ?? triedAt, until: Date.now() };
+        throw err;
+      }
+    });
+    if (created.end) return created.end;
+    const secret = created.value;
+    this.state.created = secret;
+    upsertSearchAttributes([{ key: ExpiresAt, value: new Date(secret.expiresAt) }]);
+    await this.note(
+      `Onetime Secret created (receipt ${secret.metadataKey.slice(0, 8)}…, ` +
+        `${secret.passphraseRequired ? 'passphrase required' : 'no passphrase'}), expires ${secret.expiresAt}.` +
+        (secret.recovered ? ' Found again after an attempt whose answer was lost; no second secret was created.' : ''),
+    );
+    return undefined;
+  }
+
+  /** Steps 2 and 3: sends the link, or the passphrase on the other channel, unless already done. */
+  async deliver(what: 'link' | 'passphrase'): Promise<StepEnd | undefined> {
+    const s = this.state;
+    const done =
+      what === 'link'
+        ? s.linkSentAt !== undefined
+        : s.passphraseDeliveredAt !== undefined || this.input.passphrase.mode === 'none';
+    if (done) return undefined;
+    // A burn request stops before each send.
+    if (this.burnRequested()) return 'burned';
+    this.setState('delivering');
+    return what === 'link' ? this.sendLink() : this.sendPassphrase();
+  }
+
+  /**
+   * Step 4: watches the receipt on durable timers until the link is opened, burned or expired, and hands a failed
+   * SMS delivery to a technician. Returns `continue-as-new` when this run's history is long enough.
+   */
+  async watch(): Promise<StepEnd | 'continue-as-new'> {
+    const s = this.state;
+    const created = s.created!;
+    this.setState('awaiting_view');
+    let pollsThisRun = 0;
+    for (;;) {
+      const delay = nextPollDelayMs(this.input.pollIntervals, s.polls, Date.now(), Date.parse(created.expiresAt));
+      await condition(() => this.burnRequested() || this.failedDelivery() !== undefined, delay);
+
+      if (this.burnRequested()) return 'burned';
+      const failed = this.failedDelivery();
+      if (failed) {
+        const end = await this.redeliver(failed);
+        if (end) return end;
+        continue;
+      }
+
+      const check = await this.step('Checking the secret in Onetime Secret', () =>
+        this.activities.receipts.checkSecret({ metadataKey: created.metadataKey }),
+      );
+      if (check.end) return check.end;
+      s.polls += 1;
+      pollsThisRun += 1;
+      if (await this.applyCheck(check.value)) return 'final';
+
+      if (workflowInfo().continueAsNewSuggested || pollsThisRun >= POLLS_PER_RUN) {
+        // A burn update that arrives now waits for the burn, so it must not be waited for here: burn first.
+        await condition(() => allHandlersFinished() || this.burnRequested());
+        if (this.burnRequested()) continue;
+        return 'continue-as-new';
+      }
+    }
+  }
+
+  // ---- Parts of the steps ----
+
+  /** Applies a receipt state; returns true when the hand-off reached a final state. */
+  private async applyCheck(r: SecretCheck): Promise<boolean> {
+    const created = this.state.created!;
+    const expired = Date.now() >= Date.parse(created.expiresAt);
+    switch (r.state) {
+      case 'received':
+        this.state.viewedAt = r.receivedAt;
+        this.setState('viewed');
+        await this.note(`Link opened at ${r.receivedAt}; the secret has been destroyed by Onetime Secret.`);
+        return true;
+      case 'burned':
+        this.setState('burned');
+        await this.note('The secret was burned in Onetime Secret outside this hand-off.');
+        return true;
+      case 'expired':
+      case 'orphaned':
+      case 'gone':
+        if (r.state !== 'expired' && !expired) {
+          this.setState('burned');
+          await this.note(
+            'The secret vanished from Onetime Secret before it expired (burned or removed elsewhere).',
+            true,
+          );
+          return true;
+        }
+        // Never a new secret on expiry: docs/decisions.md ("Expired unopened: flag, never regenerate").
+        this.setState('expired');
+        await this.note(
+          `Link expired unopened at ${created.expiresAt}. Technician follow-up needed: contact the caller. ` +
+            'No new secret was created.',
+          true,
+        );
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  private async sendLink(): Promise<Ending | undefined> {
+    const { input } = this;
+    const created = this.state.created!;
+    if (input.link.channel === 'email') {
+      // OTS mailed the link itself when the secret was created with `recipient`.
+      this.state.linkSentAt = new Date().toISOString();
+      await this.note(
+        `Link sent by email (by Onetime Secret) to ${maskRecipient(input.link.to)}; expires ${created.expiresAt}.`,
+      );
+      return undefined;
+    }
+    const link = input.link;
+    const sent = await this.step('Sending the link by SMS', () =>
+      this.activities.delivery.sendLinkSms({
+        to: link.to,
+        link: created.link,
+        expiresAt: created.expiresAt,
+        statusCallback: input.smsStatusCallback,
+        passphraseVia: input.passphrase.mode === 'none' ? undefined : input.passphrase.mode,
+      }),
+    );
+    if (sent.end) return sent.end;
+    this.state.linkMessageSid = sent.value.sid;
+    this.state.linkSentAt = new Date().toISOString();
+    await this.note(
+      `Link sent by SMS to ${maskRecipient(link.to)} (message ${sent.value.sid}); expires ${created.expiresAt}.`,
+    );
+    return undefined;
+  }
+
+  private async sendPassphrase(): Promise<Ending | undefined> {
+    const pp = this.input.passphrase;
+    if (!this.input.secret.passphrase) return undefined;
+    if (pp.mode === 'sms') return this.sendPassphraseSms(pp.to);
+    if (pp.mode === 'voice') return speakPassphrase(this, pp);
+    return undefined;
+  }
+
+  async sendPassphraseSms(to: string, why = 'a different channel from the link'): Promise<Ending | undefined> {
+    const passphrase = this.input.secret.passphrase!;
+    const sent = await this.step('Sending the passphrase by SMS', () =>
+      this.activities.delivery.sendPassphraseSms({ to, passphrase, statusCallback: this.input.smsStatusCallback }),
+    );
+    if (sent.end) return sent.end;
+    this.state.passphraseMessageSid = sent.value.sid;
+    this.state.passphraseDeliveredAt = new Date().toISOString();
+    await this.note(`Passphrase sent by SMS to ${maskRecipient(to)} (message ${sent.value.sid}; ${why}).`);
+    return undefined;
+  }
+
+  /** A link or passphrase SMS that Twilio reported undelivered or failed, not yet handled by a technician. */
+  private failedDelivery(): { sid: string; kind: 'link' | 'passphrase' } | undefined {
+    const s = this.state;
+    for (const [kind, sid] of [
+      ['link', s.linkMessageSid],
+      ['passphrase', s.passphraseMessageSid],
+    ] as const) {
+      if (sid && !s.handledFailures.includes(sid) && isSmsFailure(s.sms[sid]?.status)) return { sid, kind };
+    }
+    return undefined;
+  }
+
+  /** A failed SMS delivery goes to a technician; on retry it is sent again and the watch goes on. */
+  private async redeliver(failed: { sid: string; kind: 'link' | 'passphrase' }): Promise<Ending | undefined> {
+    this.state.handledFailures.push(failed.sid);
+    const sms = this.state.sms[failed.sid];
+    const r = await this.pauseForTechnician(
+      `Delivering the ${failed.kind} SMS`,
+      `SMS_UNDELIVERED: Twilio reported ${sms?.status} (error ${sms?.errorCode ?? 'none'}) for message ${failed.sid}`,
+    );
+    if (r.action !== 'retry') return this.endingFor(r);
+    this.setState('delivering');
+    const end = await (failed.kind === 'link' ? this.sendLink() : this.sendPassphrase());
+    if (end) return end;
+    this.setState('awaiting_view');
+    return undefined;
+  }
+}
+
+/** Who asked for a burn, as the request says (bounded), or where it came from. */
+function byWhom(req: unknown, fallback: string): string {
+  const by = (req as { by?: unknown } | undefined)?.by;
+  return typeof by === 'string' && by.length > 0 && by.length <= 200 ? by : fallback;
+}

@@ -1,0 +1,9 @@
+// Workflow ids, the one place they are spelled: the HTTP layer, the webhooks, the call-session signaller, the
+// workflows and the tests all build them here. Stable ids are what make a retried start land on the same hand-off:
+// docs/decisions.md ("Idempotency-Key maps to a deterministic workflow id").
+
+/** Workflow id of one hand-off (workflows/share-secret.ts). */
+export const shareWorkflowId = (shareId: string): string => `share-${shareId}`;
+
+/** Workflow id of a call's session (workflows/call-session.ts). */
+export const callWorkflowId = (callSid: string): string => `call-${callSid}`;
