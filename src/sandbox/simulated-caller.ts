@@ -25,8 +25,10 @@ import { z } from 'zod';
 import { expectedTwilioSignature } from '../twilio/signature.js';
 import { silenceFrames, splitFrames } from '../voice/mulaw.js';
 import { createClipRecognizer } from '../voice/recognizer.js';
+import type { TwilioFrameInput } from '../voice/frames.js';
 import { FRAME_MS, SAMPLE_RATE, type ClipSet } from '../voice/types.js';
 import { PlaybackQueue } from './caller-playback.js';
+import { inboundFrames } from './inbound-frames.js';
 import { parseConnectStream } from './twiml-stream.js';
 
 // ---- script ---------------------------------------------------------------------------------------------------
@@ -228,8 +230,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
 
   let ws: WebSocket | undefined;
   let redirect: string | undefined;
-  let seq = 0;
-  let chunk = 0;
+  const frames = inboundFrames({ streamSid, accountSid: opts.accountSid, callSid });
   let timer: NodeJS.Timeout | undefined;
   let streamStartedAt = 0;
   let ticks = 0;
@@ -238,10 +239,9 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
   const endedPromise = new Promise<SimulatedCallSnapshot>((r) => (resolveEnded = r));
   const speaking: Buffer[] = [];
 
-  const send = (msg: Record<string, unknown>): void => {
+  const send = (msg: TwilioFrameInput): void => {
     if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
   };
-  const nextSeq = () => String(++seq);
 
   // Steps: `armedAt` is when the current step was armed, `heardAt` when its `after` clip was heard.
   let stepIndex = 0;
@@ -277,24 +277,12 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
   });
   const playback = new PlaybackQueue({
     played: (frame) => recognizer.write(frame),
-    mark: (name) => send({ event: 'mark', sequenceNumber: nextSeq(), streamSid, mark: { name } }),
+    mark: (name) => send(frames.mark(name)),
   });
 
   const tick = (): void => {
     playback.tick();
-    const frame = speaking.shift() ?? SILENT_FRAME;
-    chunk++;
-    send({
-      event: 'media',
-      sequenceNumber: nextSeq(),
-      streamSid,
-      media: {
-        track: 'inbound',
-        chunk: String(chunk),
-        timestamp: String((chunk - 1) * FRAME_MS),
-        payload: frame.toString('base64'),
-      },
-    });
+    send(frames.media(speaking.shift() ?? SILENT_FRAME));
   };
 
   // Deadline clock: frame n is due at streamStartedAt + n × 20 ms; late timers catch up instead of drifting.
@@ -431,20 +419,8 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
       }
       state.status = 'in-progress';
       changed();
-      send({ event: 'connected', protocol: 'Call', version: '1.0.0' });
-      send({
-        event: 'start',
-        sequenceNumber: nextSeq(),
-        streamSid,
-        start: {
-          streamSid,
-          accountSid: opts.accountSid,
-          callSid,
-          tracks: ['inbound'],
-          customParameters: parameters,
-          mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: SAMPLE_RATE, channels: 1 },
-        },
-      });
+      send(frames.connected());
+      send(frames.start(parameters));
       streamStartedAt = performance.now();
       armedAt = streamStartedAt;
       timer = setTimeout(schedule, FRAME_MS);
@@ -508,7 +484,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
       if (!DTMF_DIGIT.test(digit)) throw new SimulatedCallError('press one key: 0-9, * or #');
       if (state.status !== 'in-progress') return;
       state.pressed.push(digit);
-      send({ event: 'dtmf', streamSid, sequenceNumber: nextSeq(), dtmf: { track: 'inbound_track', digit } });
+      send(frames.dtmf(digit));
       changed();
     },
     say(clip) {
@@ -517,7 +493,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
     },
     async hangup() {
       if (!ended && ws?.readyState === WebSocket.OPEN) {
-        send({ event: 'stop', sequenceNumber: nextSeq(), streamSid, stop: { accountSid: opts.accountSid, callSid } });
+        send(frames.stop());
         ws.close(1000);
       } else {
         ws?.terminate();
