@@ -1,7 +1,7 @@
 // Twilio's side of a Media Stream for the voice tests: the frames come from the one builder the simulated caller
 // uses too (src/sandbox/inbound-frames.ts), with fixed test SIDs and a default media payload of μ-law silence.
 import { connect } from 'node:net';
-import { inboundFrames } from '../../src/sandbox/inbound-frames.js';
+import { inboundFrames } from '../../src/sandbox/index.js';
 import type { TwilioFrameInput } from '../../src/voice/frames.js';
 
 export const ACCOUNT_SID = `AC${'a1'.repeat(16)}`;

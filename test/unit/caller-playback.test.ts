@@ -1,9 +1,13 @@
 // Twilio's playback semantics as the simulated caller models them (research/voice.md §1), and its TwiML reading.
 import twilio from 'twilio';
 import { describe, expect, it } from 'vitest';
-import { PlaybackQueue } from '../../src/sandbox/caller-playback.js';
-import { localStreamUrl, wroteDownFrom } from '../../src/sandbox/simulated-caller.js';
-import { parseConnectStream, TwimlError } from '../../src/sandbox/twiml-stream.js';
+import {
+  PlaybackQueue,
+  localStreamUrl,
+  wroteDownFrom,
+  parseConnectStream,
+  TwimlError,
+} from '../../src/sandbox/index.js';
 
 function recorder() {
   const events: string[] = [];
