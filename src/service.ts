@@ -1,11 +1,11 @@
 // Builds and starts the whole service against a Temporal server, step by step: the outside services' clients (live,
 // or pointed at the sandbox's fakes), Temporal, the voice wiring, activities and workers, the HTTP server, and a
 // stop() that undoes it all. src/main.ts adds the embedded dev server, the banner and signals; end-to-end tests call
-// this directly so they run exactly the production wiring (docs/architecture.md, "Request path").
+// this directly so they run exactly the production wiring: see docs/architecture.md ("Request path").
 //
 // The sandbox (src/sandbox/index.ts, imported here and nowhere else outside src/sandbox/) builds every fake and
 // hands over only seams: base URLs and credentials, twilio-node's httpClient, routers, an upgrade listener
-// (docs/architecture.md, "Sandbox seams").
+// (see docs/architecture.md ("Sandbox seams")).
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';

@@ -2,7 +2,7 @@
 // `start`, then a `media` frame every 20 ms, with `dtmf`, `mark` echoes and a final `stop`. One running
 // sequenceNumber covers every message after `connected`; media carries its own chunk and timestamp; all three are
 // JSON strings of digits, not numbers. Documented at https://www.twilio.com/docs/voice/media-streams/websocket-messages
-// (docs/twilio.md, "Media streams"); src/voice/frames.ts holds the schemas the service parses them with.
+// and in docs/twilio.md ("Media streams"); src/voice/frames.ts holds the schemas the service parses them with.
 //
 // The one builder of these frames: the simulated caller sends them to the service, and the voice tests play
 // Twilio's side of a stream with them (test/helpers/twilio-stream.ts).

@@ -2,7 +2,7 @@
 // Like undici's MockAgent, each fake stands in at the seam the production code already has, not behind a branch in
 // it: the service receives only values it would otherwise take from its configuration (a base URL and the
 // credentials the fake accepts, twilio-node's `httpClient`), express routers to mount, an `upgrade` listener, a
-// hook for the simulated callers and close() (docs/architecture.md, "Sandbox seams").
+// hook for the simulated callers and close(): see docs/architecture.md ("Sandbox seams").
 //
 // src/service.ts is the one module outside src/sandbox/ that imports from it, and only this file. Tests and scripts
 // reach the fakes through the exports at the end, or through RunningService.sandbox.

@@ -1,7 +1,10 @@
-// A simulated Twilio caller for the sandbox (issue 4 §6): it places a call against the service the way Twilio does
-// and records what a person on the line would hear. Sandbox and tests only; it talks only to the local base URL.
+// A simulated Twilio caller for the sandbox: it places a call against the service the way Twilio does and records
+// what a person on the line would hear. Sandbox and tests only; it talks only to the local base URL.
 //
-// What it does, in Twilio's wire format (research/voice.md §1, §2, §4):
+// What it does, in Twilio's wire format: see docs/twilio.md ("Webhook signatures", "Media streams", "TwiML and call
+// hand-over"); Twilio documents it at https://www.twilio.com/docs/usage/webhooks/webhooks-security,
+// https://www.twilio.com/docs/voice/twiml/stream and
+// https://www.twilio.com/docs/voice/media-streams/websocket-messages.
 //  1. POSTs the voice webhook (CallSid, AccountSid, From, To, CallStatus=in-progress, Direction=inbound), signed
 //     with X-Twilio-Signature over PUBLIC_BASE_URL + path exactly, to the same path on the local base URL.
 //  2. Reads `<Connect><Stream url="wss://…">` and its `<Parameter>`s from the TwiML answer, and opens the WebSocket on
@@ -138,7 +141,7 @@ const API_VERSION = '2010-04-01';
 /** After this much lag (a stalled event loop) the clocks resynchronise instead of bursting frames. */
 const MAX_CATCH_UP_FRAMES = 25;
 
-// Messages the service may send on a bidirectional stream (research/voice.md §1, "Messages your server may send").
+// Messages the service may send on a bidirectional stream: media, mark and clear (the websocket-messages page above).
 const outboundSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('media'), streamSid: z.string(), media: z.object({ payload: z.string() }) }),
   z.object({ event: z.literal('mark'), streamSid: z.string(), mark: z.object({ name: z.string() }) }),
@@ -146,7 +149,7 @@ const outboundSchema = z.discriminatedUnion('event', [
 ]);
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-/** Twilio discards media beyond 10 minutes of buffered audio (error 31931, research/voice.md §1). */
+/** Twilio discards media beyond 10 minutes of buffered audio, error 31931: docs/twilio.md ("Media streams"). */
 const MAX_BUFFERED_BYTES = 10 * 60 * SAMPLE_RATE;
 const SILENT_FRAME = silenceFrames(1);
 
@@ -433,7 +436,10 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
     });
   };
 
-  /** Twilio moves on to the TwiML after </Connect> when the server closes the stream (research/voice.md §1). */
+  /**
+   * Twilio goes on to the TwiML after </Connect> once the server closes the stream: docs/twilio.md ("TwiML and call
+   * hand-over").
+   */
   const continueAt = async (url: string): Promise<void> => {
     state.continuedAt = { url };
     changed();

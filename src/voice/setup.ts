@@ -1,6 +1,6 @@
 // Process wiring of the live-call passphrase, called once by src/service.ts: the clip set, speech recognition
 // (Deepgram live transcription at the base URL it is given), the media-stream server and the voice line the
-// speakPassphrase activity reads through (docs/architecture.md, "Voice round trip"). It builds no fake: in the
+// speakPassphrase activity reads through: see docs/architecture.md ("Voice round trip"). It builds no fake: in the
 // sandbox it is handed the fake Deepgram's base URL and a hook for the simulated callers, as plain options.
 import { hkdfSync } from 'node:crypto';
 import { join } from 'node:path';

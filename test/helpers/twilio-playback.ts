@@ -1,7 +1,7 @@
 // Twilio's side of outbound audio for tests on a fake clock. The playback model is the sandbox's one emulation of
 // Twilio (src/sandbox/caller-playback.ts, which the simulated caller uses too): audio plays in real time in the
 // order sent, a mark is echoed once the audio before it has played, and `clear` drops the buffer and returns every
-// pending mark at once (docs/twilio.md, "Media streams"). Here the fake clock drives it, one tick per 20 ms frame.
+// pending mark at once: see docs/twilio.md ("Media streams"). Here the fake clock drives it, one tick per 20 ms frame.
 import { PlaybackQueue } from '../../src/sandbox/index.js';
 import { outboundFrameSchema } from '../../src/voice/frames.js';
 import { FRAME_BYTES, FRAME_MS } from '../../src/voice/types.js';
