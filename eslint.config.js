@@ -56,5 +56,40 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The sandbox's fakes reach the service only through the seams src/sandbox/index.ts hands src/service.ts
+    // (docs/architecture.md ("Sandbox seams")): no other production module imports from src/sandbox/.
+    files: ['src/**/*.ts'],
+    ignores: ['src/sandbox/**', 'src/service.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/sandbox/*'],
+              message: 'Only src/service.ts imports the sandbox (src/sandbox/index.ts); take a seam from it instead.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/service.ts', 'test/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/sandbox/*', '!**/sandbox/index.js'],
+              message: 'Import the sandbox through its entry point, src/sandbox/index.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   prettier,
 );

@@ -4,8 +4,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
-import { loadSandboxSecrets } from './sandbox/secrets.js';
-import { startService, StartupError, type RunningService, type SandboxSecrets } from './service.js';
+import { loadSandboxSecrets, startService, StartupError, type RunningService, type SandboxSecrets } from './service.js';
 import { ensureTemporalCli } from './temporal/cli.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
 import { registerSearchAttributes } from './temporal/register-search-attributes.js';
@@ -28,7 +27,7 @@ function banner(
     'ots-handoff is running',
     `  Onetime Secret : ${config.modes.ots}${config.modes.ots === 'sandbox' ? ` (emulator at ${svc.url}/sandbox/ots)` : ` (${config.OTS_BASE_URL ?? 'https://us.onetimesecret.com'})`}`,
     `  Twilio SMS     : ${config.modes.twilio}${config.modes.twilio === 'sandbox' ? ` (sent messages at ${svc.url}/sandbox/outbox)` : ''}`,
-    `  Voice          : media streams ${svc.voice.mediaUrl}/<call token>, clips "${svc.voice.clips.id}", speech ${config.modes.deepgram === 'live' ? 'Deepgram' : svc.voice.deepgramFake ? 'sandbox Deepgram fake' : 'off (DTMF only)'}${svc.voice.simulatedCalls ? `; simulated calls at ${svc.url}/sandbox/calls` : ''}`,
+    `  Voice          : media streams ${svc.voice.mediaUrl}/<call token>, clips "${svc.voice.clips.id}", speech ${config.modes.deepgram === 'live' ? 'Deepgram' : svc.sandbox?.deepgramFake ? 'sandbox Deepgram fake' : 'off (DTMF only)'}${svc.sandbox?.simulatedCalls ? `; simulated calls at ${svc.url}/sandbox/calls` : ''}`,
     `  Agent API      : ${svc.url}/v1  (Authorization: Bearer ${token})`,
     `  Temporal       : ${temporalAddress}${uiUrl ? `, Web UI ${uiUrl}` : ''}`,
     `  Codec server   : ${svc.url}/codec  (payloads encrypted with ${config.PAYLOAD_KEYS ? `PAYLOAD_KEYS, key "${config.PAYLOAD_KEYS[0]!.id}"` : 'a sandbox key made on first start, kept in .data/; set PAYLOAD_KEYS in production'})`,

@@ -1,8 +1,12 @@
-// Builds and starts the whole service against a Temporal server: clients (live or sandbox fake, per service),
-// activities, workers and the HTTP server. src/main.ts adds the embedded dev server, the banner and signals;
-// end-to-end tests call this directly so they run exactly the production wiring.
+// Builds and starts the whole service against a Temporal server, step by step: the outside services' clients (live,
+// or pointed at the sandbox's fakes), Temporal, the voice wiring, activities and workers, the HTTP server, and a
+// stop() that undoes it all. src/main.ts adds the embedded dev server, the banner and signals; end-to-end tests call
+// this directly so they run exactly the production wiring: see docs/architecture.md ("Request path").
+//
+// The sandbox (src/sandbox/index.ts, imported here and nowhere else outside src/sandbox/) builds every fake and
+// hands over only seams: base URLs and credentials, twilio-node's httpClient, routers, an upgrade listener
+// (see docs/architecture.md ("Sandbox seams")).
 import type { Server } from 'node:http';
-import { Router, type RequestHandler } from 'express';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
@@ -11,34 +15,20 @@ import { createActivities } from '../activities/index.js';
 import { voiceTaskQueue } from '../workflows/queues.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
-import { createNotesWebhook, noNotesWebhook } from './notes.js';
+import { createNotesWebhook, noNotesWebhook, type NotesSink } from './notes.js';
 import { OtsClient } from './ots/client.js';
 import { createReceiptBatcher } from './ots/receipt-batcher.js';
-import { createOtsEmulator } from './sandbox/ots-emulator.js';
-import { persistEmulator } from './sandbox/persist.js';
-import { createTwilioFake, type TwilioFakeOptions } from './sandbox/twilio-fake.js';
+import { createSandbox, type Sandbox, type SandboxKnobs, type SandboxSecrets } from './sandbox/index.js';
 import { setupVoice, type Voice } from './voice/setup.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, type TemporalClient } from './temporal/client.js';
 import { parsePayloadKeys } from './temporal/payload-codec.js';
 import { createDataConverter } from './temporal/data-converter.js';
 import { createWorkers, type Workers } from './temporal/worker.js';
-import { createSmsSender } from './twilio/sms.js';
+import { createSmsSender, type SmsSender } from './twilio/sms.js';
 
-/** Credentials the sandbox makes up for itself (src/sandbox/secrets.ts keeps them across restarts). */
-export interface SandboxSecrets {
-  agentToken: string;
-  sealKey: string;
-  /** PAYLOAD_KEYS format: generated for the sandbox, never for production. */
-  payloadKeys: string;
-  otsUsername: string;
-  otsApiKey: string;
-  twilioAccountSid: string;
-  twilioAuthToken: string;
-  twilioFrom: string;
-  /** The key the sandbox's fake Deepgram accepts. */
-  deepgramApiKey: string;
-}
+/** Credentials the sandbox makes up for itself (kept across restarts in DATA_DIR by loadSandboxSecrets). */
+export { loadSandboxSecrets, makeSandboxSecrets, type Sandbox, type SandboxSecrets } from './sandbox/index.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -47,14 +37,7 @@ export interface ServiceOptions {
   sandboxSecrets: SandboxSecrets;
   workflowBundlePath?: string;
   /** Knobs for the sandbox fakes (tests use them to make the fake OTS rate limit, slow callbacks …). */
-  sandbox?: {
-    otsRateLimit?: { max: number; windowMs: number };
-    otsMinTtlSeconds?: number;
-    smsCallbackDelayMs?: number;
-    /** Keep the OTS emulator's state in this file (sealed) across restarts; npm start uses .data/. */
-    otsStateFile?: string;
-    /** Called with each SMS the Twilio fake accepts. */
-    onSms?: TwilioFakeOptions['onMessage'];
+  sandbox?: SandboxKnobs & {
     /** Called after each passphrase reading (npm run bench: time to first frame, pacing). */
     onReading?: Parameters<typeof setupVoice>[0]['onReading'];
     /** The OTS client's whole-request deadline (default 10 s); fault tests shorten it to time out quickly. */
@@ -78,8 +61,8 @@ export interface RunningService {
   voiceTaskQueue: string;
   voice: Voice;
   ots: OtsClient;
-  otsEmulator?: ReturnType<typeof createOtsEmulator>;
-  twilioFake?: ReturnType<typeof createTwilioFake>;
+  /** The local fakes, when any outside service runs in the sandbox (tests drive and inspect them here). */
+  sandbox?: Sandbox;
   stop(): Promise<void>;
 }
 
@@ -91,95 +74,19 @@ export const OTS_DEFAULT_BASE_URL = 'https://us.onetimesecret.com';
 
 export async function startService(opts: ServiceOptions): Promise<RunningService> {
   const { config, log, sandboxSecrets: sb } = opts;
-  const { localUrl } = config;
   const sealer = createSealer(Buffer.from(config.SEAL_KEY ?? sb.sealKey, 'base64'));
   const tokens = config.AGENT_API_TOKENS ?? [sb.agentToken];
-
-  // Onetime Secret: the real server with an account, or the v1 emulator mounted on this very server.
-  const otsEmulator =
-    config.modes.ots === 'sandbox'
-      ? createOtsEmulator({
-          credentials: { username: sb.otsUsername, apiKey: sb.otsApiKey },
-          rateLimit: opts.sandbox?.otsRateLimit,
-          minTtlSeconds: opts.sandbox?.otsMinTtlSeconds,
-          publicBaseUrl: () => `${localUrl}/sandbox/ots`,
-        })
-      : undefined;
-  const otsPersistence =
-    otsEmulator && opts.sandbox?.otsStateFile
-      ? persistEmulator(otsEmulator, opts.sandbox.otsStateFile, sealer)
-      : undefined;
+  const sandbox = startSandbox(opts, sealer);
   const timeoutMs = opts.sandbox?.otsTimeoutMs;
-  const ots = otsEmulator
-    ? new OtsClient({ baseUrl: `${localUrl}/sandbox/ots`, username: sb.otsUsername, apiKey: sb.otsApiKey, timeoutMs })
-    : new OtsClient({
-        baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL,
-        username: config.OTS_USERNAME,
-        apiKey: config.OTS_API_KEY,
-        timeoutMs,
-      });
-
-  // Twilio: the real API, or the fake reached through twilio-node's own request path.
-  const twilioFake =
-    config.modes.twilio === 'sandbox'
-      ? createTwilioFake({
-          accountSid: sb.twilioAccountSid,
-          authToken: sb.twilioAuthToken,
-          callbackDelayMs: opts.sandbox?.smsCallbackDelayMs,
-          onMessage: opts.sandbox?.onSms,
-        })
-      : undefined;
-  const twilioAuthToken = config.TWILIO_AUTH_TOKEN ?? sb.twilioAuthToken;
-  const sms = createSmsSender({
-    accountSid: config.TWILIO_ACCOUNT_SID ?? sb.twilioAccountSid,
-    authToken: twilioAuthToken,
-    from: config.TWILIO_FROM ?? sb.twilioFrom,
-    httpClient: twilioFake?.httpClient,
-  });
-
-  const notes =
-    config.NOTES_WEBHOOK_URL && config.NOTES_WEBHOOK_SECRET
-      ? createNotesWebhook({ url: config.NOTES_WEBHOOK_URL, secret: config.NOTES_WEBHOOK_SECRET })
-      : noNotesWebhook;
-
-  const payloadKeys = config.PAYLOAD_KEYS ?? parsePayloadKeys(sb.payloadKeys);
-  const dataConverter = createDataConverter(payloadKeys);
-  const temporalConverter = opts.benchmarkWithoutPayloadEncryption
-    ? { ...dataConverter, payloadCodecs: [] }
-    : dataConverter;
-  const temporal = await connectClient({
-    address: opts.temporalAddress,
-    namespace: config.TEMPORAL_NAMESPACE,
-    dataConverter: temporalConverter,
-  });
+  const { ots, sms, notes, twilioAuthToken } = createClients(opts, sandbox);
+  const { temporal, dataConverter, temporalConverter } = await connectTemporal(opts);
   // This process's own queue for reading passphrases into the media streams it holds.
   const voiceQueue = voiceTaskQueue(
     config.TEMPORAL_TASK_QUEUE,
     `${hostname().replace(/[^A-Za-z0-9.-]/g, '')}-${process.pid}-${randomBytes(3).toString('hex')}`,
   );
-  const sealKey = Buffer.from(config.SEAL_KEY ?? sb.sealKey, 'base64');
-  let voice: Voice;
-  try {
-    voice = await setupVoice({
-      config,
-      log,
-      client: temporal.client,
-      voiceTaskQueue: voiceQueue,
-      twilioAuthToken,
-      sealKey,
-      sandbox: config.sandbox
-        ? {
-            deepgramApiKey: sb.deepgramApiKey,
-            twilioAccountSid: sb.twilioAccountSid,
-            simulateCalls: config.modes.twilio === 'sandbox',
-          }
-        : undefined,
-      onReading: opts.sandbox?.onReading,
-    });
-  } catch (err) {
-    await temporal.close();
-    throw new StartupError((err as Error).message);
-  }
+  const voice = await startVoice(opts, { temporal, voiceQueue, twilioAuthToken, sandbox });
+
   const workers = await createWorkers({
     address: opts.temporalAddress,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -225,62 +132,27 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     pollIntervals: config.OTS_POLL_INTERVALS,
     notesWebhook: notes !== noNotesWebhook,
     callWaitMs: config.VOICE_CALL_WAIT_SECONDS * 1000,
-    ready: async () => ({
-      temporal: await temporal.connection
-        .withDeadline(Date.now() + 2_000, () => temporal.connection.healthService.check({}))
-        .then(
-          () => true,
-          () => false,
-        ),
-      worker: workers.isRunning(),
-    }),
+    ready: () => readiness(temporal, workers),
     outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
-    sandbox: [
-      ...(otsEmulator ? [otsSandboxRouter(otsEmulator.router, otsPersistence?.middleware)] : []),
-      ...(twilioFake ? [twilioFake.router] : []),
-      ...(voice.simulatedCalls ? [voice.simulatedCalls.router] : []),
-    ],
+    sandbox: sandbox?.routers,
   });
-
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
-    s.once('error', reject);
-  }).catch(async (err: Error) => {
+  const undoStart = async () => {
     await workers.shutdown().catch(() => undefined);
     await temporal.close();
-    throw new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${err.message} (set PORT to a free port)`);
-  });
-
+  };
+  const server = await listen(app, config, undoStart);
   voice.media.attach(server);
-  if (voice.deepgramFake) {
-    const fake = voice.deepgramFake;
-    server.on('upgrade', (req, socket, head) => {
-      const path = req.url?.split('?')[0] ?? '';
-      if (!fake.handleUpgrade(req, socket, head) && path !== '/twilio/media' && !path.startsWith('/twilio/media/'))
-        socket.destroy();
-    });
-  }
-
-  // With a live account, check the credentials now rather than on the first hand-off ("validated on connect").
-  if (!otsEmulator) {
-    try {
-      await ots.authcheck();
-    } catch (err) {
+  if (sandbox?.upgrade) server.on('upgrade', sandbox.upgrade);
+  if (!sandbox?.ots)
+    await checkOtsAccount(ots, config, async () => {
       server.close();
-      await workers.shutdown().catch(() => undefined);
-      await temporal.close();
-      throw new StartupError(
-        `Onetime Secret at ${config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL} rejected OTS_USERNAME/OTS_API_KEY or is unreachable: ${(err as Error).message}`,
-      );
-    }
-  }
+      await undoStart();
+    });
 
   const runPromise = workers.run().catch((err: Error) => {
     log.error({ err: { message: err.message } }, 'worker stopped with an error');
   });
-
   const port = (server.address() as AddressInfo).port;
-  let stopped: Promise<void> | undefined;
   return {
     url: `http://127.0.0.1:${port}`,
     server,
@@ -291,25 +163,141 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     voiceTaskQueue: voiceQueue,
     voice,
     ots,
-    otsEmulator,
-    twilioFake,
-    stop() {
-      stopped ??= (async () => {
-        await voice.close();
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
-        await workers.shutdown();
-        await runPromise;
-        await temporal.close();
-        otsPersistence?.flush();
-      })();
-      return stopped;
-    },
+    sandbox,
+    stop: once(async () => {
+      await voice.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await workers.shutdown();
+      await runPromise;
+      await temporal.close();
+      await sandbox?.close();
+    }),
   };
 }
 
-function otsSandboxRouter(router: Router, persist?: RequestHandler): Router {
-  return persist ? Router().use('/sandbox/ots', persist, router) : Router().use('/sandbox/ots', router);
+/** The fakes for every outside service without credentials (none when all are live). */
+function startSandbox(opts: ServiceOptions, sealer: Sealer): Sandbox | undefined {
+  if (!opts.config.sandbox) return undefined;
+  try {
+    return createSandbox({ ...opts.sandbox, config: opts.config, secrets: opts.sandboxSecrets, sealer });
+  } catch (err) {
+    throw new StartupError(`sandbox: ${(err as Error).message}`);
+  }
+}
+
+/** Onetime Secret, Twilio SMS and the notes webhook: the live services configured, or the sandbox's fakes. */
+function createClients(
+  opts: ServiceOptions,
+  sandbox: Sandbox | undefined,
+): { ots: OtsClient; sms: SmsSender; notes: NotesSink; twilioAuthToken: string } {
+  const { config } = opts;
+  const ots = new OtsClient({
+    ...(sandbox?.ots ?? {
+      baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL,
+      username: config.OTS_USERNAME,
+      apiKey: config.OTS_API_KEY,
+    }),
+    timeoutMs: opts.sandbox?.otsTimeoutMs,
+  });
+  // Twilio's credentials come all three or none (src/config.ts); none means the sandbox's account.
+  const twilio = sandbox?.twilio ?? {
+    accountSid: config.TWILIO_ACCOUNT_SID!,
+    authToken: config.TWILIO_AUTH_TOKEN!,
+    from: config.TWILIO_FROM!,
+  };
+  const sms = createSmsSender(twilio);
+  const notes =
+    config.NOTES_WEBHOOK_URL && config.NOTES_WEBHOOK_SECRET
+      ? createNotesWebhook({ url: config.NOTES_WEBHOOK_URL, secret: config.NOTES_WEBHOOK_SECRET })
+      : noNotesWebhook;
+  return { ots, sms, notes, twilioAuthToken: twilio.authToken };
+}
+
+/** The Temporal client, with payloads encrypted (PAYLOAD_KEYS, or the sandbox's key). */
+async function connectTemporal(opts: ServiceOptions) {
+  const { config } = opts;
+  const payloadKeys = config.PAYLOAD_KEYS ?? parsePayloadKeys(opts.sandboxSecrets.payloadKeys);
+  const dataConverter = createDataConverter(payloadKeys);
+  const temporalConverter = opts.benchmarkWithoutPayloadEncryption
+    ? { ...dataConverter, payloadCodecs: [] }
+    : dataConverter;
+  const temporal = await connectClient({
+    address: opts.temporalAddress,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: temporalConverter,
+  });
+  return { temporal, dataConverter, temporalConverter };
+}
+
+/** The live-call passphrase: clips, speech (Deepgram, the sandbox's fake, or none), media streams, voice line. */
+async function startVoice(
+  opts: ServiceOptions,
+  deps: { temporal: TemporalClient; voiceQueue: string; twilioAuthToken: string; sandbox: Sandbox | undefined },
+): Promise<Voice> {
+  const { config, log } = opts;
+  const speech =
+    config.modes.deepgram === 'live'
+      ? { apiKey: config.DEEPGRAM_API_KEY!, baseUrl: config.DEEPGRAM_BASE_URL }
+      : deps.sandbox?.deepgram;
+  try {
+    return await setupVoice({
+      config,
+      log,
+      client: deps.temporal.client,
+      voiceTaskQueue: deps.voiceQueue,
+      twilioAuthToken: deps.twilioAuthToken,
+      sealKey: Buffer.from(config.SEAL_KEY ?? opts.sandboxSecrets.sealKey, 'base64'),
+      speech,
+      simulatedCalls: deps.sandbox?.simulatedCallsHook,
+      onReading: opts.sandbox?.onReading,
+    });
+  } catch (err) {
+    await deps.temporal.close();
+    throw new StartupError((err as Error).message);
+  }
+}
+
+/** /readyz: Temporal answers its health check within 2 s, and the workers are polling. */
+async function readiness(temporal: TemporalClient, workers: Workers): Promise<Record<string, boolean>> {
+  return {
+    temporal: await temporal.connection
+      .withDeadline(Date.now() + 2_000, () => temporal.connection.healthService.check({}))
+      .then(
+        () => true,
+        () => false,
+      ),
+    worker: workers.isRunning(),
+  };
+}
+
+/** Listens on HOST:PORT; when it cannot, `undo` stops what was started and start-up fails with the reason. */
+async function listen(app: ReturnType<typeof createApp>, config: Config, undo: () => Promise<void>): Promise<Server> {
+  return new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    s.once('error', reject);
+  }).catch(async (err: Error) => {
+    await undo();
+    throw new StartupError(`cannot listen on ${config.HOST}:${config.PORT}: ${err.message} (set PORT to a free port)`);
+  });
+}
+
+/** With a live account, checks the credentials now rather than on the first hand-off. */
+async function checkOtsAccount(ots: OtsClient, config: Config, undo: () => Promise<void>): Promise<void> {
+  try {
+    await ots.authcheck();
+  } catch (err) {
+    await undo();
+    throw new StartupError(
+      `Onetime Secret at ${config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL} rejected OTS_USERNAME/OTS_API_KEY or is unreachable: ${(err as Error).message}`,
+    );
+  }
+}
+
+/** The first call runs `fn`; every call returns its promise. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () => (running ??= fn());
 }

@@ -14,7 +14,7 @@ import { Connection } from '@temporalio/client';
 import pino from 'pino';
 import { request } from 'undici';
 import { DEFAULT_POLL_INTERVALS_TEXT, loadConfig } from '../../src/config.js';
-import { loadSandboxSecrets, makeSandboxSecrets } from '../../src/sandbox/secrets.js';
+import { loadSandboxSecrets, makeSandboxSecrets } from '../../src/sandbox/index.js';
 import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { formatPayloadKeys, generatePayloadKey, parsePayloadKeys } from '../../src/temporal/payload-codec.js';
@@ -204,8 +204,8 @@ async function main() {
     const rbCall = shareCaller(rb.svc, rb.sms, 600_000);
     await Promise.all(Array.from({ length: N.burst }, (_, i) => rbCall(i)));
     const drainS = (performance.now() - rbStarted) / 1000;
-    const ots429 = rb.svc.otsEmulator!.rateLimitedCount();
-    const created = rb.svc.otsEmulator!.secretCount();
+    const ots429 = rb.svc.sandbox!.otsEmulator!.rateLimitedCount();
+    const created = rb.svc.sandbox!.otsEmulator!.secretCount();
     say(
       `rate budget: ${N.burst} hand-offs drained in ${drainS.toFixed(1)} s (x${RATE_TIME_SCALE} time), ${ots429} answers 429 (${elapsed()})`,
     );

@@ -6,7 +6,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { resolve } from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../../src/config.js';
-import { loadSandboxSecrets } from '../../src/sandbox/secrets.js';
+import { loadSandboxSecrets } from '../../src/sandbox/index.js';
 import { startService } from '../../src/service.js';
 import { installTemporalLogging } from '../../src/temporal/runtime-logging.js';
 

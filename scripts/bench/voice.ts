@@ -14,8 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { request } from 'undici';
-import { placeSimulatedCall, type SimulatedCall } from '../../src/sandbox/simulated-caller.js';
-import { loadSandboxSecrets } from '../../src/sandbox/secrets.js';
+import { placeSimulatedCall, type SimulatedCall, loadSandboxSecrets } from '../../src/sandbox/index.js';
 import type { RunningService, ServiceOptions } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { loadClipSet } from '../../src/voice/clips.js';
@@ -115,7 +114,7 @@ async function idleReadings(o: VoiceBenchOptions, runs: number, warmup: number) 
       },
     },
   );
-  const calls = svc.voice.simulatedCalls!;
+  const calls = svc.sandbox!.simulatedCalls!;
   const firstFrame: number[] = [];
   const postToFirstFrame: number[] = [];
   const lateness: number[] = [];

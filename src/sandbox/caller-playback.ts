@@ -1,6 +1,8 @@
-// What Twilio does with the audio a bidirectional stream sends it (research/voice.md §1): buffer it, play it in real
-// time (8,000 bytes a second, one 160-byte frame per 20 ms), send each `mark` back only once all audio queued before
-// it has played, and on `clear` drop the buffered audio and send every pending mark back at once.
+// What Twilio does with the audio a bidirectional stream sends it: buffer it, play it in real time (8,000 bytes a
+// second, one 160-byte frame per 20 ms), send each `mark` back only once all audio queued before it has played, and on
+// `clear` drop the buffered audio and send every pending mark back at once: see docs/twilio.md ("Media streams");
+// Twilio documents it at https://www.twilio.com/docs/voice/media-streams/websocket-messages ("Mark", "Clear").
+// The one emulation of it: the simulated caller plays through it, and so does test/helpers/twilio-playback.ts.
 //
 // The queue has no clock of its own: the simulated caller calls tick() once per 20 ms of its deadline clock, which
 // keeps this logic testable without timers.

@@ -1,7 +1,10 @@
 // A local fake of Deepgram for tests and the sandbox, speaking Deepgram's real wire protocol so the real
-// @deepgram/sdk talks to it unchanged through its `baseUrl` option (research/voice.md §5 "Raw wire protocol",
-// §5(c): one `http://127.0.0.1:PORT` base drives both REST and the WebSocket; the SDK joins the base URL's path
-// with `/v1/listen` and `v1/speak`, so a path prefix on the base URL is kept).
+// @deepgram/sdk talks to it unchanged through its `baseUrl` option: one `http://127.0.0.1:PORT` base drives both
+// REST and the WebSocket, and the SDK joins the base URL's path with `/v1/listen` and `v1/speak`, so a path prefix
+// on the base URL is kept: see docs/deepgram.md ("Live transcription", "Text to speech"). Deepgram documents the
+// protocol at https://developers.deepgram.com/docs/lower-level-websockets (listen),
+// https://developers.deepgram.com/docs/finalize and https://developers.deepgram.com/docs/close-stream (control
+// messages) and https://developers.deepgram.com/reference/text-to-speech/speak-request (speak).
 //
 // Listen: `GET {prefix}/v1/listen?<query>` upgraded to a WebSocket, `Authorization: Token <key>` (401 otherwise).
 //   in:  binary audio frames; text JSON {"type":"KeepAlive"|"Finalize"|"CloseStream"}

@@ -1,5 +1,7 @@
 // Onetime Secret API v1 emulator for sandbox mode and tests, mounted at /sandbox/ots. It speaks the real wire
-// format (ots-api.md §3; test/fixtures/ots-fixtures.json is replayed against it): the same paths and aliases,
+// format described in docs/onetime-secret.md ("API v1 as this client uses it"), as the server's own code has it
+// (onetimesecret/onetimesecret apps/api/v1/routes.txt and apps/api/v1/logic/secrets/*.rb), and
+// test/fixtures/ots-fixtures.json, recorded from the real server, is replayed against it: the same paths and aliases,
 // JSON field names and types, and v1's error quirk: every application error is HTTP 404 with
 // `X-OTS-Intended-Status`, and "Unknown secret" covers unknown, consumed, expired and wrong-passphrase alike.
 //
@@ -57,7 +59,7 @@ export interface StoredReceipt {
   recipient: string[];
   hasPassphrase: boolean;
   secretExpiresAtMs: number;
-  /** Receipts live 2×ttl (ots-api.md §3 receipt table). */
+  /** Receipts live 2×ttl: docs/onetime-secret.md ("Receipt states"), metadata_ttl in base_secret_action.rb. */
   expiresAtMs: number;
   /** generate: shown once on the receipt within 60 s, then dropped. */
   generatedValue?: string;
@@ -294,7 +296,8 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
       return formError(res, `Undeliverable email address: ${recipient}`);
     if (p.share_domain) return formError(res, `Unknown domain: ${p.share_domain}`);
 
-    // Out-of-range TTLs are clamped, never rejected (ots-api.md §3 "Create params").
+    // Out-of-range TTLs are clamped, never rejected: docs/onetime-secret.md ("TTL bounds"), and
+    // onetimesecret/onetimesecret apps/api/v1/logic/secrets/base_secret_action.rb, process_ttl.
     const asked = Number.parseInt(p.ttl ?? '', 10);
     const ttl = Math.min(
       Math.max(Number.isFinite(asked) ? asked : DEFAULT_TTL, minTtl),
@@ -411,7 +414,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     if (rateWindow.count <= max) return next();
     rateLimited += 1;
     const retryAfter = Math.max(1, Math.ceil((rateWindow.start + windowMs - t) / 1000));
-    // An edge proxy's answer, not the app's: real 429, plain text (ots-api.md §3, "enforced externally").
+    // An edge proxy's answer, not the app's: real 429, plain text: docs/onetime-secret.md ("Errors and rate limits").
     return res.status(429).set('Retry-After', String(retryAfter)).type('text/plain').send('Too Many Requests');
   });
 

@@ -5,8 +5,22 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SandboxSecrets } from '../service.js';
 import { formatPayloadKeys, generatePayloadKey } from '../temporal/payload-codec.js';
+
+/** Credentials the sandbox makes up for itself, used wherever the environment sets none. */
+export interface SandboxSecrets {
+  agentToken: string;
+  sealKey: string;
+  /** PAYLOAD_KEYS format: generated for the sandbox, never for production. */
+  payloadKeys: string;
+  otsUsername: string;
+  otsApiKey: string;
+  twilioAccountSid: string;
+  twilioAuthToken: string;
+  twilioFrom: string;
+  /** The key the sandbox's fake Deepgram accepts. */
+  deepgramApiKey: string;
+}
 
 export function makeSandboxSecrets(): SandboxSecrets {
   return {

@@ -1,7 +1,10 @@
-// A simulated Twilio caller for the sandbox (issue 4 §6): it places a call against the service the way Twilio does
-// and records what a person on the line would hear. Sandbox and tests only; it talks only to the local base URL.
+// A simulated Twilio caller for the sandbox: it places a call against the service the way Twilio does and records
+// what a person on the line would hear. Sandbox and tests only; it talks only to the local base URL.
 //
-// What it does, in Twilio's wire format (research/voice.md §1, §2, §4):
+// What it does, in Twilio's wire format: see docs/twilio.md ("Webhook signatures", "Media streams", "TwiML and call
+// hand-over"); Twilio documents it at https://www.twilio.com/docs/usage/webhooks/webhooks-security,
+// https://www.twilio.com/docs/voice/twiml/stream and
+// https://www.twilio.com/docs/voice/media-streams/websocket-messages.
 //  1. POSTs the voice webhook (CallSid, AccountSid, From, To, CallStatus=in-progress, Direction=inbound), signed
 //     with X-Twilio-Signature over PUBLIC_BASE_URL + path exactly, to the same path on the local base URL.
 //  2. Reads `<Connect><Stream url="wss://…">` and its `<Parameter>`s from the TwiML answer, and opens the WebSocket on
@@ -25,8 +28,10 @@ import { z } from 'zod';
 import { expectedTwilioSignature } from '../twilio/signature.js';
 import { silenceFrames, splitFrames } from '../voice/mulaw.js';
 import { createClipRecognizer } from '../voice/recognizer.js';
+import type { TwilioFrameInput } from '../voice/frames.js';
 import { FRAME_MS, SAMPLE_RATE, type ClipSet } from '../voice/types.js';
 import { PlaybackQueue } from './caller-playback.js';
+import { inboundFrames } from './inbound-frames.js';
 import { parseConnectStream } from './twiml-stream.js';
 
 // ---- script ---------------------------------------------------------------------------------------------------
@@ -136,7 +141,7 @@ const API_VERSION = '2010-04-01';
 /** After this much lag (a stalled event loop) the clocks resynchronise instead of bursting frames. */
 const MAX_CATCH_UP_FRAMES = 25;
 
-// Messages the service may send on a bidirectional stream (research/voice.md §1, "Messages your server may send").
+// Messages the service may send on a bidirectional stream: media, mark and clear (the websocket-messages page above).
 const outboundSchema = z.discriminatedUnion('event', [
   z.object({ event: z.literal('media'), streamSid: z.string(), media: z.object({ payload: z.string() }) }),
   z.object({ event: z.literal('mark'), streamSid: z.string(), mark: z.object({ name: z.string() }) }),
@@ -144,7 +149,7 @@ const outboundSchema = z.discriminatedUnion('event', [
 ]);
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-/** Twilio discards media beyond 10 minutes of buffered audio (error 31931, research/voice.md §1). */
+/** Twilio discards media beyond 10 minutes of buffered audio, error 31931: docs/twilio.md ("Media streams"). */
 const MAX_BUFFERED_BYTES = 10 * 60 * SAMPLE_RATE;
 const SILENT_FRAME = silenceFrames(1);
 
@@ -228,8 +233,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
 
   let ws: WebSocket | undefined;
   let redirect: string | undefined;
-  let seq = 0;
-  let chunk = 0;
+  const frames = inboundFrames({ streamSid, accountSid: opts.accountSid, callSid });
   let timer: NodeJS.Timeout | undefined;
   let streamStartedAt = 0;
   let ticks = 0;
@@ -238,10 +242,9 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
   const endedPromise = new Promise<SimulatedCallSnapshot>((r) => (resolveEnded = r));
   const speaking: Buffer[] = [];
 
-  const send = (msg: Record<string, unknown>): void => {
+  const send = (msg: TwilioFrameInput): void => {
     if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
   };
-  const nextSeq = () => String(++seq);
 
   // Steps: `armedAt` is when the current step was armed, `heardAt` when its `after` clip was heard.
   let stepIndex = 0;
@@ -277,24 +280,12 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
   });
   const playback = new PlaybackQueue({
     played: (frame) => recognizer.write(frame),
-    mark: (name) => send({ event: 'mark', sequenceNumber: nextSeq(), streamSid, mark: { name } }),
+    mark: (name) => send(frames.mark(name)),
   });
 
   const tick = (): void => {
     playback.tick();
-    const frame = speaking.shift() ?? SILENT_FRAME;
-    chunk++;
-    send({
-      event: 'media',
-      sequenceNumber: nextSeq(),
-      streamSid,
-      media: {
-        track: 'inbound',
-        chunk: String(chunk),
-        timestamp: String((chunk - 1) * FRAME_MS),
-        payload: frame.toString('base64'),
-      },
-    });
+    send(frames.media(speaking.shift() ?? SILENT_FRAME));
   };
 
   // Deadline clock: frame n is due at streamStartedAt + n × 20 ms; late timers catch up instead of drifting.
@@ -431,20 +422,8 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
       }
       state.status = 'in-progress';
       changed();
-      send({ event: 'connected', protocol: 'Call', version: '1.0.0' });
-      send({
-        event: 'start',
-        sequenceNumber: nextSeq(),
-        streamSid,
-        start: {
-          streamSid,
-          accountSid: opts.accountSid,
-          callSid,
-          tracks: ['inbound'],
-          customParameters: parameters,
-          mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: SAMPLE_RATE, channels: 1 },
-        },
-      });
+      send(frames.connected());
+      send(frames.start(parameters));
       streamStartedAt = performance.now();
       armedAt = streamStartedAt;
       timer = setTimeout(schedule, FRAME_MS);
@@ -457,7 +436,10 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
     });
   };
 
-  /** Twilio moves on to the TwiML after </Connect> when the server closes the stream (research/voice.md §1). */
+  /**
+   * Twilio goes on to the TwiML after </Connect> once the server closes the stream: docs/twilio.md ("TwiML and call
+   * hand-over").
+   */
   const continueAt = async (url: string): Promise<void> => {
     state.continuedAt = { url };
     changed();
@@ -508,7 +490,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
       if (!DTMF_DIGIT.test(digit)) throw new SimulatedCallError('press one key: 0-9, * or #');
       if (state.status !== 'in-progress') return;
       state.pressed.push(digit);
-      send({ event: 'dtmf', streamSid, sequenceNumber: nextSeq(), dtmf: { track: 'inbound_track', digit } });
+      send(frames.dtmf(digit));
       changed();
     },
     say(clip) {
@@ -517,7 +499,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
     },
     async hangup() {
       if (!ended && ws?.readyState === WebSocket.OPEN) {
-        send({ event: 'stop', sequenceNumber: nextSeq(), streamSid, stop: { accountSid: opts.accountSid, callSid } });
+        send(frames.stop());
         ws.close(1000);
       } else {
         ws?.terminate();

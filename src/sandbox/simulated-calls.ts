@@ -1,5 +1,5 @@
 // The sandbox's call simulator routes: POST /sandbox/calls places a simulated Twilio call against this service,
-// GET /sandbox/calls/:callSid shows what the caller heard and pressed (issue 4 §6). Sandbox mode only.
+// GET /sandbox/calls/:callSid shows what the caller heard and pressed. Sandbox mode only.
 //
 // CONFIDENTIALITY: the GET answer's `heard` and `wroteDown` spell the passphrase, by design (the simulated caller is
 // the person on the phone). Mount these routes only in sandbox mode, behind the same auth rule as the outbox, and

@@ -1,6 +1,7 @@
 // The simulated caller's reading of a TwiML answer: just `<Response><Connect><Stream url="…"><Parameter …/>`, the
-// only shape the service answers with (research/voice.md §1). A tiny tag scanner, not a general XML parser: no new
-// dependency for a sandbox fake. Attribute values are unescaped as XML requires (twilio-node's builder escapes them).
+// only shape the service answers with: see docs/twilio.md ("TwiML and call hand-over"); Twilio documents the noun at
+// https://www.twilio.com/docs/voice/twiml/stream. A tiny tag scanner, not a general XML parser: no new dependency
+// for a sandbox fake. Attribute values are unescaped as XML requires (twilio-node's builder escapes them).
 
 export interface TwimlStream {
   /** The `<Stream url>` exactly as written (a wss:// URL: what Twilio signs the upgrade over). */

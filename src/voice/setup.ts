@@ -1,6 +1,7 @@
 // Process wiring of the live-call passphrase, called once by src/service.ts: the clip set, speech recognition
-// (Deepgram, or the sandbox's fake Deepgram), the media-stream server and the voice line the speakPassphrase
-// activity reads through. Also the sandbox's simulated caller.
+// (Deepgram live transcription at the base URL it is given), the media-stream server and the voice line the
+// speakPassphrase activity reads through: see docs/architecture.md ("Voice round trip"). It builds no fake: in the
+// sandbox it is handed the fake Deepgram's base URL and a hook for the simulated callers, as plain options.
 import { hkdfSync } from 'node:crypto';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -12,14 +13,11 @@ import type { Config } from '../config.js';
 import { signalCallSession } from '../temporal/signal-call-session.js';
 import { createDeepgramListenerFactory } from '../deepgram/listener.js';
 import { synthesizeClipSet } from '../deepgram/tts-clips.js';
-import { createDeepgramFake, type DeepgramFake } from '../sandbox/deepgram-fake.js';
-import { createSimulatedCalls, type SimulatedCalls } from '../sandbox/simulated-calls.js';
 import { createVoiceLine } from './calls.js';
 import { loadClipSet, ClipSetError } from './clips.js';
 import { createMediaStreamServer, callToken, type MediaStreamServer } from './media-server.js';
-import { createClipRecognizer } from './recognizer.js';
 import type { ClipSet } from './types.js';
-import { CALLER_WORDS, CLIP_VOCABULARY, SERVICE_CLIP_NAMES } from './vocabulary.js';
+import { CLIP_VOCABULARY, SERVICE_CLIP_NAMES } from './vocabulary.js';
 
 export interface Voice {
   clips: ClipSet;
@@ -28,10 +26,17 @@ export interface Voice {
   /** For the TwiML webhook. */
   mediaUrl: string;
   callToken(callSid: string): string;
-  /** Sandbox only. */
-  deepgramFake?: DeepgramFake;
-  simulatedCalls?: SimulatedCalls;
   close(): Promise<void>;
+}
+
+/**
+ * Calls placed against this service from inside its own process (the sandbox's simulated callers): handed the clip
+ * set the service speaks from once it is loaded, so they recognise what they hear, and hung up by close() before
+ * the media server closes.
+ */
+export interface SimulatedCallsHook {
+  useClips(clips: ClipSet): void;
+  closeAll(): Promise<void>;
 }
 
 /**
@@ -73,34 +78,17 @@ export async function setupVoice(opts: {
   twilioAuthToken: string;
   /** Derives the call-token key; only workers and this process hold it. */
   sealKey: Buffer;
-  sandbox?: { deepgramApiKey: string; twilioAccountSid: string; simulateCalls: boolean };
+  /** Deepgram live transcription (Deepgram's, or the sandbox's fake at its base URL); none: DTMF only. */
+  speech?: { apiKey: string; baseUrl?: string };
+  simulatedCalls?: SimulatedCallsHook;
   /** Bench hook: each reading's timing and pacing. */
   onReading?: Parameters<typeof createVoiceLine>[0]['onReading'];
 }): Promise<Voice> {
   const { config, log } = opts;
   const clips = await loadVoiceClips(config, log);
-  // The committed set holds the simulated caller's words too (the service's set may be a Deepgram one).
-  const callerClips = opts.sandbox ? loadClipSet(undefined, { required: Object.keys(CALLER_WORDS) }) : undefined;
-
-  // Speech: Deepgram when a key is set, else the sandbox's fake Deepgram, which "hears" the simulated caller's word
-  // clips by fingerprint and answers with their words as transcripts, over Deepgram's real protocol.
-  const deepgramFake =
-    config.modes.deepgram === 'sandbox' && opts.sandbox && callerClips
-      ? createDeepgramFake({
-          apiKey: opts.sandbox.deepgramApiKey,
-          prefix: '/sandbox/deepgram',
-          transcribe: callerWordsTranscriber(callerClips),
-        })
-      : undefined;
-  const speech =
-    config.modes.deepgram === 'live' || deepgramFake
-      ? createDeepgramListenerFactory({
-          apiKey: config.DEEPGRAM_API_KEY ?? opts.sandbox!.deepgramApiKey,
-          baseUrl: deepgramFake ? `${config.localUrl}/sandbox/deepgram` : config.DEEPGRAM_BASE_URL,
-          model: config.DEEPGRAM_STT_MODEL,
-          log,
-        })
-      : undefined;
+  const speech = opts.speech
+    ? createDeepgramListenerFactory({ ...opts.speech, model: config.DEEPGRAM_STT_MODEL, log })
+    : undefined;
 
   const callTokenKey = Buffer.from(hkdfSync('sha256', opts.sealKey, Buffer.alloc(0), 'ots-handoff call token v1', 32));
   const media = createMediaStreamServer({
@@ -136,17 +124,7 @@ export async function setupVoice(opts: {
     onReading: opts.onReading,
   });
 
-  const simulatedCalls =
-    opts.sandbox?.simulateCalls && callerClips
-      ? createSimulatedCalls({
-          accountSid: opts.sandbox.twilioAccountSid,
-          authToken: opts.twilioAuthToken,
-          clips,
-          callerClips,
-          publicBaseUrl: () => config.publicBaseUrl,
-          localBaseUrl: () => config.localUrl,
-        })
-      : undefined;
+  opts.simulatedCalls?.useClips(clips);
 
   return {
     clips,
@@ -154,28 +132,10 @@ export async function setupVoice(opts: {
     line,
     mediaUrl: media.url,
     callToken: (callSid) => callToken(callTokenKey, callSid),
-    deepgramFake,
-    simulatedCalls,
     async close() {
       line.shutdown();
-      await simulatedCalls?.closeAll();
+      await opts.simulatedCalls?.closeAll();
       await media.close();
     },
-  };
-}
-
-/** The sandbox's "speech recognition": each listen connection recognises the caller-word clips it is sent. */
-function callerWordsTranscriber(callerClips: ClipSet): (frame: Buffer, connectionId: number) => string | undefined {
-  const recognizers = new Map<number, ReturnType<typeof createClipRecognizer>>();
-  return (frame, id) => {
-    let r = recognizers.get(id);
-    if (!r) {
-      // Connections are numbered in order; forget the oldest so a long-running sandbox does not grow.
-      if (recognizers.size >= 256) recognizers.delete(recognizers.keys().next().value!);
-      recognizers.set(id, (r = createClipRecognizer(callerClips, { names: Object.keys(CALLER_WORDS) })));
-    }
-    const heard = r.write(frame);
-    const last = heard.at(-1) as keyof typeof CALLER_WORDS | undefined;
-    return last ? CALLER_WORDS[last] : undefined;
   };
 }

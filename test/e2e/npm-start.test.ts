@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadSandboxSecrets } from '../../src/sandbox/secrets.js';
+import { loadSandboxSecrets } from '../../src/sandbox/index.js';
 import { freePort } from '../../src/temporal/ports.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

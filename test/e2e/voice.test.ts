@@ -13,7 +13,7 @@ import { callQuery } from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { shortClipSetDir, until } from '../helpers/voice.js';
-import type { SimulatedCallSnapshot } from '../../src/sandbox/simulated-caller.js';
+import type { SimulatedCallSnapshot } from '../../src/sandbox/index.js';
 
 interface Scan {
   secrets: string[];
@@ -37,7 +37,7 @@ async function placeCall(svc: TestService, body: Record<string, unknown> = {}) {
   const res = await svc.api('POST', '/sandbox/calls', body);
   expect(res.status, res.text).toBe(201);
   const callSid: string = res.body.callSid;
-  const call = svc.voice.simulatedCalls!;
+  const call = svc.simulatedCalls!;
   // Twilio's side is up once the stream has started and the call session knows it.
   const session = svc.temporal.client.workflow.getHandle(callWorkflowId(callSid));
   await until(
@@ -86,7 +86,7 @@ async function twimlFor(svc: TestService, callSid: string): Promise<string> {
 }
 
 async function scan(svc: TestService, s: Scan) {
-  const deepgram = JSON.stringify(svc.voice.deepgramFake?.requests() ?? []);
+  const deepgram = JSON.stringify(svc.deepgramFake?.requests() ?? []);
   await svc.expectNoLeaksIn({ ...s, extra: { responses: [...(s.twiml ?? []), deepgram] } });
 }
 
@@ -130,7 +130,7 @@ describe('live-call passphrase with the committed clips', () => {
 
     const passphrase = await svc.passphraseOf(shareId);
     expect(passphrase).toMatch(/^\d{12}$/);
-    const heard = await svc.voice.simulatedCalls!.get(callSid)!;
+    const heard = await svc.simulatedCalls!.get(callSid)!;
     expect(heard.wroteDown).toBe(passphrase);
     const digits = passphrase.split('');
     expect(heard.heard).toEqual([
@@ -153,7 +153,7 @@ describe('live-call passphrase with the committed clips', () => {
     await svc.waitForState(shareId, 'viewed');
 
     // The stream was closed after the goodbye: with no returnUrl the call ends, and its session with it.
-    const ended = await svc.voice.simulatedCalls!.get(callSid)!;
+    const ended = await svc.simulatedCalls!.get(callSid)!;
     expect(['in-progress', 'completed']).toContain(ended.status);
     const snap = await callSnapshot(svc, callSid);
     expect(snap.callSid).toBe(callSid);
@@ -213,7 +213,7 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     );
     expect(s.notes.map((x) => x.text).join('\n')).toMatch(/Passphrase read over the call at \S+ \(2 readings;/);
     const passphrase = await svc.passphraseOf(shareId);
-    const heard = svc.voice.simulatedCalls!.get(callSid)!;
+    const heard = svc.simulatedCalls!.get(callSid)!;
     expect(heard.pressed).toEqual(['1']);
     expect(heard.heard.filter((c) => c === 'prompt-intro-digits')).toHaveLength(2);
     expect(heard.wroteDown).toBe(passphrase);
@@ -230,7 +230,7 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
       60_000,
     );
     expect(s.notes.map((x) => x.text).join('\n')).toMatch(/\(2 readings;/);
-    const listen = svc.voice.deepgramFake!.requests().filter((r) => r.kind === 'listen');
+    const listen = svc.deepgramFake!.requests().filter((r) => r.kind === 'listen');
     expect(listen.length).toBeGreaterThan(0);
     expect(
       listen.every((r) => r.authOk && r.query.encoding?.[0] === 'mulaw' && r.query.sample_rate?.[0] === '8000'),
@@ -245,7 +245,7 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     await svc.waitFor(shareId, (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician', 60_000);
     const passphrase = await svc.passphraseOf(shareId);
     expect(passphrase).toMatch(/^[a-z]{9}$/);
-    const heard = svc.voice.simulatedCalls!.get(callSid)!;
+    const heard = svc.simulatedCalls!.get(callSid)!;
     expect(heard.heard[0]).toBe('prompt-intro-letters');
     expect(heard.wroteDown).toBe(passphrase);
     const link = svc.linkSentTo(to);
@@ -289,11 +289,11 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
       );
       await until(
         'the call to go back to the agent',
-        () => svc.voice.simulatedCalls!.get(callSid)!.continuedAt?.status !== undefined,
+        () => svc.simulatedCalls!.get(callSid)!.continuedAt?.status !== undefined,
         10_000,
         100,
       );
-      const snap = svc.voice.simulatedCalls!.get(callSid)!;
+      const snap = svc.simulatedCalls!.get(callSid)!;
       expect(snap.continuedAt).toEqual({ url: returnUrl, status: 200 });
       expect(snap.pressed).toEqual(['2']);
       expect(received).toEqual([{ url: returnUrl, valid: true, callSid }]);
@@ -315,7 +315,7 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
       );
       expect(s.state).toBe('awaiting_view');
     }
-    const heard = svc.voice.simulatedCalls!.get(callSid)!.heard;
+    const heard = svc.simulatedCalls!.get(callSid)!.heard;
     const [pa, pb] = [await svc.passphraseOf(a.shareId), await svc.passphraseOf(b.shareId)];
     const reading = (p: string) => ['prompt-intro-digits', ...p, 'prompt-again', ...p, 'prompt-repeat'];
     const first = heard.slice(0, reading(pa).length).join() === reading(pa).join() ? [pa, pb] : [pb, pa];
@@ -326,7 +326,7 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
   it('a burn while the passphrase is being read cuts the reading short and destroys the link', async () => {
     const callSid = await placeCall(svc);
     const { shareId, secret, to } = await voiceShare(callSid);
-    const call = svc.voice.simulatedCalls!;
+    const call = svc.simulatedCalls!;
     await until('the reading to start', () => call.get(callSid)!.heard.includes('prompt-intro-digits'), 30_000);
     const burned = await svc.api('POST', `/v1/shares/${shareId}/burn`);
     expect(burned.status).toBe(200);

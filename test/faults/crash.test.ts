@@ -10,7 +10,7 @@ import { Client, Connection } from '@temporalio/client';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
-import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
+import { startOtsEmulatorServer } from '../../src/sandbox/index.js';
 import { freePort } from '../../src/temporal/ports.js';
 import type { ShareStatus } from '../../workflows/types.js';
 import { childSecrets, startChildService, type ChildService } from '../helpers/child-service.js';

@@ -6,8 +6,7 @@ import { request } from 'undici';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { makeSandboxSecrets } from '../../src/sandbox/secrets.js';
-import { startService, type ServiceOptions } from '../../src/service.js';
+import { makeSandboxSecrets, startService, type ServiceOptions } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { statusQuery } from '../../workflows/messages.js';
 import type { ShareState, ShareStatus } from '../../workflows/types.js';
@@ -109,7 +108,7 @@ export async function startTestService(
 
   /** The link in the newest SMS to `to` (the caller's phone). */
   function linkSentTo(to: string): string {
-    const msg = [...svc.twilioFake!.outbox()].reverse().find((m) => m.to === to && /\/secret\//.test(m.body));
+    const msg = [...svc.sandbox!.twilioFake!.outbox()].reverse().find((m) => m.to === to && /\/secret\//.test(m.body));
     const link = msg?.body.match(/https?:\/\/\S+\/secret\/[0-9a-z]+/)?.[0];
     if (!link) throw new Error(`no link SMS to ${to}`);
     return link;
@@ -173,7 +172,9 @@ export async function startTestService(
       expectOnlyCiphertext(raw);
       hist.push(historyText(raw), ...(await decodedHistory(id)));
     }
-    const smsBodies = (svc.twilioFake?.outbox() ?? []).filter((m) => !scan.allowSms?.has(m.sid)).map((m) => m.body);
+    const smsBodies = (svc.sandbox?.twilioFake?.outbox() ?? [])
+      .filter((m) => !scan.allowSms?.has(m.sid))
+      .map((m) => m.body);
     expectNoLeaks(scan.secrets, {
       logs: [...allLogs(), ...(scan.extra?.logs ?? [])],
       responses: [...responses, ...(scan.extra?.responses ?? [])],
@@ -193,6 +194,11 @@ export async function startTestService(
 
   return {
     ...svc,
+    // The sandbox's fakes by name (all of them are on svc.sandbox too).
+    otsEmulator: svc.sandbox?.otsEmulator,
+    twilioFake: svc.sandbox?.twilioFake,
+    deepgramFake: svc.sandbox?.deepgramFake,
+    simulatedCalls: svc.sandbox?.simulatedCalls,
     config,
     logs,
     allLogs,

@@ -1,6 +1,7 @@
-// Inbound Twilio Media Streams frames as Twilio puts them on the wire (research/voice.md §1): numeric counters are
-// strings. Used by the voice tests to play Twilio's side of a stream.
+// Twilio's side of a Media Stream for the voice tests: the frames come from the one builder the simulated caller
+// uses too (src/sandbox/inbound-frames.ts), with fixed test SIDs and a default media payload of μ-law silence.
 import { connect } from 'node:net';
+import { inboundFrames } from '../../src/sandbox/index.js';
 import type { TwilioFrameInput } from '../../src/voice/frames.js';
 
 export const ACCOUNT_SID = `AC${'a1'.repeat(16)}`;
@@ -13,53 +14,23 @@ export function twilioStream(
 ) {
   const streamSid = opts.streamSid ?? STREAM_SID;
   const callSid = opts.callSid ?? CALL_SID;
-  let seq = 0;
-  let chunk = 0;
-  const next = () => String(++seq);
-  const frames = {
-    connected: (): TwilioFrameInput => ({ event: 'connected', protocol: 'Call', version: '1.0.0' }),
-    start: (): TwilioFrameInput => ({
-      event: 'start',
-      sequenceNumber: next(),
-      streamSid,
-      start: {
-        streamSid,
-        accountSid: ACCOUNT_SID,
-        callSid,
-        tracks: ['inbound'],
-        customParameters: opts.customParameters ?? {},
-        mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
-      },
-    }),
-    media: (payload: Buffer = Buffer.alloc(160, 0xff)): TwilioFrameInput => {
-      chunk += 1;
-      return {
-        event: 'media',
-        sequenceNumber: next(),
-        streamSid,
-        media: {
-          track: 'inbound',
-          chunk: String(chunk),
-          timestamp: String((chunk - 1) * 20),
-          payload: payload.toString('base64'),
-        },
-      };
-    },
-    mark: (name: string): TwilioFrameInput => ({ event: 'mark', sequenceNumber: next(), streamSid, mark: { name } }),
-    dtmf: (digit: string): TwilioFrameInput => ({
-      event: 'dtmf',
-      sequenceNumber: next(),
-      streamSid,
-      dtmf: { track: 'inbound_track', digit },
-    }),
-    stop: (): TwilioFrameInput => ({
-      event: 'stop',
-      sequenceNumber: next(),
-      streamSid,
-      stop: { accountSid: ACCOUNT_SID, callSid },
-    }),
+  const frames = inboundFrames({
+    streamSid,
+    callSid,
+    accountSid: ACCOUNT_SID,
+    customParameters: opts.customParameters,
+  });
+  return {
+    streamSid,
+    callSid,
+    connected: () => frames.connected(),
+    start: () => frames.start(),
+    media: (payload: Buffer = Buffer.alloc(160, 0xff)) => frames.media(payload),
+    mark: (name: string) => frames.mark(name),
+    dtmf: (digit: string) => frames.dtmf(digit),
+    stop: () => frames.stop(),
+    json: (f: TwilioFrameInput) => JSON.stringify(f),
   };
-  return { streamSid, callSid, ...frames, json: (f: TwilioFrameInput) => JSON.stringify(f) };
 }
 
 /** Sends a WebSocket upgrade on a raw TCP socket to 127.0.0.1:`port` and returns the response's status line. */

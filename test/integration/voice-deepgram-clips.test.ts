@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDeepgramFake } from '../../src/sandbox/deepgram-fake.js';
+import { createDeepgramFake } from '../../src/sandbox/index.js';
 import { CLIP_VOCABULARY, SERVICE_CLIP_NAMES } from '../../src/voice/vocabulary.js';
 import { startTestService } from '../helpers/service.js';
 

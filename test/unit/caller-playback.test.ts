@@ -2,9 +2,13 @@
 // reading.
 import twilio from 'twilio';
 import { describe, expect, it } from 'vitest';
-import { PlaybackQueue } from '../../src/sandbox/caller-playback.js';
-import { localStreamUrl, wroteDownFrom } from '../../src/sandbox/simulated-caller.js';
-import { parseConnectStream, TwimlError } from '../../src/sandbox/twiml-stream.js';
+import {
+  PlaybackQueue,
+  localStreamUrl,
+  wroteDownFrom,
+  parseConnectStream,
+  TwimlError,
+} from '../../src/sandbox/index.js';
 
 function recorder() {
   const events: string[] = [];

@@ -17,7 +17,7 @@ import {
 } from '../../src/ots/create-recovery.js';
 import { OtsProtocolError, OtsRateLimitedError } from '../../src/ots/errors.js';
 import type { Receipt } from '../../src/ots/schemas.js';
-import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
+import { startOtsEmulatorServer } from '../../src/sandbox/index.js';
 import { createSealer } from '../../src/seal.js';
 import { SmsRateLimitedError } from '../../src/twilio/sms.js';
 import type { CreatedSecret } from '../../workflows/types.js';

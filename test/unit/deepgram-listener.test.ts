@@ -9,7 +9,7 @@ import {
   type DeepgramListenerConfig,
 } from '../../src/deepgram/listener.js';
 import { createLogger } from '../../src/log.js';
-import { createDeepgramFake, type DeepgramFake, type DeepgramFakeOptions } from '../../src/sandbox/deepgram-fake.js';
+import { createDeepgramFake, type DeepgramFake, type DeepgramFakeOptions } from '../../src/sandbox/index.js';
 import type { CallerIntent, SpeechListener } from '../../src/voice/types.js';
 
 const KEY = 'dg-test-key-0123456789';

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { synthesizeClipSet, trimAndPad, TtsClipError } from '../../src/deepgram/tts-clips.js';
 import { createLogger } from '../../src/log.js';
-import { createDeepgramFake } from '../../src/sandbox/deepgram-fake.js';
+import { createDeepgramFake } from '../../src/sandbox/index.js';
 
 const KEY = 'dg-tts-key-0123456789';
 const VOCAB = { '7': 'seven', a: 'Alpha', 'passphrase-intro': 'Your passphrase is twelve digits.' };

@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
 import { OtsAuthError, OtsBadRequestError, OtsNotFoundError, OtsRateLimitedError } from '../../src/ots/errors.js';
-import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
+import { startOtsEmulatorServer } from '../../src/sandbox/index.js';
 import { fixture, fixtures, type Fixture } from '../helpers/ots-fixtures.js';
 
 // The account the recording used (its _meta.basic_auth_example).

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
 import { createReceiptBatcher } from '../../src/ots/receipt-batcher.js';
-import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
+import { startOtsEmulatorServer } from '../../src/sandbox/index.js';
 
 let server: Awaited<ReturnType<typeof startOtsEmulatorServer>>;
 let client: OtsClient;

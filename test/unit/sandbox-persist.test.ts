@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
-import { startOtsEmulatorServer } from '../../src/sandbox/ots-emulator.js';
-import { persistEmulator } from '../../src/sandbox/persist.js';
-import { loadSandboxSecrets } from '../../src/sandbox/secrets.js';
+import { startOtsEmulatorServer, persistEmulator, loadSandboxSecrets } from '../../src/sandbox/index.js';
 import { createSealer } from '../../src/seal.js';
 
 describe('sandbox OTS state across restarts', () => {

@@ -10,13 +10,13 @@ import express from 'express';
 import twilio from 'twilio';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { createSimulatedCalls } from '../../src/sandbox/simulated-calls.js';
 import {
+  createSimulatedCalls,
   placeSimulatedCall,
   SimulatedCallError,
   type SimulatedCall,
   type SimulatedCallOptions,
-} from '../../src/sandbox/simulated-caller.js';
+} from '../../src/sandbox/index.js';
 import { twilioSignatureMiddleware, validateTwilioUpgrade } from '../../src/twilio/signature.js';
 import { clipSetOf } from '../../src/voice/clips.js';
 import { composeReading, PAUSE, readingText } from '../../src/voice/compose.js';

@@ -6,7 +6,7 @@ import express from 'express';
 import nock from 'nock';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTwilioFake } from '../../src/sandbox/twilio-fake.js';
+import { createTwilioFake } from '../../src/sandbox/index.js';
 import { createSmsSender } from '../../src/twilio/sms.js';
 import {
   expectedTwilioSignature,

@@ -4,7 +4,7 @@
 import nock from 'nock';
 import twilio from 'twilio';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTwilioFake } from '../../src/sandbox/twilio-fake.js';
+import { createTwilioFake } from '../../src/sandbox/index.js';
 import {
   createSmsSender,
   SmsRateLimitedError,
