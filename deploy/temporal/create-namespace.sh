@@ -1,8 +1,8 @@
 #!/bin/sh
 # One-shot job for docker-compose.yml, run by `temporalio/admin-tools` (Alpine, busybox sh: POSIX only).
 # Waits until the Temporal frontend is healthy, creates the namespace if it is missing, then registers the search
-# attributes ots-handoff writes (workflows/search-attributes.ts; docs/temporal.md, "Search attributes"). The minimal temporalio/server image creates no namespace and
-# no custom search attribute by itself.
+# attributes ots-handoff writes (workflows/search-attributes.ts; docs/temporal.md, "Search attributes"). The
+# minimal temporalio/server image creates no namespace and no custom search attribute by itself.
 #
 # Idempotent: an existing namespace is kept as it is (its retention too), an attribute that already exists with the
 # same type is accepted. An attribute that exists with a different type is a hard error (exit 1): Temporal cannot
