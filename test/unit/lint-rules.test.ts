@@ -50,6 +50,28 @@ describe('workflow purity lint', { timeout: 90_000 }, () => {
     ).toEqual([]);
   });
 
+  it('keeps the sandbox behind its entry point: production modules but src/service.ts cannot import it at all', async () => {
+    const viaIndex = "import { createSandbox } from './sandbox/index.js';\nexport const x = createSandbox;\n";
+    const direct =
+      "import { createOtsEmulator } from '../sandbox/ots-emulator.js';\nexport const x = createOtsEmulator;\n";
+    expect(await restrictedImportErrors(direct, 'src/voice/setup.ts')).toEqual([
+      expect.stringMatching(/Only src\/service\.ts/),
+    ]);
+    expect(
+      await restrictedImportErrors(viaIndex.replace('./sandbox', '../sandbox'), 'src/voice/setup.ts'),
+    ).toHaveLength(1);
+    expect(await restrictedImportErrors(viaIndex, 'src/service.ts')).toEqual([]);
+    expect(
+      await restrictedImportErrors(
+        "import { createOtsEmulator } from './sandbox/ots-emulator.js';\nexport const x = createOtsEmulator;\n",
+        'src/service.ts',
+      ),
+    ).toEqual([expect.stringMatching(/entry point/)]);
+    expect(
+      await restrictedImportErrors(direct.replace('../sandbox', '../../src/sandbox'), 'test/unit/ots-emulator.test.ts'),
+    ).toHaveLength(1);
+  });
+
   it('reports a floating promise', async () => {
     const [result] = await eslint.lintText('async function f() {}\nexport function g() {\n  f();\n}\n', {
       filePath: 'src/config.ts',
