@@ -23,6 +23,11 @@ if (unavailable) console.warn(`test/workflows/share-secret.test.ts skipped: ${un
 const TECH = 'tech@example.com';
 const lastNote = (s: ShareStatus) => s.notes.at(-1)!;
 /** Seconds from the hand-off's create to each receipt check (server clock). */
+/**
+ * How late a check may come after its timer (server clock): the workflow task and the activity's scheduling run at
+ * wall-clock pace on a busy machine. Well below the smallest difference the schedules under test make (5 s).
+ */
+const SLACK_S = 2;
 const checkOffsets = (t: Handoff) =>
   t.callsOf('checkSecret').map((c) => (c.atMs - t.callsOf('createSecret')[0]!.atMs) / 1000);
 /** A step that lets the default behaviour run after doing `first` (e.g. a burn request arriving meanwhile). */
@@ -73,7 +78,9 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
         /Onetime Secret created \(receipt \w{8}…, no passphrase\)[\s\S]*Link sent by SMS to \+155\*+\d{3} \(message SM[0-9a-f]{32}\)[\s\S]*Link opened at/,
       );
       // The first check after 60 s (pollIntervals [60]); the link was opened at 100 s and seen at the 120 s check.
-      expect(checkOffsets(t).map(Math.round)).toEqual([60, 120]);
+      const offsets = checkOffsets(t);
+      expect(offsets).toHaveLength(2);
+      offsets.forEach((o, i) => expect(Math.abs(o - [60, 120][i]!), `check ${i + 1} at ${o} s`).toBeLessThan(SLACK_S));
     });
 
     it('email link with a passphrase by SMS: OTS mails the link (recipient), the sealed passphrase goes by SMS', async () => {
@@ -156,11 +163,11 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       gaps
         .slice(0, -1)
         .forEach((g, i) =>
-          expect(Math.abs(g - expected[i]!), `check ${i + 1}, ${g} s after the last`).toBeLessThan(0.5),
+          expect(Math.abs(g - expected[i]!), `check ${i + 1}, ${g} s after the last`).toBeLessThan(SLACK_S),
         );
       const lastCheckAfterExpiryMs = checks.at(-1)!.atMs - t.secrets[0]!.expiresMs;
       expect(lastCheckAfterExpiryMs).toBeGreaterThanOrEqual(1000);
-      expect(lastCheckAfterExpiryMs).toBeLessThan(1500);
+      expect(lastCheckAfterExpiryMs).toBeLessThan(1000 + SLACK_S * 1000);
       expect(t.callsOf('createSecret')).toHaveLength(1);
       const last = lastNote(await t.status());
       expect(last.followUp).toBe(true);
@@ -184,7 +191,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       checks.forEach((c, i) => {
         const s = (c.atMs - t.secrets[0]!.createdMs) / 1000;
         expect(s - expected[i]!, `check ${i + 1} at ${s} s`).toBeGreaterThanOrEqual(0);
-        expect(s - expected[i]!, `check ${i + 1} at ${s} s`).toBeLessThan(0.5);
+        expect(s - expected[i]!, `check ${i + 1} at ${s} s`).toBeLessThan(SLACK_S);
       });
     });
 
@@ -241,7 +248,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       // Retry backoffs run at wall-clock pace on the test server; the policy's own first delays are 1 s, 2 s, 4 s.
       for (let i = 1; i < attempts.length; i++)
         expect(attempts[i]!.ranAtMs - attempts[i - 1]!.ranAtMs).toBeGreaterThanOrEqual(300);
-      expect(attempts[4]!.ranAtMs - attempts[0]!.ranAtMs).toBeLessThan(7_000);
+      expect(attempts[4]!.ranAtMs - attempts[0]!.ranAtMs).toBeLessThan(10_000); // the policy alone: 15 s
       expect(lastNote(paused).text).toMatch(/^Creating the Onetime Secret failed \(OTS_RATE_LIMITED: /);
 
       await t.handle.signal(resolveSignal, { action: 'cancel', by: TECH, comment: 'caller gone' });
