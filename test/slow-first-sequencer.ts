@@ -5,14 +5,17 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const LONGEST_FIRST = [
   'test/e2e/voice.test.ts', // ~130 s of real-time audio
-  'test/faults/fuzz.test.ts', // ~130 s, CPU
+  'test/faults/fuzz.test.ts', // ~115 s, CPU
+  'test/faults/temporal-restart.test.ts', // ~35 s
   'test/faults/crash.test.ts', // ~30 s
   'test/faults/ots-outage.test.ts', // ~28 s
-  'test/faults/temporal-restart.test.ts', // ~27 s
   'test/unit/compose.test.ts', // ~27 s on a clean clone (installs Docker Compose from PyPI)
-  'test/workflows/share-secret.test.ts', // ~20 s
-  'test/faults/twilio.test.ts', // ~18 s
-  'test/e2e/npm-start.test.ts', // ~17 s
+  'test/unit/lint-rules.test.ts', // ~20 s (ESLint with type information)
+  'test/faults/twilio.test.ts', // ~19 s
+  'test/workflows/share-secret.test.ts', // ~15 s
+  'test/e2e/handoff.test.ts', // ~13 s
+  'test/e2e/npm-start.test.ts', // ~11 s
+  'test/e2e/confidentiality.test.ts', // ~11 s
 ];
 
 export class LongestFirstSequencer extends BaseSequencer {
