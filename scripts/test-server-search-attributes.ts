@@ -1,5 +1,5 @@
 // The workflow's search attributes under the names the time-skipping test server predefines: it cannot register
-// custom ones (no OperatorService), so the watch benchmark bundles the real workflow with this module in place of
+// custom ones (no OperatorService), so scripts/temporal-test-server.ts bundles the real workflow with this module in place of
 // workflows/search-attributes.ts. Same exports, same types; only the names differ.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 

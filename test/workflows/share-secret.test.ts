@@ -1,0 +1,564 @@
+// shareSecret's decisions, on Temporal's time-skipping test server with in-memory activities
+// (test/helpers/time-skipping.ts): delivery, the watch and its poll schedule, expiry, technician pauses and their
+// resolutions, the create recovery window, and burning at every stage. Each test names the behaviour it proves.
+// A 24 h watch runs in about a second: the server jumps its clock to the next timer whenever the workflow is idle.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
+import { burnSignal, burnUpdate, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
+import type { ShareStatus } from '../../workflows/types.js';
+import {
+  fail,
+  startHarness,
+  timeSkippingUnavailable,
+  times,
+  undelivered,
+  type Handoff,
+  type Harness,
+  type Step,
+} from '../helpers/time-skipping.js';
+
+const unavailable = timeSkippingUnavailable();
+if (unavailable) console.warn(`test/workflows/share-secret.test.ts skipped: ${unavailable}`);
+
+const TECH = 'tech@example.com';
+const lastNote = (s: ShareStatus) => s.notes.at(-1)!;
+/** Seconds from the hand-off's create to each receipt check (server clock). */
+/**
+ * How late a check may come after its timer (server clock): the workflow task and the activity's scheduling run at
+ * wall-clock pace on a busy machine. Well below the smallest difference the schedules under test make (5 s).
+ */
+const SLACK_S = 2;
+const checkOffsets = (t: Handoff) =>
+  t.callsOf('checkSecret').map((c) => (c.atMs - t.callsOf('createSecret')[0]!.atMs) / 1000);
+/** A step that lets the default behaviour run after doing `first` (e.g. a burn request arriving meanwhile). */
+const meanwhile =
+  (first: (t: Handoff) => Promise<unknown>): Step =>
+  async (c) => {
+    await first(c.handoff);
+    return c.proceed();
+  };
+
+describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.stop());
+  afterEach(async () => h?.cleanup());
+
+  describe('delivery and the watch', () => {
+    it('SMS link: one secret, the sealed link passed through to the SMS, watched until opened, ends viewed with notes', async () => {
+      const t = await h.start({}, { openAfterMs: 100_000 });
+      const result = await t.result();
+      expect(result.state).toBe('viewed');
+
+      const [create] = t.callsOf('createSecret');
+      expect(t.callsOf('createSecret')).toHaveLength(1);
+      // The secret stays sealed through the workflow: the activity gets the input's sealed value untouched.
+      expect(create!.args).toMatchObject({ shareId: t.input.shareId, secret: t.input.secret, ttlSeconds: 3600 });
+      expect(create!.args.recipient).toBeUndefined();
+      expect(create!.args.recover).toBeUndefined();
+      const [sms] = t.callsOf('sendLinkSms');
+      expect(t.callsOf('sendLinkSms')).toHaveLength(1);
+      expect(h.sealer.open(sms!.args.link)).toBe(t.secrets[0]!.link);
+      expect(sms!.args).toMatchObject({
+        to: t.input.link.to,
+        statusCallback: t.input.smsStatusCallback,
+        expiresAt: result.expiresAt,
+      });
+      expect(sms!.args.passphraseVia).toBeUndefined();
+      expect(t.callsOf('sendPassphraseSms')).toHaveLength(0);
+
+      expect(result.viewedAt).toBe(new Date(t.secrets[0]!.openedMs!).toISOString());
+      const status = await t.status();
+      expect(status.link).toMatchObject({ channel: 'sms', to: expect.stringMatching(/^\+155\*+\d{3}$/) });
+      expect(status.link.sentAt).toBeDefined();
+      expect(status.notes.some((n) => n.followUp)).toBe(false);
+      expect(await t.noteText()).toMatch(
+        /Onetime Secret created \(receipt \w{8}…, no passphrase\)[\s\S]*Link sent by SMS to \+155\*+\d{3} \(message SM[0-9a-f]{32}\)[\s\S]*Link opened at/,
+      );
+      // The first check after 60 s (pollIntervals [60]); the link was opened at 100 s and seen at the 120 s check.
+      const offsets = checkOffsets(t);
+      expect(offsets).toHaveLength(2);
+      offsets.forEach((o, i) => expect(Math.abs(o - [60, 120][i]!), `check ${i + 1} at ${o} s`).toBeLessThan(SLACK_S));
+    });
+
+    it('email link with a passphrase by SMS: OTS mails the link (recipient), the sealed passphrase goes by SMS', async () => {
+      const t = await h.start(
+        {
+          link: { channel: 'email', to: 'caller@example.com' },
+          passphrase: { mode: 'sms', to: '+15550208888' },
+          passphraseValue: '482913570164',
+        },
+        { openAfterMs: 30_000 },
+      );
+      const done = await t.result();
+      expect(done.state).toBe('viewed');
+      expect(t.callsOf('createSecret')[0]!.args).toMatchObject({
+        recipient: 'caller@example.com',
+        secret: t.input.secret,
+      });
+      expect(t.callsOf('sendLinkSms')).toHaveLength(0);
+      const pp = t.callsOf('sendPassphraseSms');
+      expect(pp).toHaveLength(1);
+      expect(pp[0]!.args).toEqual({
+        to: '+15550208888',
+        passphrase: t.input.secret.passphrase,
+        statusCallback: t.input.smsStatusCallback,
+      });
+      const status = await t.status();
+      expect(status.link).toMatchObject({ channel: 'email', to: 'c***@e***.com' });
+      expect(status.passphrase).toMatchObject({ mode: 'sms', deliveredAt: expect.any(String) });
+      expect(await t.noteText()).toMatch(
+        /passphrase required[\s\S]*Link sent by email \(by Onetime Secret\) to c\*\*\*@e\*\*\*\.com[\s\S]*Passphrase sent by SMS to \+155\*+888 \(message SM[0-9a-f]{32}; a different channel from the link\)[\s\S]*Link opened at/,
+      );
+    });
+
+    it('out-of-order and duplicated SMS status callbacks keep the most advanced status', async () => {
+      const t = await h.start();
+      await t.untilState('awaiting_view');
+      const sid = t.sms[0]!.sid;
+      for (const status of ['delivered', 'sent', 'queued', 'delivered'] as const)
+        await t.handle.signal(smsStatusSignal, { messageSid: sid, status });
+      expect((await t.until((s) => s.link.deliveryStatus !== undefined)).link.deliveryStatus).toBe('delivered');
+      // A failure reported after delivery changes nothing (terminal), and no technician is called.
+      await t.handle.signal(smsStatusSignal, { messageSid: sid, status: 'undelivered', errorCode: '30003' });
+      await t.handle.signal(smsStatusSignal, { messageSid: sid, status: 'read' });
+      const s = await t.until((x) => x.link.deliveryStatus === 'read');
+      expect(s.state).toBe('awaiting_view');
+      await t.handle.signal(burnSignal, {});
+      expect((await t.result()).state).toBe('burned');
+    });
+
+    it('malformed signals and an update without arguments do not wedge the workflow', async () => {
+      const t = await h.start();
+      await t.untilState('awaiting_view');
+      await t.handle.signal('smsStatus');
+      await t.handle.signal('smsStatus', { messageSid: 42, status: 'exploded' });
+      await t.handle.signal('resolve', 'nonsense');
+      await t.handle.signal('callLine', 'nonsense');
+      const after = await t.handle.executeUpdate<ShareStatus, []>('burnSecret');
+      expect(after.state).toBe('burned');
+      expect(lastNote(after).text).toMatch(/at the request of agent API/);
+    });
+  });
+
+  describe('expiry and the poll schedule', () => {
+    it('a 24 h link never opened: checked on the default schedule (28 checks, the last just after expiry), then expired with a follow-up and no second secret', async () => {
+      const t = await h.start({
+        ttlSeconds: 86_400,
+        pollIntervals: DEFAULT_POLL_INTERVALS_TEXT.split(',').map(Number),
+      });
+      const result = await t.result();
+      expect(result.state).toBe('expired');
+      // The schedule's delays between checks: 15 s ×8, 30 s ×2, 60 s ×7 (to 10 min), 5 min, 10 min, 30 min, 1 h,
+      // 2 h, then every 4 h; but the last check comes 1 s after the expiry instead of 4 h later.
+      const checks = t.callsOf('checkSecret');
+      const expected = [15, 15, 15, 15, 15, 15, 15, 15, 30, 30, 60, 60, 60, 60, 60, 60, 60, 300, 600, 1800, 3600, 7200];
+      expected.push(14_400, 14_400, 14_400, 14_400, 14_400);
+      expect(checks).toHaveLength(expected.length + 1);
+      const gaps = checks.map(
+        (c, i) => (c.atMs - (i === 0 ? t.callsOf('createSecret')[0]!.atMs : checks[i - 1]!.atMs)) / 1000,
+      );
+      gaps
+        .slice(0, -1)
+        .forEach((g, i) =>
+          expect(Math.abs(g - expected[i]!), `check ${i + 1}, ${g} s after the last`).toBeLessThan(SLACK_S),
+        );
+      const lastCheckAfterExpiryMs = checks.at(-1)!.atMs - t.secrets[0]!.expiresMs;
+      expect(lastCheckAfterExpiryMs).toBeGreaterThanOrEqual(1000);
+      expect(lastCheckAfterExpiryMs).toBeLessThan(1000 + SLACK_S * 1000);
+      expect(t.callsOf('createSecret')).toHaveLength(1);
+      const last = lastNote(await t.status());
+      expect(last.followUp).toBe(true);
+      expect(last.text).toBe(
+        `Link expired unopened at ${result.expiresAt}. Technician follow-up needed: contact the caller. No new secret was created.`,
+      );
+    });
+
+    it('a check is never scheduled past the expiry, and a receipt still "new" after it is checked again 5 s later (the floor), not in a tight loop', async () => {
+      const t = await h.start(
+        { ttlSeconds: 200, pollIntervals: [10, 30, 60] },
+        // The check just after the expiry finds the receipt still "new" (OTS's clock behind ours).
+        { steps: { checkSecret: [...times(4, (c) => c.proceed()), () => ({ state: 'new' })] } },
+      );
+      expect((await t.result()).state).toBe('expired');
+      // Delays 10, 30, 60 s; the next 60 s would pass the expiry at 200 s, so the check comes at 201 s; OTS still says
+      // "new", and the next check comes after the floor of 5 s.
+      const checks = t.callsOf('checkSecret');
+      const expected = [10, 40, 100, 160, 201, 206];
+      expect(checks).toHaveLength(expected.length);
+      checks.forEach((c, i) => {
+        const s = (c.atMs - t.secrets[0]!.createdMs) / 1000;
+        expect(s - expected[i]!, `check ${i + 1} at ${s} s`).toBeGreaterThanOrEqual(0);
+        expect(s - expected[i]!, `check ${i + 1} at ${s} s`).toBeLessThan(SLACK_S);
+      });
+    });
+
+    it('a secret gone before its expiry was burned elsewhere: the hand-off ends burned, flagged for follow-up', async () => {
+      const t = await h.start({}, { steps: { checkSecret: [() => ({ state: 'gone' })] } });
+      expect((await t.result()).state).toBe('burned');
+      const last = lastNote(await t.status());
+      expect(last).toMatchObject({ followUp: true });
+      expect(last.text).toMatch(/vanished from Onetime Secret before it expired/);
+      expect(t.callsOf('burnSecret')).toHaveLength(0);
+    });
+
+    it('a receipt burned in Onetime Secret directly ends the hand-off burned', async () => {
+      const t = await h.start({}, { steps: { checkSecret: [() => ({ state: 'burned' })] } });
+      expect((await t.result()).state).toBe('burned');
+      expect(lastNote(await t.status()).text).toBe('The secret was burned in Onetime Secret outside this hand-off.');
+    });
+  });
+
+  describe('technician pauses', () => {
+    it('an OTS error on create pauses for a technician with a note and sends nothing; a technician retry completes it', async () => {
+      const t = await h.start(
+        {},
+        { steps: { createSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true, message: 'Not authorized' })] } },
+      );
+      const paused = await t.untilState('needs_technician');
+      expect(lastNote(paused).followUp).toBe(true);
+      expect(lastNote(paused).text).toBe(
+        'Creating the Onetime Secret failed (OTS_AUTH: Not authorized). No cleartext fallback: the hand-off is ' +
+          'paused until a technician resolves it (signal "resolve" with action retry, delivered_manually or cancel).',
+      );
+      expect(t.callsOf('createSecret')).toHaveLength(1); // not retried: non-retryable
+      expect(t.callsOf('sendLinkSms')).toHaveLength(0);
+
+      await t.handle.signal(resolveSignal, { action: 'retry', by: TECH });
+      const resumed = await t.untilState('awaiting_view');
+      expect(resumed.notes.map((n) => n.text).join('\n')).toMatch(
+        /Technician decision: retry by tech@example\.com\.[\s\S]*Onetime Secret created[\s\S]*Link sent by SMS/,
+      );
+      expect(t.callsOf('createSecret')).toHaveLength(2);
+      expect(t.callsOf('sendLinkSms')).toHaveLength(1);
+      await t.handle.signal(burnSignal, { by: TECH });
+      expect((await t.result()).state).toBe('burned');
+    });
+
+    it('retryable OTS failures are retried 5 times, Retry-After replacing the backoff, then handed to a technician, who can cancel', async () => {
+      const t = await h.start(
+        {},
+        { steps: { createSecret: times(5, fail('OTS_RATE_LIMITED', 'refused', { nextRetryDelay: '300ms' })) } },
+      );
+      const paused = await t.untilState('needs_technician');
+      const attempts = t.callsOf('createSecret');
+      expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3, 4, 5]);
+      // Retry backoffs run at wall-clock pace on the test server; the policy's own first delays are 1 s, 2 s, 4 s.
+      for (let i = 1; i < attempts.length; i++)
+        expect(attempts[i]!.ranAtMs - attempts[i - 1]!.ranAtMs).toBeGreaterThanOrEqual(300);
+      expect(attempts[4]!.ranAtMs - attempts[0]!.ranAtMs).toBeLessThan(10_000); // the policy alone: 15 s
+      expect(lastNote(paused).text).toMatch(/^Creating the Onetime Secret failed \(OTS_RATE_LIMITED: /);
+
+      await t.handle.signal(resolveSignal, { action: 'cancel', by: TECH, comment: 'caller gone' });
+      expect((await t.result()).state).toBe('cancelled');
+      expect(lastNote(await t.status()).text).toBe('Technician decision: cancel by tech@example.com (caller gone).');
+      expect(t.callsOf('burnSecret')).toHaveLength(0); // no secret to burn
+      expect(t.callsOf('sendLinkSms')).toHaveLength(0);
+    });
+
+    it('an SMS send that fails pauses with the link unsent; a technician retry sends it', async () => {
+      const t = await h.start(
+        {},
+        { steps: { sendLinkSms: [fail('SMS_REJECTED', 'refused', { nonRetryable: true, message: 'rejected' })] } },
+      );
+      const paused = await t.untilState('needs_technician');
+      expect(lastNote(paused).text).toMatch(
+        /^Sending the link by SMS failed \(SMS_REJECTED: rejected\)\. No cleartext/,
+      );
+      expect(paused.link.sentAt).toBeUndefined();
+      await t.handle.signal(resolveSignal, { action: 'retry' });
+      const resumed = await t.untilState('awaiting_view');
+      expect(resumed.link.sentAt).toBeDefined();
+      expect(t.callsOf('sendLinkSms')).toHaveLength(2);
+      expect(t.callsOf('createSecret')).toHaveLength(1); // the secret is not made again
+    });
+
+    it('an undelivered link SMS pauses for a technician; delivered_manually burns the link and resolves it', async () => {
+      const t = await h.start({}, { steps: { sendLinkSms: [undelivered('30003')] } });
+      const paused = await t.untilState('needs_technician');
+      expect(paused.link.deliveryStatus).toBe('undelivered');
+      expect(lastNote(paused).text).toMatch(
+        /^Delivering the link SMS failed \(SMS_UNDELIVERED: Twilio reported undelivered \(error 30003\) for message SM[0-9a-f]{32}\)/,
+      );
+      await t.handle.signal(resolveSignal, { action: 'delivered_manually', by: TECH });
+      expect((await t.result()).state).toBe('resolved');
+      expect(t.callsOf('burnSecret').map((c) => c.args.metadataKey)).toEqual([t.secrets[0]!.metadataKey]);
+      expect(t.secrets[0]!.burned).toBe(true);
+      expect(await t.noteText()).toMatch(
+        /Technician decision: delivered_manually by tech@example\.com\.\nThe Onetime Secret was burned so the link no longer opens\./,
+      );
+    });
+
+    it('an undelivered passphrase SMS pauses for a technician, and a retry sends the passphrase again', async () => {
+      const t = await h.start(
+        {
+          link: { channel: 'email', to: 'caller@example.com' },
+          passphrase: { mode: 'sms', to: '+15550208888' },
+          passphraseValue: '482913570164',
+        },
+        { steps: { sendPassphraseSms: [undelivered('30005', 'failed')] } },
+      );
+      const paused = await t.untilState('needs_technician');
+      expect(lastNote(paused).text).toMatch(
+        /^Delivering the passphrase SMS failed \(SMS_UNDELIVERED: Twilio reported failed \(error 30005\)/,
+      );
+      await t.handle.signal(resolveSignal, { action: 'retry', by: TECH });
+      const resumed = await t.until(
+        (s) => s.state === 'awaiting_view' && s.notes.filter((n) => /Passphrase sent by SMS/.test(n.text)).length === 2,
+      );
+      expect(resumed.state).toBe('awaiting_view');
+      const sent = t.callsOf('sendPassphraseSms');
+      expect(sent).toHaveLength(2);
+      expect(sent[1]!.args).toEqual(sent[0]!.args);
+      await t.handle.signal(burnSignal, {});
+      expect((await t.result()).state).toBe('burned');
+    });
+
+    it('a receipt check that keeps failing pauses the watch; a retry goes back to watching', async () => {
+      const t = await h.start(
+        {},
+        { steps: { checkSecret: [fail('OTS_BAD_RESPONSE', 'unknown', { nonRetryable: true, message: 'garbled' })] } },
+      );
+      const paused = await t.untilState('needs_technician', { skipMs: 30_000 });
+      expect(lastNote(paused).text).toMatch(
+        /^Checking the secret in Onetime Secret failed \(OTS_BAD_RESPONSE: garbled\)/,
+      );
+      await t.handle.signal(resolveSignal, { action: 'retry' });
+      await t.untilState('awaiting_view');
+      t.open();
+      expect((await t.result()).state).toBe('viewed');
+    });
+
+    it('a decision sent while nothing is paused is ignored, and does not answer a later pause', async () => {
+      const t = await h.start(
+        {},
+        { steps: { checkSecret: [fail('OTS_UNAVAILABLE', 'unknown', { nonRetryable: true })] } },
+      );
+      await t.untilState('awaiting_view');
+      await t.handle.signal(resolveSignal, { action: 'cancel' });
+      const paused = await t.untilState('needs_technician', { skipMs: 30_000 });
+      expect(paused.notes.some((n) => /Technician decision/.test(n.text))).toBe(false);
+      await t.handle.signal(resolveSignal, { action: 'retry' });
+      const resumed = await t.untilState('awaiting_view');
+      expect(resumed.notes.filter((n) => /Technician decision/.test(n.text)).map((n) => n.text)).toEqual([
+        'Technician decision: retry.',
+      ]);
+    });
+  });
+
+  describe('the create recovery window on a technician retry', () => {
+    it('after unknown failures the retried create is given the window of the failed tries (recover), from the first; what it finds again is noted', async () => {
+      const unknown = fail('OTS_UNAVAILABLE', 'unknown', { nonRetryable: true });
+      const t = await h.start(
+        {},
+        {
+          steps: {
+            createSecret: [unknown, unknown, async (c) => ({ ...(await c.proceed()), recovered: true as const })],
+          },
+        },
+      );
+      for (let i = 0; i < 2; i++) {
+        await t.until((s) => s.state === 'needs_technician' && t.callsOf('createSecret').length === i + 1);
+        await t.handle.signal(resolveSignal, { action: 'retry' });
+      }
+      await t.untilState('awaiting_view');
+      const [first, second, third] = t.callsOf('createSecret');
+      expect(first!.args.recover).toBeUndefined();
+      expect(second!.args.recover).toEqual({ since: expect.any(Number), until: expect.any(Number) });
+      expect(second!.args.recover.since).toBeLessThanOrEqual(first!.atMs);
+      expect(second!.args.recover.until).toBeGreaterThanOrEqual(first!.atMs);
+      expect(second!.args.recover.until).toBeLessThan(second!.atMs);
+      // The window grows to cover every failed try, from the first one's start.
+      expect(third!.args.recover.since).toBe(second!.args.recover.since);
+      expect(third!.args.recover.until).toBeGreaterThanOrEqual(second!.atMs);
+      expect(third!.args.recover.until).toBeLessThan(third!.atMs);
+      expect(await t.noteText()).toMatch(
+        /Onetime Secret created .*Found again after an attempt whose answer was lost; no second secret was created\./,
+      );
+    });
+
+    it('after a refused failure the retried create gets no window: OTS certainly made nothing', async () => {
+      const t = await h.start(
+        {},
+        {
+          steps: {
+            createSecret: [
+              fail('OTS_UNAVAILABLE', 'unknown', { nonRetryable: true }),
+              fail('OTS_AUTH', 'refused', { nonRetryable: true }),
+            ],
+          },
+        },
+      );
+      for (let i = 0; i < 2; i++) {
+        await t.until((s) => s.state === 'needs_technician' && t.callsOf('createSecret').length === i + 1);
+        await t.handle.signal(resolveSignal, { action: 'retry' });
+      }
+      await t.untilState('awaiting_view');
+      expect(t.callsOf('createSecret').map((c) => c.args.recover === undefined)).toEqual([true, false, true]);
+    });
+  });
+
+  describe('burning', () => {
+    it('a burn before anything ran: no secret is created and nothing is sent', async () => {
+      const t = await h.start({ burnAtStart: { by: TECH } });
+      expect((await t.result()).state).toBe('burned');
+      expect(t.callsOf('createSecret')).toHaveLength(0);
+      expect(t.callsOf('sendLinkSms')).toHaveLength(0);
+      expect(lastNote(await t.status()).text).toBe(
+        'Burn requested by tech@example.com before a secret existed; nothing was sent.',
+      );
+    });
+
+    it('a burn while the secret is being created: it is burned as soon as it exists, and the link is never sent', async () => {
+      const t = await h.start(
+        {},
+        { steps: { createSecret: [meanwhile((x) => x.handle.signal(burnSignal, { by: TECH }))] } },
+      );
+      expect((await t.result()).state).toBe('burned');
+      expect(t.callsOf('burnSecret').map((c) => c.args.metadataKey)).toEqual([t.secrets[0]!.metadataKey]);
+      expect(t.callsOf('sendLinkSms')).toHaveLength(0);
+      expect(lastNote(await t.status()).text).toBe(
+        'Secret burned at the request of tech@example.com; the link no longer opens.',
+      );
+    });
+
+    it('a burn while the passphrase is being sent: burned right after, never watched', async () => {
+      const t = await h.start(
+        {
+          link: { channel: 'email', to: 'caller@example.com' },
+          passphrase: { mode: 'sms', to: '+15550208888' },
+          passphraseValue: '482913570164',
+        },
+        { steps: { sendPassphraseSms: [meanwhile((x) => x.handle.signal(burnSignal, { by: TECH }))] } },
+      );
+      expect((await t.result()).state).toBe('burned');
+      expect(t.callsOf('burnSecret')).toHaveLength(1);
+      expect(t.callsOf('checkSecret')).toHaveLength(0);
+    });
+
+    it('a burn while watching: the burn update answers with the final status, and a second one is refused', async () => {
+      const t = await h.start();
+      await t.untilState('awaiting_view');
+      const after = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
+      expect(after.state).toBe('burned');
+      expect(lastNote(after).text).toBe('Secret burned at the request of agent API; the link no longer opens.');
+      expect(t.callsOf('burnSecret').map((c) => c.args)).toEqual([
+        { metadataKey: t.secrets[0]!.metadataKey, passphrase: undefined },
+      ]);
+      await expect(t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] })).rejects.toThrow();
+      expect((await t.result()).state).toBe('burned');
+    });
+
+    it('a burn while paused for a technician before a secret exists ends burned, and the burn update waits for it', async () => {
+      const t = await h.start({}, { steps: { createSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true })] } });
+      await t.untilState('needs_technician');
+      const after = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
+      expect(after.state).toBe('burned');
+      expect(lastNote(after).text).toMatch(/before a secret existed; nothing was sent/);
+      expect((await t.result()).state).toBe('burned');
+      expect(t.callsOf('burnSecret')).toHaveLength(0);
+    });
+
+    it('a burn while paused after an undelivered SMS burns the secret that exists', async () => {
+      const t = await h.start({}, { steps: { sendLinkSms: [undelivered()] } });
+      await t.untilState('needs_technician');
+      await t.handle.signal(burnSignal, { by: TECH });
+      expect((await t.result()).state).toBe('burned');
+      expect(t.secrets[0]!.burned).toBe(true);
+      expect(await t.noteText()).toMatch(
+        /Technician decision: cancel by tech@example\.com \(burn requested\)\.\nSecret burned at the request of tech@example\.com/,
+      );
+    });
+
+    it('a failed burn waits for a technician (another burn request does not end that pause); retry burns it', async () => {
+      const t = await h.start(
+        {},
+        { steps: { burnSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true, message: 'Not authorized' })] } },
+      );
+      await t.untilState('awaiting_view');
+      const blocked = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
+      expect(blocked.state).toBe('needs_technician');
+      expect(lastNote(blocked)).toMatchObject({ followUp: true });
+      expect(lastNote(blocked).text).toMatch(/^Burning the Onetime Secret failed \(OTS_AUTH: Not authorized\)/);
+      await t.handle.signal(burnSignal, { by: TECH });
+      expect((await t.status()).state).toBe('needs_technician');
+      await t.handle.signal(resolveSignal, { action: 'retry', by: TECH });
+      expect((await t.result()).state).toBe('burned');
+      expect(t.callsOf('burnSecret')).toHaveLength(2);
+      expect(t.secrets[0]!.burned).toBe(true);
+    });
+
+    it('a failed burn that the technician does not retry is noted: the link stays live until it expires', async () => {
+      const t = await h.start({}, { steps: { burnSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true })] } });
+      await t.untilState('awaiting_view');
+      await t.handle.signal(burnSignal, { by: TECH });
+      await t.untilState('needs_technician');
+      await t.handle.signal(resolveSignal, { action: 'cancel', by: TECH });
+      const result = await t.result();
+      expect(result.state).toBe('burned');
+      const last = lastNote(await t.status());
+      expect(last).toEqual({
+        at: expect.any(String),
+        text: `The link was NOT burned: it stays live until it expires at ${result.expiresAt}.`,
+        followUp: true,
+      });
+    });
+
+    it('a burn racing the caller opening the link ends viewed (the burn finds the secret gone, the receipt says received)', async () => {
+      const t = await h.start();
+      await t.untilState('awaiting_view');
+      t.open();
+      await t.handle.signal(burnSignal, { by: TECH });
+      const result = await t.result();
+      expect(result.state).toBe('viewed');
+      expect(result.viewedAt).toBeDefined();
+      expect(t.callsOf('burnSecret')).toHaveLength(1);
+    });
+  });
+
+  it('a note the PSA webhook refuses is kept in the workflow with a remark', async () => {
+    const t = await h.start(
+      { notesWebhook: true },
+      { steps: { postNote: [fail('NOTES_UNAVAILABLE', 'unknown', { nonRetryable: true })] } },
+    );
+    await t.untilState('awaiting_view');
+    const s = await t.status();
+    expect(s.notes[0]!.text).toMatch(/^Onetime Secret created/);
+    expect(s.notes[1]!.text).toBe('The PSA notes webhook did not accept the note above; it is kept here.');
+    expect(t.callsOf('postNote').map((c) => c.args.note.text)).toEqual([s.notes[0]!.text, s.notes[2]!.text]);
+    expect(t.callsOf('postNote')[0]!.args).toMatchObject({ shareId: t.input.shareId, ticketId: t.input.ticketId });
+  });
+});
+
+describe.skipIf(unavailable)('long watches, on the dev server (it suggests continue-as-new after 60 events)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ on: 'dev-server' });
+  });
+  afterAll(async () => h?.stop());
+  afterEach(async () => h?.cleanup());
+
+  it('continue as new, keeping state and notes, and still end viewed when the link is opened', async () => {
+    // The caller opens the link once the watch has continued as new: its first check in another run sees it.
+    const openInSecondRun: Step = (c) => {
+      if (c.runId !== c.handoff.firstRunId) c.handoff.open();
+      return c.proceed();
+    };
+    const t = await h.start({ pollIntervals: [0.1] }, { steps: { checkSecret: times(30, openInSecondRun) } });
+    const result = await t.result();
+    expect(result.state).toBe('viewed');
+    const runs = new Set(t.callsOf('checkSecret').map((c) => c.runId));
+    expect(runs.size).toBe(2);
+    expect((await t.handle.describe()).runId).not.toBe(t.firstRunId);
+    expect(t.callsOf('createSecret')).toHaveLength(1);
+    expect(t.callsOf('sendLinkSms')).toHaveLength(1);
+    const s = await t.status();
+    expect(s.link.sentAt).toBeDefined();
+    expect(s.notes.map((n) => n.text).join('\n')).toMatch(
+      /^Onetime Secret created[^\n]*\nLink sent by SMS[^\n]*\nLink opened at [^\n]*$/,
+    );
+    expect(result.viewedAt).toBe(new Date(t.secrets[0]!.openedMs!).toISOString());
+  });
+});
