@@ -61,6 +61,9 @@ describe('workflow purity lint', { timeout: 90_000 }, () => {
       await restrictedImportErrors(viaIndex.replace('./sandbox', '../sandbox'), 'src/voice/setup.ts'),
     ).toHaveLength(1);
     expect(await restrictedImportErrors(viaIndex, 'src/service.ts')).toEqual([]);
+    expect(await restrictedImportErrors(direct, 'activities/ots.ts')).toEqual([
+      expect.stringMatching(/Only src\/service\.ts/),
+    ]);
     expect(
       await restrictedImportErrors(
         "import { createOtsEmulator } from './sandbox/ots-emulator.js';\nexport const x = createOtsEmulator;\n",
