@@ -1,4 +1,5 @@
 // The HTTP app: agent API, Twilio webhooks, the codec server, health, and (in sandbox mode only) the local fakes.
+import { TemporalBusyError } from './admission.js';
 import express, { type ErrorRequestHandler, type Router } from 'express';
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
@@ -60,6 +61,16 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(404).json({ error: 'not found' });
   });
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    if (err instanceof TemporalBusyError) {
+      // Overload, not an outage: nothing was sent to Temporal. The agent retries with the same Idempotency-Key.
+      deps.log.warn({ path: req.path, reason: err.message }, 'Temporal busy');
+      if (!res.headersSent)
+        res
+          .status(503)
+          .set('Retry-After', '2')
+          .json({ error: 'the service is busy; nothing was changed, retry shortly with the same Idempotency-Key' });
+      return;
+    }
     if (temporalUnreachable(err)) {
       // Temporal down or restarting: nothing was started or changed, and the same request later will work. A
       // 503 with Retry-After says so to the agent's HTTP client, where a 500 would read as a bug.

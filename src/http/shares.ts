@@ -1,5 +1,6 @@
 // The agent API: start a hand-off, read its status, burn it (README.md, "The agent API"; docs/architecture.md,
 // "Request path").
+import { createAdmission } from './admission.js';
 import { createHash, randomBytes } from 'node:crypto';
 import express, { Router } from 'express';
 import {
@@ -41,6 +42,11 @@ const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
  * 20 s; with one the agent hears 503 (src/http/app.ts) sooner and can retry with the same Idempotency-Key.
  */
 const TEMPORAL_DEADLINE_MS = 10_000;
+/**
+ * Admission control (src/http/admission.ts): Temporal calls of the agent API in flight per process, how many may
+ * wait, and for how long, before the answer is 503 "busy".
+ */
+export const TEMPORAL_ADMISSION = { maxInFlight: 32, maxQueued: 5_000, maxWaitMs: 20_000 };
 
 /**
  * A retried request with the same Idempotency-Key (from the same token) maps to the same shareId, hence the same
@@ -55,8 +61,11 @@ function shareIdFor(token: string, idempotencyKey: string | undefined): string {
 
 export function sharesRouter(deps: SharesDeps): Router {
   const r = Router();
+  const admission = createAdmission(TEMPORAL_ADMISSION);
+  /** Workflow id → its start (and describe) under way, shared by concurrent repeats of one Idempotency-Key. */
+  const startsInFlight = new Map<string, Promise<unknown>>();
   const inTime = <T>(fn: () => Promise<T>): Promise<T> =>
-    deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, fn);
+    admission.run(() => deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, fn));
   r.use(express.json({ limit: '32kb' }));
 
   r.get('/v1/tool-schema', (_req, res) => {
@@ -139,49 +148,57 @@ export function sharesRouter(deps: SharesDeps): Router {
         ]),
       )
       .digest('hex');
-    let handle;
-    try {
-      handle = await inTime(() =>
-        deps.client.workflow.start<typeof shareSecret>('shareSecret', {
-          taskQueue: deps.taskQueue,
-          workflowId,
-          args: [input],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: [
-            { key: TicketId, value: body.ticketId },
-            { key: ShareState, value: 'creating' },
-            { key: DeliveryChannel, value: body.link.channel },
-            ...(body.callSid ? [{ key: CallSid, value: body.callSid }] : []),
-          ],
-          memo: { requestDigest },
-          // What Temporal UI shows for this hand-off (encoded by the payload codec like every payload).
-          staticSummary: technicianSummary({
-            ticketId: body.ticketId,
-            link: body.link,
-            passphrase: mode,
-            ttlSeconds: input.ttlSeconds,
+    const startAndDescribe = async (): Promise<unknown> => {
+      let handle;
+      try {
+        handle = await inTime(() =>
+          deps.client.workflow.start<typeof shareSecret>('shareSecret', {
+            taskQueue: deps.taskQueue,
+            workflowId,
+            args: [input],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdReusePolicy: 'REJECT_DUPLICATE',
+            typedSearchAttributes: [
+              { key: TicketId, value: body.ticketId },
+              { key: ShareState, value: 'creating' },
+              { key: DeliveryChannel, value: body.link.channel },
+              ...(body.callSid ? [{ key: CallSid, value: body.callSid }] : []),
+            ],
+            memo: { requestDigest },
+            // What Temporal UI shows for this hand-off (encoded by the payload codec like every payload).
+            staticSummary: technicianSummary({
+              ticketId: body.ticketId,
+              link: body.link,
+              passphrase: mode,
+              ttlSeconds: input.ttlSeconds,
+            }),
+            staticDetails: [
+              `**Ticket:** ${body.ticketId}${body.sessionId ? ` (agent session ${body.sessionId})` : ''}`,
+              `**Hand-off:** ${shareId}`,
+              `**Requested:** ${new Date().toISOString()}, link valid ${ttlText(input.ttlSeconds)}`,
+              '**Secret and passphrase:** sealed (never shown here)',
+              '**When paused:** send the `resolve` signal (README, "For technicians")',
+            ].join('\n\n'),
           }),
-          staticDetails: [
-            `**Ticket:** ${body.ticketId}${body.sessionId ? ` (agent session ${body.sessionId})` : ''}`,
-            `**Hand-off:** ${shareId}`,
-            `**Requested:** ${new Date().toISOString()}, link valid ${ttlText(input.ttlSeconds)}`,
-            '**Secret and passphrase:** sealed (never shown here)',
-            '**When paused:** send the `resolve` signal (README, "For technicians")',
-          ].join('\n\n'),
-        }),
-      );
-    } catch (err) {
-      // The same key after the first hand-off finished: still the same hand-off.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      handle = deps.client.workflow.getHandle(workflowId);
-    }
-    if (key !== undefined) {
-      const existing = await inTime(() => handle.describe());
-      if (existing.memo?.requestDigest !== requestDigest) {
-        res.status(422).json({ error: 'this Idempotency-Key was already used for a different request', shareId });
-        return;
+        );
+      } catch (err) {
+        // The same key after the first hand-off finished: still the same hand-off.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        handle = deps.client.workflow.getHandle(workflowId);
       }
+      // The digest of the request that started the hand-off, to tell a repeat from a different request.
+      return key === undefined ? requestDigest : (await inTime(() => handle.describe())).memo?.requestDigest;
+    };
+    // Repeats of one Idempotency-Key that arrive while its start is in flight share that one start instead of
+    // racing each other to the Temporal frontend (each still compares its own digest below).
+    let starting = startsInFlight.get(workflowId);
+    if (!starting) {
+      starting = startAndDescribe().finally(() => startsInFlight.delete(workflowId));
+      startsInFlight.set(workflowId, starting);
+    }
+    if ((await starting) !== requestDigest) {
+      res.status(422).json({ error: 'this Idempotency-Key was already used for a different request', shareId });
+      return;
     }
     log.info({ channel: body.link.channel, passphrase: mode, idempotencyKey: key !== undefined }, 'share requested');
     res.status(202).json({ shareId, workflowId, statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` });
