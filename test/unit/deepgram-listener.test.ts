@@ -74,10 +74,22 @@ async function start(
 
 const frame = () => Buffer.alloc(160, 0xff);
 
+/**
+ * Both ends open: the fake has accepted the socket and the listener has seen it open (it drops audio until then, so
+ * frames sent in between would be lost on a busy machine).
+ */
+async function connected(h: Harness): Promise<void> {
+  await waitFor(() => h.open().length === 1, 'connection');
+  await waitFor(
+    () => h.logs.some((l) => l.includes('"deepgram.connected"')),
+    'the listener to see the connection open',
+  );
+}
+
 describe('Deepgram listener', () => {
   it('connects with the Twilio audio format, the right options and the API key', async () => {
     const h = await start();
-    await waitFor(() => h.open().length === 1, 'connection');
+    await connected(h);
     const [req] = h.fake.requests();
     expect(req).toMatchObject({ kind: 'listen', path: '/v1/listen', authOk: true, status: 101 });
     expect(req!.query).toMatchObject({
@@ -96,7 +108,7 @@ describe('Deepgram listener', () => {
 
   it('"can you repeat that" fires repeat once although interim and final results both carry it', async () => {
     const h = await start();
-    await waitFor(() => h.open().length === 1, 'connection');
+    await connected(h);
     h.fake.say('can you repeat that');
     h.fake.say('got it thanks'); // a later utterance: once it arrives, every message of the first has been handled
     await waitFor(() => h.intents.includes('got_it'), 'got_it');
@@ -105,7 +117,7 @@ describe('Deepgram listener', () => {
 
   it('an utterance finalised in segments fires once, and a phrase split across segments still counts', async () => {
     const h = await start();
-    await waitFor(() => h.open().length === 1, 'connection');
+    await connected(h);
     h.fake.say('repeat', { endOfSpeech: false });
     h.fake.say('that again please'); // same utterance: repeat already fired
     h.fake.say('could you slow', { endOfSpeech: false });
@@ -117,7 +129,7 @@ describe('Deepgram listener', () => {
 
   it('the same request in a new utterance fires again', async () => {
     const h = await start();
-    await waitFor(() => h.open().length === 1, 'connection');
+    await connected(h);
     h.fake.say('slower please');
     h.fake.say('slow down');
     h.fake.say('okay got it');
@@ -128,7 +140,7 @@ describe('Deepgram listener', () => {
   it('caller audio reaches Deepgram and a transcript of it becomes an intent', async () => {
     let frames = 0;
     const h = await start({ transcribe: () => (++frames === 25 ? 'could you slow down' : undefined) });
-    await waitFor(() => h.open().length === 1, 'connection');
+    await connected(h);
     for (let i = 0; i < 25; i++) h.listener.send(frame());
     await waitFor(() => h.intents.length === 1, 'intent');
     expect(h.intents).toEqual(['slower']);
@@ -150,11 +162,15 @@ describe('Deepgram listener', () => {
 
   it('a dropped connection reconnects and keeps working; audio during the gap is dropped, not replayed', async () => {
     const h = await start({}, { reconnectDelayMs: 200 });
-    await waitFor(() => h.open().length === 1, 'connection');
+    await connected(h);
     h.fake.drop(1011);
     await waitFor(() => h.fake.connections()[0]!.open === false, 'drop');
     for (let i = 0; i < 10; i++) h.listener.send(frame()); // while waiting to reconnect
     await waitFor(() => h.open().length === 1 && h.fake.connections().length === 2, 'reconnection');
+    await waitFor(
+      () => h.logs.filter((l) => l.includes('"deepgram.connected"')).length === 2,
+      'the listener to see the new connection open',
+    );
     await sleep(50);
     expect(h.fake.connections()[1]!.audioFrames).toBe(0);
     h.listener.send(frame());
@@ -191,7 +207,7 @@ describe('Deepgram listener', () => {
 
   it('close() sends CloseStream, waits for Deepgram to close 1000, and is safe twice', async () => {
     const h = await start();
-    await waitFor(() => h.open().length === 1, 'connection');
+    await connected(h);
     h.listener.send(frame());
     await Promise.all([h.listener.close(), h.listener.close()]);
     await h.listener.close();
@@ -219,7 +235,7 @@ describe('Deepgram listener', () => {
 
   it('nothing logged contains what the caller said', async () => {
     const h = await start();
-    await waitFor(() => h.open().length === 1, 'connection');
+    await connected(h);
     h.fake.say('my card number is 4929 1234 5678 9012 please repeat that');
     h.fake.say('zebra crossing sesame got it');
     await waitFor(() => h.intents.length === 2, 'intents');
