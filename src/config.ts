@@ -1,6 +1,8 @@
 // The environment, validated once. Only src/main.ts calls loadConfig with process.env; everything else receives
 // the typed Config. A bad value fails start-up with one line per bad variable (README.md, "Configuration").
 import { z } from 'zod';
+import { isLoopbackUrl } from './loopback.js';
+import { parseKey32 } from './key-material.js';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_PRESETS, type TtlPreset } from './ots/ttl.js';
 import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';
 
@@ -145,7 +147,10 @@ const envSchema = z
       .optional(),
     SEAL_KEY: z
       .string()
-      .refine((s) => Buffer.from(s, 'base64').length === 32, 'must be 32 bytes in base64 (openssl rand -base64 32)')
+      .superRefine((s, ctx) => {
+        const parsed = parseKey32(s);
+        if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: parsed.problem });
+      })
       .optional(),
     CODEC_ALLOWED_ORIGINS: commaList
       .transform((list) => list.map((o) => o.replace(/\/+$/, '')))
@@ -184,6 +189,23 @@ const envSchema = z
         path: ['OTS_BASE_URL'],
         message:
           'is set without OTS_USERNAME and OTS_API_KEY: a live Onetime Secret server needs an account (recipient email and recent receipts require one)',
+      });
+    }
+    // The account's API key travels on every request: only over TLS, except to a server on this machine.
+    if (env.OTS_BASE_URL && !env.OTS_BASE_URL.startsWith('https://') && !isLoopbackUrl(env.OTS_BASE_URL)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OTS_BASE_URL'],
+        message: 'must be https:// (the API key is sent with every request); plain http only to a loopback address',
+      });
+    }
+    // The sandbox emulator's links point at this machine: a real SMS carrying one would reach nobody.
+    if (env.TWILIO_ACCOUNT_SID && !env.OTS_USERNAME) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['OTS_USERNAME'],
+        message:
+          'must be set with live Twilio: without it the sandbox Onetime Secret emulator would make the links, and real SMS would carry links to this machine',
       });
     }
     const live = Boolean(env.OTS_USERNAME || env.TWILIO_ACCOUNT_SID);

@@ -4,7 +4,14 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
-import { loadSandboxSecrets, startService, StartupError, type RunningService, type SandboxSecrets } from './service.js';
+import {
+  loadSandboxSecrets,
+  SandboxSecretsError,
+  startService,
+  StartupError,
+  type RunningService,
+  type SandboxSecrets,
+} from './service.js';
 import { ensureTemporalCli } from './temporal/cli.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
 import { registerSearchAttributes } from './temporal/register-search-attributes.js';
@@ -63,7 +70,16 @@ async function main(): Promise<void> {
   installTemporalLogging(log);
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const dataDir = resolve(projectDir, config.DATA_DIR);
-  const sb = loadSandboxSecrets(dataDir);
+  let sb: SandboxSecrets;
+  try {
+    sb = loadSandboxSecrets(dataDir);
+  } catch (err) {
+    if (err instanceof SandboxSecretsError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   if (config.sandbox)
     say(
       `Sandbox mode: ${[config.modes.ots === 'sandbox' && 'Onetime Secret', config.modes.twilio === 'sandbox' && 'Twilio'].filter(Boolean).join(' and ')} replaced by local fakes (no credentials set).`,

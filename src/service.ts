@@ -28,7 +28,13 @@ import { createWorkers, type Workers } from './temporal/worker.js';
 import { createSmsSender, type SmsSender } from './twilio/sms.js';
 
 /** Credentials the sandbox makes up for itself (kept across restarts in DATA_DIR by loadSandboxSecrets). */
-export { loadSandboxSecrets, makeSandboxSecrets, type Sandbox, type SandboxSecrets } from './sandbox/index.js';
+export {
+  loadSandboxSecrets,
+  makeSandboxSecrets,
+  SandboxSecretsError,
+  type Sandbox,
+  type SandboxSecrets,
+} from './sandbox/index.js';
 
 export interface ServiceOptions {
   config: Config;

@@ -198,7 +198,7 @@ function callerWords(callerClips: ClipSet): (frame: Buffer, connectionId: number
   };
 }
 
-export { loadSandboxSecrets, makeSandboxSecrets, type SandboxSecrets } from './secrets.js';
+export { loadSandboxSecrets, makeSandboxSecrets, SandboxSecretsError, type SandboxSecrets } from './secrets.js';
 
 // For tests and scripts that run a fake on its own, or the simulated caller against a service of their own.
 export { PlaybackQueue, type PlaybackEvents } from './caller-playback.js';

@@ -3,9 +3,10 @@
 // restart only if their sealed fields can still be opened, and the same payload key: the dev server's history
 // is encrypted with it.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { formatPayloadKeys, generatePayloadKey } from '../temporal/payload-codec.js';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseKey32 } from '../key-material.js';
+import { formatPayloadKeys, generatePayloadKey, parsePayloadKeys } from '../temporal/payload-codec.js';
 
 /** Credentials the sandbox makes up for itself, used wherever the environment sets none. */
 export interface SandboxSecrets {
@@ -37,20 +38,73 @@ export function makeSandboxSecrets(): SandboxSecrets {
   };
 }
 
+/** The sandbox's credentials file cannot be used as it is; nothing was changed. */
+export class SandboxSecretsError extends Error {
+  readonly code = 'SANDBOX_SECRETS_DAMAGED';
+}
+
+/**
+ * The sandbox's credentials from `<dataDir>/sandbox-secrets.json`, made on first start. A file that exists but
+ * cannot be used is never replaced: new keys would leave every stored hand-off unreadable (sealed fields and the
+ * dev server's encrypted history). Start-up stops instead and says what to do.
+ */
 export function loadSandboxSecrets(dataDir: string): SandboxSecrets {
   const file = join(dataDir, 'sandbox-secrets.json');
+  let text: string;
   try {
-    const saved = JSON.parse(readFileSync(file, 'utf8')) as Partial<SandboxSecrets>;
-    const merged = { ...makeSandboxSecrets(), ...saved };
-    // A file from an older version lacks newer entries (e.g. payloadKeys): save them now, or they would change
-    // on every start.
-    if (Object.keys(merged).some((k) => !(k in saved)))
-      writeFileSync(file, JSON.stringify(merged, null, 2), { mode: 0o600 });
-    return merged;
-  } catch {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new SandboxSecretsError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
     const fresh = makeSandboxSecrets();
     mkdirSync(dataDir, { recursive: true });
-    writeFileSync(file, JSON.stringify(fresh, null, 2), { mode: 0o600 });
+    writeAtomically(file, fresh);
     return fresh;
   }
+  const saved = checkSaved(file, text);
+  const merged = { ...makeSandboxSecrets(), ...saved };
+  // A file from an older version lacks newer entries (e.g. payloadKeys): save them now, or they would change on
+  // every start.
+  if (Object.keys(merged).some((k) => !(k in saved))) writeAtomically(file, merged);
+  return merged;
+}
+
+/** What the file holds, if every entry in it is usable; otherwise a SandboxSecretsError naming the entry. */
+function checkSaved(file: string, text: string): Partial<SandboxSecrets> {
+  const damaged = (what: string) =>
+    new SandboxSecretsError(
+      `${file} is damaged (${what}). The hand-offs kept in ${dirname(file)} can only be opened with the keys it ` +
+        'held: restore it from a backup, or move the whole data directory aside to start afresh.',
+    );
+  let saved: unknown;
+  try {
+    saved = JSON.parse(text);
+  } catch {
+    throw damaged('not JSON');
+  }
+  if (typeof saved !== 'object' || saved === null || Array.isArray(saved)) throw damaged('not a JSON object');
+  const known = Object.keys(makeSandboxSecrets());
+  for (const [k, v] of Object.entries(saved)) {
+    if (!known.includes(k)) continue;
+    if (typeof v !== 'string' || v.length === 0) throw damaged(`${k} is not a non-empty string`);
+  }
+  const entries = saved as Partial<SandboxSecrets>;
+  if (entries.sealKey !== undefined && 'problem' in parseKey32(entries.sealKey)) throw damaged('sealKey is not a key');
+  if (entries.payloadKeys !== undefined) {
+    try {
+      parsePayloadKeys(entries.payloadKeys);
+    } catch {
+      throw damaged('payloadKeys is not a key list');
+    }
+  }
+  if (entries.sealKey === undefined) throw damaged('sealKey is missing');
+  return entries;
+}
+
+/** Writes the file whole or not at all (a crash mid-write leaves the old file), readable by this user only. */
+function writeAtomically(file: string, secrets: SandboxSecrets): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  renameSync(tmp, file);
 }

@@ -6,6 +6,7 @@
 // Wire format: https://www.twilio.com/docs/messaging/api/message-resource (Message JSON, snake_case),
 // https://www.twilio.com/docs/usage/twilios-response (error JSON: code, message, more_info, status),
 // https://www.twilio.com/docs/messaging/guides/track-outbound-message-status (status callbacks).
+import { isLoopbackUrl } from '../loopback.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Router } from 'express';
@@ -177,7 +178,7 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
       if (gen !== generation) return;
       msg.status = step.MessageStatus;
       // Loopback only: the fake never sends anything off this machine.
-      if (!isLoopback(url)) continue;
+      if (!isLoopbackUrl(url)) continue;
       const done = step.MessageStatus === 'delivered' || step.MessageStatus === 'undelivered';
       // Status callbacks carry no Body (track-outbound-message-status); SmsSid/SmsStatus are the legacy twins.
       const params: Record<string, string> = {
@@ -342,11 +343,6 @@ function isHttpUrl(s: string): boolean {
   } catch {
     return false;
   }
-}
-
-function isLoopback(s: string): boolean {
-  const host = new URL(s).hostname;
-  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Twilio's dates: RFC 2822, "Thu, 24 Aug 2023 05:01:45 +0000". */

@@ -7,6 +7,7 @@
 //
 // PAYLOAD_KEYS lists several keys for rotation: the FIRST encrypts, every listed key decrypts, so a new key goes
 // at the front and an old one is dropped only after every workflow encoded with it has been deleted from history.
+import { parseKey32 } from '../key-material.js';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
@@ -50,11 +51,9 @@ export function parsePayloadKeys(text: string): PayloadKey[] {
     const b64 = colon > 0 ? entry.slice(colon + 1) : '';
     if (!KEY_ID.test(id))
       throw new CodecError(`entry ${i + 1}: the key id must be 1-64 of A-Z a-z 0-9 . _ - (${PAYLOAD_KEYS_RULE})`);
-    const key = Buffer.from(b64, 'base64');
-    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || key.length !== 32) {
-      throw new CodecError(`entry ${i + 1} (${id}): the key must be 32 bytes in base64 (openssl rand -base64 32)`);
-    }
-    return { id, key };
+    const parsed = parseKey32(b64);
+    if ('problem' in parsed) throw new CodecError(`entry ${i + 1} (${id}): the key ${parsed.problem}`);
+    return { id, key: parsed.key };
   });
   const ids = new Set(keys.map((k) => k.id));
   if (ids.size !== keys.length) throw new CodecError('each key id may appear only once');

@@ -1,6 +1,7 @@
 // The service in live Onetime Secret mode, pointed (OTS_BASE_URL, OTS_USERNAME, OTS_API_KEY) at another
 // v1-compatible server on loopback, with the PSA notes webhook configured: the same hand-off works, the account is
 // validated at start-up, and every note reaches the PSA signed.
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,9 @@ import { startOtsEmulatorServer, makeSandboxSecrets } from '../../src/sandbox/in
 import { startService, StartupError } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+
+const SEAL_KEY = randomBytes(32).toString('base64');
+const PAYLOAD_KEYS = `live-test:${randomBytes(32).toString('base64')}`;
 
 const account = { username: 'helpdesk@example.com', apiKey: 'k'.repeat(50) };
 const webhookSecret = 'notes-webhook-secret-0123456789';
@@ -36,8 +40,8 @@ beforeAll(async () => {
     OTS_USERNAME: account.username,
     OTS_API_KEY: account.apiKey,
     AGENT_API_TOKENS: 'live-mode-test-token-0001',
-    SEAL_KEY: Buffer.alloc(32, 9).toString('base64'),
-    PAYLOAD_KEYS: `live-test:${Buffer.alloc(32, 5).toString('base64')}`,
+    SEAL_KEY,
+    PAYLOAD_KEYS,
     NOTES_WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/psa/notes`,
     NOTES_WEBHOOK_SECRET: webhookSecret,
   });
@@ -104,8 +108,8 @@ describe('live Onetime Secret mode against another v1 server', () => {
       OTS_USERNAME: account.username,
       OTS_API_KEY: 'wrong-api-key-0000',
       AGENT_API_TOKENS: 'live-mode-test-token-0001',
-      SEAL_KEY: Buffer.alloc(32, 9).toString('base64'),
-      PAYLOAD_KEYS: `live-test:${Buffer.alloc(32, 5).toString('base64')}`,
+      SEAL_KEY,
+      PAYLOAD_KEYS,
     });
     const start = startService({
       config,

@@ -1,4 +1,5 @@
 // The payload codec on its own: what it writes, what it refuses, and key rotation.
+import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { bearerChecker } from '../../src/http/auth.js';
@@ -92,7 +93,7 @@ describe('PAYLOAD_KEYS', () => {
   });
 
   it('rejects an empty list, missing ids, short keys and duplicates', () => {
-    const key = Buffer.alloc(32, 1).toString('base64');
+    const key = randomBytes(32).toString('base64');
     for (const bad of ['', ' , ', key, `:${key}`, `k:${Buffer.alloc(31).toString('base64')}`, `k:${key},k:${key}`]) {
       expect(() => parsePayloadKeys(bad), bad).toThrow(CodecError);
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 function problems(env: Record<string, string>) {
@@ -75,6 +76,7 @@ describe('config', () => {
     });
     expect(p.map((x) => x.variable).sort()).toEqual([
       'AGENT_API_TOKENS',
+      'OTS_USERNAME',
       'PAYLOAD_KEYS',
       'PUBLIC_BASE_URL',
       'SEAL_KEY',
@@ -85,7 +87,7 @@ describe('config', () => {
     expect(problems({ TEMPORAL_ADDRESS: 'temporal:7233' })).toEqual([
       { variable: 'PAYLOAD_KEYS', message: expect.stringMatching(/with TEMPORAL_ADDRESS/) },
     ]);
-    const keys = `k1:${Buffer.alloc(32, 3).toString('base64')}`;
+    const keys = `k1:${randomBytes(32).toString('base64')}`;
     expect(loadConfig({}).codecLocalUi).toBe(true);
     expect(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233', PAYLOAD_KEYS: keys }).codecLocalUi).toBe(false);
     expect(
@@ -93,7 +95,7 @@ describe('config', () => {
         OTS_USERNAME: 'a@example.org',
         OTS_API_KEY: 'k'.repeat(20),
         AGENT_API_TOKENS: 't'.repeat(20),
-        SEAL_KEY: Buffer.alloc(32).toString('base64'),
+        SEAL_KEY: randomBytes(32).toString('base64'),
         PAYLOAD_KEYS: keys,
       }).codecLocalUi,
     ).toBe(false);
@@ -103,7 +105,7 @@ describe('config', () => {
   });
 
   it('PAYLOAD_KEYS: malformed lists are refused with what is wrong, never the key material', () => {
-    const key = Buffer.alloc(32, 3).toString('base64');
+    const key = randomBytes(32).toString('base64');
     const cases: [string, RegExp][] = [
       [key, /entry 1: the key id must be/],
       [`k1:${Buffer.alloc(16, 3).toString('base64')}`, /entry 1 \(k1\): the key must be 32 bytes/],
@@ -116,7 +118,7 @@ describe('config', () => {
       expect(p).toEqual([{ variable: 'PAYLOAD_KEYS', message: expect.stringMatching(message) }]);
       expect(p[0]!.message).not.toContain(key);
     }
-    const ok = loadConfig({ PAYLOAD_KEYS: ` new:${key} , old:${Buffer.alloc(32, 4).toString('base64')}` });
+    const ok = loadConfig({ PAYLOAD_KEYS: ` new:${key} , old:${randomBytes(32).toString('base64')}` });
     expect(ok.PAYLOAD_KEYS!.map((k) => k.id)).toEqual(['new', 'old']);
   });
 
@@ -126,8 +128,8 @@ describe('config', () => {
       OTS_USERNAME: 'ops@example.com',
       OTS_API_KEY: 'k'.repeat(50),
       AGENT_API_TOKENS: 'token-one-0123456789, token-two-0123456789',
-      SEAL_KEY: Buffer.alloc(32, 7).toString('base64'),
-      PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 8).toString('base64')}`,
+      SEAL_KEY: randomBytes(32).toString('base64'),
+      PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       OTS_POLL_INTERVALS: '1,2,3',
       OTS_DEFAULT_TTL: '3600',
     });
@@ -141,5 +143,56 @@ describe('config', () => {
 
   it('empty strings count as unset', () => {
     expect(loadConfig({ PORT: '', OTS_USERNAME: '' }).PORT).toBe(3000);
+  });
+
+  it('keys must be 32 random bytes in canonical base64: a typed phrase or a made-up key is refused, by name only', () => {
+    const phrase = 'correcthorsebatterystaplecorrecthorsebatter'; // 43 letters decode to 32 bytes
+    const weak: [string, RegExp][] = [
+      [phrase, /canonical base64/],
+      [`${phrase}=`, /canonical base64|not random/],
+      ['correcthorsebatterystaplecorrecthorsebattes=', /not random/], // canonical, 32 bytes, 25 distinct, but typed
+      [Buffer.alloc(32).toString('base64'), /not random/],
+      [Buffer.from('ab'.repeat(16)).toString('base64'), /not random/],
+      [randomBytes(32).toString('base64').replace(/=$/, ''), /canonical base64/],
+      [randomBytes(31).toString('base64'), /canonical base64/],
+    ];
+    for (const [value, message] of weak) {
+      for (const variable of ['SEAL_KEY', 'PAYLOAD_KEYS'] as const) {
+        const p = problems({ [variable]: variable === 'SEAL_KEY' ? value : `k1:${value}` });
+        expect(p, `${variable}=${value}`).toEqual([{ variable, message: expect.stringMatching(message) }]);
+        expect(p[0]!.message).not.toContain(value);
+      }
+    }
+    expect(loadConfig({ SEAL_KEY: randomBytes(32).toString('base64') }).SEAL_KEY).toBeDefined();
+  });
+
+  it('OTS_BASE_URL must be https unless it is this machine: the API key travels with every request', () => {
+    const account = { OTS_USERNAME: 'ops@example.com', OTS_API_KEY: 'k'.repeat(50) };
+    for (const url of ['http://eu.onetimesecret.com', 'http://10.0.0.5:7143', 'http://127.example.com']) {
+      expect(
+        problems({ ...account, OTS_BASE_URL: url }).map((x) => x.variable),
+        url,
+      ).toContain('OTS_BASE_URL');
+    }
+    for (const url of [
+      'https://eu.onetimesecret.com',
+      'http://127.0.0.1:7143',
+      'http://localhost:7143',
+      'http://[::1]:7143',
+    ]) {
+      expect(
+        problems({ ...account, OTS_BASE_URL: url }).map((x) => x.variable),
+        url,
+      ).not.toContain('OTS_BASE_URL');
+    }
+  });
+
+  it('live Twilio with the sandbox Onetime Secret emulator is refused: real SMS would carry links to this machine', () => {
+    const p = problems({
+      TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+      TWILIO_AUTH_TOKEN: 'b'.repeat(32),
+      TWILIO_FROM: '+15551230000',
+    });
+    expect(p).toContainEqual({ variable: 'OTS_USERNAME', message: expect.stringMatching(/links to this machine/) });
   });
 });

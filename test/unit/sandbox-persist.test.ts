@@ -1,10 +1,15 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
-import { startOtsEmulatorServer, persistEmulator, loadSandboxSecrets } from '../../src/sandbox/index.js';
+import {
+  startOtsEmulatorServer,
+  persistEmulator,
+  loadSandboxSecrets,
+  SandboxSecretsError,
+} from '../../src/sandbox/index.js';
 import { createSealer } from '../../src/seal.js';
 
 describe('sandbox OTS state across restarts', () => {
@@ -58,5 +63,33 @@ describe('sandbox credentials', () => {
     expect(upgraded.payloadKeys).toMatch(/^sandbox-[\d-]+:[A-Za-z0-9+/]{43}=$/);
     expect(loadSandboxSecrets(dir).payloadKeys).toBe(upgraded.payloadKeys);
     expect(JSON.parse(readFileSync(join(dir, 'sandbox-secrets.json'), 'utf8')).payloadKeys).toBe(upgraded.payloadKeys);
+  });
+
+  it('a damaged file stops start-up, naming it, and is left as it was (never replaced by new keys)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ots-sandbox-secrets-'));
+    const file = join(dir, 'sandbox-secrets.json');
+    const good = loadSandboxSecrets(dir);
+    const damaged: [string, RegExp][] = [
+      ['{"agentToken": "sandbox_x", "sealKey": "', /not JSON/],
+      ['[]', /not a JSON object/],
+      [JSON.stringify({ ...good, sealKey: 42 }), /sealKey is not a non-empty string/],
+      [JSON.stringify({ ...good, sealKey: Buffer.alloc(32).toString('base64') }), /sealKey is not a key/],
+      [JSON.stringify({ ...good, payloadKeys: 'nonsense' }), /payloadKeys is not a key list/],
+      [JSON.stringify({ agentToken: good.agentToken }), /sealKey is missing/],
+    ];
+    for (const [text, why] of damaged) {
+      writeFileSync(file, text);
+      expect(() => loadSandboxSecrets(dir), text).toThrow(SandboxSecretsError);
+      expect(() => loadSandboxSecrets(dir), text).toThrow(why);
+      expect(() => loadSandboxSecrets(dir)).toThrow(`${file} is damaged`);
+      expect(readFileSync(file, 'utf8')).toBe(text);
+    }
+  });
+
+  it('is written whole: no temporary file is left beside it, and it is readable by its owner only', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ots-sandbox-secrets-'));
+    loadSandboxSecrets(dir);
+    expect(readdirSync(dir)).toEqual(['sandbox-secrets.json']);
+    expect(statSync(join(dir, 'sandbox-secrets.json')).mode & 0o777).toBe(0o600);
   });
 });
