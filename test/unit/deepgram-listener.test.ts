@@ -1,5 +1,4 @@
 // The Deepgram listener against the local fake on loopback: the real @deepgram/sdk speaks the real wire protocol.
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -11,6 +10,7 @@ import {
 import { createLogger } from '../../src/log.js';
 import { createDeepgramFake, type DeepgramFake, type DeepgramFakeOptions } from '../../src/sandbox/index.js';
 import type { CallerIntent, SpeechListener } from '../../src/voice/types.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const KEY = 'dg-test-key-0123456789';
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -42,16 +42,7 @@ async function start(
 ): Promise<Harness> {
   const fake = createDeepgramFake({ apiKey: KEY, ...fakeOpts });
   const server = await fake.listen();
-  const logs: string[] = [];
-  const log = createLogger({
-    level: 'debug',
-    destination: new Writable({
-      write(chunk, _e, cb) {
-        logs.push(String(chunk));
-        cb();
-      },
-    }) as never,
-  });
+  const { log, lines: logs } = captureLog('debug');
   const factory = createDeepgramListenerFactory({
     apiKey: KEY,
     baseUrl: server.baseUrl,
@@ -310,15 +301,7 @@ describe('Deepgram fake', () => {
 
 async function startWith(fake: DeepgramFake, cfg: Partial<DeepgramListenerConfig>): Promise<Harness> {
   const server = await fake.listen();
-  const logs: string[] = [];
-  const log = createLogger({
-    destination: new Writable({
-      write(c, _e, cb) {
-        logs.push(String(c));
-        cb();
-      },
-    }) as never,
-  });
+  const { log, lines: logs } = captureLog('info');
   const factory = createDeepgramListenerFactory({
     apiKey: KEY,
     baseUrl: server.baseUrl,

@@ -3,11 +3,10 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { synthesizeClipSet, trimAndPad, TtsClipError } from '../../src/deepgram/tts-clips.js';
-import { createLogger } from '../../src/log.js';
 import { createDeepgramFake } from '../../src/sandbox/index.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const KEY = 'dg-tts-key-0123456789';
 const VOCAB = { '7': 'seven', a: 'Alpha', 'passphrase-intro': 'Your passphrase is twelve digits.' };
@@ -20,15 +19,7 @@ async function setup() {
   const fake = createDeepgramFake({ apiKey: KEY });
   const server = await fake.listen();
   const dir = mkdtempSync(join(tmpdir(), 'dg-clips-'));
-  const logs: string[] = [];
-  const log = createLogger({
-    destination: new Writable({
-      write(c, _e, cb) {
-        logs.push(String(c));
-        cb();
-      },
-    }) as never,
-  });
+  const { log, lines: logs } = captureLog('info');
   cleanups.push(
     () => server.close(),
     () => rmSync(dir, { recursive: true, force: true }),

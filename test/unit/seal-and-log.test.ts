@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
 import { createSealer, SealError } from '../../src/seal.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 describe('sealing', () => {
   it('round-trips and hides the plaintext', () => {
@@ -25,15 +24,7 @@ describe('sealing', () => {
 
 describe('log redaction', () => {
   it('redacts every field that can hold a secret, passphrase or link', () => {
-    const lines: string[] = [];
-    const log = createLogger({
-      destination: new Writable({
-        write(chunk, _e, cb) {
-          lines.push(String(chunk));
-          cb();
-        },
-      }) as never,
-    });
+    const { log, lines } = captureLog('info');
     const secret = 'S3cr3t-value-9f2';
     log.info(
       {
