@@ -61,25 +61,21 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(404).json({ error: 'not found' });
   });
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    // Nothing was started or changed, and the same request later will work: a 503 with Retry-After says so to the
+    // agent's HTTP client, where a 500 would read as a bug. The agent retries with the same Idempotency-Key.
+    const retryLater = (retryAfterSeconds: number, error: string) => {
+      if (!res.headersSent) res.status(503).set('Retry-After', String(retryAfterSeconds)).json({ error });
+    };
     if (err instanceof TemporalBusyError) {
-      // Overload, not an outage: nothing was sent to Temporal. The agent retries with the same Idempotency-Key.
+      // Overload, not an outage: nothing was sent to Temporal.
       deps.log.warn({ path: req.path, reason: err.message }, 'Temporal busy');
-      if (!res.headersSent)
-        res
-          .status(503)
-          .set('Retry-After', '2')
-          .json({ error: 'the service is busy; nothing was changed, retry shortly with the same Idempotency-Key' });
+      retryLater(2, 'the service is busy; nothing was changed, retry shortly with the same Idempotency-Key');
       return;
     }
     if (temporalUnreachable(err)) {
-      // Temporal down or restarting: nothing was started or changed, and the same request later will work. A
-      // 503 with Retry-After says so to the agent's HTTP client, where a 500 would read as a bug.
+      // Temporal down or restarting.
       deps.log.warn({ path: req.path, grpcCode: grpcCodeOf(err) }, 'Temporal unreachable');
-      if (!res.headersSent)
-        res
-          .status(503)
-          .set('Retry-After', '5')
-          .json({ error: 'Temporal is unreachable; nothing was changed, retry shortly' });
+      retryLater(5, 'Temporal is unreachable; nothing was changed, retry shortly');
       return;
     }
     // Body parser errors carry a status (400 bad JSON, 413 too large, 415); never echo what was sent.
