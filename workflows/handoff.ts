@@ -9,12 +9,14 @@ import {
   ActivityFailure,
   allHandlersFinished,
   condition,
+  isCancellation,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SecretCheck } from '../activities/index.js';
 import { failureOutcome, failureReason } from './failures.js';
+import type { BurnMaterial } from './messages.js';
 import { speakPassphrase } from './passphrase-voice.js';
 import { nextPollDelayMs } from './poll-schedule.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
@@ -55,6 +57,11 @@ export class Handoff {
   private resolution: Resolution | undefined;
   /** The call session's answer: where the call's media stream lives, or that the call is gone. */
   callLine: CallLine | undefined;
+  /**
+   * The hand-off ended but its burn failed and nobody retried it: the link may open until it expires. Set only as
+   * the workflow ends, so it is not carried across continue-as-new; a query on the closed workflow replays it.
+   */
+  private linkLeftLive = false;
 
   constructor(
     readonly input: ShareInput,
@@ -94,6 +101,17 @@ export class Handoff {
 
   isFinal(): boolean {
     return FINAL_STATES.includes(this.state.state);
+  }
+
+  /**
+   * What POST /v1/shares/:id/burn needs to burn the secret itself once the workflow has closed
+   * (src/http/direct-burn.ts): the receipt and the sealed passphrase, only while the link may still open (a secret
+   * exists and the hand-off neither reached a final state nor burned it); otherwise nothing.
+   */
+  burnMaterial(): BurnMaterial {
+    const s = this.state;
+    if (!s.created || s.viewedAt || (this.isFinal() && !this.linkLeftLive)) return {};
+    return { created: s.created, passphrase: this.input.secret.passphrase };
   }
 
   burnRequested(): boolean {
@@ -148,7 +166,8 @@ export class Handoff {
     if (!this.input.notesWebhook) return;
     try {
       await this.activities.notesHook.postNote({ shareId: this.input.shareId, ticketId: this.input.ticketId, note: n });
-    } catch {
+    } catch (err) {
+      if (isCancellation(err)) throw err;
       this.state.notes.push({
         at: new Date().toISOString(),
         text: 'The PSA notes webhook did not accept the note above; it is kept here.',
@@ -196,7 +215,8 @@ export class Handoff {
       try {
         return { value: await fn() };
       } catch (err) {
-        if (!(err instanceof ActivityFailure)) throw err;
+        // A cancelled workflow cancels its activities: that is no failure for a technician (workflows/share-secret.ts).
+        if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
         const r = await this.pauseForTechnician(what, failureReason(err));
         if (r.action === 'retry') continue;
         return { end: this.endingFor(r) };
@@ -223,13 +243,14 @@ export class Handoff {
         );
         break;
       } catch (err) {
-        if (!(err instanceof ActivityFailure)) throw err;
+        if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
         s.burnBlocked = true;
         const r = await this.pauseForTechnician('Burning the Onetime Secret', failureReason(err), {
           burnEndsPause: false,
         });
         s.burnBlocked = false;
         if (r.action === 'retry') continue;
+        this.linkLeftLive = true;
         await this.note(`The link was NOT burned: it stays live until it expires at ${s.created.expiresAt}.`, true);
         break;
       }
@@ -237,6 +258,48 @@ export class Handoff {
     if (!s.created && ending === 'burned')
       await this.note(`Burn requested by ${s.burnRequestedBy} before a secret existed; nothing was sent.`);
     this.setState(ending);
+  }
+
+  /**
+   * The workflow was cancelled in Temporal (UI "Request Cancellation", `temporal workflow cancel`, a client's
+   * cancel()). Runs in a non-cancellable scope (workflows/share-secret.ts): burns a secret that may still be live and
+   * ends `cancelled`. It never pauses for a technician, as the cancellation came from one: a burn that still fails
+   * after its retries is noted with a follow-up flag. See docs/decisions.md ("Cancelled in Temporal: burn, then end
+   * Canceled").
+   */
+  async cancelled(): Promise<void> {
+    const s = this.state;
+    if (this.isFinal()) return; // over already: its ending stands
+    // Final at once: a burn update waiting now is refused as "already cancelled" rather than left to race the burn.
+    this.setState('cancelled');
+    const what =
+      'Cancelled in Temporal (a workflow cancellation request: Temporal UI, `temporal workflow cancel` or an API ' +
+      "client; the requester's identity is in the history's WorkflowExecutionCancelRequested event)";
+    if (!s.created) {
+      await this.note(`${what} before a secret was created; nothing was sent.`);
+      return;
+    }
+    try {
+      const { metadataKey } = s.created;
+      const r = await this.activities.otsCancelBurn.burnSecret({
+        metadataKey,
+        passphrase: this.input.secret.passphrase,
+      });
+      await this.note(
+        r.state === 'gone'
+          ? `${what}. The secret was already gone from Onetime Secret (opened, expired or burned elsewhere): the link no longer opens.`
+          : `${what}. The secret was burned: the link no longer opens.`,
+      );
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      this.linkLeftLive = true;
+      await this.note(
+        `${what}. Burning the secret failed (${failureReason(err)}): the link was NOT burned and stays live until it ` +
+          `expires at ${s.created.expiresAt}. Burn it with POST /v1/shares/${this.input.shareId}/burn (the agent ` +
+          'API burns it directly in Onetime Secret once the workflow has ended).',
+        true,
+      );
+    }
   }
 
   /** Waits for the handlers still running (a burn update's answer), then gives the result. */

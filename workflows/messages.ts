@@ -1,7 +1,16 @@
 // Messages of the shareSecret workflow, declared once for the workflow and the HTTP layer: docs/architecture.md
 // ("Workflow rules").
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CallLine, CallSessionStatus, Resolution, ShareStatus, SmsStatusEvent, StreamStarted } from './types.js';
+import type { Sealed } from '../src/seal.js';
+import type {
+  CallLine,
+  CallSessionStatus,
+  CreatedSecret,
+  Resolution,
+  ShareStatus,
+  SmsStatusEvent,
+  StreamStarted,
+} from './types.js';
 
 /** Current status (GET /v1/shares/:id). */
 export const statusQuery = defineQuery<ShareStatus>('status');
@@ -13,6 +22,21 @@ export const burnSignal = defineSignal<[{ by?: string }?]>('burn');
 export const resolveSignal = defineSignal<[Resolution]>('resolve');
 /** Burn and wait for the outcome (POST /v1/shares/:id/burn). */
 export const burnUpdate = defineUpdate<ShareStatus, [{ by?: string }]>('burnSecret');
+
+/**
+ * What burning the secret takes, sealed as the workflow holds it: the receipt and the passphrase. Empty unless the
+ * link may still open (a secret exists, and the hand-off neither reached a final state nor burned it).
+ */
+export interface BurnMaterial {
+  created?: CreatedSecret;
+  passphrase?: Sealed;
+}
+/**
+ * For POST /v1/shares/:id/burn once the workflow has closed without burning (terminated, timed out, failed, or a
+ * burn that failed for good): the API burns directly (src/http/direct-burn.ts). Queries reach closed workflows while
+ * a worker polls their task queue.
+ */
+export const burnMaterialQuery = defineQuery<BurnMaterial>('burnMaterial');
 
 // The callSession workflow (`call-<CallSid>`): which process holds the call's media stream, and who waits for it.
 /** The media stream of the call started on a process; its voice activities run on `taskQueue`. */

@@ -63,14 +63,17 @@ async function readOverCall(h: Handoff, pp: VoicePassphrase): Promise<string | u
       ? 'CALL_ENDED: the caller hung up before the passphrase was read'
       : `NOT_HEARD: ${r.reason ?? 'the reading did not finish playing'}`;
   } catch (err) {
-    if (!(err instanceof ActivityFailure)) throw err;
+    // A cancelled workflow cancels awaitCall and the reading: no failure for the fallback rule
+    // (workflows/share-secret.ts burns the link).
+    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
     return failureReason(err);
   }
 }
 
 /**
  * Runs the reading on the call's process. A burn request cuts it short (the activity is cancelled and clears the
- * audio): no point reading the passphrase of a link that is being destroyed. Undefined when that happened.
+ * audio): no point reading the passphrase of a link that is being destroyed. Undefined when that happened. A
+ * cancelled workflow cuts it short too (the reading's scope is a child of the workflow's), and that is rethrown.
  */
 async function readUnlessBurned(
   h: Handoff,
@@ -78,14 +81,25 @@ async function readUnlessBurned(
   taskQueue: string,
 ): Promise<SpokenPassphrase | undefined> {
   const voice = h.activities.voiceOn(taskQueue);
+  const workflowScope = CancellationScope.current();
   const reading = new CancellationScope();
-  void condition(() => h.burnRequested()).then(() => reading.cancel());
-  return reading
-    .run(() =>
+  // The burn trigger lives only as long as the reading. Left waiting, its condition would reject when the workflow
+  // is cancelled later, and an unhandled rejection fails the workflow task on every replay.
+  const burnTrigger = new CancellationScope();
+  void burnTrigger
+    .run(() => condition(() => h.burnRequested()))
+    .then(
+      () => reading.cancel(),
+      () => undefined,
+    );
+  try {
+    return await reading.run(() =>
       voice.speakPassphrase({ callSid: pp.callSid, passphrase: h.input.secret.passphrase!, format: pp.format }),
-    )
-    .catch((err: unknown) => {
-      if (isCancellation(err) && h.burnRequested()) return undefined;
-      throw err;
-    });
+    );
+  } catch (err) {
+    if (isCancellation(err) && h.burnRequested() && !workflowScope.consideredCancelled) return undefined;
+    throw err;
+  } finally {
+    burnTrigger.cancel();
+  }
 }

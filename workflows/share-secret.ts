@@ -2,11 +2,27 @@
 // channel), watch the receipt on durable timers until it is opened, burned or expired, and record every step as
 // a ticket note. This file holds the activity options and the outline; the state and its transitions are in
 // workflows/handoff.ts, the voice branch of the passphrase in workflows/passphrase-voice.ts.
-import { continueAsNew, proxyActivities, setHandler, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { DeliveryActivities, OtsActivities } from '../activities/index.js';
 import type { VoiceActivities } from '../activities/voice.js';
 import { Handoff } from './handoff.js';
-import { burnSignal, burnUpdate, callLineSignal, resolveSignal, smsStatusSignal, statusQuery } from './messages.js';
+import {
+  burnMaterialQuery,
+  burnSignal,
+  burnUpdate,
+  callLineSignal,
+  resolveSignal,
+  smsStatusSignal,
+  statusQuery,
+} from './messages.js';
 import { otsTaskQueue } from './queues.js';
 import type { ShareInput, ShareResult } from './types.js';
 
@@ -20,6 +36,13 @@ const OTS_OPTIONS: ActivityOptions = {
 // createSecret heartbeats (its create marker, src/ots/create-recovery.ts), so a worker killed mid-create is
 // noticed after the heartbeat timeout instead of the whole start-to-close timeout.
 const CREATE_OPTIONS: ActivityOptions = { heartbeatTimeout: '10s' };
+// Burning after the workflow was cancelled in Temporal: no technician pause (the cancellation came from one), so the
+// burn gets more time on its own, about 4 minutes of retries, before the hand-off notes that the link stays live.
+// See docs/decisions.md ("Cancelled in Temporal: burn, then end Canceled").
+const CANCEL_BURN_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 8 },
+};
 const DELIVERY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
@@ -43,14 +66,25 @@ const SPEAK_OPTIONS: ActivityOptions = {
 /** The activities a hand-off calls, each with its options. Called inside the workflow (it reads workflowInfo). */
 function handoffActivities() {
   const otsQueue = otsTaskQueue(workflowInfo().taskQueue);
+  const create = proxyActivities<Pick<OtsActivities, 'createSecret'>>({
+    ...OTS_OPTIONS,
+    ...CREATE_OPTIONS,
+    taskQueue: otsQueue,
+  });
   return {
     /** burnSecret, on the rate-limited OTS queue. */
     ots: proxyActivities<OtsActivities>({ ...OTS_OPTIONS, taskQueue: otsQueue }),
-    otsCreate: proxyActivities<Pick<OtsActivities, 'createSecret'>>({
-      ...OTS_OPTIONS,
-      ...CREATE_OPTIONS,
-      taskQueue: otsQueue,
-    }),
+    /** burnSecret once the workflow was cancelled in Temporal (run in a non-cancellable scope). */
+    otsCancelBurn: proxyActivities<Pick<OtsActivities, 'burnSecret'>>({ ...CANCEL_BURN_OPTIONS, taskQueue: otsQueue }),
+    /**
+     * createSecret is never cancelled: a create cancelled in flight may still make a secret whose answer is lost,
+     * and the cancellation would burn nothing. Cancelling the workflow waits for the create to finish (its own
+     * retries recover a lost answer: src/ots/create-recovery.ts), then burns what it made.
+     */
+    otsCreate: {
+      createSecret: (...args: Parameters<typeof create.createSecret>) =>
+        CancellationScope.nonCancellable(() => create.createSecret(...args)),
+    },
     // Receipt checks run on the workflow's own queue: the worker answers them from one batched recent-receipts
     // call, so they need not wait behind creates in the rate-limited queue. See docs/onetime-secret.md ("Batched
     // receipt checks").
@@ -72,6 +106,7 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   // anything) that threw here would fail the workflow task on every replay. See docs/architecture.md ("Workflow
   // rules").
   setHandler(statusQuery, () => handoff.status());
+  setHandler(burnMaterialQuery, () => handoff.burnMaterial());
   setHandler(smsStatusSignal, (ev) => handoff.recordSmsStatus(ev));
   setHandler(burnSignal, (req) => handoff.requestBurn(req));
   setHandler(callLineSignal, (line) => handoff.receiveCallLine(line));
@@ -83,19 +118,29 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     },
   });
 
-  // The steps, in order; a continued run skips what an earlier run did. A step that stops the hand-off says how it
-  // ends, and the steps after it do not run.
-  const end =
-    (await handoff.create()) ?? // 1. create the Onetime Secret
-    (await handoff.deliver('link')) ?? // 2. send the link
-    (await handoff.deliver('passphrase')) ?? // 3. then the passphrase, on another channel
-    (await handoff.watch()); // 4. watch the receipt until the link is opened, burned or expired
-  if (end === 'continue-as-new') {
-    return continueAsNew<typeof shareSecret>({ ...input, resume: handoff.state });
-  }
+  try {
+    // The steps, in order; a continued run skips what an earlier run did. A step that stops the hand-off says how
+    // it ends, and the steps after it do not run.
+    const end =
+      (await handoff.create()) ?? // 1. create the Onetime Secret
+      (await handoff.deliver('link')) ?? // 2. send the link
+      (await handoff.deliver('passphrase')) ?? // 3. then the passphrase, on another channel
+      (await handoff.watch()); // 4. watch the receipt until the link is opened, burned or expired
+    if (end === 'continue-as-new') {
+      return continueAsNew<typeof shareSecret>({ ...input, resume: handoff.state });
+    }
 
-  // 5. Close: burn a secret that may still be live (unless the hand-off already reached a final state by itself),
-  // then wait for the handlers still running.
-  if (end !== 'final') await handoff.close(end);
-  return handoff.finish();
+    // 5. Close: burn a secret that may still be live (unless the hand-off already reached a final state by
+    // itself), then wait for the handlers still running.
+    if (end !== 'final') await handoff.close(end);
+    return await handoff.finish();
+  } catch (err) {
+    // Cancelled in Temporal (UI "Request Cancellation", `temporal workflow cancel`, a client's cancel()): whatever
+    // step was running threw a cancellation. Burn the secret in a scope the cancellation cannot reach, then end as
+    // cancelled in Temporal too (rethrowing the cancellation). See docs/decisions.md ("Cancelled in Temporal: burn,
+    // then end Canceled").
+    if (!isCancellation(err) || !CancellationScope.current().consideredCancelled) throw err;
+    await CancellationScope.nonCancellable(() => handoff.cancelled());
+    throw err;
+  }
 }

@@ -10,7 +10,10 @@ export type ShareState =
   | 'burned'
   | 'needs_technician'
   | 'resolved'
-  | 'cancelled';
+  | 'cancelled'
+  // Reported by the agent API only, never held by the workflow: its workflow closed (terminated, timed out or
+  // failed in Temporal) before the hand-off reached a final state (src/http/shares.ts).
+  | 'terminated';
 
 export const FINAL_STATES: readonly ShareState[] = ['viewed', 'expired', 'burned', 'resolved', 'cancelled'];
 

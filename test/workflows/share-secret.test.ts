@@ -1,11 +1,22 @@
 // shareSecret's decisions, on Temporal's time-skipping test server with in-memory activities
 // (test/helpers/time-skipping.ts): delivery, the watch and its poll schedule, expiry, technician pauses and their
-// resolutions, the create recovery window, and burning at every stage. Each test names the behaviour it proves.
+// resolutions, the create recovery window, and burning and cancellation in Temporal at every stage. Each test names the behaviour it proves.
 // A 24 h watch runs in about a second: the server jumps its clock to the next timer whenever the workflow is idle.
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
-import { burnSignal, burnUpdate, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
-import type { ShareStatus } from '../../workflows/types.js';
+import { callWorkflowId } from '../../workflows/ids.js';
+import {
+  burnMaterialQuery,
+  burnSignal,
+  burnUpdate,
+  resolveSignal,
+  smsStatusSignal,
+  streamStartedSignal,
+} from '../../workflows/messages.js';
+import type { ShareStatus, SpokenPassphrase } from '../../workflows/types.js';
 import {
   fail,
   startHarness,
@@ -14,6 +25,7 @@ import {
   undelivered,
   type Handoff,
   type Harness,
+  type Script,
   type Step,
 } from '../helpers/time-skipping.js';
 
@@ -515,6 +527,239 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       expect(result.state).toBe('viewed');
       expect(result.viewedAt).toBeDefined();
       expect(t.callsOf('burnSecret')).toHaveLength(1);
+    });
+  });
+
+  describe('cancelled in Temporal (UI "Request Cancellation", temporal workflow cancel, handle.cancel())', () => {
+    const CANCELLED_NOTE =
+      /^Cancelled in Temporal \(a workflow cancellation request: Temporal UI, `temporal workflow cancel` or an API client; the requester's identity is in the history's WorkflowExecutionCancelRequested event\)/;
+    /** Cancels the hand-off and waits for its end: Temporal status CANCELLED, state `cancelled`. */
+    const cancelled = async (t: Handoff): Promise<ShareStatus> => {
+      await t.handle.cancel();
+      return ended(t);
+    };
+    const ended = async (t: Handoff): Promise<ShareStatus> => {
+      await expect(t.result()).rejects.toThrow(/cancel/i);
+      expect((await t.handle.describe()).status.name).toBe('CANCELLED');
+      const s = await t.status();
+      expect(s.state).toBe('cancelled');
+      return s;
+    };
+    const neverPaused = (s: ShareStatus) =>
+      expect(s.notes.some((n) => /^Technician decision|paused until a technician/.test(n.text))).toBe(false);
+    const history = async (t: Handoff) => (await t.handle.fetchHistory()).events ?? [];
+    /**
+     * A step that cancels the workflow while its activity runs, then finishes once the workflow has asked for the
+     * activity to be cancelled (or, for an activity the workflow does not cancel, at once). Completing before that
+     * request is recorded makes the test server refuse the request (ACTIVITY_UNKNOWN), unlike the real server.
+     */
+    const cancelsDuring =
+      (opts: { activityCancelled?: boolean } = {}): Step =>
+      async (c) => {
+        await c.handoff.handle.cancel();
+        if (opts.activityCancelled ?? true) {
+          for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+            if ((await history(c.handoff)).some((e) => e.activityTaskCancelRequestedEventAttributes)) break;
+            await new Promise((r) => setTimeout(r, 15));
+          }
+        }
+        return c.proceed();
+      };
+
+    it('while watching: the secret is burned in a non-cancellable scope, noted, and the workflow ends CANCELLED', async () => {
+      const t = await h.start();
+      await t.untilState('awaiting_view');
+      const s = await cancelled(t);
+      neverPaused(s);
+      expect(t.callsOf('burnSecret').map((c) => c.args)).toEqual([
+        { metadataKey: t.secrets[0]!.metadataKey, passphrase: undefined },
+      ]);
+      expect(t.secrets[0]!.burned).toBe(true);
+      expect(lastNote(s).text).toMatch(CANCELLED_NOTE);
+      expect(lastNote(s).text).toMatch(/\. The secret was burned: the link no longer opens\.$/);
+      expect(lastNote(s).followUp).toBeUndefined();
+      // Nothing left for a direct burn.
+      expect(await t.handle.query(burnMaterialQuery)).toEqual({});
+    });
+
+    it('while the secret is being created: the create is not cancelled, and what it made is burned; the link is never sent', async () => {
+      const t = await h.start({}, { steps: { createSecret: [cancelsDuring({ activityCancelled: false })] } });
+      const s = await ended(t);
+      neverPaused(s);
+      expect(t.callsOf('createSecret')).toHaveLength(1);
+      expect((await history(t)).some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(false);
+      expect(t.callsOf('burnSecret').map((c) => c.args.metadataKey)).toEqual([t.secrets[0]!.metadataKey]);
+      expect(t.secrets[0]!.burned).toBe(true);
+      expect(t.callsOf('sendLinkSms')).toHaveLength(0);
+      expect(lastNote(s).text).toMatch(/The secret was burned: the link no longer opens\.$/);
+    });
+
+    it('while the link SMS is being sent: the link is burned and the watch never starts', async () => {
+      const t = await h.start({}, { steps: { sendLinkSms: [cancelsDuring()] } });
+      neverPaused(await ended(t));
+      expect(t.secrets[0]!.burned).toBe(true);
+      expect(t.callsOf('checkSecret')).toHaveLength(0);
+    });
+
+    it('while paused for a technician before a secret exists: nothing to burn, noted so', async () => {
+      const t = await h.start({}, { steps: { createSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true })] } });
+      await t.untilState('needs_technician');
+      await t.handle.cancel();
+      await expect(t.result()).rejects.toThrow(/cancel/i);
+      expect((await t.handle.describe()).status.name).toBe('CANCELLED');
+      const s = await t.status();
+      expect(s.state).toBe('cancelled');
+      expect(lastNote(s).text).toMatch(CANCELLED_NOTE);
+      expect(lastNote(s).text).toMatch(/ before a secret was created; nothing was sent\.$/);
+      expect(t.callsOf('burnSecret')).toHaveLength(0);
+    });
+
+    it('while paused after an undelivered SMS: the secret that exists is burned', async () => {
+      const t = await h.start({}, { steps: { sendLinkSms: [undelivered()] } });
+      await t.untilState('needs_technician');
+      const s = await cancelled(t);
+      expect(t.secrets[0]!.burned).toBe(true);
+      expect(lastNote(s).text).toMatch(/The secret was burned: the link no longer opens\.$/);
+    });
+
+    it('a failed activity is no longer mistaken for a technician case: the cancelled receipt check ends CANCELLED', async () => {
+      // A check that runs until it is cancelled: the workflow sees an ActivityFailure caused by a CancelledFailure.
+      const t = await h.start(
+        { pollIntervals: [1] },
+        {
+          steps: {
+            checkSecret: [cancelsDuring()],
+          },
+        },
+      );
+      neverPaused(await ended(t));
+      expect(t.secrets[0]!.burned).toBe(true);
+    });
+
+    it('a burn that fails during cancellation is retried by its own policy, and burns', async () => {
+      const unavailable = fail('OTS_UNAVAILABLE', 'unknown');
+      const t = await h.start({}, { steps: { burnSecret: [unavailable, unavailable] } });
+      await t.untilState('awaiting_view');
+      const s = await cancelled(t);
+      expect(t.callsOf('burnSecret').map((c) => c.attempt)).toEqual([1, 2, 3]);
+      expect(t.secrets[0]!.burned).toBe(true);
+      expect(lastNote(s).text).toMatch(/The secret was burned/);
+    });
+
+    it('a burn that fails for good during cancellation: no technician pause, a follow-up note that the link stays live, and the burn material for the API', async () => {
+      const t = await h.start(
+        {},
+        { steps: { burnSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true, message: 'Not authorized' })] } },
+      );
+      await t.untilState('awaiting_view');
+      const s = await cancelled(t);
+      neverPaused(s);
+      expect(lastNote(s)).toEqual({
+        at: expect.any(String),
+        text: expect.stringMatching(CANCELLED_NOTE),
+        followUp: true,
+      });
+      expect(lastNote(s).text).toContain(
+        `. Burning the secret failed (OTS_AUTH: Not authorized): the link was NOT burned and stays live until it expires at ${s.expiresAt}. Burn it with POST /v1/shares/${t.input.shareId}/burn`,
+      );
+      expect(t.secrets[0]!.burned).toBeUndefined();
+      // The closed workflow still answers what a direct burn needs (sealed, as it holds them).
+      expect(await t.handle.query(burnMaterialQuery)).toEqual({
+        created: expect.objectContaining({ metadataKey: t.secrets[0]!.metadataKey }),
+      });
+    });
+
+    it('while a failed burn waits for a technician: the cancellation burns again with its own policy', async () => {
+      const t = await h.start({}, { steps: { burnSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true })] } });
+      await t.untilState('awaiting_view');
+      await t.handle.signal(burnSignal, { by: TECH });
+      await t.untilState('needs_technician');
+      await cancelled(t);
+      expect(t.callsOf('burnSecret')).toHaveLength(2);
+      expect(t.secrets[0]!.burned).toBe(true);
+    });
+
+    it('a burn update waiting for the burn when the cancellation comes is refused, and the hand-off ends cancelled', async () => {
+      const t = await h.start({}, { steps: { burnSecret: [cancelsDuring()] } });
+      await t.untilState('awaiting_view');
+      await expect(t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] })).rejects.toThrow();
+      const s = await ended(t);
+      expect(t.secrets[0]!.burned).toBe(true);
+      // The update's burn (cancelled with the workflow) and the cancellation's own.
+      expect(t.callsOf('burnSecret')).toHaveLength(2);
+      expect(lastNote(s).text).toMatch(CANCELLED_NOTE);
+      expect(lastNote(s).text).toMatch(/the link no longer opens\.$/);
+    });
+
+    describe('with the passphrase read over the call (workflows/passphrase-voice.ts)', () => {
+      const voiceHandoff = (steps: Script['steps'] = {}) => {
+        const callSid = `CA${randomBytes(16).toString('hex')}`;
+        return h.start(
+          {
+            passphrase: { mode: 'voice', callSid, format: 'digits' },
+            passphraseValue: '482913570164',
+            callWaitMs: 5_000,
+          },
+          { steps },
+        );
+      };
+      /** The call's media stream starts on "a process" whose voice queue is the harness's (as in share-voice.test.ts). */
+      const streamStarts = async (t: Handoff) => {
+        const { callSid } = t.input.passphrase as { callSid: string };
+        h.track(callWorkflowId(callSid));
+        await h.env.client.workflow.signalWithStart('callSession', {
+          workflowId: callWorkflowId(callSid),
+          taskQueue: h.taskQueue,
+          args: [{ callSid }],
+          signal: streamStartedSignal,
+          signalArgs: [
+            {
+              streamSid: `MZ${randomBytes(16).toString('hex')}`,
+              taskQueue: h.voiceQueue,
+              at: new Date().toISOString(),
+            },
+          ],
+        });
+      };
+
+      it('during the reading: the reading is cancelled (it clears the audio), the link burned, no fallback or technician', async () => {
+        let over = false;
+        const readUntilCancelled: Step<SpokenPassphrase> = async () => {
+          const ctx = Context.current();
+          while (!over) {
+            ctx.heartbeat();
+            await Promise.race([ctx.cancelled, new Promise((r) => setTimeout(r, 20))]);
+          }
+          throw new CancelledFailure('test over');
+        };
+        const t = await voiceHandoff({ speakPassphrase: [readUntilCancelled] });
+        await streamStarts(t);
+        await t.until(() => t.callsOf('speakPassphrase').length === 1);
+        const s = await cancelled(t);
+        over = true;
+        neverPaused(s);
+        expect((await history(t)).some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(true);
+        expect(t.secrets[0]!.burned).toBe(true);
+        expect(s.passphrase.deliveredAt).toBeUndefined();
+        expect(t.callsOf('sendPassphraseSms')).toHaveLength(0);
+        expect(lastNote(s).text).toMatch(/The secret was burned: the link no longer opens\.$/);
+      });
+
+      it('while waiting for the call stream: burned without reading', async () => {
+        const t = await voiceHandoff();
+        await t.until(() => t.callsOf('awaitCall').length === 1);
+        neverPaused(await cancelled(t));
+        expect(t.callsOf('speakPassphrase')).toHaveLength(0);
+        expect(t.secrets[0]!.burned).toBe(true);
+      });
+
+      it('while watching after the reading: the reading left nothing behind that wedges the cancelled workflow', async () => {
+        const t = await voiceHandoff();
+        await streamStarts(t);
+        await t.until((x) => x.state === 'awaiting_view' && x.passphrase.deliveredAt !== undefined);
+        neverPaused(await cancelled(t));
+        expect(t.secrets[0]!.burned).toBe(true);
+      });
     });
   });
 
