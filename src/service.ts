@@ -132,6 +132,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     },
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     sealer,
+    ots,
     publicBaseUrl: config.publicBaseUrl,
     defaultTtl: config.OTS_DEFAULT_TTL,
     requirePassphrase: config.OTS_REQUIRE_PASSPHRASE,

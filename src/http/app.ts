@@ -5,7 +5,7 @@ import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { bearerAuth } from './auth.js';
 import { codecRouter, type CodecServerOptions } from './codec-server.js';
-import { sharesRouter, type SharesDeps } from './shares.js';
+import { RetryLaterError, sharesRouter, type SharesDeps } from './shares.js';
 import { twilioRouter, type VoiceWebhookDeps } from './twilio-webhooks.js';
 
 export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
@@ -70,6 +70,12 @@ export function createApp(deps: AppDeps): express.Express {
       // Overload, not an outage: nothing was sent to Temporal.
       deps.log.warn({ path: req.path, reason: err.message }, 'Temporal busy');
       retryLater(2, 'the service is busy; nothing was changed, retry shortly with the same Idempotency-Key');
+      return;
+    }
+    if (err instanceof RetryLaterError) {
+      // A burn the hand-off did not take up in time, or that Onetime Secret could not do just now.
+      deps.log.warn({ path: req.path, reason: err.message }, 'answered retry later');
+      retryLater(err.retryAfterSeconds, err.message);
       return;
     }
     if (temporalUnreachable(err)) {

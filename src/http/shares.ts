@@ -7,19 +7,32 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  WorkflowUpdateStage,
   type Client,
+  type WorkflowExecutionDescription,
+  type WorkflowHandle,
 } from '@temporalio/client';
 import type { Logger } from 'pino';
+import type { OtsClient } from '../ots/client.js';
+import { OtsError } from '../ots/errors.js';
 import { parseTtl } from '../ots/ttl.js';
 import { generatePassphrase } from '../passphrase.js';
 import type { Sealer } from '../seal.js';
-import { burnUpdate, statusQuery } from '../../workflows/messages.js';
+import { burnMaterialQuery, burnUpdate, statusQuery, type BurnMaterial } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import { technicianSummary } from '../../workflows/technician-view.js';
 import { ttlText } from '../../workflows/ttl-text.js';
-import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
+import {
+  FINAL_STATES,
+  type PassphraseDelivery,
+  type ShareInput,
+  type ShareState as HandoffState,
+  type ShareStatus,
+} from '../../workflows/types.js';
+import { burnDirectly } from './direct-burn.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
 
 export interface SharesDeps {
@@ -34,7 +47,39 @@ export interface SharesDeps {
   notesWebhook: boolean;
   /** VOICE_CALL_WAIT_SECONDS in ms. */
   callWaitMs?: number;
+  /** Burns a closed hand-off's secret directly (src/http/direct-burn.ts). */
+  ots: Pick<OtsClient, 'burn' | 'receipt'>;
 }
+
+/**
+ * A 503 with Retry-After (src/http/app.ts): nothing is wrong with the request, the same request later will work.
+ */
+export class RetryLaterError extends Error {
+  constructor(
+    readonly retryAfterSeconds: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RetryLaterError';
+  }
+}
+
+/**
+ * How a hand-off's workflow ended when it closed without a final state (state `terminated`), or how a closed
+ * hand-off's link was burned directly. Only in the agent API's answers: README.md ("Status").
+ */
+export interface Closed {
+  /** Temporal's ExecutionStatus of the workflow: TERMINATED, TIMED_OUT, FAILED, CANCELLED, … */
+  workflowStatus: string;
+  at?: string;
+  /** The hand-off's state when its workflow closed. */
+  lastState: HandoffState;
+  /** What that means for the link, for the agent and the ticket. */
+  note: string;
+}
+
+/** GET /v1/shares/:id's body, and the burn's: the workflow's status, with `closed` when it ended early. */
+export type StatusBody = ShareStatus & { closed?: Closed };
 
 const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
 /**
@@ -42,6 +87,8 @@ const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
  * 20 s; with one the agent hears 503 (src/http/app.ts) sooner and can retry with the same Idempotency-Key.
  */
 const TEMPORAL_DEADLINE_MS = 10_000;
+/** How long a burn request whose update was not taken up should wait before trying again. */
+const BURN_RETRY_AFTER_SECONDS = 5;
 /**
  * Admission control (src/http/admission.ts): Temporal calls of the agent API in flight per process, how many may
  * wait, and for how long, before the answer is 503 "busy".
@@ -210,8 +257,10 @@ export function sharesRouter(deps: SharesDeps): Router {
       res.status(404).json({ error: 'no such share' });
       return;
     }
+    const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     try {
-      res.json(await inTime(() => deps.client.workflow.getHandle(shareWorkflowId(shareId)).query(statusQuery)));
+      const [status, desc] = await inTime(() => Promise.all([handle.query(statusQuery), handle.describe()]));
+      res.json(asSeen(status, desc));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         res.status(404).json({ error: 'no such share' });
@@ -228,24 +277,214 @@ export function sharesRouter(deps: SharesDeps): Router {
       return;
     }
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
+    // The same bound as the status, and no Temporal call left running once the agent has hung up: nobody would
+    // read its answer. (An abort signal cancels only calls made after it is set, hence the checks in between.)
+    const left = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) left.abort();
+    });
+    let step: BurnStep;
     try {
-      res.json(await handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] }));
-      deps.log.info({ shareId }, 'burn requested');
+      step = await admission.run(() =>
+        left.signal.aborted
+          ? Promise.resolve<BurnStep>({ kind: 'left' })
+          : deps.client.withAbortSignal(left.signal, () =>
+              deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
+                burnThroughWorkflow(handle, left.signal),
+              ),
+            ),
+      );
     } catch (err) {
-      // Rejected by the validator (already final), or the workflow has closed (an update to a closed workflow
-      // answers "not found"): report the state it ended in. Only a workflow that never existed is a 404.
-      if (!(err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)) throw err;
-      let state: string;
-      try {
-        state = (await handle.query(statusQuery)).state;
-      } catch (e) {
-        if (!(e instanceof WorkflowNotFoundError)) throw e;
+      if (left.signal.aborted) return;
+      if (err instanceof WorkflowNotFoundError) {
         res.status(404).json({ error: 'no such share' });
         return;
       }
-      res.status(409).json({ error: `the hand-off is already ${state}`, state });
+      throw err;
+    }
+    const log = deps.log.child({ shareId });
+    switch (step.kind) {
+      case 'left':
+        log.info('burn request abandoned by the client');
+        return;
+      case 'done':
+        log.info('burn requested');
+        res.json(step.status);
+        return;
+      case 'accepted':
+        // Recorded in the hand-off's history: the burn will happen; the status says when it has.
+        log.info('burn requested, still running');
+        res
+          .status(202)
+          .json({ shareId, state: 'burn_requested', statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` });
+        return;
+      case 'refused':
+        res.status(409).json({ error: `the hand-off is already ${step.state}`, state: step.state });
+        return;
+      case 'closed':
+        await burnClosed(step, shareId, res, log);
     }
   });
 
+  /** A closed workflow can burn nothing: burn its secret here when it may still open, else say how it ended. */
+  async function burnClosed(
+    { status, desc, material }: Extract<BurnStep, { kind: 'closed' }>,
+    shareId: string,
+    res: express.Response,
+    log: Logger,
+  ): Promise<void> {
+    const seen = asSeen(status, desc);
+    let burned;
+    try {
+      burned = await burnDirectly(material, deps.sealer, deps.ots);
+    } catch (err) {
+      if (!(err instanceof OtsError)) throw err;
+      log.warn({ code: err.code }, 'direct burn failed');
+      if (err.retryable)
+        throw new RetryLaterError(
+          Math.max(BURN_RETRY_AFTER_SECONDS, Math.ceil((err.retryAfterMs ?? 0) / 1000)),
+          `Onetime Secret did not burn the secret (${err.code}); the link may still open, retry shortly`,
+        );
+      res.status(502).json({
+        error: `Onetime Secret refused to burn the secret (${err.code}); the link may still open until ${status.expiresAt}`,
+        state: seen.state,
+      });
+      return;
+    }
+    switch (burned.outcome) {
+      case 'nothing':
+        res.status(409).json({
+          error: FINAL_STATES.includes(status.state)
+            ? `the hand-off is already ${status.state}`
+            : `the hand-off's workflow ${endedAs(desc)} before a secret was recorded: nothing to burn`,
+          state: seen.state,
+        });
+        return;
+      case 'gone': {
+        const state = RECEIPT_TO_STATE[burned.receipt];
+        res.status(409).json({ error: `the link no longer opens: ${RECEIPT_WORDS[burned.receipt]}`, state });
+        return;
+      }
+      case 'burned':
+        log.info({ workflowStatus: desc.status.name }, 'secret burned directly (the workflow had closed)');
+        res.json({
+          ...seen,
+          state: 'burned',
+          closed: {
+            ...closedInfo(status, desc),
+            note:
+              `The hand-off's workflow had ${endedAs(desc)} in Temporal, so this request burned the secret directly ` +
+              'in Onetime Secret: the link no longer opens.',
+          },
+        } satisfies StatusBody);
+    }
+  }
+
   return r;
 }
+
+/** What the burn's calls to Temporal came to. */
+type BurnStep =
+  | { kind: 'left' }
+  | { kind: 'done'; status: ShareStatus }
+  | { kind: 'accepted' }
+  | { kind: 'refused'; state: HandoffState }
+  | { kind: 'closed'; status: ShareStatus; desc: WorkflowExecutionDescription; material: BurnMaterial };
+
+/**
+ * The burn update, taken up (accepted) and then finished within the request's deadline, or the reason it was
+ * not: 503 when it was not accepted in time (RetryLaterError), `accepted` when it was but has not finished.
+ */
+async function burnThroughWorkflow(handle: WorkflowHandle, left: AbortSignal): Promise<BurnStep> {
+  let update;
+  try {
+    update = await handle.startUpdate(burnUpdate, {
+      args: [{ by: 'agent API' }],
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)
+      throw new RetryLaterError(
+        BURN_RETRY_AFTER_SECONDS,
+        `the hand-off did not take up the burn within ${TEMPORAL_DEADLINE_MS / 1000} s (Temporal or its worker is ` +
+          'not answering). The request may still be applied once they are back; retry, or read the status',
+      );
+    // The workflow has closed (an update to a closed workflow answers "not found"), or never existed.
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+    return whyRefused(handle, left);
+  }
+  if (left.aborted) return { kind: 'left' };
+  try {
+    return { kind: 'done', status: await update.result() };
+  } catch (err) {
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { kind: 'accepted' };
+    // Rejected by the validator (already final), or the workflow closed before the burn finished.
+    if (!(err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)) throw err;
+    return whyRefused(handle, left);
+  }
+}
+
+/** A burn the workflow did not do: it had already ended (409), or its workflow has closed (burn directly). */
+async function whyRefused(handle: WorkflowHandle, left: AbortSignal): Promise<BurnStep> {
+  if (left.aborted) return { kind: 'left' };
+  const [status, desc] = await Promise.all([handle.query(statusQuery), handle.describe()]);
+  if (isRunning(desc)) return { kind: 'refused', state: status.state };
+  if (left.aborted) return { kind: 'left' };
+  return { kind: 'closed', status, desc, material: await handle.query(burnMaterialQuery) };
+}
+
+const isRunning = (desc: WorkflowExecutionDescription) =>
+  desc.status.name === 'RUNNING' || desc.status.name === 'CONTINUED_AS_NEW';
+
+/** How Temporal ended a workflow, in words. */
+function endedAs(desc: WorkflowExecutionDescription): string {
+  const words: Record<string, string> = {
+    TERMINATED: 'been terminated',
+    TIMED_OUT: 'timed out',
+    FAILED: 'failed',
+    CANCELLED: 'been cancelled',
+    COMPLETED: 'completed',
+  };
+  return words[desc.status.name] ?? `ended (${desc.status.name})`;
+}
+
+function closedInfo(status: ShareStatus, desc: WorkflowExecutionDescription): Omit<Closed, 'note'> {
+  return { workflowStatus: desc.status.name, at: desc.closeTime?.toISOString(), lastState: status.state };
+}
+
+/**
+ * The status as the agent must read it. The status query answers from the workflow's own state, so a workflow that
+ * closed before the hand-off finished (terminated, timed out or failed in Temporal) would still look as it was at
+ * that moment, `awaiting_view` for instance, while nothing watches or burns its link any more: it is reported as
+ * `terminated`, with how it ended.
+ */
+function asSeen(status: ShareStatus, desc: WorkflowExecutionDescription): StatusBody {
+  if (FINAL_STATES.includes(status.state) || isRunning(desc)) return status;
+  const ended = `The hand-off's workflow has ${endedAs(desc)} in Temporal while ${status.state}: nothing watches or burns the link any more.`;
+  return {
+    ...status,
+    state: 'terminated',
+    closed: {
+      ...closedInfo(status, desc),
+      note: status.expiresAt
+        ? `${ended} Unless it was burned since, the link may still open until ${status.expiresAt}; ` +
+          `POST /v1/shares/${status.shareId}/burn burns it (409 "burned" if it already was).`
+        : `${ended} No secret was recorded, so no link was sent.`,
+    },
+  };
+}
+
+const RECEIPT_TO_STATE = {
+  burned: 'burned',
+  received: 'viewed',
+  expired: 'expired',
+  orphaned: 'terminated',
+  unknown: 'terminated',
+} as const satisfies Record<string, HandoffState>;
+const RECEIPT_WORDS = {
+  burned: 'Onetime Secret says it was burned',
+  received: 'Onetime Secret says it was opened',
+  expired: 'Onetime Secret says it expired',
+  orphaned: 'Onetime Secret no longer has the secret',
+  unknown: 'Onetime Secret no longer knows the secret (opened, burned or expired long ago)',
+} as const;

@@ -1,0 +1,46 @@
+// Burning a hand-off's secret from the agent API itself, once its workflow has closed without burning it (terminated,
+// timed out or failed in Temporal, or ended with a burn that failed for good): no workflow code runs any more to do
+// it. POST /v1/shares/:id/burn (src/http/shares.ts) asks the closed workflow's burnMaterial query
+// (workflows/messages.ts) for the sealed receipt and passphrase, and burns through the service's Onetime Secret
+// client. Onetime Secret is then the record (a closed workflow cannot record anything): a second burn finds the
+// secret gone and reads the receipt's state. See docs/decisions.md ("Burning a closed hand-off directly").
+import type { OtsClient } from '../ots/client.js';
+import { OtsNotFoundError } from '../ots/errors.js';
+import type { Sealer } from '../seal.js';
+import type { BurnMaterial } from '../../workflows/messages.js';
+
+export type DirectBurn =
+  | { outcome: 'burned' }
+  /** The secret was gone already; the receipt says how (`unknown`: the receipt has expired too). */
+  | { outcome: 'gone'; receipt: 'burned' | 'received' | 'expired' | 'orphaned' | 'unknown' }
+  /** The workflow holds no secret that may still open: nothing to burn. */
+  | { outcome: 'nothing' };
+
+/**
+ * Burns the secret the material names. The one place where the API opens sealed values of a hand-off. Failures of
+ * the Onetime Secret client other than "unknown secret" are thrown as they are (OtsError).
+ */
+export async function burnDirectly(
+  material: BurnMaterial,
+  sealer: Sealer,
+  ots: Pick<OtsClient, 'burn' | 'receipt'>,
+): Promise<DirectBurn> {
+  if (!material.created) return { outcome: 'nothing' };
+  const { metadataKey } = material.created;
+  const passphrase = material.passphrase ? sealer.open(material.passphrase) : undefined;
+  try {
+    await ots.burn(metadataKey, passphrase);
+    return { outcome: 'burned' };
+  } catch (err) {
+    // "Unknown secret": opened, burned or expired (OTS does not say which); the receipt does.
+    if (!(err instanceof OtsNotFoundError)) throw err;
+  }
+  try {
+    const r = await ots.receipt(metadataKey);
+    const receipt = r.state === 'new' || r.state === 'viewed' ? 'orphaned' : r.state;
+    return { outcome: 'gone', receipt };
+  } catch (err) {
+    if (err instanceof OtsNotFoundError) return { outcome: 'gone', receipt: 'unknown' };
+    throw err;
+  }
+}
