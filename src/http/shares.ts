@@ -278,7 +278,8 @@ export function sharesRouter(deps: SharesDeps): Router {
     }
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     // The same bound as the status, and no Temporal call left running once the agent has hung up: nobody would
-    // read its answer. (An abort signal cancels only calls made after it is set, hence the checks in between.)
+    // read its answer. (The signal cancels calls in flight, not a call started after it fired: hence the checks
+    // in between.)
     const left = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) left.abort();
