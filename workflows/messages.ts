@@ -7,12 +7,15 @@ import type { CallLine, CallSessionStatus, Resolution, ShareStatus, SmsStatusEve
 export const statusQuery = defineQuery<ShareStatus>('status');
 /** Twilio SMS status callback, relayed by POST /twilio/sms-status. Out of order and duplicated: ranked. */
 export const smsStatusSignal = defineSignal<[SmsStatusEvent]>('smsStatus');
-/** Burn from Temporal UI or the CLI: `temporal workflow signal --name burn`. */
-export const burnSignal = defineSignal<[{ by?: string }?]>('burn');
+/**
+ * Burn from Temporal UI or the CLI, saying who asks, encoded through the codec server: `temporal workflow signal
+ * --name burn --input '{"by":"alice"}' --codec-endpoint …` (README.md, "For technicians").
+ */
+export const burnSignal = defineSignal<[{ by: string }]>('burn');
 /** A technician's decision on a paused hand-off: `temporal workflow signal --name resolve --input '{"action":"retry"}'`. */
 export const resolveSignal = defineSignal<[Resolution]>('resolve');
-/** Burn and wait for the outcome (POST /v1/shares/:id/burn). */
-export const burnUpdate = defineUpdate<ShareStatus, [{ by?: string }]>('burnSecret');
+/** Burn and wait for the outcome (POST /v1/shares/:id/burn), by the agent token (id) that started the hand-off. */
+export const burnUpdate = defineUpdate<ShareStatus, [{ by: string; agent: string }]>('burnSecret');
 
 // The callSession workflow (`call-<CallSid>`): which process holds the call's media stream, and who waits for it.
 /** The media stream of the call started on a process; its voice activities run on `taskQueue`. */

@@ -81,9 +81,7 @@ async function readUnlessBurned(
   const reading = new CancellationScope();
   void condition(() => h.burnRequested()).then(() => reading.cancel());
   return reading
-    .run(() =>
-      voice.speakPassphrase({ callSid: pp.callSid, passphrase: h.input.secret.passphrase!, format: pp.format }),
-    )
+    .run(() => voice.speakPassphrase({ binding: h.binding, passphrase: h.input.secret.passphrase! }))
     .catch((err: unknown) => {
       if (isCancellation(err) && h.burnRequested()) return undefined;
       throw err;

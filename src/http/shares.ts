@@ -12,14 +12,15 @@ import {
 import type { Logger } from 'pino';
 import { parseTtl } from '../ots/ttl.js';
 import { generatePassphrase } from '../passphrase.js';
-import type { Sealer } from '../seal.js';
+import { signInput } from '../handoff-input.js';
+import { handoffContext, type Sealer } from '../seal.js';
 import { burnUpdate, statusQuery } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import { technicianSummary } from '../../workflows/technician-view.js';
 import { ttlText } from '../../workflows/ttl-text.js';
-import type { PassphraseDelivery, ShareInput } from '../../workflows/types.js';
+import type { Binding, PassphraseDelivery } from '../../workflows/types.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
 
 export interface SharesDeps {
@@ -108,16 +109,24 @@ export function sharesRouter(deps: SharesDeps): Router {
         : mode === 'voice'
           ? { mode, callSid: body.callSid!, format: body.passphraseFormat ?? 'digits', fallbackTo: body.passphraseTo }
           : { mode: 'none' };
-    const input: ShareInput = {
+    // The secret and passphrase are sealed for this hand-off and its recipients only (src/seal.ts), and the whole
+    // input is signed, so that nothing in it can be reused elsewhere from Temporal (README.md, "Confidentiality and
+    // the threat model").
+    const binding: Binding = { shareId, link: body.link, passphrase };
+    const input = signInput(deps.sealer, {
       shareId,
       ticketId: body.ticketId,
       sessionId: body.sessionId,
+      agent: String(res.locals.tokenId),
       secret: {
-        ...('value' in body.secret ? { value: deps.sealer.seal(body.secret.value) } : { generate: true as const }),
+        ...('value' in body.secret
+          ? { value: deps.sealer.seal(body.secret.value, handoffContext('value', binding)) }
+          : { generate: true as const }),
         ...(mode !== 'none'
           ? {
               passphrase: deps.sealer.seal(
                 generatePassphrase({ format: passphrase.mode === 'voice' ? passphrase.format : 'digits' }),
+                handoffContext('passphrase', binding),
               ),
             }
           : {}),
@@ -129,7 +138,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       smsStatusCallback: `${deps.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
       notesWebhook: deps.notesWebhook,
       ...(mode === 'voice' ? { callWaitMs: deps.callWaitMs } : {}),
-    };
+    });
     const log = deps.log.child({ shareId, ticketId: body.ticketId });
     // What the request asked for, minus the secret (a digest of a password would be guessable): a retry with the
     // same Idempotency-Key must ask for the same hand-off.
@@ -211,7 +220,13 @@ export function sharesRouter(deps: SharesDeps): Router {
       return;
     }
     try {
-      res.json(await inTime(() => deps.client.workflow.getHandle(shareWorkflowId(shareId)).query(statusQuery)));
+      const status = await inTime(() => deps.client.workflow.getHandle(shareWorkflowId(shareId)).query(statusQuery));
+      // Another agent's hand-off does not exist for this token.
+      if (status.agent !== res.locals.tokenId) {
+        res.status(404).json({ error: 'no such share' });
+        return;
+      }
+      res.json(status);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         res.status(404).json({ error: 'no such share' });
@@ -229,21 +244,25 @@ export function sharesRouter(deps: SharesDeps): Router {
     }
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     try {
-      res.json(await handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] }));
+      const agent = String(res.locals.tokenId);
+      res.json(await handle.executeUpdate(burnUpdate, { args: [{ by: `agent API (${agent})`, agent }] }));
       deps.log.info({ shareId }, 'burn requested');
     } catch (err) {
-      // Rejected by the validator (already final), or the workflow has closed (an update to a closed workflow
-      // answers "not found"): report the state it ended in. Only a workflow that never existed is a 404.
+      // Rejected by the validator (another agent's, or already final), or the workflow has closed (an update to a
+      // closed workflow answers "not found"): report the state it ended in. A workflow that never existed, or
+      // another agent's, is a 404.
       if (!(err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)) throw err;
-      let state: string;
+      let status;
       try {
-        state = (await handle.query(statusQuery)).state;
+        status = await handle.query(statusQuery);
       } catch (e) {
         if (!(e instanceof WorkflowNotFoundError)) throw e;
+      }
+      if (!status || status.agent !== res.locals.tokenId) {
         res.status(404).json({ error: 'no such share' });
         return;
       }
-      res.status(409).json({ error: `the hand-off is already ${state}`, state });
+      res.status(409).json({ error: `the hand-off is already ${status.state}`, state: status.state });
     }
   });
 

@@ -18,9 +18,11 @@ import {
 import { OtsProtocolError, OtsRateLimitedError } from '../../src/ots/errors.js';
 import type { Receipt } from '../../src/ots/schemas.js';
 import { startOtsEmulatorServer } from '../../src/sandbox/index.js';
-import { createSealer } from '../../src/seal.js';
+import { signInput } from '../../src/handoff-input.js';
+import { createSealer, handoffContext } from '../../src/seal.js';
 import { SmsRateLimitedError } from '../../src/twilio/sms.js';
-import type { CreatedSecret } from '../../workflows/types.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
+import type { Binding, CreatedSecret } from '../../workflows/types.js';
 
 describe('fingerprintTtl', () => {
   it('is fixed per share id, never above the TTL asked for, within 1 % (at most 15 min) of it, never below 60 s', () => {
@@ -115,12 +117,25 @@ describe('createSecret across attempts', () => {
   });
   beforeEach(() => emu.emulator.reset());
 
-  const args = (shareId: string, extra: { recover?: { since: number; until: number } } = {}) => ({
-    shareId,
-    secret: { value: sealer.seal(`Unit-Secret-${shareId}`) },
-    ttlSeconds: 86_400,
-    ...extra,
-  });
+  /** A hand-off's input as the agent API makes it: sealed for this share and its recipient, and signed. */
+  const args = (shareId: string, extra: { recover?: { since: number; until: number } } = {}) => {
+    const binding: Binding = { shareId, link: { channel: 'sms', to: '+15550001111' }, passphrase: { mode: 'none' } };
+    const input = signInput(sealer, {
+      ...binding,
+      ticketId: 'T-UNIT',
+      agent: 'agt_0123456789ab',
+      secret: { value: sealer.seal(`Unit-Secret-${shareId}`, handoffContext('value', binding)) },
+      ttlSeconds: 86_400,
+      pollIntervals: [15],
+      smsStatusCallback: 'http://127.0.0.1:9/unused',
+      notesWebhook: false,
+    });
+    return { input, ...extra };
+  };
+  /** The receipt key and the link in a createSecret result, opened as the later activities open them. */
+  const keyOf = (r: CreatedSecret, a: ReturnType<typeof args>) =>
+    sealer.open(r.receipt, handoffContext('receipt', a.input));
+  const linkOf = (r: CreatedSecret, a: ReturnType<typeof args>) => sealer.open(r.link, handoffContext('link', a.input));
 
   /** Runs createSecret as attempt `attempt` with the given heartbeat details; returns its result and heartbeats. */
   async function run(
@@ -128,20 +143,26 @@ describe('createSecret across attempts', () => {
     info: { attempt?: number; heartbeatDetails?: unknown; scheduledTimestampMs?: number } = {},
   ) {
     const env = new MockActivityEnvironment(
-      { attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000, ...info },
+      {
+        attempt: 1,
+        scheduledTimestampMs: Date.now(),
+        heartbeatTimeoutMs: 3_000,
+        workflowExecution: { workflowId: shareWorkflowId(a.input.shareId), runId: 'unit' },
+        ...info,
+      },
       { logger: new DefaultLogger('ERROR', () => {}) },
     );
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
     const result: CreatedSecret = await env.run(activities.createSecret, a);
-    return { result, beats };
+    return { result, beats, key: keyOf(result, a), link: linkOf(result, a) };
   }
 
   it('the first attempt creates with the fingerprint TTL and heartbeats a marker before sending', async () => {
     const before = Date.now();
-    const { result, beats } = await run(args('shr_first'));
+    const { result, beats, key } = await run(args('shr_first'));
     expect(emu.emulator.secretCount()).toBe(1);
-    const stored = emu.emulator.store.receipts.get(result.metadataKey)!;
+    const stored = emu.emulator.store.receipts.get(key)!;
     expect(stored.ttl).toBe(fingerprintTtl('shr_first', 86_400));
     const marker = beats.find((b): b is CreateMarker => typeof (b as CreateMarker)?.sentAt === 'number');
     expect(marker!.sentAt).toBeGreaterThanOrEqual(before);
@@ -154,11 +175,11 @@ describe('createSecret across attempts', () => {
     const marker = first.beats.at(-1);
     const again = await run(args('shr_lost'), { attempt: 2, heartbeatDetails: marker });
     expect(emu.emulator.secretCount()).toBe(1);
-    expect(again.result.metadataKey).toBe(first.result.metadataKey);
+    expect(again.key).toBe(first.key);
     expect(again.result.recovered).toBe(true);
     // the recovered link opens the same secret
-    expect(sealer.open(again.result.link)).toBe(sealer.open(first.result.link));
-    const key = sealer.open(again.result.link).split('/secret/')[1]!;
+    expect(again.link).toBe(first.link);
+    const key = again.link.split('/secret/')[1]!;
     expect((await ots.retrieveSecret(key)).value).toBe('Unit-Secret-shr_lost');
   });
 
@@ -170,7 +191,7 @@ describe('createSecret across attempts', () => {
       heartbeatDetails: undefined,
       scheduledTimestampMs: scheduled,
     });
-    expect(again.result.metadataKey).toBe(first.result.metadataKey);
+    expect(again.key).toBe(first.key);
     expect(emu.emulator.secretCount()).toBe(1);
   });
 
@@ -190,7 +211,7 @@ describe('createSecret across attempts', () => {
     const other = await run(args('shr_someone_else'));
     const sentAt = Date.now();
     const ours = await run(args(b), { attempt: 2, heartbeatDetails: { sentAt } });
-    expect(ours.result.metadataKey).not.toBe(other.result.metadataKey);
+    expect(ours.key).not.toBe(other.key);
     expect(emu.emulator.secretCount()).toBe(2);
 
     // a's own create was lost in the same window as b's: two receipts carry a's fingerprint
@@ -202,7 +223,7 @@ describe('createSecret across attempts', () => {
     expect(emu.emulator.secretCount()).toBe(3);
 
     // The technician burns b's (it is not this hand-off's) and retries: a's is recovered, nothing is created.
-    await ots.burn(ours.result.metadataKey);
+    await ots.burn(ours.key);
     const retried = await run(args(a, { recover: { since: sentAt, until: Date.now() } }));
     expect(retried.result.recovered).toBe(true);
     expect(emu.emulator.secretCount()).toBe(3);
@@ -231,7 +252,7 @@ describe('createSecret across attempts', () => {
       heartbeatDetails: { sentAt: Date.now() - 200, lastSentAt: Date.now() - 200, settled: true },
     });
     expect(ours.result.recovered).toBeUndefined();
-    expect(ours.result.metadataKey).not.toBe(foreign.result.metadataKey);
+    expect(ours.key).not.toBe(foreign.key);
     // Our earlier send lies a minute before the foreign receipt: outside its window, so it is not ours either.
     const late = await run(args(a), {
       attempt: 2,
@@ -251,7 +272,12 @@ describe('createSecret across attempts', () => {
       body: { message: 'Not authorized' },
     });
     const env = new MockActivityEnvironment(
-      { attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000 },
+      {
+        attempt: 1,
+        scheduledTimestampMs: Date.now(),
+        heartbeatTimeoutMs: 3_000,
+        workflowExecution: { workflowId: shareWorkflowId('shr_settled'), runId: 'unit' },
+      },
       { logger: new DefaultLogger('ERROR', () => {}) },
     );
     const beats: unknown[] = [];
@@ -265,8 +291,43 @@ describe('createSecret across attempts', () => {
     const firstTry = Date.now();
     const first = await run(args('shr_tech'));
     const retried = await run(args('shr_tech', { recover: { since: firstTry, until: Date.now() } }));
-    expect(retried.result.metadataKey).toBe(first.result.metadataKey);
+    expect(retried.key).toBe(first.key);
     expect(emu.emulator.secretCount()).toBe(1);
+  });
+
+  // The attacks: a workflow started from Temporal UI or the CLI with an input the agent API did not sign (another
+  // recipient, a plain-JSON input, a copied sealed value), or the victim's own signed input under another workflow
+  // id. Each is refused before anything reaches Onetime Secret, and the workflow is told to end (fatal).
+  describe('refuses an input the agent API did not make, before calling Onetime Secret', () => {
+    const refused = { type: 'INPUT_NOT_AUTHENTIC', nonRetryable: true, details: [{ outcome: 'refused', fatal: true }] };
+    it.each([
+      [
+        'another link recipient',
+        (a: ReturnType<typeof args>) => ({
+          input: { ...a.input, link: { channel: 'sms' as const, to: '+15559999999' } },
+        }),
+      ],
+      [
+        'a poll schedule of its own',
+        (a: ReturnType<typeof args>) => ({ input: { ...a.input, pollIntervals: [0.001] } }),
+      ],
+      ['no signature', (a: ReturnType<typeof args>) => ({ input: { ...a.input, mac: undefined as never } })],
+      [
+        'a signature by another key',
+        (a: ReturnType<typeof args>) => ({
+          input: signInput(createSealer(Buffer.alloc(32, 8)), { ...a.input, mac: undefined } as never),
+        }),
+      ],
+    ])('%s', async (_what, tamper) => {
+      await expect(run(tamper(args('shr_victim')) as never)).rejects.toMatchObject(refused);
+      expect(emu.emulator.secretCount()).toBe(0);
+    });
+    it("the victim's own signed input in a workflow under another id", async () => {
+      await expect(
+        run(args('shr_victim'), { workflowExecution: { workflowId: 'share-shr_attacker', runId: 'x' } } as never),
+      ).rejects.toMatchObject(refused);
+      expect(emu.emulator.secretCount()).toBe(0);
+    });
   });
 });
 
