@@ -18,6 +18,8 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { handoffContext, SealError } from '../../src/seal.js';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import type { ShareInput } from '../../workflows/types.js';
@@ -121,6 +123,7 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
   let emailVictim: { shareId: string; secret: string };
   /** The target of the plain signals (its history then holds the attacker's plain payloads, scanned separately). */
   let signalVictim: { shareId: string; secret: string };
+  let voiceVictim = '';
   const victims = () => [smsVictim.shareId, emailVictim.shareId];
 
   beforeAll(async () => {
@@ -239,6 +242,60 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
       expect(o.message).toMatch(/pollIntervals must be .* each at least 0\.25/);
     });
 
+    it("runs a worker of their own on a voice queue and points a voice hand-off's reading at it: only a sealed box arrives, and it opens for no one else", async () => {
+      // A voice hand-off waiting for its call's stream (no call ever streams here).
+      const callSid = `CA${randomBytes(16).toString('hex')}`;
+      const res = await svc.api('POST', '/v1/shares', {
+        ticketId: 'T-VICTIM-VOICE',
+        secret: { value: `Victim-Voice-${randomBytes(6).toString('hex')}` },
+        link: { channel: 'sms', to: '+15550401004' },
+        passphrase: 'voice',
+        callSid,
+      });
+      expect(res.status).toBe(202);
+      const shareId: string = res.body.shareId;
+      voiceVictim = shareId;
+      await svc.waitFor(shareId, (x) => x.state === 'delivering' && x.link.sentAt !== undefined, 30_000);
+      // The technician's worker, with the codec server as its codec, on a queue named like the deployment's own.
+      const rogueQueue = `${svc.config.TEMPORAL_TASK_QUEUE}-voice-rogue`;
+      const received: unknown[] = [];
+      const worker = await Worker.create({
+        connection: await NativeConnection.connect({ address: inject('temporalAddress') }),
+        taskQueue: rogueQueue,
+        dataConverter: { payloadCodecs: [new CodecServerCodec(svc.url)] },
+        activities: {
+          speakPassphrase: async (args: unknown) => {
+            received.push(args);
+            return { outcome: 'heard', readings: 1 };
+          },
+        },
+      });
+      await worker.runUntil(async () => {
+        await technician.workflow
+          .getHandle(shareWorkflowId(shareId))
+          .signal('callLine', { live: true, taskQueue: rogueQueue, streamSid: 'MZrogue' });
+        const deadline = Date.now() + 15_000;
+        while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      });
+      // What the rogue worker got: the binding (recipients, already visible in the input) and a sealed box.
+      expect(received).toHaveLength(1);
+      const got = received[0] as { binding: unknown; passphrase: { sealed: string; box: string } };
+      expect(got.passphrase.sealed).toBe('v2');
+      const passphrase = await svc.passphraseOf(shareId);
+      expect(JSON.stringify(received)).not.toContain(passphrase);
+      // The box opens only for this hand-off's own call: not for another CallSid.
+      const input = await decodedInput(shareId);
+      expect(() =>
+        svc.sealer.open(
+          got.passphrase as never,
+          handoffContext('passphrase', {
+            ...input,
+            passphrase: { ...input.passphrase, callSid: `CA${'0'.repeat(32)}` } as never,
+          }),
+        ),
+      ).toThrow(SealError);
+    });
+
     it('points a hand-off at a voice queue outside the deployment with a callLine signal: ignored', async () => {
       await technician.workflow
         .getHandle(shareWorkflowId(smsVictim.shareId))
@@ -326,10 +383,11 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
       forgedHistory.push(...(await decodeThroughCodecServer(svc.url, TEST_CODEC_TOKEN, raw)));
     }
     const passphrase = await svc.passphraseOf(emailVictim.shareId);
+    const voicePassphrase = await svc.passphraseOf(voiceVictim);
     const receiptKeys = [...svc.otsEmulator!.store.receipts.keys()];
     await svc.expectNoLeaksIn({
-      secrets: [smsVictim.secret, emailVictim.secret, signalVictim.secret, passphrase, ...receiptKeys],
-      shareIds: victims(),
+      secrets: [smsVictim.secret, emailVictim.secret, signalVictim.secret, passphrase, voicePassphrase, ...receiptKeys],
+      shareIds: [...victims(), voiceVictim],
       allowSms: new Set(
         svc
           .twilioFake!.outbox()
