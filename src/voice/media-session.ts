@@ -61,10 +61,23 @@ export interface MediaSessionStats {
   frames: Record<string, number>;
   rejected: number;
   ignored: number;
-  /** Rejected or ignored frames by reason. */
+  /**
+   * Rejected or ignored frames by reason, for the first MAX_REASONS.rejected / MAX_REASONS.ignored distinct reasons;
+   * later new reasons are counted under OVERFLOW_REASON.
+   */
   reasons: Record<string, number>;
   pacer?: PacerStats;
 }
+
+/**
+ * Distinct reasons counted by name per session. A signed stream can send any number of event names (each an
+ * ignored "unknown event <name>") or bad fields at any array index, and per-name counters would grow without bound,
+ * each with its own first-time log line. Unknown events get the smaller share, so a flood of made-up names leaves
+ * room to name real faults.
+ */
+export const MAX_REASONS = { rejected: 32, ignored: 8 } as const;
+/** Where a reason beyond MAX_REASONS is counted (and logged once). */
+export const OVERFLOW_REASON = { rejected: 'other rejected frames', ignored: 'other unknown events' } as const;
 
 export class MediaSessionError extends Error {
   constructor(
@@ -91,7 +104,9 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     frames: {} as Record<string, number>,
     rejected: 0,
     ignored: 0,
-    reasons: {} as Record<string, number>,
+    reasons: new Map<string, number>(),
+    /** Distinct reasons named so far, by kind (OVERFLOW_REASON not included). */
+    named: { rejected: 0, ignored: 0 },
   };
 
   constructor(private readonly opts: MediaSessionOptions) {
@@ -156,7 +171,7 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
       frames: { ...this.counts.frames },
       rejected: this.counts.rejected,
       ignored: this.counts.ignored,
-      reasons: { ...this.counts.reasons },
+      reasons: Object.fromEntries(this.counts.reasons),
       pacer: this.pacer?.stats(),
     };
   }
@@ -319,11 +334,19 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     this.counts.frames[event] = (this.counts.frames[event] ?? 0) + 1;
   }
 
-  /** Counts a rejected or ignored frame; logs the first of each reason (a bad sender repeats itself 50 times a second). */
+  /**
+   * Counts a rejected or ignored frame; logs the first of each reason (a bad sender repeats itself 50 times a
+   * second). Distinct reasons are bounded (MAX_REASONS); the rest share OVERFLOW_REASON.
+   */
   private count(kind: 'rejected' | 'ignored', reason: string): void {
     this.counts[kind] += 1;
-    const seen = this.counts.reasons[reason] ?? 0;
-    this.counts.reasons[reason] = seen + 1;
+    const { reasons, named } = this.counts;
+    if (!reasons.has(reason)) {
+      if (named[kind] < MAX_REASONS[kind]) named[kind] += 1;
+      else reason = OVERFLOW_REASON[kind];
+    }
+    const seen = reasons.get(reason) ?? 0;
+    reasons.set(reason, seen + 1);
     if (seen === 0) {
       if (kind === 'rejected') this.log.warn({ reason }, 'media frame rejected');
       else this.log.debug({ reason }, 'media frame ignored');
