@@ -126,6 +126,30 @@ describe('MediaSession', () => {
     expect(speech.state.audio).toEqual([before, after]);
   });
 
+  it('suspendSpeech() keeps caller audio from speech recognition and drops speech intents until released; keys still work', () => {
+    const speech = fakeSpeech();
+    const { socket, session, events, tw } = setup({ speech: speech.factory });
+    socket.receive(tw.start());
+    const frame = (b: number) => Buffer.alloc(160, b);
+    socket.receive(tw.media(frame(1)));
+    const release = session.suspendSpeech();
+    const other = session.suspendSpeech(); // spans may overlap: speech resumes after the last one
+    socket.receive(tw.media(frame(2))); // nothing plays: only the suspension keeps it back
+    speech.state.opts!.onIntent('got_it'); // a late result of audio sent before: not acted on
+    socket.receive(tw.dtmf('1'));
+    release();
+    release(); // idempotent: it must not release the other span
+    socket.receive(tw.media(frame(3)));
+    other();
+    socket.receive(tw.media(frame(4)));
+    speech.state.opts!.onIntent('repeat');
+    expect(speech.state.audio).toEqual([frame(1), frame(4)]);
+    expect(events.intent).toEqual([
+      ['repeat', 'dtmf'],
+      ['repeat', 'speech'],
+    ]);
+  });
+
   it('counts malformed and out-of-order frames by reason, logs them without the payload, and keeps the call', () => {
     const { socket, session, events, tw, cap } = setup();
     const other = twilioStream({ streamSid: `MZ${'99'.repeat(16)}` });
