@@ -27,15 +27,13 @@ describe('caller audio during a passphrase reading', () => {
   it('never reaches Deepgram from the reading until its repeat window closes; before the reading it does', async () => {
     const fake = svc.deepgramFake!;
     const before = fake.connections().length;
-    const res = await svc.api('POST', '/sandbox/calls', {
+    const call = svc.simulatedCalls!.place({
       script: [
-        { afterMs: 300, say: 'caller-got-it' }, // before any reading: heard, and acted on by no one
         { after: 'prompt-again', say: 'caller-say-again' }, // while the passphrase plays
         { after: 'prompt-repeat', afterMs: 300, say: 'caller-repeat' }, // in the repeat window
       ],
     });
-    expect(res.status, res.text).toBe(201);
-    const callSid: string = res.body.callSid;
+    const callSid = call.callSid;
     const session = svc.temporal.client.workflow.getHandle(callWorkflowId(callSid));
     await until(
       'the call to stream',
@@ -47,6 +45,12 @@ describe('caller audio during a passphrase reading', () => {
     const mine = () => fake.connections().slice(before);
     const bytes = () => mine().reduce((n, c) => n + c.audioBytes, 0);
     const transcripts = () => mine().flatMap((c) => c.transcripts);
+    // Before any reading, once the listener is connected (audio before that is dropped), the caller's words are
+    // heard (and acted on by no one): the pipeline below does transcribe this caller.
+    await until('the Deepgram listener to connect', () =>
+      svc.logs.some((l) => l.includes('"deepgram.connected"') && l.includes(callSid)),
+    );
+    call.say('caller-got-it');
     await until('Deepgram to hear the caller before the reading', () => transcripts().includes('Got it.'), 10_000);
 
     const share = await svc.api('POST', '/v1/shares', {
