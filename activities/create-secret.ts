@@ -3,7 +3,13 @@
 // once"); this is the activity's side of it: the marker it heartbeats, the window it looks in, the lookup.
 import { asyncLocalStorage as activityContext } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { fingerprintTtl, isCreateMarker, matchCreatedReceipt, type CreateMarker } from '../src/ots/create-recovery.js';
+import {
+  AccountTtlCeiling,
+  fingerprintTtl,
+  isCreateMarker,
+  matchCreatedReceipt,
+  type CreateMarker,
+} from '../src/ots/create-recovery.js';
 import { OtsError, OtsNotFoundError } from '../src/ots/errors.js';
 import type { Receipt } from '../src/ots/schemas.js';
 import { verifyInput } from '../src/handoff-input.js';
@@ -25,6 +31,8 @@ export interface CreateSecretDeps {
   sealer: Sealer;
   /** How long after its send a create can still land at OTS: the client's request deadline. Default 10 s. */
   otsRequestTimeoutMs?: number;
+  /** The TTL ceiling this process has seen the account clamp to (src/ots/create-recovery.ts). Default: a new one. */
+  ttlCeiling?: AccountTtlCeiling;
 }
 
 /** The running activity attempt, or undefined when called outside a worker (unit tests, the bench's fakes). */
@@ -106,9 +114,10 @@ async function recoverCreated(
   ttl: number,
   { since, until }: { since: number; until: number },
   passphrase: string | undefined,
+  clampCeilings: readonly (number | undefined)[],
 ): Promise<CreatedSecret | undefined> {
   const { ots } = deps;
-  const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs: since, untilMs: until });
+  const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs: since, untilMs: until, clampCeilings });
   if (match.kind === 'none') return undefined;
   if (match.kind === 'ambiguous') {
     const keys = match.receipts
@@ -141,6 +150,7 @@ async function recoverCreated(
 export function createSecretActivity(deps: CreateSecretDeps) {
   const landWithinMs = deps.otsRequestTimeoutMs ?? 10_000;
   const { ots, sealer } = deps;
+  const ceiling = deps.ttlCeiling ?? new AccountTtlCeiling();
 
   /**
    * Creates the hand-off's one Onetime Secret, idempotent across crashes and answers lost in flight: a retry first
@@ -170,12 +180,19 @@ export function createSecretActivity(deps: CreateSecretDeps) {
         const ttl = fingerprintTtl(input.shareId, input.ttlSeconds);
         const window = recoveryWindow(marker, attempt, args.recover, landWithinMs);
         if (window) {
-          const recovered = await recoverCreated(deps, input, ttl, window, passphrase);
+          // A clamp ceiling counts only when known: from this process, or from the process that sent (the marker).
+          const clampCeilings = [ceiling.known, marker?.settled ? undefined : marker?.ceiling];
+          const recovered = await recoverCreated(deps, input, ttl, window, passphrase, clampCeilings);
           if (recovered) return recovered;
         }
 
         const now = Date.now();
-        marker = { sentAt: marker && !marker.settled ? marker.sentAt : now, lastSentAt: now };
+        const known = ceiling.known ?? (marker && !marker.settled ? marker.ceiling : undefined);
+        marker = {
+          sentAt: marker && !marker.settled ? marker.sentAt : now,
+          lastSentAt: now,
+          ...(known !== undefined ? { ceiling: known } : {}),
+        };
         attempt?.heartbeat(marker);
         const value = open('value');
         try {
@@ -184,6 +201,7 @@ export function createSecretActivity(deps: CreateSecretDeps) {
             value !== undefined
               ? await ots.share({ secret: value, ttl, passphrase, recipient })
               : (await ots.generate({ ttl, passphrase, recipient })).receipt;
+          ceiling.observe(ttl, receipt.ttl);
           return await toCreated(deps, input, receipt, passphrase);
         } catch (err) {
           // OTS refused it: nothing was created, so the next attempt need not look for it.
