@@ -3,19 +3,26 @@
 // once"); this is the activity's side of it: the marker it heartbeats, the window it looks in, the lookup.
 import { asyncLocalStorage as activityContext } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { fingerprintTtl, isCreateMarker, matchCreatedReceipt, type CreateMarker } from '../src/ots/create-recovery.js';
+import {
+  AccountTtlCeiling,
+  fingerprintTtl,
+  isCreateMarker,
+  matchCreatedReceipt,
+  type CreateMarker,
+} from '../src/ots/create-recovery.js';
 import { OtsError, OtsNotFoundError } from '../src/ots/errors.js';
 import type { Receipt } from '../src/ots/schemas.js';
-import type { Sealed, Sealer } from '../src/seal.js';
-import type { CreatedSecret, SecretMaterial } from '../workflows/types.js';
+import { verifyInput } from '../src/handoff-input.js';
+import { handoffContext, type HandoffBinding, type Sealer } from '../src/seal.js';
+import { shareWorkflowId } from '../workflows/ids.js';
+import type { FailureFacts } from '../workflows/failures.js';
+import type { CreatedSecret, ShareInput } from '../workflows/types.js';
 import { failing } from './failures.js';
 import type { OtsPort } from './ots.js';
 
 export interface CreateSecretArgs {
-  secret: SecretMaterial;
-  ttlSeconds: number;
-  recipient?: string;
-  shareId?: string;
+  /** The hand-off's input as the agent API signed it (without `resume`). */
+  input: ShareInput;
   recover?: { since: number; until: number };
 }
 
@@ -24,15 +31,19 @@ export interface CreateSecretDeps {
   sealer: Sealer;
   /** How long after its send a create can still land at OTS: the client's request deadline. Default 10 s. */
   otsRequestTimeoutMs?: number;
+  /** The TTL ceiling this process has seen the account clamp to (src/ots/create-recovery.ts). Default: a new one. */
+  ttlCeiling?: AccountTtlCeiling;
 }
 
 /** The running activity attempt, or undefined when called outside a worker (unit tests, the bench's fakes). */
 function currentAttempt() {
   const ctx = activityContext.getStore();
   if (!ctx) return undefined;
-  const { attempt, scheduledTimestampMs, heartbeatDetails, heartbeatTimeoutMs } = ctx.info;
+  const { attempt, scheduledTimestampMs, heartbeatDetails, heartbeatTimeoutMs, workflowExecution } = ctx.info;
   return {
     attempt,
+    /** Empty for an activity no workflow scheduled (which createSecret refuses). */
+    workflowId: workflowExecution?.workflowId ?? '',
     scheduledMs: scheduledTimestampMs,
     heartbeatTimeoutMs,
     marker: isCreateMarker(heartbeatDetails) ? heartbeatDetails : undefined,
@@ -62,9 +73,13 @@ export function recoveryWindow(
   return { since: Math.min(...windows.map((w) => w.since)), until: Math.max(...windows.map((w) => w.until)) };
 }
 
-/** A fresh or recovered receipt as the workflow keeps it: the link sealed, the expiry from the live TTL. */
+/**
+ * A fresh or recovered receipt as the workflow keeps it: the link and the receipt key sealed for this hand-off, the
+ * expiry from the live TTL.
+ */
 async function toCreated(
   { ots, sealer }: CreateSecretDeps,
+  binding: HandoffBinding,
   receipt: Receipt,
   passphrase: string | undefined,
   recovered?: true,
@@ -83,8 +98,9 @@ async function toCreated(
   }
   const liveTtl = typeof receipt.secretTtl === 'number' ? receipt.secretTtl : receipt.ttl;
   return {
-    metadataKey: receipt.metadataKey,
-    link: sealer.seal(link),
+    receipt: sealer.seal(receipt.metadataKey, handoffContext('receipt', binding)),
+    receiptRef: receipt.metadataKey.slice(0, 8),
+    link: sealer.seal(link, handoffContext('link', binding)),
     expiresAt: new Date(Date.now() + liveTtl * 1000).toISOString(),
     passphraseRequired: receipt.passphraseRequired ?? passphrase !== undefined,
     ...(recovered ? { recovered } : {}),
@@ -94,12 +110,14 @@ async function toCreated(
 /** The secret an earlier attempt created, if exactly one receipt fits; undefined if none (create it now). */
 async function recoverCreated(
   deps: CreateSecretDeps,
+  binding: HandoffBinding,
   ttl: number,
   { since, until }: { since: number; until: number },
   passphrase: string | undefined,
+  clampCeilings: readonly (number | undefined)[],
 ): Promise<CreatedSecret | undefined> {
   const { ots } = deps;
-  const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs: since, untilMs: until });
+  const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs: since, untilMs: until, clampCeilings });
   if (match.kind === 'none') return undefined;
   if (match.kind === 'ambiguous') {
     const keys = match.receipts
@@ -126,22 +144,31 @@ async function recoverCreated(
   }
   // Gone meanwhile (expired or burned, never delivered): nothing live to recover, so a new one is made.
   if (!receipt.secretKey || (receipt.state !== 'new' && receipt.state !== 'viewed')) return undefined;
-  return toCreated(deps, receipt, passphrase, true);
+  return toCreated(deps, binding, receipt, passphrase, true);
 }
 
 export function createSecretActivity(deps: CreateSecretDeps) {
   const landWithinMs = deps.otsRequestTimeoutMs ?? 10_000;
   const { ots, sealer } = deps;
-  const open = (s: Sealed | undefined) => (s ? sealer.open(s) : undefined);
+  const ceiling = deps.ttlCeiling ?? new AccountTtlCeiling();
 
   /**
-   * Creates the hand-off's one Onetime Secret. With `shareId` it is idempotent across crashes and answers lost in
-   * flight: a retry first looks for the secret an earlier attempt may have made. `recover` is the workflow saying
-   * "an earlier execution of this step may have created it, between these times" (epoch ms): set when a technician
-   * retries a step whose failure did not prove nothing was made.
+   * Creates the hand-off's one Onetime Secret, idempotent across crashes and answers lost in flight: a retry first
+   * looks for the secret an earlier attempt may have made. `recover` is the workflow saying "an earlier execution
+   * of this step may have created it, between these times" (epoch ms): set when a technician retries a step whose
+   * failure did not prove nothing was made.
+   *
+   * First of all it checks that the agent API made this input, for this workflow (src/handoff-input.ts).
    */
   return async function createSecret(args: CreateSecretArgs): Promise<CreatedSecret> {
     const attempt = currentAttempt();
+    const { input } = args;
+    checkInput(sealer, input, attempt?.workflowId);
+    const open = (field: 'value' | 'passphrase') => {
+      const box = input.secret[field];
+      return box ? sealer.open(box, handoffContext(field, input)) : undefined;
+    };
+    const recipient = input.link.channel === 'email' ? input.link.to : undefined;
     // The marker travels in heartbeat details; every heartbeat repeats it so a keep-alive never erases it.
     let marker = attempt?.marker;
     const keepAlive = attempt?.heartbeatTimeoutMs
@@ -149,25 +176,33 @@ export function createSecretActivity(deps: CreateSecretDeps) {
       : undefined;
     try {
       return await failing(async () => {
-        const passphrase = open(args.secret.passphrase);
-        const ttl = args.shareId ? fingerprintTtl(args.shareId, args.ttlSeconds) : args.ttlSeconds;
+        const passphrase = open('passphrase');
+        const ttl = fingerprintTtl(input.shareId, input.ttlSeconds);
         const window = recoveryWindow(marker, attempt, args.recover, landWithinMs);
-        if (window && args.shareId) {
-          const recovered = await recoverCreated(deps, ttl, window, passphrase);
+        if (window) {
+          // A clamp ceiling counts only when known: from this process, or from the process that sent (the marker).
+          const clampCeilings = [ceiling.known, marker?.settled ? undefined : marker?.ceiling];
+          const recovered = await recoverCreated(deps, input, ttl, window, passphrase, clampCeilings);
           if (recovered) return recovered;
         }
 
         const now = Date.now();
-        marker = { sentAt: marker && !marker.settled ? marker.sentAt : now, lastSentAt: now };
+        const known = ceiling.known ?? (marker && !marker.settled ? marker.ceiling : undefined);
+        marker = {
+          sentAt: marker && !marker.settled ? marker.sentAt : now,
+          lastSentAt: now,
+          ...(known !== undefined ? { ceiling: known } : {}),
+        };
         attempt?.heartbeat(marker);
-        const value = open(args.secret.value);
+        const value = open('value');
         try {
           // A generated value comes back in the response; it is dropped here and never leaves this function.
           const receipt =
             value !== undefined
-              ? await ots.share({ secret: value, ttl, passphrase, recipient: args.recipient })
-              : (await ots.generate({ ttl, passphrase, recipient: args.recipient })).receipt;
-          return await toCreated(deps, receipt, passphrase);
+              ? await ots.share({ secret: value, ttl, passphrase, recipient })
+              : (await ots.generate({ ttl, passphrase, recipient })).receipt;
+          ceiling.observe(ttl, receipt.ttl);
+          return await toCreated(deps, input, receipt, passphrase);
         } catch (err) {
           // OTS refused it: nothing was created, so the next attempt need not look for it.
           if (err instanceof OtsError && err.refused) {
@@ -181,4 +216,23 @@ export function createSecretActivity(deps: CreateSecretDeps) {
       clearInterval(keepAlive);
     }
   };
+}
+
+/**
+ * Refuses an input the agent API did not sign, or signed for another workflow (a hand-off's input copied into a
+ * workflow started under another id). Not retryable: nothing about it changes on a retry.
+ */
+function checkInput(sealer: Sealer, input: ShareInput, workflowId: string | undefined): void {
+  const forged = (why: string) =>
+    ApplicationFailure.create({
+      type: 'INPUT_NOT_AUTHENTIC',
+      nonRetryable: true,
+      // The workflow ends at once (failed), with no note and nothing sent: workflows/failures.ts isFatal.
+      details: [{ outcome: 'refused', fatal: true } satisfies FailureFacts],
+      message: `${why}: only the agent API starts hand-offs (README.md, "Confidentiality and the threat model")`,
+    });
+  if (!input || typeof input.shareId !== 'string' || !verifyInput(sealer, input))
+    throw forged("the hand-off's input does not carry the agent API's signature");
+  if (workflowId !== undefined && workflowId !== shareWorkflowId(input.shareId))
+    throw forged(`the input was signed for workflow ${shareWorkflowId(input.shareId)}, not ${workflowId}`);
 }

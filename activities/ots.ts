@@ -5,7 +5,8 @@
 import type { OtsClient } from '../src/ots/client.js';
 import { OtsNotFoundError } from '../src/ots/errors.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
-import type { Sealed, Sealer } from '../src/seal.js';
+import { handoffContext, type Sealed, type Sealer } from '../src/seal.js';
+import type { Binding } from '../workflows/types.js';
 import { createSecretActivity } from './create-secret.js';
 import { failing } from './failures.js';
 
@@ -25,15 +26,17 @@ export function createOtsActivities(deps: {
 }) {
   const { ots, sealer } = deps;
   const receipts = deps.receipts ?? ots;
-  const open = (s: Sealed | undefined) => (s ? sealer.open(s) : undefined);
+  // The receipt key and passphrase open only for the hand-off they were sealed for (src/seal.ts).
+  const receiptKey = (binding: Binding, receipt: Sealed) => sealer.open(receipt, handoffContext('receipt', binding));
 
   return {
     createSecret: createSecretActivity(deps),
 
-    async checkSecret(args: { metadataKey: string }): Promise<SecretCheck> {
+    async checkSecret(args: { binding: Binding; receipt: Sealed }): Promise<SecretCheck> {
       return failing(async () => {
+        const metadataKey = receiptKey(args.binding, args.receipt);
         try {
-          const r = await receipts.receipt(args.metadataKey);
+          const r = await receipts.receipt(metadataKey);
           if (r.state === 'received') {
             return { state: 'received', receivedAt: new Date((r.received ?? r.updated) * 1000).toISOString() };
           }
@@ -45,10 +48,12 @@ export function createOtsActivities(deps: {
       });
     },
 
-    async burnSecret(args: { metadataKey: string; passphrase?: Sealed }): Promise<SecretCheck> {
+    async burnSecret(args: { binding: Binding; receipt: Sealed; passphrase?: Sealed }): Promise<SecretCheck> {
       return failing(async () => {
+        const metadataKey = receiptKey(args.binding, args.receipt);
+        const passphrase = args.passphrase && sealer.open(args.passphrase, handoffContext('passphrase', args.binding));
         try {
-          const r = await ots.burn(args.metadataKey, open(args.passphrase));
+          const r = await ots.burn(metadataKey, passphrase);
           return { state: r.state === 'received' ? 'gone' : r.state } as SecretCheck;
         } catch (err) {
           if (err instanceof OtsNotFoundError) return { state: 'gone' };

@@ -6,10 +6,11 @@
 //    The passphrase leaves this process only as μ-law audio to Twilio: never as text, TwiML or a Deepgram request.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import type { Sealed, Sealer } from '../src/seal.js';
+import { handoffContext, type Sealed, type Sealer } from '../src/seal.js';
 import { awaitCallSignal } from '../workflows/messages.js';
+import { failing } from './failures.js';
 import { signalCallSession } from '../src/temporal/signal-call-session.js';
-import type { PassphraseFormat, SpokenPassphrase } from '../workflows/types.js';
+import type { Binding, PassphraseFormat, SpokenPassphrase } from '../workflows/types.js';
 
 /** What this process's media-stream server offers the activity (src/voice/calls.ts). */
 export interface VoiceLine {
@@ -32,21 +33,30 @@ export function createVoiceActivities(deps: { client: Client; taskQueue: string;
       });
     },
 
-    async speakPassphrase(args: {
-      callSid: string;
-      passphrase: Sealed;
-      format: PassphraseFormat;
-    }): Promise<SpokenPassphrase> {
+    /** Reads the passphrase into the hand-off's own call (the CallSid and format come from the binding). */
+    async speakPassphrase(args: { binding: Binding; passphrase: Sealed }): Promise<SpokenPassphrase> {
       const ctx = Context.current();
-      const reading = deps.line?.read(args.callSid, deps.sealer.open(args.passphrase), {
-        format: args.format,
+      const pp = args.binding.passphrase;
+      if (pp.mode !== 'voice')
+        throw ApplicationFailure.create({
+          type: 'NO_RECIPIENT',
+          message: 'this hand-off has no call',
+          nonRetryable: true,
+        });
+      // A box sealed for another hand-off or call does not open: a SEAL_INVALID failure, not a reading.
+      const passphrase = await failing(async () =>
+        deps.sealer.open(args.passphrase, handoffContext('passphrase', args.binding)),
+      );
+      const callSid = pp.callSid;
+      const reading = deps.line?.read(callSid, passphrase, {
+        format: pp.format,
         signal: ctx.cancellationSignal,
         progress: () => ctx.heartbeat(),
       });
       if (!reading) {
         throw ApplicationFailure.create({
           type: 'CALL_NOT_HERE',
-          message: `this process holds no media stream for call ${args.callSid} (it stopped, or the call moved on)`,
+          message: `this process holds no media stream for call ${callSid} (it stopped, or the call moved on)`,
           nonRetryable: true,
         });
       }

@@ -5,6 +5,7 @@ import { isLoopbackUrl } from './loopback.js';
 import { parseKey32 } from './key-material.js';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_PRESETS, type TtlPreset } from './ots/ttl.js';
 import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';
+import { MAX_POLL_SCHEDULE_LENGTH, MIN_POLL_INTERVAL_SECONDS } from '../workflows/poll-schedule.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -51,8 +52,15 @@ const pollIntervals = z
   .transform((s, ctx) => {
     const parts = s.split(',').map((p) => p.trim());
     const nums = parts.map(Number);
-    if (parts.length === 0 || nums.some((n, i) => parts[i] === '' || !Number.isFinite(n) || n <= 0)) {
-      ctx.addIssue({ code: 'custom', message: 'must be a comma list of positive numbers of seconds, e.g. 15,30,60' });
+    if (
+      parts.length === 0 ||
+      parts.length > MAX_POLL_SCHEDULE_LENGTH ||
+      nums.some((n, i) => parts[i] === '' || !Number.isFinite(n) || n < MIN_POLL_INTERVAL_SECONDS)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be a comma list of up to ${MAX_POLL_SCHEDULE_LENGTH} numbers of seconds, each at least ${MIN_POLL_INTERVAL_SECONDS}, e.g. 15,30,60`,
+      });
       return z.NEVER;
     }
     return nums;

@@ -22,7 +22,7 @@ import { createSandbox, type Sandbox, type SandboxKnobs, type SandboxSecrets } f
 import { setupVoice, type Voice } from './voice/setup.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, type TemporalClient } from './temporal/client.js';
-import { parsePayloadKeys } from './temporal/payload-codec.js';
+import { EncryptionCodec, parsePayloadKeys } from './temporal/payload-codec.js';
 import { createDataConverter } from './temporal/data-converter.js';
 import { createWorkers, type Workers } from './temporal/worker.js';
 import { createSmsSender, type SmsSender } from './twilio/sms.js';
@@ -124,7 +124,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     twilioAuthToken,
     voice: { callToken: voice.callToken, streamUrl: voice.media.streamUrl },
     codec: {
-      codec: dataConverter.payloadCodecs[0],
+      // The codec server shows unencrypted payloads as they are; the client and workers refuse them.
+      codec: new EncryptionCodec(dataConverter.payloadCodecs[0].keys, { unencrypted: 'pass' }),
       namespace: config.TEMPORAL_NAMESPACE,
       allowedOrigins: config.codecAllowedOrigins,
       tokens: config.CODEC_TOKENS ?? [],

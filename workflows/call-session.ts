@@ -7,7 +7,15 @@
 //
 // No timers poll anything: the workflow sleeps until a signal arrives, and ends by itself after a quiet period
 // so an abandoned call (no status callback) does not stay open for ever.
-import { condition, getExternalWorkflowHandle, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import {
+  condition,
+  getExternalWorkflowHandle,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { shareWorkflowId } from './ids.js';
+import { SHARE_ID } from './input.js';
 import {
   awaitCallSignal,
   callEndedSignal,
@@ -28,6 +36,14 @@ const DEFAULT_IDLE_MS = 30 * 60_000;
 const STREAM_STOPPED = 'the media stream stopped';
 /** A call is not kept open longer than this, whatever happens (Twilio's own maximum call length is 4 hours). */
 const MAX_LIFETIME_MS = 4 * 3_600_000;
+/** Hand-offs that may wait on one call at once (a call carries one or two resets, not hundreds). */
+const MAX_WAITING = 20;
+
+// Every handler checks its input and ignores what does not fit: a stream must be on one of this deployment's voice
+// queues (a signal pointing a hand-off's reading at another queue is ignored), and only hand-offs register.
+const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+const isShareWorkflowId = (id: unknown): id is string =>
+  typeof id === 'string' && id.startsWith(shareWorkflowId('')) && SHARE_ID.test(id.slice(shareWorkflowId('').length));
 
 export async function callSession(input: CallSessionInput): Promise<CallSessionStatus> {
   const s: CallSessionStatus = { callSid: input.callSid, state: 'waiting_for_stream', served: [], waiting: [] };
@@ -39,7 +55,8 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
 
   setHandler(callQuery, () => s);
   setHandler(streamStartedSignal, (ev) => {
-    if (typeof ev?.taskQueue !== 'string' || typeof ev.streamSid !== 'string') return;
+    if (!isText(ev?.streamSid, 128) || !isText(ev.taskQueue, 300)) return;
+    if (!ev.taskQueue.startsWith(`${workflowInfo().taskQueue}-voice-`)) return;
     // A new stream right after the last one stopped (the call handed back to us at once) reopens this run; a call
     // that is over stays over.
     if (s.state === 'ended' && s.endReason !== STREAM_STOPPED) return;
@@ -54,19 +71,20 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
     // Only the stream we know about: a late stop of an earlier stream must not end a newer one.
     if (s.state !== 'streaming' || ev?.streamSid !== s.streamSid) return;
     s.state = 'ended';
-    s.endedAt = typeof ev?.at === 'string' ? ev.at : new Date().toISOString();
+    s.endedAt = isText(ev?.at, 40) ? ev.at : new Date().toISOString();
     s.endReason = STREAM_STOPPED;
     touch();
   });
   setHandler(callEndedSignal, (ev) => {
     if (s.state === 'ended') return;
     s.state = 'ended';
-    s.endedAt = typeof ev?.at === 'string' ? ev.at : new Date().toISOString();
-    s.endReason = `call ${typeof ev?.status === 'string' ? ev.status : 'ended'}`;
+    s.endedAt = isText(ev?.at, 40) ? ev.at : new Date().toISOString();
+    s.endReason = `call ${isText(ev?.status, 40) ? ev.status : 'ended'}`;
     touch();
   });
   setHandler(awaitCallSignal, (ev) => {
-    if (typeof ev?.workflowId !== 'string' || s.waiting.includes(ev.workflowId)) return;
+    if (!isShareWorkflowId(ev?.workflowId) || s.waiting.includes(ev.workflowId) || s.waiting.length >= MAX_WAITING)
+      return;
     s.waiting.push(ev.workflowId);
     touch();
   });

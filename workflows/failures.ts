@@ -14,6 +14,19 @@ export type FailureOutcome = 'refused' | 'unknown';
 /** The details an activity attaches to its ApplicationFailure. */
 export interface FailureFacts {
   outcome: FailureOutcome;
+  /**
+   * The hand-off cannot go on whatever a technician decides (its input is not the agent API's): the workflow fails
+   * at once, with no note and nothing sent.
+   */
+  fatal?: true;
+}
+
+/** Whether an activity failure ends the hand-off outright (FailureFacts.fatal). */
+export function isFatal(err: unknown): boolean {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return (
+    cause instanceof ApplicationFailure && (cause.details?.[0] as Partial<FailureFacts> | undefined)?.fatal === true
+  );
 }
 
 /** The outcome of a failed activity; `unknown` unless the activity said the service refused. */

@@ -8,6 +8,7 @@
 import {
   ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
   condition,
   isCancellation,
   setCurrentDetails,
@@ -15,7 +16,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SecretCheck } from '../activities/index.js';
-import { failureOutcome, failureReason } from './failures.js';
+import { failureOutcome, failureReason, isFatal } from './failures.js';
+import { AGENT_ID } from './input.js';
 import type { BurnMaterial } from './messages.js';
 import { speakPassphrase } from './passphrase-voice.js';
 import { nextPollDelayMs } from './poll-schedule.js';
@@ -25,6 +27,7 @@ import { advanceSmsStatus, isSmsFailure, isSmsStatus } from './sms-status.js';
 import { maskRecipient, technicianDetails } from './technician-view.js';
 import {
   FINAL_STATES,
+  type Binding,
   type CallLine,
   type HandoffState,
   type Resolution,
@@ -73,6 +76,12 @@ export class Handoff {
     this.showDetails();
   }
 
+  /** What the hand-off's sealed values are bound to; every activity that opens one gets it (src/seal.ts). */
+  get binding(): Binding {
+    const { shareId, link, passphrase } = this.input;
+    return { shareId, link, passphrase };
+  }
+
   // ---- What the hand-off looks like from outside ----
 
   status(): ShareStatus {
@@ -80,6 +89,7 @@ export class Handoff {
     return {
       shareId: input.shareId,
       ticketId: input.ticketId,
+      agent: input.agent,
       state: s.state,
       link: {
         channel: input.link.channel,
@@ -111,7 +121,7 @@ export class Handoff {
   burnMaterial(): BurnMaterial {
     const s = this.state;
     if (!s.created || s.viewedAt || (this.isFinal() && !this.linkLeftLive)) return {};
-    return { created: s.created, passphrase: this.input.secret.passphrase };
+    return { binding: this.binding, created: s.created, passphrase: this.input.secret.passphrase };
   }
 
   burnRequested(): boolean {
@@ -119,34 +129,70 @@ export class Handoff {
   }
 
   // ---- Messages (each handler ignores input that does not fit, see workflows/share-secret.ts) ----
+  // Signals and updates reach the workers only encrypted with PAYLOAD_KEYS (anything else arrives as
+  // workflows/input.ts UNENCRYPTED_PAYLOAD, which fits no handler), so sending one takes the codec: see README.md ("Confidentiality and
+  // the threat model").
 
   recordSmsStatus(ev: SmsStatusEvent): void {
-    if (!ev || typeof ev.messageSid !== 'string' || !isSmsStatus(ev.status)) return;
+    if (!isObj(ev) || typeof ev.messageSid !== 'string' || !/^[A-Za-z0-9]{2,64}$/.test(ev.messageSid)) return;
+    if (!isSmsStatus(ev.status)) return;
+    if (ev.errorCode !== undefined && !isText(ev.errorCode, 16)) return;
+    // A run's SMS map holds the hand-off's own messages and their callbacks: bounded against a flood of made-up SIDs.
+    if (!(ev.messageSid in this.state.sms) && Object.keys(this.state.sms).length >= MAX_TRACKED_MESSAGES) return;
     const prev = this.state.sms[ev.messageSid];
     const next = advanceSmsStatus(prev?.status, ev.status);
     this.state.sms[ev.messageSid] = { status: next, errorCode: next === ev.status ? ev.errorCode : prev?.errorCode };
     this.showDetails();
   }
 
-  /** A burn signal: recorded unless the hand-off is over; the first requester is the one named in notes. */
+  /**
+   * A burn signal (Temporal UI, the CLI): recorded unless the hand-off is over; it must say who asks (`{"by": …}`),
+   * and the first requester is the one named in notes.
+   */
   requestBurn(req: unknown): void {
-    if (!this.isFinal()) this.state.burnRequestedBy ??= byWhom(req, 'Temporal UI');
+    if (!isObj(req) || !isText(req.by, 200)) return;
+    if (!this.isFinal()) this.state.burnRequestedBy ??= req.by;
+  }
+
+  /**
+   * The burn update's validator: only the agent that started the hand-off may burn it through the API; any other
+   * caller is told there is no such hand-off (src/http/shares.ts answers 404).
+   */
+  validateBurn(req: unknown): void {
+    if (!isObj(req) || !isText(req.by, 200) || req.agent !== this.input.agent || !AGENT_ID.test(String(req.agent)))
+      throw ApplicationFailure.create({ type: 'NOT_FOUND', message: 'no such share', nonRetryable: true });
+    if (this.isFinal())
+      throw ApplicationFailure.create({
+        type: 'ALREADY_FINAL',
+        message: `the hand-off is already ${this.state.state}`,
+      });
   }
 
   /** The burn update: done when the hand-off has ended, or when burning itself failed and waits for a technician. */
-  async burn(req: unknown): Promise<ShareStatus> {
-    this.state.burnRequestedBy ??= byWhom(req, 'agent API');
+  async burn(req: { by: string }): Promise<ShareStatus> {
+    this.state.burnRequestedBy ??= req.by;
     await condition(() => this.isFinal() || this.state.burnBlocked === true);
     return this.status();
   }
 
+  /** The call session's answer: a live stream must be on one of this deployment's voice queues. */
   receiveCallLine(line: CallLine): void {
-    if (line && typeof line.live === 'boolean') this.callLine = line;
+    if (!isObj(line)) return;
+    const voiceQueues = `${workflowInfo().taskQueue}-voice-`;
+    if (
+      (line.live === true &&
+        isText(line.streamSid, 128) &&
+        isText(line.taskQueue, 300) &&
+        line.taskQueue.startsWith(voiceQueues)) ||
+      (line.live === false && isText(line.reason, 300))
+    )
+      this.callLine = line;
   }
 
   resolve(r: Resolution): void {
-    if (this.state.state === 'needs_technician' && ['retry', 'delivered_manually', 'cancel'].includes(r?.action))
-      this.resolution = r;
+    if (!isObj(r) || !['retry', 'delivered_manually', 'cancel'].includes(r.action as string)) return;
+    if ((r.by !== undefined && !isText(r.by, 200)) || (r.comment !== undefined && !isText(r.comment, 500))) return;
+    if (this.state.state === 'needs_technician') this.resolution = r;
   }
 
   // ---- Transitions ----
@@ -217,6 +263,8 @@ export class Handoff {
       } catch (err) {
         // A cancelled workflow cancels its activities: that is no failure for a technician (workflows/share-secret.ts).
         if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+        // An input the agent API did not make: the workflow fails here, with no note and nothing sent.
+        if (isFatal(err)) throw err.cause;
         const r = await this.pauseForTechnician(what, failureReason(err));
         if (r.action === 'retry') continue;
         return { end: this.endingFor(r) };
@@ -232,9 +280,13 @@ export class Handoff {
     const s = this.state;
     while (s.created && !s.viewedAt) {
       try {
-        const { metadataKey } = s.created;
-        const r = await this.activities.ots.burnSecret({ metadataKey, passphrase: this.input.secret.passphrase });
-        if (r.state === 'gone' && (await this.applyCheck(await this.activities.receipts.checkSecret({ metadataKey }))))
+        const { binding } = this;
+        const { receipt } = s.created;
+        const r = await this.activities.ots.burnSecret({ binding, receipt, passphrase: this.input.secret.passphrase });
+        if (
+          r.state === 'gone' &&
+          (await this.applyCheck(await this.activities.receipts.checkSecret({ binding, receipt })))
+        )
           return;
         await this.note(
           ending === 'burned'
@@ -280,9 +332,11 @@ export class Handoff {
       return;
     }
     try {
-      const { metadataKey } = s.created;
+      const { binding } = this;
+      const { receipt } = s.created;
       const r = await this.activities.otsCancelBurn.burnSecret({
-        metadataKey,
+        binding,
+        receipt,
         passphrase: this.input.secret.passphrase,
       });
       await this.note(
@@ -329,13 +383,8 @@ export class Handoff {
     const created = await this.step('Creating the Onetime Secret', async () => {
       const triedAt = Date.now();
       try {
-        return await this.activities.otsCreate.createSecret({
-          shareId: input.shareId,
-          secret: input.secret,
-          ttlSeconds: input.ttlSeconds,
-          recipient: input.link.channel === 'email' ? input.link.to : undefined,
-          recover,
-        });
+        // The input as the agent API signed it: the activity checks the signature first.
+        return await this.activities.otsCreate.createSecret({ input: { ...input, resume: undefined }, recover });
       } catch (err) {
         recover =
           failureOutcome(err) === 'refused' ? undefined : { since: recover?.since ?? triedAt, until: Date.now() };
@@ -347,7 +396,7 @@ export class Handoff {
     this.state.created = secret;
     upsertSearchAttributes([{ key: ExpiresAt, value: new Date(secret.expiresAt) }]);
     await this.note(
-      `Onetime Secret created (receipt ${secret.metadataKey.slice(0, 8)}…, ` +
+      `Onetime Secret created (receipt ${secret.receiptRef}…, ` +
         `${secret.passphraseRequired ? 'passphrase required' : 'no passphrase'}), expires ${secret.expiresAt}.` +
         (secret.recovered ? ' Found again after an attempt whose answer was lost; no second secret was created.' : ''),
     );
@@ -390,7 +439,7 @@ export class Handoff {
       }
 
       const check = await this.step('Checking the secret in Onetime Secret', () =>
-        this.activities.receipts.checkSecret({ metadataKey: created.metadataKey }),
+        this.activities.receipts.checkSecret({ binding: this.binding, receipt: created.receipt }),
       );
       if (check.end) return check.end;
       s.polls += 1;
@@ -460,7 +509,7 @@ export class Handoff {
     const link = input.link;
     const sent = await this.step('Sending the link by SMS', () =>
       this.activities.delivery.sendLinkSms({
-        to: link.to,
+        binding: this.binding,
         link: created.link,
         expiresAt: created.expiresAt,
         statusCallback: input.smsStatusCallback,
@@ -487,7 +536,11 @@ export class Handoff {
   async sendPassphraseSms(to: string, why = 'a different channel from the link'): Promise<Ending | undefined> {
     const passphrase = this.input.secret.passphrase!;
     const sent = await this.step('Sending the passphrase by SMS', () =>
-      this.activities.delivery.sendPassphraseSms({ to, passphrase, statusCallback: this.input.smsStatusCallback }),
+      this.activities.delivery.sendPassphraseSms({
+        binding: this.binding,
+        passphrase,
+        statusCallback: this.input.smsStatusCallback,
+      }),
     );
     if (sent.end) return sent.end;
     this.state.passphraseMessageSid = sent.value.sid;
@@ -525,8 +578,13 @@ export class Handoff {
   }
 }
 
-/** Who asked for a burn, as the request says (bounded), or where it came from. */
-function byWhom(req: unknown, fallback: string): string {
-  const by = (req as { by?: unknown } | undefined)?.by;
-  return typeof by === 'string' && by.length > 0 && by.length <= 200 ? by : fallback;
+/** How many distinct message SIDs a run tracks (its own link and passphrase SMS, resent a few times). */
+const MAX_TRACKED_MESSAGES = 50;
+
+type Obj = Record<string, unknown>;
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function isText(v: unknown, max: number): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= max;
 }

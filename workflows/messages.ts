@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Sealed } from '../src/seal.js';
 import type {
+  Binding,
   CallLine,
   CallSessionStatus,
   CreatedSecret,
@@ -16,18 +17,23 @@ import type {
 export const statusQuery = defineQuery<ShareStatus>('status');
 /** Twilio SMS status callback, relayed by POST /twilio/sms-status. Out of order and duplicated: ranked. */
 export const smsStatusSignal = defineSignal<[SmsStatusEvent]>('smsStatus');
-/** Burn from Temporal UI or the CLI: `temporal workflow signal --name burn`. */
-export const burnSignal = defineSignal<[{ by?: string }?]>('burn');
+/**
+ * Burn from Temporal UI or the CLI, saying who asks, encoded through the codec server: `temporal workflow signal
+ * --name burn --input '{"by":"alice"}' --codec-endpoint …` (README.md, "For technicians").
+ */
+export const burnSignal = defineSignal<[{ by: string }]>('burn');
 /** A technician's decision on a paused hand-off: `temporal workflow signal --name resolve --input '{"action":"retry"}'`. */
 export const resolveSignal = defineSignal<[Resolution]>('resolve');
-/** Burn and wait for the outcome (POST /v1/shares/:id/burn). */
-export const burnUpdate = defineUpdate<ShareStatus, [{ by?: string }]>('burnSecret');
+/** Burn and wait for the outcome (POST /v1/shares/:id/burn), by the agent token (id) that started the hand-off. */
+export const burnUpdate = defineUpdate<ShareStatus, [{ by: string; agent: string }]>('burnSecret');
 
 /**
- * What burning the secret takes, sealed as the workflow holds it: the receipt and the passphrase. Empty unless the
- * link may still open (a secret exists, and the hand-off neither reached a final state nor burned it).
+ * What burning the secret takes, sealed as the workflow holds it: the receipt and the passphrase, with the binding
+ * they were sealed for (src/seal.ts handoffContext). Empty unless the link may still open (a secret exists, and the
+ * hand-off neither reached a final state nor burned it).
  */
 export interface BurnMaterial {
+  binding?: Binding;
   created?: CreatedSecret;
   passphrase?: Sealed;
 }

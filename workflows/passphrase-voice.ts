@@ -94,7 +94,7 @@ async function readUnlessBurned(
     );
   try {
     return await reading.run(() =>
-      voice.speakPassphrase({ callSid: pp.callSid, passphrase: h.input.secret.passphrase!, format: pp.format }),
+      voice.speakPassphrase({ binding: h.binding, passphrase: h.input.secret.passphrase! }),
     );
   } catch (err) {
     if (isCancellation(err) && h.burnRequested() && !workflowScope.consideredCancelled) return undefined;

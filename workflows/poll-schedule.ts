@@ -3,6 +3,14 @@
 // checks").
 
 /**
+ * The shortest poll interval a hand-off accepts (seconds), in OTS_POLL_INTERVALS and in a workflow's input: a floor
+ * against a schedule that would poll Onetime Secret in a tight loop. (The sandbox's tests poll every 0.3 s.)
+ */
+export const MIN_POLL_INTERVAL_SECONDS = 0.25;
+/** The most entries a poll schedule may have. */
+export const MAX_POLL_SCHEDULE_LENGTH = 200;
+
+/**
  * Milliseconds to wait before poll number `polls` (0-based): the schedule's entry, the last one repeating, but
  * never past the expiry (plus a small grace so the server has marked it expired when we look).
  */

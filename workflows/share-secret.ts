@@ -14,6 +14,7 @@ import {
 import type { DeliveryActivities, OtsActivities } from '../activities/index.js';
 import type { VoiceActivities } from '../activities/voice.js';
 import { Handoff } from './handoff.js';
+import { checkShareInput } from './input.js';
 import {
   burnMaterialQuery,
   burnSignal,
@@ -100,7 +101,9 @@ function handoffActivities() {
 export type HandoffActivities = ReturnType<typeof handoffActivities>;
 
 export async function shareSecret(input: ShareInput): Promise<ShareResult> {
-  const handoff = new Handoff(input, handoffActivities());
+  // Refuses an input that is not a hand-off's (workflows/input.ts); the first activity then checks that the agent
+  // API signed it.
+  const handoff = new Handoff(checkShareInput(input), handoffActivities());
 
   // Handlers check their input and ignore what does not fit: a malformed signal (Temporal UI and the CLI send
   // anything) that threw here would fail the workflow task on every replay. See docs/architecture.md ("Workflow
@@ -112,10 +115,8 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
   setHandler(callLineSignal, (line) => handoff.receiveCallLine(line));
   setHandler(resolveSignal, (r) => handoff.resolve(r));
   setHandler(burnUpdate, (req) => handoff.burn(req), {
-    // Refused before anything is written to history.
-    validator: (_req) => {
-      if (handoff.isFinal()) throw new Error(`the hand-off is already ${handoff.state.state}`);
-    },
+    // Refused before anything is written to history: another agent's request, or a hand-off already over.
+    validator: (req) => handoff.validateBurn(req),
   });
 
   try {

@@ -44,6 +44,8 @@ export interface SecretMaterial {
 export interface ShareInput {
   shareId: string;
   ticketId: string;
+  /** Which agent token started it: a stable id (src/http/auth.ts tokenId), never the token. */
+  agent: string;
   sessionId?: string;
   secret: SecretMaterial;
   ttlSeconds: number;
@@ -57,9 +59,17 @@ export interface ShareInput {
   notesWebhook: boolean;
   /** Voice passphrase: how long to wait for the call's media stream (VOICE_CALL_WAIT_SECONDS). */
   callWaitMs?: number;
-  /** Carried across continue-as-new; absent on the first run. */
+  /**
+   * The agent API's HMAC over everything above (src/handoff-input.ts), checked by the first activity: an input the
+   * API did not make never reaches Onetime Secret or Twilio.
+   */
+  mac: string;
+  /** Carried across continue-as-new; absent on the first run (and refused on a first run). */
   resume?: HandoffState;
 }
+
+/** What a hand-off's sealed values are bound to (src/seal.ts handoffContext): the share and its recipients. */
+export type Binding = Pick<ShareInput, 'shareId' | 'link' | 'passphrase'>;
 
 export interface Note {
   at: string;
@@ -86,9 +96,15 @@ export interface SmsStatusEvent {
   errorCode?: string;
 }
 
-/** What the create step produced; the link is sealed because it opens the secret. */
+/**
+ * What the create step produced. The link is sealed because it opens the secret; the receipt key too, because
+ * Onetime Secret answers anyone holding it with the secret's key while it is unopened (and with a generated value
+ * for a minute): docs/onetime-secret.md ("Receipt states").
+ */
 export interface CreatedSecret {
-  metadataKey: string;
+  receipt: Sealed;
+  /** The receipt key's first 8 characters, for notes (not enough to fetch the receipt). */
+  receiptRef: string;
   link: Sealed;
   expiresAt: string;
   passphraseRequired: boolean;
@@ -124,6 +140,8 @@ export interface HandoffState {
 export interface ShareStatus {
   shareId: string;
   ticketId: string;
+  /** The agent token id that started it (only that token may read or burn it through the API). */
+  agent: string;
   state: ShareState;
   link: { channel: LinkTarget['channel']; to: string; sentAt?: string; deliveryStatus?: SmsStatus };
   passphrase: { mode: PassphraseDelivery['mode']; deliveredAt?: string };

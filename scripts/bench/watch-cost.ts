@@ -10,6 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { createDeliveryActivities } from '../../activities/delivery.js';
 import { createOtsActivities, type OtsPort } from '../../activities/ots.js';
+import { signInput } from '../../src/handoff-input.js';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
 import { noNotesWebhook } from '../../src/notes.js';
 import { OtsNotFoundError } from '../../src/ots/errors.js';
@@ -120,9 +121,12 @@ async function watchOnce(
   ]);
   const running = Promise.all(workers.map((w) => w.run()));
   try {
-    const input: ShareInput = {
-      shareId: `bench-watch-${name}`,
+    // Signed as the agent API signs it (the first activity checks: src/handoff-input.ts).
+    const shareId = `shr_benchwatch${name.toLowerCase().replace(/[^0-9a-z]/g, '')}`.padEnd(24, '0');
+    const input: ShareInput = signInput(sealer, {
+      shareId,
       ticketId: `T-BENCH-${name}`,
+      agent: 'agt_000000000000',
       secret: { generate: true },
       ttlSeconds: 86_400,
       link: { channel: 'email', to: 'caller@bench.invalid' },
@@ -130,10 +134,10 @@ async function watchOnce(
       pollIntervals: DEFAULT_POLL_INTERVALS_TEXT.split(',').map(Number),
       smsStatusCallback: 'http://127.0.0.1:9/unused',
       notesWebhook: false,
-    };
+    });
     const handle = await env.client.workflow.start('shareSecret', {
       taskQueue,
-      workflowId: shareWorkflowId(`bench-watch-${name}`),
+      workflowId: shareWorkflowId(shareId),
       args: [input],
     });
     const result = (await handle.result()) as ShareResult;

@@ -65,7 +65,7 @@ const TRIGGERS: ReadonlyArray<readonly [CallerIntent, readonly Trigger[]]> = [
       t('what', false, 2),
       t('sorry', false, 1),
       t('huh', false, 2),
-      // The prompt says "press 1 or say repeat"; some callers say the digit instead.
+      // The prompt says "press 1"; some callers say the digit instead.
       t('one', false, 1),
       t('1', false, 1),
       t('press one', false, 2),

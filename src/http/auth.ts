@@ -4,6 +4,14 @@ import type { RequestHandler } from 'express';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/**
+ * A stable id for an agent token, recorded with each hand-off it starts (never the token itself): `agt_` and the
+ * first 12 hex digits of the token's SHA-256, so an operator can find it with `printf %s "$TOKEN" | sha256sum`.
+ */
+export function tokenId(token: string): string {
+  return `agt_${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
+}
+
 export type BearerCheck = { result: 'missing' } | { result: 'wrong' } | { result: 'ok'; token: string };
 
 /** Checks an Authorization header against `tokens`, comparing digests so it is constant-time whatever the length. */
@@ -33,6 +41,7 @@ export function bearerAuth(tokens: readonly string[]): RequestHandler {
       return;
     }
     res.locals.token = c.token;
+    res.locals.tokenId = tokenId(c.token);
     next();
   };
 }

@@ -6,7 +6,7 @@
 // secret gone and reads the receipt's state. See docs/decisions.md ("Burning a closed hand-off directly").
 import type { OtsClient } from '../ots/client.js';
 import { OtsNotFoundError } from '../ots/errors.js';
-import type { Sealer } from '../seal.js';
+import { handoffContext, type Sealer } from '../seal.js';
 import type { BurnMaterial } from '../../workflows/messages.js';
 
 export type DirectBurn =
@@ -17,17 +17,19 @@ export type DirectBurn =
   | { outcome: 'nothing' };
 
 /**
- * Burns the secret the material names. The one place where the API opens sealed values of a hand-off. Failures of
- * the Onetime Secret client other than "unknown secret" are thrown as they are (OtsError).
+ * Burns the secret the material names. The one place where the API opens sealed values of a hand-off, each for the
+ * hand-off and field it was sealed for (src/seal.ts). Failures of the Onetime Secret client other than "unknown
+ * secret" are thrown as they are (OtsError), and a box that does not open as SealError.
  */
 export async function burnDirectly(
   material: BurnMaterial,
   sealer: Sealer,
   ots: Pick<OtsClient, 'burn' | 'receipt'>,
 ): Promise<DirectBurn> {
-  if (!material.created) return { outcome: 'nothing' };
-  const { metadataKey } = material.created;
-  const passphrase = material.passphrase ? sealer.open(material.passphrase) : undefined;
+  const { binding, created } = material;
+  if (!created || !binding) return { outcome: 'nothing' };
+  const metadataKey = sealer.open(created.receipt, handoffContext('receipt', binding));
+  const passphrase = material.passphrase && sealer.open(material.passphrase, handoffContext('passphrase', binding));
   try {
     await ots.burn(metadataKey, passphrase);
     return { outcome: 'burned' };

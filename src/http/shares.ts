@@ -18,7 +18,8 @@ import type { OtsClient } from '../ots/client.js';
 import { OtsError } from '../ots/errors.js';
 import { parseTtl } from '../ots/ttl.js';
 import { generatePassphrase } from '../passphrase.js';
-import type { Sealer } from '../seal.js';
+import { signInput } from '../handoff-input.js';
+import { handoffContext, type Sealer } from '../seal.js';
 import { burnMaterialQuery, burnUpdate, statusQuery, type BurnMaterial } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
@@ -27,8 +28,8 @@ import { technicianSummary } from '../../workflows/technician-view.js';
 import { ttlText } from '../../workflows/ttl-text.js';
 import {
   FINAL_STATES,
+  type Binding,
   type PassphraseDelivery,
-  type ShareInput,
   type ShareState as HandoffState,
   type ShareStatus,
 } from '../../workflows/types.js';
@@ -155,16 +156,24 @@ export function sharesRouter(deps: SharesDeps): Router {
         : mode === 'voice'
           ? { mode, callSid: body.callSid!, format: body.passphraseFormat ?? 'digits', fallbackTo: body.passphraseTo }
           : { mode: 'none' };
-    const input: ShareInput = {
+    // The secret and passphrase are sealed for this hand-off and its recipients only (src/seal.ts), and the whole
+    // input is signed, so that nothing in it can be reused elsewhere from Temporal (README.md, "Confidentiality and
+    // the threat model").
+    const binding: Binding = { shareId, link: body.link, passphrase };
+    const input = signInput(deps.sealer, {
       shareId,
       ticketId: body.ticketId,
       sessionId: body.sessionId,
+      agent: String(res.locals.tokenId),
       secret: {
-        ...('value' in body.secret ? { value: deps.sealer.seal(body.secret.value) } : { generate: true as const }),
+        ...('value' in body.secret
+          ? { value: deps.sealer.seal(body.secret.value, handoffContext('value', binding)) }
+          : { generate: true as const }),
         ...(mode !== 'none'
           ? {
               passphrase: deps.sealer.seal(
                 generatePassphrase({ format: passphrase.mode === 'voice' ? passphrase.format : 'digits' }),
+                handoffContext('passphrase', binding),
               ),
             }
           : {}),
@@ -176,7 +185,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       smsStatusCallback: `${deps.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
       notesWebhook: deps.notesWebhook,
       ...(mode === 'voice' ? { callWaitMs: deps.callWaitMs } : {}),
-    };
+    });
     const log = deps.log.child({ shareId, ticketId: body.ticketId });
     // What the request asked for, minus the secret (a digest of a password would be guessable): a retry with the
     // same Idempotency-Key must ask for the same hand-off.
@@ -260,6 +269,11 @@ export function sharesRouter(deps: SharesDeps): Router {
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     try {
       const [status, desc] = await inTime(() => Promise.all([handle.query(statusQuery), handle.describe()]));
+      // Another agent's hand-off does not exist for this token.
+      if (status.agent !== res.locals.tokenId) {
+        res.status(404).json({ error: 'no such share' });
+        return;
+      }
       res.json(asSeen(status, desc));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
@@ -277,6 +291,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       return;
     }
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
+    const agent = String(res.locals.tokenId);
     // The same bound as the status, and no Temporal call left running once the agent has hung up: nobody would
     // read its answer. (The signal cancels calls in flight, not a call started after it fired: hence the checks
     // in between.)
@@ -291,7 +306,7 @@ export function sharesRouter(deps: SharesDeps): Router {
           ? Promise.resolve<BurnStep>({ kind: 'left' })
           : deps.client.withAbortSignal(left.signal, () =>
               deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
-                burnThroughWorkflow(handle, left.signal),
+                burnThroughWorkflow(handle, agent, left.signal),
               ),
             ),
       );
@@ -307,6 +322,9 @@ export function sharesRouter(deps: SharesDeps): Router {
     switch (step.kind) {
       case 'left':
         log.info('burn request abandoned by the client');
+        return;
+      case 'notFound':
+        res.status(404).json({ error: 'no such share' });
         return;
       case 'done':
         log.info('burn requested');
@@ -387,6 +405,8 @@ export function sharesRouter(deps: SharesDeps): Router {
 /** What the burn's calls to Temporal came to. */
 type BurnStep =
   | { kind: 'left' }
+  /** Another agent's hand-off: it does not exist for this token. */
+  | { kind: 'notFound' }
   | { kind: 'done'; status: ShareStatus }
   | { kind: 'accepted' }
   | { kind: 'refused'; state: HandoffState }
@@ -396,11 +416,11 @@ type BurnStep =
  * The burn update, taken up (accepted) and then finished within the request's deadline, or the reason it was
  * not: 503 when it was not accepted in time (RetryLaterError), `accepted` when it was but has not finished.
  */
-async function burnThroughWorkflow(handle: WorkflowHandle, left: AbortSignal): Promise<BurnStep> {
+async function burnThroughWorkflow(handle: WorkflowHandle, agent: string, left: AbortSignal): Promise<BurnStep> {
   let update;
   try {
     update = await handle.startUpdate(burnUpdate, {
-      args: [{ by: 'agent API' }],
+      args: [{ by: `agent API (${agent})`, agent }],
       waitForStage: WorkflowUpdateStage.ACCEPTED,
     });
   } catch (err) {
@@ -412,23 +432,27 @@ async function burnThroughWorkflow(handle: WorkflowHandle, left: AbortSignal): P
       );
     // The workflow has closed (an update to a closed workflow answers "not found"), or never existed.
     if (!(err instanceof WorkflowNotFoundError)) throw err;
-    return whyRefused(handle, left);
+    return whyRefused(handle, agent, left);
   }
   if (left.aborted) return { kind: 'left' };
   try {
     return { kind: 'done', status: await update.result() };
   } catch (err) {
     if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { kind: 'accepted' };
-    // Rejected by the validator (already final), or the workflow closed before the burn finished.
+    // Rejected by the validator (another agent's, or already final), or the workflow closed before the burn finished.
     if (!(err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)) throw err;
-    return whyRefused(handle, left);
+    return whyRefused(handle, agent, left);
   }
 }
 
-/** A burn the workflow did not do: it had already ended (409), or its workflow has closed (burn directly). */
-async function whyRefused(handle: WorkflowHandle, left: AbortSignal): Promise<BurnStep> {
+/**
+ * A burn the workflow did not do: another agent's hand-off (404; the validator refuses it), one that had already
+ * ended (409), or one whose workflow has closed (burn directly).
+ */
+async function whyRefused(handle: WorkflowHandle, agent: string, left: AbortSignal): Promise<BurnStep> {
   if (left.aborted) return { kind: 'left' };
   const [status, desc] = await Promise.all([handle.query(statusQuery), handle.describe()]);
+  if (status.agent !== agent) return { kind: 'notFound' };
   if (isRunning(desc)) return { kind: 'refused', state: status.state };
   if (left.aborted) return { kind: 'left' };
   return { kind: 'closed', status, desc, material: await handle.query(burnMaterialQuery) };

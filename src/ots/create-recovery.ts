@@ -29,6 +29,14 @@
 //         this caller someone else's credential, and creating could leave a duplicate, so the step fails with
 //         OTS_CREATE_AMBIGUOUS and the hand-off pauses for a technician, whose note names the candidate receipts.
 //     A heartbeat without a marker cannot prove that no request left, so a retry without one still looks.
+//  4. Clamped receipts. OTS clamps a TTL above the account's ceiling silently (7 d anonymous, 14 d free plan, 30 d),
+//     and a clamped receipt shows the ceiling, not the fingerprint. Every hand-off over the ceiling then shows the
+//     same `ttl` (and a 7 d hand-off whose offset is 0 shows exactly 7 d), so a ceiling counts as a candidate only
+//     when the account is known to clamp to it: learned from a create answered with less than it asked for
+//     (AccountTtlCeiling, kept per process) and carried in the marker of every send made while it was known, since
+//     the lookup may run in another process after a crash, whose memory is empty. Not known means not a candidate:
+//     a lost create on a clamping account may then be created a second time (an extra secret nobody was sent),
+//     which is the safe failure; the other way round would send this caller a stranger's link.
 // The price: a retried create costs one extra recent-receipts call, and links live up to 1 % shorter than asked.
 import { createHash } from 'node:crypto';
 import type { Receipt } from './schemas.js';
@@ -42,9 +50,31 @@ export const FINGERPRINT_SPAN_MAX_SECONDS = 900;
 export const CLOCK_SKEW_MS = 30_000;
 /**
  * TTL ceilings OTS clamps to silently (7 d anonymous, 14 d free plan, 30 d; docs/onetime-secret.md, "TTL bounds").
- * A receipt showing one of these below our fingerprint may be ours, clamped, so it counts as a candidate too.
+ * A receipt showing one of these below our fingerprint may be ours, clamped, but only on an account known to clamp
+ * to it (`clampCeilings` of matchCreatedReceipt): anyone's 7 d hand-off may show exactly 7 d.
  */
 export const OTS_TTL_CEILINGS: readonly number[] = [7 * 86_400, 14 * 86_400, 30 * 86_400];
+
+/**
+ * The TTL ceiling this process has seen the OTS account apply, from create answers: a create asked for more than a
+ * ceiling and the receipt came back with the ceiling. A later create answered with more than the remembered ceiling
+ * (the plan was upgraded) forgets it. Memory only: a new process starts knowing nothing, which is why each send
+ * also writes what was known into its CreateMarker.
+ */
+export class AccountTtlCeiling {
+  #ceiling: number | undefined;
+
+  /** The ceiling the account was last seen clamping to, if any. */
+  get known(): number | undefined {
+    return this.#ceiling;
+  }
+
+  /** One create's answer: the TTL asked for and the `ttl` its receipt shows. */
+  observe(asked: number, got: number): void {
+    if (got < asked && OTS_TTL_CEILINGS.includes(got)) this.#ceiling = got;
+    else if (got >= asked && this.#ceiling !== undefined && got > this.#ceiling) this.#ceiling = undefined;
+  }
+}
 
 /** The TTL a hand-off asks OTS for: `ttlSeconds` minus an offset fixed by the share id. */
 export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
@@ -59,14 +89,15 @@ export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
 }
 
 /**
- * What earlier attempts left behind: when the first and the last create were sent (epoch ms), and whether the last
+ * What earlier attempts left behind: when the first and the last create were sent (epoch ms), whether the last
  * answer proved that nothing was created (then nothing sent earlier is unaccounted for either: that attempt looked
- * before it sent).
+ * before it sent), and the TTL ceiling the account was known to clamp to when they were sent (AccountTtlCeiling).
  */
 export interface CreateMarker {
   sentAt: number;
   lastSentAt?: number;
   settled?: true;
+  ceiling?: number;
 }
 
 export function isCreateMarker(v: unknown): v is CreateMarker {
@@ -74,7 +105,8 @@ export function isCreateMarker(v: unknown): v is CreateMarker {
     typeof v === 'object' &&
     v !== null &&
     typeof (v as CreateMarker).sentAt === 'number' &&
-    Number.isFinite((v as CreateMarker).sentAt)
+    Number.isFinite((v as CreateMarker).sentAt) &&
+    ((v as CreateMarker).ceiling === undefined || typeof (v as CreateMarker).ceiling === 'number')
   );
 }
 
@@ -83,19 +115,21 @@ export type CreatedMatch =
 
 /**
  * The receipts in `recent` that may be this hand-off's secret: still live (new or viewed: the link was never
- * delivered, so anything else is not ours to recover), carrying the fingerprint (or a clamp ceiling below it),
- * and created in [sinceMs - skew, untilMs + skew].
+ * delivered, so anything else is not ours to recover), carrying the fingerprint (or, when `clampCeilings` says the
+ * account is known to clamp, that ceiling below it), and created in [sinceMs - skew, untilMs + skew].
  */
 export function matchCreatedReceipt(
   recent: readonly Receipt[],
-  want: { ttl: number; sinceMs: number; untilMs: number },
+  want: { ttl: number; sinceMs: number; untilMs: number; clampCeilings?: readonly (number | undefined)[] },
 ): CreatedMatch {
   const from = want.sinceMs - CLOCK_SKEW_MS;
   const to = want.untilMs + CLOCK_SKEW_MS;
+  const clamped = (ttl: number) =>
+    ttl < want.ttl && OTS_TTL_CEILINGS.includes(ttl) && (want.clampCeilings ?? []).includes(ttl);
   const candidates = recent.filter(
     (r) =>
       (r.state === 'new' || r.state === 'viewed') &&
-      (r.ttl === want.ttl || (r.ttl < want.ttl && OTS_TTL_CEILINGS.includes(r.ttl))) &&
+      (r.ttl === want.ttl || clamped(r.ttl)) &&
       r.created * 1000 >= from &&
       r.created * 1000 <= to,
   );

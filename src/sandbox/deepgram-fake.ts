@@ -56,6 +56,8 @@ export interface FakeListenConnection {
   audioFrames: number;
   audioBytes: number;
   keepAlives: number;
+  /** Final transcripts sent on this connection (from `transcribe` or `say`), the newest 100: what Deepgram "heard". */
+  transcripts: string[];
   /** The close code, once closed (by either side). */
   closeCode?: number;
 }
@@ -134,7 +136,14 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
   const errorBody = (err_code: string, err_msg: string) => ({ err_code, err_msg, request_id: randomUUID() });
 
   function acceptListen(ws: WebSocket, record: FakeRequest): void {
-    const conn: FakeListenConnection = { id: nextId++, open: true, audioFrames: 0, audioBytes: 0, keepAlives: 0 };
+    const conn: FakeListenConnection = {
+      id: nextId++,
+      open: true,
+      audioFrames: 0,
+      audioBytes: 0,
+      keepAlives: 0,
+      transcripts: [],
+    };
     keep(conns, conn);
     const requestId = randomUUID();
     let audioSeconds = 0;
@@ -195,6 +204,7 @@ export function createDeepgramFake(opts: DeepgramFakeOptions): DeepgramFake {
       if (half < words.length) results(words.slice(0, half).join(' '), false, false);
       results(transcript, false, false);
       results(transcript, true, endOfSpeech);
+      keep(conn.transcripts, transcript, 100);
       lastEnd = audioSeconds;
       if (endOfSpeech) send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: lastEnd });
     };

@@ -6,10 +6,13 @@ import type { RequestHandler } from 'express';
 import type { Sealer } from '../seal.js';
 import type { OtsEmulator, OtsEmulatorSnapshot } from './ots-emulator.js';
 
+/** What the state file's box is sealed for (src/seal.ts): it opens as nothing else. */
+const CONTEXT = 'ots-handoff sandbox ots-emulator state';
+
 export function persistEmulator(emulator: OtsEmulator, file: string, sealer: Sealer) {
   if (existsSync(file)) {
     try {
-      emulator.restore(JSON.parse(sealer.open(JSON.parse(readFileSync(file, 'utf8')))) as OtsEmulatorSnapshot);
+      emulator.restore(JSON.parse(sealer.open(JSON.parse(readFileSync(file, 'utf8')), CONTEXT)) as OtsEmulatorSnapshot);
     } catch {
       // A file sealed with another key (the sandbox secrets were deleted) cannot be read: start empty.
     }
@@ -18,7 +21,7 @@ export function persistEmulator(emulator: OtsEmulator, file: string, sealer: Sea
   const save = () => {
     timer = undefined;
     const tmp = `${file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(sealer.seal(JSON.stringify(emulator.snapshot()))), { mode: 0o600 });
+    writeFileSync(tmp, JSON.stringify(sealer.seal(JSON.stringify(emulator.snapshot()), CONTEXT)), { mode: 0o600 });
     renameSync(tmp, file);
   };
   /** Mounted in front of the emulator: any request may change its state (even a receipt read marks expiry). */

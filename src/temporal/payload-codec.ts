@@ -11,6 +11,7 @@ import { parseKey32 } from '../key-material.js';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { UNENCRYPTED_PAYLOAD } from '../../workflows/input.js';
 
 // @temporalio/proto is CommonJS without named exports that Node's ESM loader can see: take it from the default.
 const { temporal } = proto;
@@ -68,14 +69,36 @@ export function generatePayloadKey(id: string): PayloadKey {
   return { id, key: randomBytes(32) };
 }
 
+/**
+ * What a worker and the service's client do with a payload that is not encrypted (a workflow started, or a signal
+ * sent, from Temporal UI or the CLI without the codec): `refuse` hands the workflow code UNENCRYPTED_PAYLOAD in its
+ * place, which no input check or handler accepts (workflows/input.ts), so whoever can only reach the Temporal
+ * frontend can neither start a hand-off nor signal one. Failing the decode instead would fail the workflow task
+ * on every replay and wedge the hand-off. `pass` (the codec server) shows it as it is.
+ */
+export type UnencryptedPayloads = 'refuse' | 'pass';
+
+/** The payload UNENCRYPTED_PAYLOAD travels as. */
+const REFUSED: Payload = {
+  metadata: { encoding: Buffer.from('json/plain') },
+  data: Buffer.from(JSON.stringify(UNENCRYPTED_PAYLOAD)),
+};
+
 export class EncryptionCodec implements PayloadCodec {
   private readonly current: PayloadKey;
   private readonly byId: Map<string, Buffer>;
+  private readonly unencrypted: UnencryptedPayloads;
 
-  constructor(keys: readonly PayloadKey[]) {
+  constructor(keys: readonly PayloadKey[], opts: { unencrypted?: UnencryptedPayloads } = {}) {
     if (keys.length === 0) throw new CodecError('at least one payload key is needed');
     this.current = keys[0]!;
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
+    this.unencrypted = opts.unencrypted ?? 'refuse';
+  }
+
+  /** The keys, newest first (to build another codec over the same keys). */
+  get keys(): PayloadKey[] {
+    return [...this.byId].map(([id, key]) => ({ id, key }));
   }
 
   get keyIds(): string[] {
@@ -107,10 +130,14 @@ export class EncryptionCodec implements PayloadCodec {
     };
   }
 
-  /** Payloads not encoded by this codec (search attributes, anything written before it) pass through untouched. */
+  /**
+   * A payload not encoded by this codec is refused (see UnencryptedPayloads), or passed through untouched by the
+   * codec server.
+   */
   decodeOne(payload: Payload): Payload {
     const encoding = payload.metadata?.encoding;
-    if (!encoding || Buffer.from(encoding).toString() !== ENCODING) return payload;
+    if (!encoding || Buffer.from(encoding).toString() !== ENCODING)
+      return this.unencrypted === 'pass' ? payload : REFUSED;
     const idBytes = payload.metadata?.[KEY_ID_HEADER];
     const id = idBytes ? Buffer.from(idBytes).toString() : '';
     const key = this.byId.get(id);

@@ -1,6 +1,6 @@
 // Composes the spoken passphrase from clips, locally: the passphrase text never reaches a TTS engine, Twilio or
 // Deepgram. The reading (docs/voice.md, "Passphrase audio"): announce the format, read in groups with pauses,
-// "Again.", read once more, then offer a repeat ("Press 1 or say repeat…").
+// "Again.", read once more, then offer a repeat ("Press 1 to hear it again…").
 //
 // CONFIDENTIALITY: a reading IS the passphrase. Segment names are the passphrase's characters in order, and the
 // audio says them. Never log segments, their names, readingText() or the audio, and never put them in an error,

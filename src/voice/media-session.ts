@@ -1,6 +1,7 @@
 // One Twilio Media Stream (one WebSocket, one call): parses every frame, enforces the order Twilio sends them in
-// (connected, start, then media/mark/dtmf, then stop), feeds the caller's audio to speech recognition, turns key
-// presses and recognised words into caller intents, and owns the outbound pacer (docs/twilio.md, "Media streams").
+// (connected, start, then media/mark/dtmf, then stop), feeds the caller's audio to speech recognition (except while
+// we play or a reading suspends it), turns key presses and recognised words into caller intents, and owns the
+// outbound pacer (docs/twilio.md, "Media streams").
 //
 // A bad frame never drops the call: it is counted, and the first of each kind is logged with its reason only
 // (never its payload, which is the caller's audio). Per-call state lives here, never in module globals.
@@ -61,10 +62,23 @@ export interface MediaSessionStats {
   frames: Record<string, number>;
   rejected: number;
   ignored: number;
-  /** Rejected or ignored frames by reason. */
+  /**
+   * Rejected or ignored frames by reason, for the first MAX_REASONS.rejected / MAX_REASONS.ignored distinct reasons;
+   * later new reasons are counted under OVERFLOW_REASON.
+   */
   reasons: Record<string, number>;
   pacer?: PacerStats;
 }
+
+/**
+ * Distinct reasons counted by name per session. A signed stream can send any number of event names (each an
+ * ignored "unknown event <name>") or bad fields at any array index, and per-name counters would grow without bound,
+ * each with its own first-time log line. Unknown events get the smaller share, so a flood of made-up names leaves
+ * room to name real faults.
+ */
+export const MAX_REASONS = { rejected: 32, ignored: 8 } as const;
+/** Where a reason beyond MAX_REASONS is counted (and logged once). */
+export const OVERFLOW_REASON = { rejected: 'other rejected frames', ignored: 'other unknown events' } as const;
 
 export class MediaSessionError extends Error {
   constructor(
@@ -91,7 +105,9 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     frames: {} as Record<string, number>,
     rejected: 0,
     ignored: 0,
-    reasons: {} as Record<string, number>,
+    reasons: new Map<string, number>(),
+    /** Distinct reasons named so far, by kind (OVERFLOW_REASON not included). */
+    named: { rejected: 0, ignored: 0 },
   };
 
   constructor(private readonly opts: MediaSessionOptions) {
@@ -130,6 +146,33 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
 
   /** Plays in flight (queued, sending or awaiting their mark). */
   private playing = 0;
+  /** Open suspendSpeech() spans (a passphrase reading and its repeat window). */
+  private speechSuspended = 0;
+
+  /**
+   * Stops the caller's audio from reaching speech recognition, and speech intents from being emitted, until the
+   * returned function is called (idempotent; spans may overlap). The reader holds it from before a reading's first
+   * frame until its repeat window closes: callers read the passphrase back aloud, and that must not reach Deepgram
+   * (docs/voice.md, "Passphrase audio"). Key presses are unaffected. The listener stays connected meanwhile: it sends
+   * KeepAlive on its own (docs/deepgram.md, "Live transcription").
+   */
+  suspendSpeech(): () => void {
+    this.speechSuspended += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.speechSuspended -= 1;
+    };
+  }
+
+  /**
+   * Whether caller audio may go to speech recognition now: not while we play (speech cannot interrupt anyway, and a
+   * caller says the digits aloud as they write them down), not while a reading holds suspendSpeech().
+   */
+  private get hearsCaller(): boolean {
+    return this.playing === 0 && this.speechSuspended === 0;
+  }
 
   /** Cuts whatever is playing or queued (Twilio `clear`); plays in flight resolve 'cleared'. */
   clear(): void {
@@ -156,7 +199,7 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
       frames: { ...this.counts.frames },
       rejected: this.counts.rejected,
       ignored: this.counts.ignored,
-      reasons: { ...this.counts.reasons },
+      reasons: Object.fromEntries(this.counts.reasons),
       pacer: this.pacer?.stats(),
     };
   }
@@ -204,10 +247,9 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     switch (frame.event) {
       case 'media':
         this.accept('media');
-        // A bidirectional stream carries the caller's (inbound) track; our own audio is never fed back to STT. While
-        // we play (the passphrase above all), nothing goes to speech recognition either: callers often say the
-        // digits aloud as they write them down, and speech cannot interrupt a reading anyway.
-        if (frame.media.track === 'inbound' && this.listener && this.playing === 0)
+        // A bidirectional stream carries the caller's (inbound) track; our own audio is never fed back to STT. This
+        // is the one place caller audio leaves for speech recognition, and hearsCaller the one gate on it.
+        if (frame.media.track === 'inbound' && this.listener && this.hearsCaller)
           this.feedSpeech(Buffer.from(frame.media.payload, 'base64'));
         return;
       case 'mark':
@@ -270,7 +312,8 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     try {
       this.listener = this.opts.speech(callSid, {
         onIntent: (intent) => {
-          if (this.phase === 'started') this.emit('intent', intent, 'speech');
+          // While suspended, a late result of audio sent before the span is not acted on either: DTMF only.
+          if (this.phase === 'started' && this.speechSuspended === 0) this.emit('intent', intent, 'speech');
         },
         onUnavailable: (reason) => this.log.warn({ reason }, 'speech recognition unavailable; key presses still work'),
       });
@@ -319,11 +362,19 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
     this.counts.frames[event] = (this.counts.frames[event] ?? 0) + 1;
   }
 
-  /** Counts a rejected or ignored frame; logs the first of each reason (a bad sender repeats itself 50 times a second). */
+  /**
+   * Counts a rejected or ignored frame; logs the first of each reason (a bad sender repeats itself 50 times a
+   * second). Distinct reasons are bounded (MAX_REASONS); the rest share OVERFLOW_REASON.
+   */
   private count(kind: 'rejected' | 'ignored', reason: string): void {
     this.counts[kind] += 1;
-    const seen = this.counts.reasons[reason] ?? 0;
-    this.counts.reasons[reason] = seen + 1;
+    const { reasons, named } = this.counts;
+    if (!reasons.has(reason)) {
+      if (named[kind] < MAX_REASONS[kind]) named[kind] += 1;
+      else reason = OVERFLOW_REASON[kind];
+    }
+    const seen = reasons.get(reason) ?? 0;
+    reasons.set(reason, seen + 1);
     if (seen === 0) {
       if (kind === 'rejected') this.log.warn({ reason }, 'media frame rejected');
       else this.log.debug({ reason }, 'media frame ignored');

@@ -2,7 +2,9 @@
 // - the caller's speech never interrupts a reading (a cough must not cut it); a key press may: 1/3 restart it
 //   (3 slower), 2 lets it finish and ends without waiting;
 // - a reading counts as heard only when its final mark comes back with no clear since (the pacer's 'played');
-// - after a heard reading the caller has `repeatWindowMs` to ask for it again, by key or by voice.
+// - after a heard reading the caller has `repeatWindowMs` to ask for it again, by key only: from before the first
+//   frame until the repeat window closes the session's speech recognition is suspended (suspendSpeech), because
+//   callers read the passphrase back aloud and that must not reach Deepgram (docs/voice.md, "Passphrase audio").
 // Nothing here logs: the segments are the passphrase's audio and their names spell it.
 import type { MediaSession } from './media-session.js';
 import type { Clock } from './pacer.js';
@@ -34,7 +36,7 @@ export interface ReadPassphraseResult {
 }
 
 /** What the reader needs of a session (a started MediaSession). */
-export type ReaderSession = Pick<MediaSession, 'play' | 'clear' | 'on' | 'off' | 'ended'>;
+export type ReaderSession = Pick<MediaSession, 'play' | 'clear' | 'on' | 'off' | 'ended' | 'suspendSpeech'>;
 
 export const wallClock: Clock = {
   now: () => Date.now(),
@@ -66,11 +68,11 @@ export async function readPassphrase(
   let waiter: ((e: WindowEvent) => void) | undefined;
 
   const onIntent = (intent: CallerIntent, source: 'dtmf' | 'speech') => {
+    if (source !== 'dtmf') return; // keys only: speech is suspended for the whole reading (see the top of the file)
     if (!playing) {
       waiter?.(intent);
       return;
     }
-    if (source !== 'dtmf') return; // no barge-in by speech while the passphrase plays
     if (intent === 'got_it') gotItWhilePlaying = true;
     else if (readings < opts.maxReadings && !restartWith) {
       restartWith = intent;
@@ -82,6 +84,8 @@ export async function readPassphrase(
     session.clear();
     waiter?.('timeout');
   };
+  // No caller audio to speech recognition from here until the last repeat window closes (the finally below).
+  const resumeSpeech = session.suspendSpeech();
   session.on('intent', onIntent);
   session.on('stop', onStop);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -126,6 +130,7 @@ export async function readPassphrase(
       else if (next !== 'repeat') break; // got_it, no answer, or hung up
     }
   } finally {
+    resumeSpeech();
     waiter = undefined;
     session.off('intent', onIntent);
     session.off('stop', onStop);

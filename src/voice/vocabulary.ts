@@ -65,7 +65,7 @@ export const PROMPTS = {
   'prompt-intro-letters':
     "Your passphrase is nine letters, all lower case, in three groups of three. I'll read it twice.",
   'prompt-again': 'Again.',
-  'prompt-repeat': 'Press 1 or say repeat to hear it again. Press 2 or say got it when you have it.',
+  'prompt-repeat': 'Press 1 to hear it again. Press 2 when you have it.',
   'prompt-slower': "All right, I'll read it more slowly.",
   'prompt-goodbye': 'Thank you. Goodbye.',
 } as const satisfies Record<string, string>;

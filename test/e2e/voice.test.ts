@@ -220,25 +220,6 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     scanned = { secrets: [secret, passphrase], shareIds: [shareId] };
   }, 90_000);
 
-  it('the caller says "repeat": Deepgram (the sandbox fake, over its real protocol) hears it and the reading starts again', async () => {
-    // Like a person, the caller speaks a moment after the prompt ends (speech during our playback is not listened to).
-    const callSid = await placeCall(svc, { script: [{ after: 'prompt-repeat', afterMs: 400, say: 'caller-repeat' }] });
-    const { shareId, secret } = await voiceShare(callSid);
-    const s = await svc.waitFor(
-      shareId,
-      (x) => x.passphrase.deliveredAt !== undefined || x.state === 'needs_technician',
-      60_000,
-    );
-    expect(s.notes.map((x) => x.text).join('\n')).toMatch(/\(2 readings;/);
-    const listen = svc.deepgramFake!.requests().filter((r) => r.kind === 'listen');
-    expect(listen.length).toBeGreaterThan(0);
-    expect(
-      listen.every((r) => r.authOk && r.query.encoding?.[0] === 'mulaw' && r.query.sample_rate?.[0] === '8000'),
-    ).toBe(true);
-    const passphrase = await svc.passphraseOf(shareId);
-    scanned = { secrets: [secret, passphrase], shareIds: [shareId] };
-  }, 90_000);
-
   it('a letters passphrase is read with the letters intro and opens the link', async () => {
     const callSid = await placeCall(svc);
     const { shareId, secret, to } = await voiceShare(callSid, { passphraseFormat: 'letters' });

@@ -9,7 +9,8 @@ import { createLogger } from '../../src/log.js';
 import { makeSandboxSecrets, startService, type ServiceOptions } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { statusQuery } from '../../workflows/messages.js';
-import type { ShareState, ShareStatus } from '../../workflows/types.js';
+import type { ShareInput, ShareState, ShareStatus } from '../../workflows/types.js';
+import { handoffContext } from '../../src/seal.js';
 import { decodeThroughCodecServer, expectOnlyCiphertext } from './history.js';
 import { expectNoLeaks, type Written } from './leak-scan.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
@@ -139,8 +140,9 @@ export async function startTestService(
   async function passphraseOf(shareId: string): Promise<string> {
     for (const text of await decodedHistory(shareId)) {
       try {
-        const input = JSON.parse(text) as { shareId?: string; secret?: { passphrase?: never } };
-        if (input?.shareId === shareId && input.secret?.passphrase) return svc.sealer.open(input.secret.passphrase);
+        const input = JSON.parse(text) as ShareInput;
+        if (input?.shareId === shareId && input.secret?.passphrase)
+          return svc.sealer.open(input.secret.passphrase, handoffContext('passphrase', input));
       } catch {
         /* not this payload */
       }

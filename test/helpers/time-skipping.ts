@@ -18,12 +18,15 @@ import { Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { inject } from 'vitest';
-import { createSealer, type Sealed } from '../../src/seal.js';
+import { passphraseSmsRecipient } from '../../activities/delivery.js';
+import { signInput } from '../../src/handoff-input.js';
+import { createSealer, handoffContext, type Sealed } from '../../src/seal.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
 import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
 import { awaitCallSignal, burnSignal, smsStatusSignal, statusQuery } from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 import type {
+  Binding,
   CreatedSecret,
   ShareInput,
   ShareResult,
@@ -213,6 +216,7 @@ export class Handoff {
     const sealer = this.harness.sealer;
     switch (name) {
       case 'createSecret': {
+        const binding = args.input as ShareInput;
         const n = this.secrets.length + 1;
         const metadataKey = `m${this.input.shareId.slice(4)}${n}`;
         const link = `https://ots.invalid/secret/s${this.input.shareId.slice(4)}${n}`;
@@ -220,19 +224,20 @@ export class Handoff {
           metadataKey,
           link,
           createdMs: atMs,
-          expiresMs: atMs + args.ttlSeconds * 1000,
+          expiresMs: atMs + binding.ttlSeconds * 1000,
         };
         this.secrets.push(secret);
         const created: CreatedSecret = {
-          metadataKey,
-          link: sealer.seal(link),
+          receipt: sealer.seal(metadataKey, handoffContext('receipt', binding)),
+          receiptRef: metadataKey.slice(0, 8),
+          link: sealer.seal(link, handoffContext('link', binding)),
           expiresAt: new Date(secret.expiresMs).toISOString(),
-          passphraseRequired: args.secret.passphrase !== undefined,
+          passphraseRequired: binding.secret.passphrase !== undefined,
         };
         return created;
       }
       case 'checkSecret': {
-        const s = this.secretFor(args.metadataKey, atMs);
+        const s = this.secretFor(this.receiptKey(args), atMs);
         const openAt = this.script.openAfterMs !== undefined ? s.createdMs + this.script.openAfterMs : undefined;
         if (s.openedMs === undefined && openAt !== undefined && atMs >= openAt && openAt < s.expiresMs && !s.burned)
           s.openedMs = openAt;
@@ -242,7 +247,7 @@ export class Handoff {
         return { state: 'new' };
       }
       case 'burnSecret': {
-        const s = this.secretFor(args.metadataKey, atMs);
+        const s = this.secretFor(this.receiptKey(args), atMs);
         if (s.openedMs !== undefined || s.burned || atMs >= s.expiresMs) return { state: 'gone' };
         s.burned = true;
         return { state: 'burned' };
@@ -250,7 +255,9 @@ export class Handoff {
       case 'sendLinkSms':
       case 'sendPassphraseSms': {
         const sid = `SM${randomBytes(16).toString('hex')}`;
-        this.sms.push({ kind: name === 'sendLinkSms' ? 'link' : 'passphrase', to: args.to, sid, args });
+        // As the real activities: the recipient comes from the binding the sealed value opens for.
+        const to = name === 'sendLinkSms' ? args.binding.link.to : passphraseSmsRecipient(args.binding)!;
+        this.sms.push({ kind: name === 'sendLinkSms' ? 'link' : 'passphrase', to, sid, args });
         return { sid };
       }
       case 'postNote':
@@ -271,6 +278,11 @@ export class Handoff {
         return heard;
       }
     }
+  }
+
+  /** The receipt key a checkSecret or burnSecret call carries, opened as the real activity opens it. */
+  receiptKey(args: { binding: Binding; receipt: Sealed }): string {
+    return this.harness.sealer.open(args.receipt, handoffContext('receipt', args.binding));
   }
 
   /** The secret of a receipt, opened now if `open()` was called and it still can be. */
@@ -383,14 +395,11 @@ export async function startHarness(opts: { on?: 'time-skipping' | 'dev-server' }
       const { value, passphraseValue, burnAtStart, ...rest } = opts;
       const shareId = `shr_${randomBytes(12).toString('hex')}`;
       const n = ++shareCounter;
-      const secret: { value: Sealed; passphrase?: Sealed } = {
-        value: sealer.seal(value ?? `Ts-Secret-${n}-${randomBytes(4).toString('hex')}`),
-      };
-      if (passphraseValue !== undefined) secret.passphrase = sealer.seal(passphraseValue);
-      const input: ShareInput = {
+      const unsigned: Omit<ShareInput, 'mac'> = {
         shareId,
         ticketId: `T-TS-${n}`,
-        secret,
+        agent: 'agt_0123456789ab',
+        secret: {},
         ttlSeconds: 3600,
         link: { channel: 'sms', to: `+1555040${String(n).padStart(4, '0')}` },
         passphrase: { mode: 'none' },
@@ -399,6 +408,17 @@ export async function startHarness(opts: { on?: 'time-skipping' | 'dev-server' }
         notesWebhook: false,
         ...rest,
       };
+      // Sealed for this hand-off and signed, as the agent API does (src/http/shares.ts).
+      unsigned.secret = {
+        value: sealer.seal(
+          value ?? `Ts-Secret-${n}-${randomBytes(4).toString('hex')}`,
+          handoffContext('value', unsigned),
+        ),
+        ...(passphraseValue !== undefined
+          ? { passphrase: sealer.seal(passphraseValue, handoffContext('passphrase', unsigned)) }
+          : {}),
+      };
+      const input = signInput(sealer, unsigned);
       const workflowId = shareWorkflowId(shareId);
       const options = { taskQueue, workflowId, args: [input] };
       // Registered before its workflow starts: its first activity may run at once. A handle without a run id

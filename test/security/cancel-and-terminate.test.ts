@@ -13,6 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
+import { signInput } from '../../src/handoff-input.js';
+import { tokenId } from '../../src/http/auth.js';
+import { handoffContext } from '../../src/seal.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import { burnMaterialQuery } from '../../workflows/messages.js';
 import type { ShareInput, ShareStatus } from '../../workflows/types.js';
@@ -29,7 +32,7 @@ let scanned = fresh();
 
 beforeAll(async () => {
   // A create whose answer is held back times out after 2 s, so its retry (which finds the secret again) comes soon.
-  svc = await startTestService({}, { otsTimeoutMs: 2_000 });
+  svc = await startTestService({ AGENT_API_TOKENS: `${AGENT_A},${AGENT_B}` }, { otsTimeoutMs: 2_000 });
 });
 afterAll(async () => {
   svc?.otsEmulator?.releaseStalled();
@@ -37,10 +40,13 @@ afterAll(async () => {
 });
 afterEach(async () => {
   svc.otsEmulator!.releaseStalled();
-  await svc.expectNoLeaksIn(scanned);
+  // Receipt keys too: the direct burn opens them in the API process.
+  await svc.expectNoLeaksIn({ ...scanned, secrets: [...scanned.secrets, ...emu().store.receipts.keys()] });
   scanned = fresh();
 });
 
+const AGENT_A = 'agent-a-token-0123456789abcdef';
+const AGENT_B = 'agent-b-token-0123456789abcdef';
 const CANCELLED_NOTE = /^Cancelled in Temporal \(a workflow cancellation request: /;
 const emu = () => svc.otsEmulator!;
 const handle = (shareId: string) => svc.temporal.client.workflow.getHandle(shareWorkflowId(shareId));
@@ -224,6 +230,12 @@ describe('terminated or timed out in Temporal', () => {
     expect(status.body.closed.note).toContain(`the link may still open until ${status.body.expiresAt}`);
     expect(await receiptState(s.shareId)).toBe('new');
 
+    // Another agent's token: no such hand-off, and its burn burns nothing.
+    const asB = { authorization: `Bearer ${AGENT_B}` };
+    expect((await svc.api('GET', `/v1/shares/${s.shareId}`, undefined, asB)).status).toBe(404);
+    expect((await svc.api('POST', `/v1/shares/${s.shareId}/burn`, undefined, asB)).status).toBe(404);
+    expect(await receiptState(s.shareId)).toBe('new');
+
     const burned = await svc.api('POST', `/v1/shares/${s.shareId}/burn`);
     expect(burned.status).toBe(200);
     expect(burned.body).toMatchObject({ state: 'burned', closed: { workflowStatus: 'TERMINATED' } });
@@ -248,17 +260,18 @@ describe('terminated or timed out in Temporal', () => {
     const to = '+15550729999';
     scanned.secrets.push(value);
     scanned.shareIds.push(shareId);
-    const input: ShareInput = {
-      shareId,
+    const binding = { shareId, link: { channel: 'sms', to }, passphrase: { mode: 'none' } } as const;
+    // As the agent API makes it (src/http/shares.ts): sealed for this hand-off, signed, this token's.
+    const input: ShareInput = signInput(svc.sealer, {
+      ...binding,
       ticketId: 'T-CX-TIMEOUT',
-      secret: { value: svc.sealer.seal(value) },
+      agent: tokenId(svc.token),
+      secret: { value: svc.sealer.seal(value, handoffContext('value', binding)) },
       ttlSeconds: 3600,
-      link: { channel: 'sms', to },
-      passphrase: { mode: 'none' },
       pollIntervals: svc.config.OTS_POLL_INTERVALS,
       smsStatusCallback: `${svc.config.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
       notesWebhook: false,
-    };
+    });
     await svc.temporal.client.workflow.start('shareSecret', {
       taskQueue: svc.config.TEMPORAL_TASK_QUEUE,
       workflowId: shareWorkflowId(shareId),

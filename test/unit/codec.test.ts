@@ -1,4 +1,5 @@
 // The payload codec on its own: what it writes, what it refuses, and key rotation.
+import { UNENCRYPTED_PAYLOAD } from '../../workflows/input.js';
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
@@ -78,9 +79,15 @@ describe('EncryptionCodec', () => {
     ).rejects.toThrow(/does not decrypt/);
   });
 
-  it('passes through payloads it did not encode (search attributes, history from before the codec)', async () => {
+  it('the codec server shows payloads it did not encode as they are', async () => {
     const plain = payload({ before: 'codec' });
-    expect(await new EncryptionCodec([k1]).decode([plain])).toEqual([plain]);
+    expect(await new EncryptionCodec([k1], { unencrypted: 'pass' }).decode([plain])).toEqual([plain]);
+  });
+
+  it('workers and the client get a refusal in place of a payload that was not encrypted', async () => {
+    const plain = payload({ shareId: 'shr_x', link: { channel: 'sms', to: '+15559999999' } });
+    const [decoded] = await new EncryptionCodec([k1]).decode([plain]);
+    expect(defaultPayloadConverter.fromPayload(decoded!)).toEqual(UNENCRYPTED_PAYLOAD);
   });
 });
 

@@ -141,6 +141,12 @@ describe('config', () => {
     expect(c.OTS_DEFAULT_TTL).toBe(3600);
   });
 
+  it('a poll schedule below the floor (a tight loop against Onetime Secret) is a configuration error', () => {
+    for (const v of ['0.001', '15,0.1', '0'])
+      expect(() => loadConfig({ OTS_POLL_INTERVALS: v })).toThrow(/OTS_POLL_INTERVALS.*at least 0.25/);
+    expect(loadConfig({ OTS_POLL_INTERVALS: '0.25,0.3' }).OTS_POLL_INTERVALS).toEqual([0.25, 0.3]);
+  });
+
   it('empty strings count as unset', () => {
     expect(loadConfig({ PORT: '', OTS_USERNAME: '' }).PORT).toBe(3000);
   });

@@ -6,9 +6,11 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_RETRY_AFTER_MS, toFailure } from '../../activities/failures.js';
-import { createOtsActivities } from '../../activities/ots.js';
+import { createSecretActivity } from '../../activities/create-secret.js';
+import { createOtsActivities, type OtsPort } from '../../activities/ots.js';
 import { OtsClient } from '../../src/ots/client.js';
 import {
+  AccountTtlCeiling,
   CLOCK_SKEW_MS,
   FINGERPRINT_SPAN_MAX_SECONDS,
   fingerprintTtl,
@@ -18,9 +20,11 @@ import {
 import { OtsProtocolError, OtsRateLimitedError } from '../../src/ots/errors.js';
 import type { Receipt } from '../../src/ots/schemas.js';
 import { startOtsEmulatorServer } from '../../src/sandbox/index.js';
-import { createSealer } from '../../src/seal.js';
+import { signInput } from '../../src/handoff-input.js';
+import { createSealer, handoffContext } from '../../src/seal.js';
 import { SmsRateLimitedError } from '../../src/twilio/sms.js';
-import type { CreatedSecret } from '../../workflows/types.js';
+import { shareWorkflowId } from '../../workflows/ids.js';
+import type { Binding, CreatedSecret } from '../../workflows/types.js';
 
 describe('fingerprintTtl', () => {
   it('is fixed per share id, never above the TTL asked for, within 1 % (at most 15 min) of it, never below 60 s', () => {
@@ -88,13 +92,56 @@ describe('matchCreatedReceipt', () => {
     expect(matchCreatedReceipt([a, b], want)).toEqual({ kind: 'ambiguous', receipts: [a, b] });
   });
 
-  it('a receipt clamped to an account ceiling below the fingerprint may be ours', () => {
+  it('a receipt clamped to a ceiling below the fingerprint may be ours when the account is known to clamp to it', () => {
     const clamped = receipt({ ttl: 14 * 86_400, created: sinceMs / 1000 + 1 });
-    expect(matchCreatedReceipt([clamped], { ...want, ttl: 2_591_500 }).kind).toBe('one');
-    // not a ceiling: someone else's TTL
+    expect(matchCreatedReceipt([clamped], { ...want, ttl: 2_591_500, clampCeilings: [14 * 86_400] }).kind).toBe('one');
+    // not a ceiling: someone else's TTL, whatever the account is known to do
+    const odd = receipt({ ttl: 1_000_000, created: sinceMs / 1000 + 1 });
+    expect(matchCreatedReceipt([odd], { ...want, ttl: 2_591_500, clampCeilings: [1_000_000] }).kind).toBe('none');
+  });
+
+  it("a stranger's 7 d receipt is not taken for a longer hand-off unless the account is known to clamp to 7 d", () => {
+    // A 14 d hand-off's create was lost; in its window another secret on the account was made for exactly 7 days
+    // (a 7 d hand-off whose offset is 0, or someone using the account by hand).
+    const ours = fingerprintTtl('shr_fortnight', 14 * 86_400);
+    expect(ours).toBeGreaterThan(7 * 86_400);
+    const stranger = receipt({ ttl: 7 * 86_400, created: sinceMs / 1000 + 2 });
+    for (const clampCeilings of [undefined, [], [undefined], [14 * 86_400], [30 * 86_400]])
+      expect(matchCreatedReceipt([stranger], { ...want, ttl: ours, clampCeilings }), String(clampCeilings)).toEqual({
+        kind: 'none',
+      });
+    // Known to clamp to 7 d: every hand-off over 7 d shows 7 d, so the receipt may be ours (and two are ambiguous).
+    expect(matchCreatedReceipt([stranger], { ...want, ttl: ours, clampCeilings: [7 * 86_400] })).toEqual({
+      kind: 'one',
+      receipt: stranger,
+    });
+    const second = receipt({ ttl: 7 * 86_400, created: sinceMs / 1000 + 3 });
     expect(
-      matchCreatedReceipt([receipt({ ttl: 1_000_000, created: sinceMs / 1000 + 1 })], { ...want, ttl: 2_591_500 }).kind,
-    ).toBe('none');
+      matchCreatedReceipt([stranger, second], { ...want, ttl: ours, clampCeilings: [undefined, 7 * 86_400] }).kind,
+    ).toBe('ambiguous');
+    // A ceiling is never a candidate for a hand-off at or under it: its fingerprint is what OTS kept.
+    expect(matchCreatedReceipt([stranger], { ...want, ttl: 7 * 86_400 - 10, clampCeilings: [7 * 86_400] }).kind).toBe(
+      'none',
+    );
+  });
+});
+
+describe('AccountTtlCeiling', () => {
+  it('learns a ceiling from a create answered with less than it asked for, and forgets it when one gets more', () => {
+    const c = new AccountTtlCeiling();
+    expect(c.known).toBeUndefined();
+    c.observe(86_000, 86_000); // under any ceiling: says nothing
+    expect(c.known).toBeUndefined();
+    c.observe(1_200_000, 1_100_000); // less, but not a ceiling OTS has: not learned
+    expect(c.known).toBeUndefined();
+    c.observe(1_209_000, 7 * 86_400);
+    expect(c.known).toBe(7 * 86_400);
+    c.observe(86_000, 86_000);
+    expect(c.known).toBe(7 * 86_400);
+    c.observe(2_591_000, 14 * 86_400); // the account now clamps at 14 d
+    expect(c.known).toBe(14 * 86_400);
+    c.observe(2_591_000, 2_591_000); // upgraded: no clamp any more
+    expect(c.known).toBeUndefined();
   });
 });
 
@@ -115,12 +162,28 @@ describe('createSecret across attempts', () => {
   });
   beforeEach(() => emu.emulator.reset());
 
-  const args = (shareId: string, extra: { recover?: { since: number; until: number } } = {}) => ({
-    shareId,
-    secret: { value: sealer.seal(`Unit-Secret-${shareId}`) },
-    ttlSeconds: 86_400,
-    ...extra,
-  });
+  /** A hand-off's input as the agent API makes it: sealed for this share and its recipient, and signed. */
+  const args = (
+    shareId: string,
+    { ttlSeconds = 86_400, ...extra }: { recover?: { since: number; until: number }; ttlSeconds?: number } = {},
+  ) => {
+    const binding: Binding = { shareId, link: { channel: 'sms', to: '+15550001111' }, passphrase: { mode: 'none' } };
+    const input = signInput(sealer, {
+      ...binding,
+      ticketId: 'T-UNIT',
+      agent: 'agt_0123456789ab',
+      secret: { value: sealer.seal(`Unit-Secret-${shareId}`, handoffContext('value', binding)) },
+      ttlSeconds,
+      pollIntervals: [15],
+      smsStatusCallback: 'http://127.0.0.1:9/unused',
+      notesWebhook: false,
+    });
+    return { input, ...extra };
+  };
+  /** The receipt key and the link in a createSecret result, opened as the later activities open them. */
+  const keyOf = (r: CreatedSecret, a: ReturnType<typeof args>) =>
+    sealer.open(r.receipt, handoffContext('receipt', a.input));
+  const linkOf = (r: CreatedSecret, a: ReturnType<typeof args>) => sealer.open(r.link, handoffContext('link', a.input));
 
   /** Runs createSecret as attempt `attempt` with the given heartbeat details; returns its result and heartbeats. */
   async function run(
@@ -128,20 +191,26 @@ describe('createSecret across attempts', () => {
     info: { attempt?: number; heartbeatDetails?: unknown; scheduledTimestampMs?: number } = {},
   ) {
     const env = new MockActivityEnvironment(
-      { attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000, ...info },
+      {
+        attempt: 1,
+        scheduledTimestampMs: Date.now(),
+        heartbeatTimeoutMs: 3_000,
+        workflowExecution: { workflowId: shareWorkflowId(a.input.shareId), runId: 'unit' },
+        ...info,
+      },
       { logger: new DefaultLogger('ERROR', () => {}) },
     );
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
     const result: CreatedSecret = await env.run(activities.createSecret, a);
-    return { result, beats };
+    return { result, beats, key: keyOf(result, a), link: linkOf(result, a) };
   }
 
   it('the first attempt creates with the fingerprint TTL and heartbeats a marker before sending', async () => {
     const before = Date.now();
-    const { result, beats } = await run(args('shr_first'));
+    const { result, beats, key } = await run(args('shr_first'));
     expect(emu.emulator.secretCount()).toBe(1);
-    const stored = emu.emulator.store.receipts.get(result.metadataKey)!;
+    const stored = emu.emulator.store.receipts.get(key)!;
     expect(stored.ttl).toBe(fingerprintTtl('shr_first', 86_400));
     const marker = beats.find((b): b is CreateMarker => typeof (b as CreateMarker)?.sentAt === 'number');
     expect(marker!.sentAt).toBeGreaterThanOrEqual(before);
@@ -154,11 +223,11 @@ describe('createSecret across attempts', () => {
     const marker = first.beats.at(-1);
     const again = await run(args('shr_lost'), { attempt: 2, heartbeatDetails: marker });
     expect(emu.emulator.secretCount()).toBe(1);
-    expect(again.result.metadataKey).toBe(first.result.metadataKey);
+    expect(again.key).toBe(first.key);
     expect(again.result.recovered).toBe(true);
     // the recovered link opens the same secret
-    expect(sealer.open(again.result.link)).toBe(sealer.open(first.result.link));
-    const key = sealer.open(again.result.link).split('/secret/')[1]!;
+    expect(again.link).toBe(first.link);
+    const key = again.link.split('/secret/')[1]!;
     expect((await ots.retrieveSecret(key)).value).toBe('Unit-Secret-shr_lost');
   });
 
@@ -170,7 +239,7 @@ describe('createSecret across attempts', () => {
       heartbeatDetails: undefined,
       scheduledTimestampMs: scheduled,
     });
-    expect(again.result.metadataKey).toBe(first.result.metadataKey);
+    expect(again.key).toBe(first.key);
     expect(emu.emulator.secretCount()).toBe(1);
   });
 
@@ -190,7 +259,7 @@ describe('createSecret across attempts', () => {
     const other = await run(args('shr_someone_else'));
     const sentAt = Date.now();
     const ours = await run(args(b), { attempt: 2, heartbeatDetails: { sentAt } });
-    expect(ours.result.metadataKey).not.toBe(other.result.metadataKey);
+    expect(ours.key).not.toBe(other.key);
     expect(emu.emulator.secretCount()).toBe(2);
 
     // a's own create was lost in the same window as b's: two receipts carry a's fingerprint
@@ -202,7 +271,7 @@ describe('createSecret across attempts', () => {
     expect(emu.emulator.secretCount()).toBe(3);
 
     // The technician burns b's (it is not this hand-off's) and retries: a's is recovered, nothing is created.
-    await ots.burn(ours.result.metadataKey);
+    await ots.burn(ours.key);
     const retried = await run(args(a, { recover: { since: sentAt, until: Date.now() } }));
     expect(retried.result.recovered).toBe(true);
     expect(emu.emulator.secretCount()).toBe(3);
@@ -231,7 +300,7 @@ describe('createSecret across attempts', () => {
       heartbeatDetails: { sentAt: Date.now() - 200, lastSentAt: Date.now() - 200, settled: true },
     });
     expect(ours.result.recovered).toBeUndefined();
-    expect(ours.result.metadataKey).not.toBe(foreign.result.metadataKey);
+    expect(ours.key).not.toBe(foreign.key);
     // Our earlier send lies a minute before the foreign receipt: outside its window, so it is not ours either.
     const late = await run(args(a), {
       attempt: 2,
@@ -251,7 +320,12 @@ describe('createSecret across attempts', () => {
       body: { message: 'Not authorized' },
     });
     const env = new MockActivityEnvironment(
-      { attempt: 1, scheduledTimestampMs: Date.now(), heartbeatTimeoutMs: 3_000 },
+      {
+        attempt: 1,
+        scheduledTimestampMs: Date.now(),
+        heartbeatTimeoutMs: 3_000,
+        workflowExecution: { workflowId: shareWorkflowId('shr_settled'), runId: 'unit' },
+      },
       { logger: new DefaultLogger('ERROR', () => {}) },
     );
     const beats: unknown[] = [];
@@ -265,8 +339,136 @@ describe('createSecret across attempts', () => {
     const firstTry = Date.now();
     const first = await run(args('shr_tech'));
     const retried = await run(args('shr_tech', { recover: { since: firstTry, until: Date.now() } }));
-    expect(retried.result.metadataKey).toBe(first.result.metadataKey);
+    expect(retried.key).toBe(first.key);
     expect(emu.emulator.secretCount()).toBe(1);
+  });
+
+  // The attacks: a workflow started from Temporal UI or the CLI with an input the agent API did not sign (another
+  // recipient, a plain-JSON input, a copied sealed value), or the victim's own signed input under another workflow
+  // id. Each is refused before anything reaches Onetime Secret, and the workflow is told to end (fatal).
+  describe('refuses an input the agent API did not make, before calling Onetime Secret', () => {
+    const refused = { type: 'INPUT_NOT_AUTHENTIC', nonRetryable: true, details: [{ outcome: 'refused', fatal: true }] };
+    it.each([
+      [
+        'another link recipient',
+        (a: ReturnType<typeof args>) => ({
+          input: { ...a.input, link: { channel: 'sms' as const, to: '+15559999999' } },
+        }),
+      ],
+      [
+        'a poll schedule of its own',
+        (a: ReturnType<typeof args>) => ({ input: { ...a.input, pollIntervals: [0.001] } }),
+      ],
+      ['no signature', (a: ReturnType<typeof args>) => ({ input: { ...a.input, mac: undefined as never } })],
+      [
+        'a signature by another key',
+        (a: ReturnType<typeof args>) => ({
+          input: signInput(createSealer(Buffer.alloc(32, 8)), { ...a.input, mac: undefined } as never),
+        }),
+      ],
+    ])('%s', async (_what, tamper) => {
+      await expect(run(tamper(args('shr_victim')) as never)).rejects.toMatchObject(refused);
+      expect(emu.emulator.secretCount()).toBe(0);
+    });
+    it("the victim's own signed input in a workflow under another id", async () => {
+      await expect(
+        run(args('shr_victim'), { workflowExecution: { workflowId: 'share-shr_attacker', runId: 'x' } } as never),
+      ).rejects.toMatchObject(refused);
+      expect(emu.emulator.secretCount()).toBe(0);
+    });
+  });
+
+  describe('on an account that clamps TTLs to 7 days', () => {
+    const WEEK = 7 * 86_400;
+    /** The emulator's account as an anonymous-ceiling account: OTS clamps every create to 7 d (docs/onetime-secret.md, "TTL bounds"). */
+    const clampingOts = (): OtsPort => ({
+      share: (p) => ots.share({ ...p, ttl: Math.min(p.ttl, WEEK) }),
+      generate: (p) => ots.generate({ ...p, ttl: Math.min(p.ttl, WEEK) }),
+      receipt: (k) => ots.receipt(k),
+      burn: (k, p) => ots.burn(k, p),
+      shareLink: (r) => ots.shareLink(r),
+      recent: () => ots.recent(),
+    });
+    /** One worker process: its own activity instance, so its own memory of the account's ceiling. */
+    const process = (ttlCeiling = new AccountTtlCeiling()) => ({
+      ttlCeiling,
+      createSecret: createSecretActivity({ ots: clampingOts(), sealer, ttlCeiling }),
+    });
+    const fortnight = (shareId: string) => args(shareId, { ttlSeconds: 14 * 86_400 });
+
+    async function runIn(
+      p: ReturnType<typeof process>,
+      a: ReturnType<typeof args>,
+      info: { attempt?: number; heartbeatDetails?: unknown } = {},
+    ) {
+      const env = new MockActivityEnvironment(
+        {
+          attempt: 1,
+          scheduledTimestampMs: Date.now(),
+          heartbeatTimeoutMs: 3_000,
+          workflowExecution: { workflowId: shareWorkflowId(a.input.shareId), runId: 'unit' },
+          ...info,
+        },
+        { logger: new DefaultLogger('ERROR', () => {}) },
+      );
+      const beats: unknown[] = [];
+      env.on('heartbeat', (d: unknown) => beats.push(d));
+      const result: CreatedSecret = await env.run(p.createSecret, a);
+      return { result, key: keyOf(result, a), link: linkOf(result, a), marker: beats.at(-1) as CreateMarker };
+    }
+
+    it("a stranger's 7 d secret in the window is not taken while the clamp is unknown; the lost create is made again", async () => {
+      // Someone else's secret on the account, exactly 7 days, made while our earlier send was in flight.
+      const stranger = await ots.share({ secret: 'Stranger-Secret', ttl: WEEK });
+      // Our attempt 1 sent, never reached OTS, and its process died; attempt 2 runs in a process that knows nothing.
+      const ours = await runIn(process(), fortnight('shr_clamp_unknown'), {
+        attempt: 2,
+        heartbeatDetails: { sentAt: Date.now() - 500, lastSentAt: Date.now() - 500 },
+      });
+      expect(ours.result.recovered).toBeUndefined();
+      expect(ours.key).not.toBe(stranger.metadataKey);
+      expect(ours.link).not.toContain(stranger.secretKey);
+      expect(emu.emulator.secretCount()).toBe(2);
+    });
+
+    it('once the clamp is known (this process saw it, or the marker of the lost send says so) a clamped receipt is recovered', async () => {
+      // This process saw the account clamp an earlier hand-off to 7 d.
+      const worker = process();
+      const earlier = await runIn(worker, fortnight('shr_clamp_earlier'));
+      expect(worker.ttlCeiling.known).toBe(WEEK);
+      // Our create lands but its answer is lost.
+      const first = await runIn(worker, fortnight('shr_clamp_known'));
+      expect(first.marker.ceiling).toBe(WEEK); // what the send knew travels with it
+      // Clamped, every hand-off over 7 d shows 7 d: with the earlier one still live in the window, it is ambiguous.
+      await expect(
+        runIn(worker, fortnight('shr_clamp_known'), { attempt: 2, heartbeatDetails: first.marker }),
+      ).rejects.toMatchObject({ type: 'OTS_CREATE_AMBIGUOUS' });
+      // Once the earlier caller has opened theirs, the retry in the same process finds ours by the 7 d ceiling.
+      await ots.retrieveSecret(earlier.link.split('/secret/')[1]!);
+      const again = await runIn(worker, fortnight('shr_clamp_known'), { attempt: 2, heartbeatDetails: first.marker });
+      expect(again.result.recovered).toBe(true);
+      expect(again.key).toBe(first.key);
+      // After a crash the retry runs in a new process with an empty memory: the marker still carries the ceiling.
+      const elsewhere = await runIn(process(), fortnight('shr_clamp_known'), {
+        attempt: 3,
+        heartbeatDetails: first.marker,
+      });
+      expect(elsewhere.result.recovered).toBe(true);
+      expect(elsewhere.key).toBe(first.key);
+      expect(emu.emulator.secretCount()).toBe(2);
+    });
+
+    it('the first clamp ever seen is the lost one: a new process cannot know it and creates again (the safe failure)', async () => {
+      const first = await runIn(process(), fortnight('shr_clamp_first'));
+      expect(first.marker.ceiling).toBeUndefined(); // nothing known when it was sent
+      const again = await runIn(process(), fortnight('shr_clamp_first'), {
+        attempt: 2,
+        heartbeatDetails: first.marker,
+      });
+      expect(again.result.recovered).toBeUndefined();
+      expect(again.key).not.toBe(first.key);
+      expect(emu.emulator.secretCount()).toBe(2);
+    });
   });
 });
 

@@ -3,8 +3,10 @@
 // keys and words become intents, and everything sent is text JSON with this stream's SID.
 import { describe, expect, it } from 'vitest';
 import {
+  MAX_REASONS,
   MediaSession,
   MediaSessionError,
+  OVERFLOW_REASON,
   type IntentSource,
   type StreamEndReason,
   type StreamInfo,
@@ -124,6 +126,30 @@ describe('MediaSession', () => {
     expect(speech.state.audio).toEqual([before, after]);
   });
 
+  it('suspendSpeech() keeps caller audio from speech recognition and drops speech intents until released; keys still work', () => {
+    const speech = fakeSpeech();
+    const { socket, session, events, tw } = setup({ speech: speech.factory });
+    socket.receive(tw.start());
+    const frame = (b: number) => Buffer.alloc(160, b);
+    socket.receive(tw.media(frame(1)));
+    const release = session.suspendSpeech();
+    const other = session.suspendSpeech(); // spans may overlap: speech resumes after the last one
+    socket.receive(tw.media(frame(2))); // nothing plays: only the suspension keeps it back
+    speech.state.opts!.onIntent('got_it'); // a late result of audio sent before: not acted on
+    socket.receive(tw.dtmf('1'));
+    release();
+    release(); // idempotent: it must not release the other span
+    socket.receive(tw.media(frame(3)));
+    other();
+    socket.receive(tw.media(frame(4)));
+    speech.state.opts!.onIntent('repeat');
+    expect(speech.state.audio).toEqual([frame(1), frame(4)]);
+    expect(events.intent).toEqual([
+      ['repeat', 'dtmf'],
+      ['repeat', 'speech'],
+    ]);
+  });
+
   it('counts malformed and out-of-order frames by reason, logs them without the payload, and keeps the call', () => {
     const { socket, session, events, tw, cap } = setup();
     const other = twilioStream({ streamSid: `MZ${'99'.repeat(16)}` });
@@ -173,6 +199,36 @@ describe('MediaSession', () => {
     expect(logged).toContain('wrong streamSid');
     expect(logged).not.toContain(secretAudio.toString('base64'));
     expect(logged).not.toContain('PAYLOAD-THAT');
+  });
+
+  it('100,000 made-up event names (and thousands of distinct bad fields) leave the per-session counters and logs bounded', () => {
+    const { socket, session, events, tw, cap } = setup();
+    socket.receive(tw.connected());
+    socket.receive(tw.start());
+    const N = 100_000;
+    for (let i = 0; i < N; i++) socket.receive(`{"event":"madeUp${i}"}`);
+    let stats = session.stats();
+    expect(stats.ignored).toBe(N);
+    expect(Object.keys(stats.reasons).filter((r) => r.startsWith('unknown event '))).toHaveLength(MAX_REASONS.ignored);
+    expect(stats.reasons[OVERFLOW_REASON.ignored]).toBe(N - MAX_REASONS.ignored);
+    // Made-up names cannot use up the room for naming real faults.
+    socket.receive(twilioStream({ streamSid: `MZ${'99'.repeat(16)}` }).dtmf('1'));
+    expect(session.stats().reasons['wrong streamSid']).toBe(1);
+
+    // Bad frames whose error path names a different custom parameter each time: bounded the same way.
+    const start = tw.start() as { start: Record<string, unknown> };
+    const M = 5_000;
+    for (let i = 0; i < M; i++)
+      socket.receive({ ...start, start: { ...start.start, customParameters: { [`p${i}`]: 7 } } });
+    stats = session.stats();
+    expect(stats.rejected).toBe(M + 1);
+    expect(stats.reasons[OVERFLOW_REASON.rejected]).toBe(M + 1 - MAX_REASONS.rejected);
+    expect(Object.keys(stats.reasons)).toHaveLength(MAX_REASONS.ignored + MAX_REASONS.rejected + 2);
+    // One log line per named reason at most, plus the overflow buckets and the stream's own lines.
+    expect(cap.lines.length).toBeLessThan(MAX_REASONS.ignored + MAX_REASONS.rejected + 10);
+    // The call still works.
+    socket.receive(tw.dtmf('1'));
+    expect(events.dtmf).toEqual(['1']);
   });
 
   it('rejects every frame after stop', () => {

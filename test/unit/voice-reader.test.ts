@@ -1,6 +1,6 @@
 // Reading the passphrase over a media session, with Twilio's playback emulated on a fake clock (marks come back
-// only after the audio has played; clear returns them at once): heard only on the final mark, repeats by key or
-// voice, no barge-in by speech, key presses may restart, hang-ups, and the bound on readings.
+// only after the audio has played; clear returns them at once): heard only on the final mark, repeats by key only
+// (speech is suspended for the whole reading), key presses may restart, hang-ups, and the bound on readings.
 import { describe, expect, it } from 'vitest';
 import { MediaSession } from '../../src/voice/media-session.js';
 import { readPassphrase, type ReadPassphraseOptions, type ReadPassphraseResult } from '../../src/voice/reader.js';
@@ -18,9 +18,10 @@ function setup() {
   const clock = new FakeClock();
   const cap = captureLog();
   let speech: SpeechListenerOptions | undefined;
+  const heardBySpeech: Buffer[] = [];
   const factory: SpeechListenerFactory = (_sid, opts) => {
     speech = opts;
-    return { send: () => undefined, close: async () => undefined };
+    return { send: (a) => void heardBySpeech.push(a), close: async () => undefined };
   };
   const session = new MediaSession({ socket, log: cap.log, clock, speech: factory });
   const tw = twilioStream();
@@ -60,6 +61,7 @@ function setup() {
     at,
     run,
     cap,
+    heardBySpeech,
     speak: (i: 'repeat' | 'slower' | 'got_it') => speech!.onIntent(i),
   };
 }
@@ -87,15 +89,24 @@ describe('readPassphrase', () => {
     expect(t.twilio.playedMs).toBe(2 * READING_MS);
   });
 
-  it('reads again when the caller says "repeat", and slower after "slower" or key 3', async () => {
+  it('reads again slower after key 3; words in the repeat window do nothing and none of its audio reaches STT', async () => {
     const t = setup();
     const box = t.run({ maxReadings: 4 });
-    t.at(READING_MS + 500, () => t.speak('repeat'));
-    t.at(2 * READING_MS + 1000, () => t.speak('slower'));
-    t.at(3 * READING_MS + 1500, () => t.socket.receive(t.tw.dtmf('3')));
-    await t.clock.advanceAsync(60_000);
-    expect(box.result).toMatchObject({ outcome: 'heard', readings: 4 });
-    expect(t.paces).toEqual([1, 1, 0.8, 0.8]);
+    // The caller reads the passphrase back, and says "repeat", "slower", "got it": nothing is heard or acted on.
+    t.at(READING_MS + 500, () => {
+      t.socket.receive(t.tw.media(Buffer.alloc(160, 0x27)));
+      t.speak('repeat');
+      t.speak('slower');
+      t.speak('got_it');
+    });
+    t.at(READING_MS + 1500, () => t.socket.receive(t.tw.dtmf('3')));
+    await t.clock.advanceAsync(READING_MS + 1500 + READING_MS + 5000 + 100);
+    expect(box.result).toMatchObject({ outcome: 'heard', readings: 2 });
+    expect(t.paces).toEqual([1, 0.8]);
+    expect(t.heardBySpeech).toEqual([]);
+    // Once the reading is over, speech recognition hears the caller again.
+    t.socket.receive(t.tw.media(Buffer.alloc(160, 0x28)));
+    expect(t.heardBySpeech).toEqual([Buffer.alloc(160, 0x28)]);
   });
 
   it('ignores speech while the passphrase plays (no barge-in)', async () => {

@@ -7,6 +7,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
+import { handoffContext } from '../../src/seal.js';
 import { callWorkflowId } from '../../workflows/ids.js';
 import {
   burnMaterialQuery,
@@ -66,15 +67,15 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
 
       const [create] = t.callsOf('createSecret');
       expect(t.callsOf('createSecret')).toHaveLength(1);
-      // The secret stays sealed through the workflow: the activity gets the input's sealed value untouched.
-      expect(create!.args).toMatchObject({ shareId: t.input.shareId, secret: t.input.secret, ttlSeconds: 3600 });
-      expect(create!.args.recipient).toBeUndefined();
+      // The secret stays sealed through the workflow: the activity gets the input as the API signed it, untouched.
+      expect(create!.args.input).toEqual({ ...t.input });
       expect(create!.args.recover).toBeUndefined();
       const [sms] = t.callsOf('sendLinkSms');
       expect(t.callsOf('sendLinkSms')).toHaveLength(1);
-      expect(h.sealer.open(sms!.args.link)).toBe(t.secrets[0]!.link);
+      const binding = { shareId: t.input.shareId, link: t.input.link, passphrase: t.input.passphrase };
+      expect(h.sealer.open(sms!.args.link, handoffContext('link', binding))).toBe(t.secrets[0]!.link);
       expect(sms!.args).toMatchObject({
-        to: t.input.link.to,
+        binding,
         statusCallback: t.input.smsStatusCallback,
         expiresAt: result.expiresAt,
       });
@@ -106,15 +107,16 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       );
       const done = await t.result();
       expect(done.state).toBe('viewed');
-      expect(t.callsOf('createSecret')[0]!.args).toMatchObject({
-        recipient: 'caller@example.com',
+      expect(t.callsOf('createSecret')[0]!.args.input).toMatchObject({
+        link: { channel: 'email', to: 'caller@example.com' },
         secret: t.input.secret,
       });
       expect(t.callsOf('sendLinkSms')).toHaveLength(0);
       const pp = t.callsOf('sendPassphraseSms');
       expect(pp).toHaveLength(1);
+      expect(t.sms.map((m) => m.to)).toEqual(['+15550208888']);
       expect(pp[0]!.args).toEqual({
-        to: '+15550208888',
+        binding: { shareId: t.input.shareId, link: t.input.link, passphrase: t.input.passphrase },
         passphrase: t.input.secret.passphrase,
         statusCallback: t.input.smsStatusCallback,
       });
@@ -138,18 +140,31 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       await t.handle.signal(smsStatusSignal, { messageSid: sid, status: 'read' });
       const s = await t.until((x) => x.link.deliveryStatus === 'read');
       expect(s.state).toBe('awaiting_view');
-      await t.handle.signal(burnSignal, {});
+      await t.handle.signal(burnSignal, { by: TECH });
       expect((await t.result()).state).toBe('burned');
     });
 
-    it('malformed signals and an update without arguments do not wedge the workflow', async () => {
+    it('malformed signals and an update without arguments do not wedge the workflow, and change nothing', async () => {
       const t = await h.start();
       await t.untilState('awaiting_view');
       await t.handle.signal('smsStatus');
       await t.handle.signal('smsStatus', { messageSid: 42, status: 'exploded' });
+      await t.handle.signal('smsStatus', { messageSid: '__proto__', status: 'failed' });
       await t.handle.signal('resolve', 'nonsense');
       await t.handle.signal('callLine', 'nonsense');
-      const after = await t.handle.executeUpdate<ShareStatus, []>('burnSecret');
+      // A stream on a task queue that is not one of this deployment's voice queues is not believed.
+      await t.handle.signal('callLine', { live: true, taskQueue: 'attacker-queue', streamSid: 'MZ1' });
+      // A burn must say who asks; a bare one (as `temporal workflow signal --name burn` sends) is ignored.
+      await t.handle.signal('burn');
+      await t.handle.signal('burn', { by: '' });
+      await expect(t.handle.executeUpdate<ShareStatus, []>('burnSecret')).rejects.toMatchObject({
+        cause: { type: 'NOT_FOUND' },
+      });
+      await h.skip(120_000);
+      const s = await t.status();
+      expect(s.state).toBe('awaiting_view');
+      expect(t.callsOf('burnSecret')).toHaveLength(0);
+      const after = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API', agent: t.input.agent }] });
       expect(after.state).toBe('burned');
       expect(lastNote(after).text).toMatch(/at the request of agent API/);
     });
@@ -296,7 +311,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       );
       await t.handle.signal(resolveSignal, { action: 'delivered_manually', by: TECH });
       expect((await t.result()).state).toBe('resolved');
-      expect(t.callsOf('burnSecret').map((c) => c.args.metadataKey)).toEqual([t.secrets[0]!.metadataKey]);
+      expect(t.callsOf('burnSecret').map((c) => t.receiptKey(c.args))).toEqual([t.secrets[0]!.metadataKey]);
       expect(t.secrets[0]!.burned).toBe(true);
       expect(await t.noteText()).toMatch(
         /Technician decision: delivered_manually by tech@example\.com\.\nThe Onetime Secret was burned so the link no longer opens\./,
@@ -324,7 +339,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       const sent = t.callsOf('sendPassphraseSms');
       expect(sent).toHaveLength(2);
       expect(sent[1]!.args).toEqual(sent[0]!.args);
-      await t.handle.signal(burnSignal, {});
+      await t.handle.signal(burnSignal, { by: TECH });
       expect((await t.result()).state).toBe('burned');
     });
 
@@ -429,7 +444,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
         { steps: { createSecret: [meanwhile((x) => x.handle.signal(burnSignal, { by: TECH }))] } },
       );
       expect((await t.result()).state).toBe('burned');
-      expect(t.callsOf('burnSecret').map((c) => c.args.metadataKey)).toEqual([t.secrets[0]!.metadataKey]);
+      expect(t.callsOf('burnSecret').map((c) => t.receiptKey(c.args))).toEqual([t.secrets[0]!.metadataKey]);
       expect(t.callsOf('sendLinkSms')).toHaveLength(0);
       expect(lastNote(await t.status()).text).toBe(
         'Secret burned at the request of tech@example.com; the link no longer opens.',
@@ -453,20 +468,33 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
     it('a burn while watching: the burn update answers with the final status, and a second one is refused', async () => {
       const t = await h.start();
       await t.untilState('awaiting_view');
-      const after = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
+      const byAgent = { by: `agent API (${t.input.agent})`, agent: t.input.agent };
+      // Another agent's token is told there is no such hand-off, and nothing is burned.
+      await expect(
+        t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API', agent: 'agt_ffffffffffff' }] }),
+      ).rejects.toMatchObject({ cause: { type: 'NOT_FOUND' } });
+      expect(t.callsOf('burnSecret')).toHaveLength(0);
+      const after = await t.handle.executeUpdate(burnUpdate, { args: [byAgent] });
       expect(after.state).toBe('burned');
-      expect(lastNote(after).text).toBe('Secret burned at the request of agent API; the link no longer opens.');
+      expect(lastNote(after).text).toBe(
+        `Secret burned at the request of agent API (${t.input.agent}); the link no longer opens.`,
+      );
       expect(t.callsOf('burnSecret').map((c) => c.args)).toEqual([
-        { metadataKey: t.secrets[0]!.metadataKey, passphrase: undefined },
+        {
+          binding: { shareId: t.input.shareId, link: t.input.link, passphrase: t.input.passphrase },
+          receipt: expect.objectContaining({ sealed: 'v2' }),
+        },
       ]);
-      await expect(t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] })).rejects.toThrow();
+      expect(t.receiptKey(t.callsOf('burnSecret')[0]!.args)).toBe(t.secrets[0]!.metadataKey);
+      // The workflow has closed: an update to it answers "not found" (the API then reports the final state).
+      await expect(t.handle.executeUpdate(burnUpdate, { args: [byAgent] })).rejects.toThrow();
       expect((await t.result()).state).toBe('burned');
     });
 
     it('a burn while paused for a technician before a secret exists ends burned, and the burn update waits for it', async () => {
       const t = await h.start({}, { steps: { createSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true })] } });
       await t.untilState('needs_technician');
-      const after = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
+      const after = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API', agent: t.input.agent }] });
       expect(after.state).toBe('burned');
       expect(lastNote(after).text).toMatch(/before a secret existed; nothing was sent/);
       expect((await t.result()).state).toBe('burned');
@@ -490,7 +518,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
         { steps: { burnSecret: [fail('OTS_AUTH', 'refused', { nonRetryable: true, message: 'Not authorized' })] } },
       );
       await t.untilState('awaiting_view');
-      const blocked = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] });
+      const blocked = await t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API', agent: t.input.agent }] });
       expect(blocked.state).toBe('needs_technician');
       expect(lastNote(blocked)).toMatchObject({ followUp: true });
       expect(lastNote(blocked).text).toMatch(/^Burning the Onetime Secret failed \(OTS_AUTH: Not authorized\)/);
@@ -571,9 +599,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       await t.untilState('awaiting_view');
       const s = await cancelled(t);
       neverPaused(s);
-      expect(t.callsOf('burnSecret').map((c) => c.args)).toEqual([
-        { metadataKey: t.secrets[0]!.metadataKey, passphrase: undefined },
-      ]);
+      expect(t.callsOf('burnSecret').map((c) => t.receiptKey(c.args))).toEqual([t.secrets[0]!.metadataKey]);
       expect(t.secrets[0]!.burned).toBe(true);
       expect(lastNote(s).text).toMatch(CANCELLED_NOTE);
       expect(lastNote(s).text).toMatch(/\. The secret was burned: the link no longer opens\.$/);
@@ -588,7 +614,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       neverPaused(s);
       expect(t.callsOf('createSecret')).toHaveLength(1);
       expect((await history(t)).some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(false);
-      expect(t.callsOf('burnSecret').map((c) => c.args.metadataKey)).toEqual([t.secrets[0]!.metadataKey]);
+      expect(t.callsOf('burnSecret').map((c) => t.receiptKey(c.args))).toEqual([t.secrets[0]!.metadataKey]);
       expect(t.secrets[0]!.burned).toBe(true);
       expect(t.callsOf('sendLinkSms')).toHaveLength(0);
       expect(lastNote(s).text).toMatch(/The secret was burned: the link no longer opens\.$/);
@@ -664,9 +690,15 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       );
       expect(t.secrets[0]!.burned).toBeUndefined();
       // The closed workflow still answers what a direct burn needs (sealed, as it holds them).
-      expect(await t.handle.query(burnMaterialQuery)).toEqual({
-        created: expect.objectContaining({ metadataKey: t.secrets[0]!.metadataKey }),
+      const material = await t.handle.query(burnMaterialQuery);
+      expect(material.binding).toEqual({
+        shareId: t.input.shareId,
+        link: t.input.link,
+        passphrase: t.input.passphrase,
       });
+      expect(t.receiptKey({ binding: material.binding!, receipt: material.created!.receipt })).toBe(
+        t.secrets[0]!.metadataKey,
+      );
     });
 
     it('while a failed burn waits for a technician: the cancellation burns again with its own policy', async () => {
@@ -682,7 +714,9 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
     it('a burn update waiting for the burn when the cancellation comes is refused, and the hand-off ends cancelled', async () => {
       const t = await h.start({}, { steps: { burnSecret: [cancelsDuring()] } });
       await t.untilState('awaiting_view');
-      await expect(t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API' }] })).rejects.toThrow();
+      await expect(
+        t.handle.executeUpdate(burnUpdate, { args: [{ by: 'agent API', agent: t.input.agent }] }),
+      ).rejects.toThrow();
       const s = await ended(t);
       expect(t.secrets[0]!.burned).toBe(true);
       // The update's burn (cancelled with the workflow) and the cancellation's own.
@@ -791,7 +825,7 @@ describe.skipIf(unavailable)('long watches, on the dev server (it suggests conti
       if (c.runId !== c.handoff.firstRunId) c.handoff.open();
       return c.proceed();
     };
-    const t = await h.start({ pollIntervals: [0.1] }, { steps: { checkSecret: times(30, openInSecondRun) } });
+    const t = await h.start({ pollIntervals: [0.25] }, { steps: { checkSecret: times(30, openInSecondRun) } });
     const result = await t.result();
     expect(result.state).toBe('viewed');
     const runs = new Set(t.callsOf('checkSecret').map((c) => c.runId));

@@ -103,8 +103,12 @@ describe.skipIf(unavailable)('voice passphrase on the time-skipping test server'
     expect(s.state).toBe('awaiting_view');
 
     expect(t.callsOf('awaitCall').map((c) => c.args)).toEqual([{ callSid, workflowId: t.workflowId }]);
+    // The CallSid and format come from the binding the passphrase is sealed for (src/seal.ts).
     expect(t.callsOf('speakPassphrase').map((c) => c.args)).toEqual([
-      { callSid, passphrase: t.input.secret.passphrase, format: 'digits' },
+      {
+        binding: { shareId: t.input.shareId, link: t.input.link, passphrase: t.input.passphrase },
+        passphrase: t.input.secret.passphrase,
+      },
     ]);
     // The link SMS tells the caller the passphrase comes on the call; no passphrase SMS.
     expect(t.callsOf('sendLinkSms')[0]!.args.passphraseVia).toBe('voice');
@@ -127,8 +131,14 @@ describe.skipIf(unavailable)('voice passphrase on the time-skipping test server'
       ),
     );
     expect(t.callsOf('sendPassphraseSms').map((c) => c.args)).toEqual([
-      { to: FALLBACK_TO, passphrase: t.input.secret.passphrase, statusCallback: t.input.smsStatusCallback },
+      {
+        binding: { shareId: t.input.shareId, link: t.input.link, passphrase: t.input.passphrase },
+        passphrase: t.input.secret.passphrase,
+        statusCallback: t.input.smsStatusCallback,
+      },
     ]);
+    // The activity sends it where the binding allows: the fallback number (activities/delivery.ts).
+    expect(t.sms.map((m) => [m.kind, m.to])).toEqual([['passphrase', FALLBACK_TO]]);
     expect(t.callsOf('speakPassphrase')).toHaveLength(0);
     // The call session knows the hand-off waited for it.
     expect(await callStatus(callSid)).toMatchObject({ state: 'waiting_for_stream', waiting: [t.workflowId] });
@@ -196,7 +206,7 @@ describe.skipIf(unavailable)('voice passphrase on the time-skipping test server'
     expect(await t.noteText()).toMatch(
       /could not be read over the call \(CALL_ENDED: the caller hung up before the passphrase was read\); sending it by SMS instead/,
     );
-    expect(t.callsOf('sendPassphraseSms').map((c) => c.args.to)).toEqual([FALLBACK_TO]);
+    expect(t.sms.filter((m) => m.kind === 'passphrase').map((m) => m.to)).toEqual([FALLBACK_TO]);
   });
 
   it('a reading not heard, link by SMS: a technician decides; retry reads it again on the same call', async () => {
