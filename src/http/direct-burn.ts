@@ -1,8 +1,8 @@
 // Burning a hand-off's secret from the agent API itself, once its workflow has closed without burning it (terminated,
 // timed out or failed in Temporal, or ended with a burn that failed for good): no workflow code runs any more to do
 // it. POST /v1/shares/:id/burn (src/http/shares.ts) asks the closed workflow's burnMaterial query
-// (workflows/messages.ts) for the sealed receipt and passphrase, and burns through the service's Onetime Secret
-// client. Onetime Secret is then the record (a closed workflow cannot record anything): a second burn finds the
+// (workflows/messages.ts) for the sealed receipt key and passphrase and their binding, and burns through the
+// service's Onetime Secret client. Onetime Secret is then the record (a closed workflow cannot record anything): a second burn finds the
 // secret gone and reads the receipt's state. See docs/decisions.md ("Burning a closed hand-off directly").
 import type { OtsClient } from '../ots/client.js';
 import { OtsNotFoundError } from '../ots/errors.js';
