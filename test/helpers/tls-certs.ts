@@ -77,7 +77,7 @@ export function makeTestPki(): TestPki {
   const server = issue('localhost', 'server', ca);
   const client = issue('ots-handoff test worker', 'client', ca);
   const other = issue('some other CA', 'ca');
-  const pem = (i: Issued) => forge.pki.certificateToPem(i.cert);
+  const pem = (i: Issued) => forge.pki.certificateToPem(i.cert).replaceAll('\r\n', '\n'); // forge writes CRLF
   return {
     ca: pem(ca),
     serverCert: pem(server),
