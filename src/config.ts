@@ -440,7 +440,8 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => ({
       variable: String(i.path[0] ?? '(environment)'),
-      // Values are never echoed: a mistyped variable may hold a credential.
+      // Values are never echoed: a mistyped variable may hold a credential. (A TEMPORAL_TLS_*_PATH problem names the
+      // file's path, never its contents.)
       message: i.message,
     }));
     throw new ConfigError(problems);
