@@ -11,6 +11,7 @@
 // broken too. Hence every piece of text the service did not write itself (ticket and session ids, note texts that quote a
 // technician's comment or a burn requester, values from Onetime Secret or Twilio) goes through escapeMarkdown.
 import { ttlText } from './ttl-text.js';
+import type { PassphraseDelivery, ShareState, SmsStatus } from './types.js';
 
 /**
  * Escapes text for inline use in the Markdown above, so it renders as the same characters and nothing else:
@@ -102,15 +103,16 @@ export function technicianStaticDetails(h: {
 }
 
 /**
- * The hand-off as it stands, in Markdown, for Temporal UI's "current details" (updated on every change). Every value
- * is escaped: notes quote technicians and agents (a resolve comment, who asked for a burn), and times and delivery
- * states come from Onetime Secret and Twilio.
+ * The hand-off as it stands, in Markdown, for Temporal UI's "current details" (updated on every change). The state,
+ * passphrase mode and SMS delivery status are the service's own words (closed sets: workflows/types.ts); everything
+ * else is escaped: notes quote technicians and agents (a resolve comment, who asked for a burn) and Onetime Secret or
+ * Twilio failures, and the expiry and opening times come from Onetime Secret.
  */
 export function technicianDetails(s: {
   ticketId: string;
-  state: string;
-  link: { channel: 'sms' | 'email'; to: string; sentAt?: string; deliveryStatus?: string };
-  passphrase: { mode: string; deliveredAt?: string };
+  state: ShareState;
+  link: { channel: 'sms' | 'email'; to: string; sentAt?: string; deliveryStatus?: SmsStatus };
+  passphrase: { mode: PassphraseDelivery['mode']; deliveredAt?: string };
   expiresAt?: string;
   viewedAt?: string;
   notes: { at: string; text: string; followUp?: boolean }[];
@@ -118,10 +120,10 @@ export function technicianDetails(s: {
   const last = s.notes.at(-1);
   const md = escapeMarkdown;
   const lines = [
-    `**State:** ${md(s.state)}${s.notes.some((n) => n.followUp) ? ' — follow-up needed' : ''}`,
+    `**State:** ${s.state}${s.notes.some((n) => n.followUp) ? ' — follow-up needed' : ''}`,
     `**Ticket:** ${md(s.ticketId)}`,
-    `**Link:** ${CHANNEL_NAMES[s.link.channel]} to ${maskedMarkdown(s.link.to)}${s.link.sentAt ? `, sent ${md(s.link.sentAt)}` : ', not sent yet'}${s.link.deliveryStatus ? ` (${md(s.link.deliveryStatus)})` : ''}`,
-    `**Passphrase:** ${md(s.passphrase.mode)}${s.passphrase.deliveredAt ? `, delivered ${md(s.passphrase.deliveredAt)}` : ''}`,
+    `**Link:** ${CHANNEL_NAMES[s.link.channel]} to ${maskedMarkdown(s.link.to)}${s.link.sentAt ? `, sent ${md(s.link.sentAt)}` : ', not sent yet'}${s.link.deliveryStatus ? ` (${s.link.deliveryStatus})` : ''}`,
+    `**Passphrase:** ${s.passphrase.mode}${s.passphrase.deliveredAt ? `, delivered ${md(s.passphrase.deliveredAt)}` : ''}`,
     `**Expires:** ${s.expiresAt ? md(s.expiresAt) : 'not created yet'}`,
     ...(s.viewedAt ? [`**Opened:** ${md(s.viewedAt)}`] : []),
     ...(last ? [`**Last note:** ${md(last.at)} ${md(last.text)}`] : []),

@@ -87,9 +87,14 @@ describe('escapeMarkdown', () => {
 
 const status = {
   ticketId: 'T-1',
-  state: 'needs_technician',
-  link: { channel: 'sms' as const, to: '+155*****001', sentAt: '2026-11-30T10:00:00.000Z', deliveryStatus: 'failed' },
-  passphrase: { mode: 'none' },
+  state: 'needs_technician' as const,
+  link: {
+    channel: 'sms' as const,
+    to: '+155*****001',
+    sentAt: '2026-11-30T10:00:00.000Z',
+    deliveryStatus: 'failed' as const,
+  },
+  passphrase: { mode: 'none' as const },
   notes: [{ at: '2026-11-30T10:01:00.000Z', text: 'Technician decision: cancel by alex ([x](http://evil)).' }],
 };
 
@@ -110,7 +115,7 @@ describe("the technician's view in Temporal UI", () => {
   it('keeps its own Markdown and the masked recipients as they were', () => {
     const md = technicianDetails(status);
     expect(md.split('\n\n')).toEqual([
-      '**State:** needs\\_technician',
+      '**State:** needs_technician',
       '**Ticket:** T-1',
       '**Link:** SMS to +155*****001, sent 2026-11-30T10:00:00.000Z (failed)',
       '**Passphrase:** none',
