@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isLoopbackUrl } from './loopback.js';
 import { parseKey32 } from './key-material.js';
+import { parseNotesWebhookKeys } from './notes.js';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_PRESETS, type TtlPreset } from './ots/ttl.js';
 import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';
 import { MAX_POLL_SCHEDULE_LENGTH, MIN_POLL_INTERVAL_SECONDS } from '../workflows/poll-schedule.js';
@@ -240,7 +241,17 @@ const envSchema = z
       .max(300)
       .default(15),
     NOTES_WEBHOOK_URL: httpUrl.optional(),
-    NOTES_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    // One secret, or `id:secret,…` newest first (src/notes.ts); kept as text, parsed again by the webhook.
+    NOTES_WEBHOOK_SECRET: z
+      .string()
+      .superRefine((s, ctx) => {
+        try {
+          parseNotesWebhookKeys(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      })
+      .optional(),
     PAYLOAD_KEYS: z
       .string()
       .transform((s, ctx): PayloadKey[] => {

@@ -18,8 +18,7 @@ import { burnUpdate, statusQuery } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
-import { technicianSummary } from '../../workflows/technician-view.js';
-import { ttlText } from '../../workflows/ttl-text.js';
+import { technicianStaticDetails, technicianSummary } from '../../workflows/technician-view.js';
 import type { Binding, PassphraseDelivery } from '../../workflows/types.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
 
@@ -181,13 +180,13 @@ export function sharesRouter(deps: SharesDeps): Router {
               passphrase: mode,
               ttlSeconds: input.ttlSeconds,
             }),
-            staticDetails: [
-              `**Ticket:** ${body.ticketId}${body.sessionId ? ` (agent session ${body.sessionId})` : ''}`,
-              `**Hand-off:** ${shareId}`,
-              `**Requested:** ${new Date().toISOString()}, link valid ${ttlText(input.ttlSeconds)}`,
-              '**Secret and passphrase:** sealed (never shown here)',
-              '**When paused:** send the `resolve` signal (README, "For technicians")',
-            ].join('\n\n'),
+            staticDetails: technicianStaticDetails({
+              ticketId: body.ticketId,
+              sessionId: body.sessionId,
+              shareId,
+              requestedAt: new Date().toISOString(),
+              ttlSeconds: input.ttlSeconds,
+            }),
           }),
         );
       } catch (err) {

@@ -127,6 +127,27 @@ describe('config', () => {
     expect(ok.PAYLOAD_KEYS!.map((k) => k.id)).toEqual(['new', 'old']);
   });
 
+  it('NOTES_WEBHOOK_SECRET: one secret as before, or key id:secret pairs newest first; bad ones named, never echoed', () => {
+    const url = 'https://psa.example.com/notes';
+    const secret = 'notes-secret-0123456789abcdef';
+    expect(loadConfig({ NOTES_WEBHOOK_URL: url, NOTES_WEBHOOK_SECRET: secret }).NOTES_WEBHOOK_SECRET).toBe(secret);
+    expect(
+      loadConfig({ NOTES_WEBHOOK_URL: url, NOTES_WEBHOOK_SECRET: `2026-11:${secret}x,2026-05:${secret}` })
+        .NOTES_WEBHOOK_SECRET,
+    ).toBe(`2026-11:${secret}x,2026-05:${secret}`);
+    const cases: [string, RegExp][] = [
+      ['short-secret', /must be at least 16 characters/],
+      [`bad id:${secret}`, /entry 1: the key id must be/],
+      [`k2:${secret},k1:short-secret`, /entry 2 \(k1\): the secret must be at least 16 characters/],
+      [`k1:${secret},k1:${secret}`, /each key id may appear only once/],
+    ];
+    for (const [value, message] of cases) {
+      const p = problems({ NOTES_WEBHOOK_URL: url, NOTES_WEBHOOK_SECRET: value });
+      expect(p, value).toEqual([{ variable: 'NOTES_WEBHOOK_SECRET', message: expect.stringMatching(message) }]);
+      expect(p[0]!.message).not.toMatch(/short-secret|notes-secret/);
+    }
+  });
+
   it('a complete live configuration is accepted', () => {
     const c = loadConfig({
       OTS_BASE_URL: 'https://eu.onetimesecret.com/',
