@@ -95,6 +95,11 @@ export interface SimulatedCallOptions {
   publicBaseUrl: string;
   /** Where the service really listens (http://127.0.0.1:PORT): every request and the WebSocket go here. */
   localBaseUrl: string;
+  /**
+   * Other base URLs a returnUrl may be under (posted there as written): set only by code, never from the
+   * environment, for tests that run an agent of their own on another port. Default none.
+   */
+  returnUrlBases?: readonly string[];
   /** Voice webhook path, query string allowed (it is signed as part of the URL). Default "/twilio/voice". */
   voicePath?: string;
   /** Call-status webhook path; null to send none. Default "/twilio/call-status". */
@@ -193,6 +198,7 @@ export function returnUrlTarget(
   returnUrl: string,
   publicBaseUrl: string,
   localBaseUrl: string,
+  otherBases: readonly string[] = [],
 ): { target: string } | { refused: string } {
   const pub = new URL(publicBaseUrl);
   const local = new URL(localBaseUrl);
@@ -204,7 +210,7 @@ export function returnUrlTarget(
   } catch {
     return { refused: 'not followed: returnUrl is not a URL' };
   }
-  if (isUnder(url, local)) return { target: url.href };
+  if (isUnder(url, local) || otherBases.some((b) => isUnder(url, new URL(b)))) return { target: url.href };
   if (isUnder(url, pub)) {
     const rest = url.pathname.slice(pub.pathname.replace(/\/+$/, '').length) + url.search;
     return { target: `${local.origin}${local.pathname.replace(/\/+$/, '')}${rest}` };
@@ -482,7 +488,7 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
    * hand-over").
    */
   const continueAt = async (url: string): Promise<void> => {
-    const where = returnUrlTarget(url, publicBase, localBase);
+    const where = returnUrlTarget(url, publicBase, localBase, opts.returnUrlBases);
     if ('refused' in where) {
       state.continuedAt = { url, refused: where.refused };
       changed();
