@@ -1,11 +1,15 @@
 // The environment, validated once. Only src/main.ts calls loadConfig with process.env; everything else receives
 // the typed Config. A bad value fails start-up with one line per bad variable (README.md, "Configuration").
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isLoopbackUrl } from './loopback.js';
 import { parseKey32 } from './key-material.js';
+import { parseNotesWebhookKeys } from './notes.js';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_PRESETS, type TtlPreset } from './ots/ttl.js';
 import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';
 import { MAX_POLL_SCHEDULE_LENGTH, MIN_POLL_INTERVAL_SECONDS } from '../workflows/poll-schedule.js';
+import { TEMPORAL_TLS_VARIABLES, temporalTlsEnabled, type TemporalSecurityEnv } from './temporal/connection-options.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
@@ -66,6 +70,83 @@ const pollIntervals = z
     return nums;
   });
 
+// Connecting to a secured Temporal (docs/temporal.md, "Connecting to a secured Temporal"). The names and rules are
+// Temporal's own environment configuration, which its SDKs and CLI read
+// (https://docs.temporal.io/references/client-environment-configuration): each certificate or key comes as a file
+// (*_PATH, the usual way: a mounted secret) or as the PEM text itself (*_DATA), never both. Both parse to the PEM
+// bytes, read and checked here, so a missing file or a wrong key stops start-up with the variable's name instead of
+// failing later as a TLS handshake error. Checks that need two variables are in the superRefine below.
+type PemKind = 'certificate' | 'private key';
+const PEM_BLOCK = {
+  certificate: /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g,
+  'private key': /-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/g,
+};
+
+/** Why `text` is not a usable PEM of this kind, or undefined. Never quotes the text. */
+function pemProblem(text: string, kind: PemKind): string | undefined {
+  if (kind === 'private key' && /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text))
+    return 'holds an encrypted private key: the SDK takes it unencrypted (protect the file instead)';
+  const blocks = text.match(PEM_BLOCK[kind]) ?? [];
+  if (blocks.length === 0) {
+    const other = kind === 'certificate' ? PEM_BLOCK['private key'] : PEM_BLOCK.certificate;
+    const holds = text.match(other) ? ` (it holds a ${kind === 'certificate' ? 'private key' : 'certificate'})` : '';
+    return `must be PEM: no "-----BEGIN ${kind === 'certificate' ? 'CERTIFICATE' : 'PRIVATE KEY'}-----" block found${holds}`;
+  }
+  if (kind === 'private key' && blocks.length > 1) return 'must hold one private key, not several';
+  try {
+    for (const block of blocks) {
+      if (kind === 'certificate') new X509Certificate(block);
+      else createPrivateKey(block);
+    }
+  } catch {
+    return `holds a PEM ${kind} that does not parse`;
+  }
+  return undefined;
+}
+
+/** A *_PATH variable: the file is read now; a bad path or content names the variable and the path. */
+const pemPath = (kind: PemKind, dataVariable: string) =>
+  z.string().transform((path, ctx): Buffer => {
+    // PEM text pasted into the path variable must not be echoed back as "the path".
+    if (path.includes('-----BEGIN') || /[\r\n]/.test(path)) {
+      ctx.addIssue({ code: 'custom', message: `holds PEM text, not a file path: put the PEM in ${dataVariable}` });
+      return z.NEVER;
+    }
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      const { code, message } = err as NodeJS.ErrnoException;
+      ctx.addIssue({ code: 'custom', message: `cannot read ${path} (${code ?? message})` });
+      return z.NEVER;
+    }
+    const problem = pemProblem(text, kind);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: `${path} ${problem}` });
+      return z.NEVER;
+    }
+    return Buffer.from(text);
+  });
+
+/**
+ * A *_DATA variable: the PEM text itself. A value with "\n" escapes and no line breaks (an env file cannot hold
+ * a multi-line value) is unescaped first.
+ */
+const pemData = (kind: PemKind, pathVariable: string) =>
+  z.string().transform((value, ctx): Buffer => {
+    const text = /[\r\n]/.test(value) ? value : value.replaceAll('\\n', '\n');
+    if (!text.includes('-----BEGIN') && /^[\w./~-]+$/.test(text)) {
+      ctx.addIssue({ code: 'custom', message: `looks like a file path, not PEM text: put a path in ${pathVariable}` });
+      return z.NEVER;
+    }
+    const problem = pemProblem(text, kind);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return Buffer.from(text);
+  });
+
 const envSchema = z
   .object({
     PORT: port.default(3000),
@@ -77,6 +158,25 @@ const envSchema = z
       .regex(/^[^\s:]+:\d+$/, 'must be host:port')
       .optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_TLS: bool.optional(),
+    TEMPORAL_TLS_SERVER_CA_CERT_PATH: pemPath('certificate', 'TEMPORAL_TLS_SERVER_CA_CERT_DATA').optional(),
+    TEMPORAL_TLS_SERVER_CA_CERT_DATA: pemData('certificate', 'TEMPORAL_TLS_SERVER_CA_CERT_PATH').optional(),
+    TEMPORAL_TLS_CLIENT_CERT_PATH: pemPath('certificate', 'TEMPORAL_TLS_CLIENT_CERT_DATA').optional(),
+    TEMPORAL_TLS_CLIENT_CERT_DATA: pemData('certificate', 'TEMPORAL_TLS_CLIENT_CERT_PATH').optional(),
+    TEMPORAL_TLS_CLIENT_KEY_PATH: pemPath('private key', 'TEMPORAL_TLS_CLIENT_KEY_DATA').optional(),
+    TEMPORAL_TLS_CLIENT_KEY_DATA: pemData('private key', 'TEMPORAL_TLS_CLIENT_KEY_PATH').optional(),
+    TEMPORAL_TLS_SERVER_NAME: z
+      .string()
+      .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'must be a host name, as in the server certificate')
+      .optional(),
+    // Temporal's convention has it; neither SDK connection can skip the host name check, so only false is accepted.
+    TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: bool
+      .refine(
+        (v) => !v,
+        'true is not supported (the TypeScript SDK always checks the server certificate against the host name): set TEMPORAL_TLS_SERVER_NAME to the name in the certificate',
+      )
+      .optional(),
+    TEMPORAL_API_KEY: z.string().regex(/^\S+$/, 'must be the API key alone, without spaces or line breaks').optional(),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('ots-handoff'),
     TEMPORAL_UI_PORT: port.default(8233),
     TEMPORAL_PORT: port.default(7233),
@@ -141,7 +241,17 @@ const envSchema = z
       .max(300)
       .default(15),
     NOTES_WEBHOOK_URL: httpUrl.optional(),
-    NOTES_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    // One secret, or `id:secret,…` newest first (src/notes.ts); kept as text, parsed again by the webhook.
+    NOTES_WEBHOOK_SECRET: z
+      .string()
+      .superRefine((s, ctx) => {
+        try {
+          parseNotesWebhookKeys(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      })
+      .optional(),
     PAYLOAD_KEYS: z
       .string()
       .transform((s, ctx): PayloadKey[] => {
@@ -238,6 +348,7 @@ const envSchema = z
         message: `must be set ${live ? 'when any service is live' : 'with TEMPORAL_ADDRESS (every worker of a shared Temporal needs the same keys)'}: Temporal payloads are encrypted with it (k1:$(openssl rand -base64 32))`,
       });
     }
+    temporalSecurityRules(env, ctx);
     if (env.VOICE_CLIPS === 'deepgram' && !env.DEEPGRAM_API_KEY) {
       ctx.addIssue({
         code: 'custom',
@@ -255,6 +366,68 @@ const envSchema = z
   });
 
 export type Env = z.infer<typeof envSchema>;
+
+/** The TEMPORAL_TLS_* and TEMPORAL_API_KEY rules that need more than one variable. */
+function temporalSecurityRules(env: TemporalSecurityEnv, ctx: z.RefinementCtx): void {
+  const issue = (variable: string, message: string) => ctx.addIssue({ code: 'custom', path: [variable], message });
+  const set = [...TEMPORAL_TLS_VARIABLES, 'TEMPORAL_API_KEY' as const].filter((v) => env[v] !== undefined);
+  if (!env.TEMPORAL_ADDRESS) {
+    const securing = [...(env.TEMPORAL_TLS ? ['TEMPORAL_TLS' as const] : []), ...set];
+    if (securing.length > 0)
+      issue(
+        'TEMPORAL_ADDRESS',
+        `must be set with ${securing.join(', ')}: they secure the connection to your Temporal server; the embedded dev server (TEMPORAL_ADDRESS unset) is plain and on this machine`,
+      );
+    return;
+  }
+  for (const [path, data] of [
+    ['TEMPORAL_TLS_SERVER_CA_CERT_PATH', 'TEMPORAL_TLS_SERVER_CA_CERT_DATA'],
+    ['TEMPORAL_TLS_CLIENT_CERT_PATH', 'TEMPORAL_TLS_CLIENT_CERT_DATA'],
+    ['TEMPORAL_TLS_CLIENT_KEY_PATH', 'TEMPORAL_TLS_CLIENT_KEY_DATA'],
+  ] as const) {
+    if (env[path] && env[data]) issue(data, `is set together with ${path}: set one of them`);
+  }
+  const cert = env.TEMPORAL_TLS_CLIENT_CERT_PATH ?? env.TEMPORAL_TLS_CLIENT_CERT_DATA;
+  const key = env.TEMPORAL_TLS_CLIENT_KEY_PATH ?? env.TEMPORAL_TLS_CLIENT_KEY_DATA;
+  const certName = env.TEMPORAL_TLS_CLIENT_CERT_DATA
+    ? 'TEMPORAL_TLS_CLIENT_CERT_DATA'
+    : 'TEMPORAL_TLS_CLIENT_CERT_PATH';
+  const keyName = env.TEMPORAL_TLS_CLIENT_KEY_DATA ? 'TEMPORAL_TLS_CLIENT_KEY_DATA' : 'TEMPORAL_TLS_CLIENT_KEY_PATH';
+  if (cert && !key) {
+    issue(
+      'TEMPORAL_TLS_CLIENT_KEY_PATH',
+      `must be set too (or TEMPORAL_TLS_CLIENT_KEY_DATA): ${certName} is set, and mutual TLS needs the client certificate and its private key`,
+    );
+  } else if (key && !cert) {
+    issue(
+      'TEMPORAL_TLS_CLIENT_CERT_PATH',
+      `must be set too (or TEMPORAL_TLS_CLIENT_CERT_DATA): ${keyName} is set, and mutual TLS needs the client certificate and its private key`,
+    );
+  } else if (cert && key) {
+    let matches = false;
+    try {
+      matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
+    } catch {
+      // both parsed above; a key of another type than the certificate's does not match
+    }
+    if (!matches) issue(keyName, `is not the private key of the certificate in ${certName}`);
+  }
+  if (env.TEMPORAL_TLS === false) {
+    const tlsSet = set.filter((v) => v !== 'TEMPORAL_API_KEY');
+    if (tlsSet.length > 0)
+      issue(
+        'TEMPORAL_TLS',
+        `is false, but ${tlsSet.join(', ')} ${tlsSet.length > 1 ? 'are' : 'is'} set: remove them or unset TEMPORAL_TLS`,
+      );
+  }
+  // As with OTS_API_KEY: the key travels with every request, so only over TLS, except to this machine.
+  if (env.TEMPORAL_API_KEY && !temporalTlsEnabled(env) && !isLoopbackUrl(`http://${env.TEMPORAL_ADDRESS}`)) {
+    issue(
+      'TEMPORAL_TLS',
+      'is false with TEMPORAL_API_KEY: the API key would travel in clear text; plain only to a loopback TEMPORAL_ADDRESS',
+    );
+  }
+}
 
 export type ServiceMode = 'live' | 'sandbox';
 
@@ -286,7 +459,8 @@ export function loadConfig(source: Record<string, string | undefined>): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => ({
       variable: String(i.path[0] ?? '(environment)'),
-      // Values are never echoed: a mistyped variable may hold a credential.
+      // Values are never echoed: a mistyped variable may hold a credential. (A TEMPORAL_TLS_*_PATH problem names the
+      // file's path, never its contents.)
       message: i.message,
     }));
     throw new ConfigError(problems);

@@ -13,6 +13,11 @@ import {
   type SandboxSecrets,
 } from './service.js';
 import { ensureTemporalCli } from './temporal/cli.js';
+import {
+  describeTemporalSecurity,
+  temporalConnectionOptions,
+  type TemporalConnectionOptions,
+} from './temporal/connection-options.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
 import { registerSearchAttributes } from './temporal/register-search-attributes.js';
 import { installTemporalLogging } from './temporal/runtime-logging.js';
@@ -26,7 +31,7 @@ function banner(
   svc: RunningService,
   sb: SandboxSecrets,
   uiUrl: string | undefined,
-  temporalAddress: string,
+  temporal: TemporalConnectionOptions,
 ): string {
   const token = config.AGENT_API_TOKENS ? '<one of AGENT_API_TOKENS>' : sb.agentToken;
   const lines = [
@@ -36,7 +41,7 @@ function banner(
     `  Twilio SMS     : ${config.modes.twilio}${config.modes.twilio === 'sandbox' ? ` (sent messages at ${svc.url}/sandbox/outbox)` : ''}`,
     `  Voice          : media streams ${svc.voice.mediaUrl}/<call token>, clips "${svc.voice.clips.id}", speech ${config.modes.deepgram === 'live' ? 'Deepgram' : svc.sandbox?.deepgramFake ? 'sandbox Deepgram fake' : 'off (DTMF only)'}${svc.sandbox?.simulatedCalls ? `; simulated calls at ${svc.url}/sandbox/calls` : ''}`,
     `  Agent API      : ${svc.url}/v1  (Authorization: Bearer ${token})`,
-    `  Temporal       : ${temporalAddress}${uiUrl ? `, Web UI ${uiUrl}` : ''}`,
+    `  Temporal       : ${temporalWhere(temporal)}${uiUrl ? `, Web UI ${uiUrl}` : ''}`,
     `  Codec server   : ${svc.url}/codec  (payloads encrypted with ${config.PAYLOAD_KEYS ? `PAYLOAD_KEYS, key "${config.PAYLOAD_KEYS[0]!.id}"` : 'a sandbox key made on first start, kept in .data/; set PAYLOAD_KEYS in production'})`,
     '',
     'Try it:',
@@ -53,6 +58,12 @@ function banner(
     '',
   ];
   return lines.join('\n');
+}
+
+/** "host:port", or "host:port (mutual TLS, API key)": how the service reaches Temporal, never any key material. */
+function temporalWhere(temporal: TemporalConnectionOptions): string {
+  const security = describeTemporalSecurity(temporal);
+  return `${temporal.address}${security ? ` (${security})` : ''}`;
 }
 
 async function main(): Promise<void> {
@@ -102,7 +113,21 @@ async function main(): Promise<void> {
     });
   }
   const temporalAddress = config.TEMPORAL_ADDRESS ?? dev!.address;
-  const connection = await Connection.connect({ address: temporalAddress });
+  // The same options as the service's client and workers (TLS, mutual TLS, API key; plain for the embedded server).
+  const temporal = temporalConnectionOptions(config, temporalAddress);
+  let connection: Connection;
+  try {
+    connection = await Connection.connect(temporal);
+  } catch (err) {
+    await dev?.stop();
+    say(
+      `Cannot reach Temporal at ${temporalWhere(temporal)}: ${(err as Error).message}` +
+        (temporal.tls
+          ? ' (over TLS a failed handshake shows only as a connect timeout: check the server CA, the client certificate and TEMPORAL_TLS_SERVER_NAME; docs/temporal.md, "Connecting to a secured Temporal")'
+          : ''),
+    );
+    process.exit(1);
+  }
   await registerSearchAttributes(connection, config.TEMPORAL_NAMESPACE, allSearchAttributes);
   await connection.close();
 
@@ -123,7 +148,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  say(banner(config, svc, sb, dev?.uiUrl, temporalAddress));
+  say(banner(config, svc, sb, dev?.uiUrl, temporal));
 
   let stopping = false;
   const stop = async (signal: string) => {

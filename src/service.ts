@@ -23,6 +23,7 @@ import { setupVoice, type Voice } from './voice/setup.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, type TemporalClient } from './temporal/client.js';
 import { EncryptionCodec, parsePayloadKeys } from './temporal/payload-codec.js';
+import { temporalConnectionOptions } from './temporal/connection-options.js';
 import { createDataConverter } from './temporal/data-converter.js';
 import { createWorkers, type Workers } from './temporal/worker.js';
 import { createSmsSender, type SmsSender } from './twilio/sms.js';
@@ -94,7 +95,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const voice = await startVoice(opts, { temporal, voiceQueue, twilioAuthToken, sandbox });
 
   const workers = await createWorkers({
-    address: opts.temporalAddress,
+    // The client's options (connectTemporal): TLS, mutual TLS and the API key from the config, for TEMPORAL_ADDRESS.
+    ...temporalConnectionOptions(config, opts.temporalAddress),
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities: createActivities({
@@ -224,7 +226,10 @@ function createClients(
   return { ots, sms, notes, twilioAuthToken: twilio.authToken };
 }
 
-/** The Temporal client, with payloads encrypted (PAYLOAD_KEYS, or the sandbox's key). */
+/**
+ * The Temporal client, with payloads encrypted (PAYLOAD_KEYS, or the sandbox's key), over TLS / mutual TLS / with an
+ * API key as the config says (src/temporal/connection-options.ts; the workers connect with the same options).
+ */
 async function connectTemporal(opts: ServiceOptions) {
   const { config } = opts;
   const payloadKeys = config.PAYLOAD_KEYS ?? parsePayloadKeys(opts.sandboxSecrets.payloadKeys);
@@ -233,7 +238,7 @@ async function connectTemporal(opts: ServiceOptions) {
     ? { ...dataConverter, payloadCodecs: [] }
     : dataConverter;
   const temporal = await connectClient({
-    address: opts.temporalAddress,
+    ...temporalConnectionOptions(config, opts.temporalAddress),
     namespace: config.TEMPORAL_NAMESPACE,
     dataConverter: temporalConverter,
   });

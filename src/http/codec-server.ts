@@ -8,14 +8,18 @@
 //    authenticating proxy in front of a remote UI);
 //  - without a token, only when `localUi` is on (sandbox with the embedded dev server, or CODEC_LOCAL_UI=true):
 //    the embedded UI sends no token and no cookie (docs/temporal.md, "Payload codec and codec server"), so a
-//    browser on this machine is let in when the request has a listed Origin, a loopback peer, a loopback Host, and
-//    no sign of having been forwarded (a tunnel such as ngrok or a local reverse proxy also connects from loopback).
+//    browser on this machine is let in when the request has a listed Origin, a loopback peer, a loopback Host (an IP
+//    literal or `localhost`, parsed: src/loopback.ts), and no sign of having been forwarded (a tunnel such as ngrok
+//    or a local reverse proxy also connects from loopback). Every one of those is a header or an address a
+//    non-browser client at the far end of a byte-forwarding tunnel (ssh -L, kubectl port-forward, ngrok tcp) can
+//    present too: the path is for a machine nothing is forwarded to (README.md, "Confidentiality").
 // X-Namespace, when given, must name the service's namespace: these keys decode that namespace only.
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { isLoopbackAddress, isLoopbackHostHeader } from '../loopback.js';
 import { bearerChecker } from './auth.js';
 import { describeIssues } from './schemas.js';
 
@@ -44,10 +48,6 @@ const payloadsBody = z.object({
     .max(10_000),
 });
 
-function isLoopback(addr: string | undefined): boolean {
-  return !!addr && (addr === '::1' || /^(::ffff:)?127\./.test(addr));
-}
-
 const FORWARDING_HEADERS = [
   'forwarded',
   'x-forwarded-for',
@@ -73,12 +73,13 @@ export function codecGate(
   const bearer = opts.checkBearer(facts.authorization);
   if (bearer.result === 'ok') return undefined;
   if (bearer.result === 'wrong') return { status: 403, error: 'this token is not allowed' };
-  const host = (facts.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  // Host must be an IP literal of this machine or `localhost` exactly (src/loopback.ts): a DNS-rebinding page's
+  // requests carry its own name (127.attacker.example, 127.0.0.1.nip.io, localhost.evil.com), and are refused.
   const local =
     opts.localUi &&
     facts.origin !== undefined &&
-    isLoopback(facts.peer) &&
-    (host === 'localhost' || isLoopback(host)) &&
+    isLoopbackAddress(facts.peer) &&
+    isLoopbackHostHeader(facts.host) &&
     !facts.headerNames.some((h) => FORWARDING_HEADERS.includes(h.toLowerCase()));
   if (local) return undefined;
   return { status: 401, error: 'missing bearer token (Authorization: Bearer <one of CODEC_TOKENS>)' };

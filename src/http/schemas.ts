@@ -13,10 +13,37 @@ const secretValue = z
   .min(1, 'must not be empty')
   .refine((v) => Buffer.byteLength(v, 'utf8') <= 10_000, 'must be at most 10,000 bytes');
 
+/**
+ * Ticket ids are plain identifiers, as PSAs write them: INC0012345, RITM0010001 (ServiceNow), PROJ-123 (Jira),
+ * #4521 (Zendesk, Syncro), T20251130.0042 (Autotask), 123456 (ConnectWise, HaloPSA), org/repo#12. No spaces,
+ * brackets, parentheses or other punctuation: the id is a readable search attribute (TicketId) and goes into logs
+ * and Temporal UI's Markdown (workflows/technician-view.ts), so neither a link in Markdown nor a mis-pasted password
+ * gets in.
+ */
+export const TICKET_ID_PATTERN = '^#?[A-Za-z0-9][A-Za-z0-9._/#-]*$';
+const TICKET_ID_RULE =
+  'must be a ticket id of 1 to 128 characters: letters A-Z a-z, digits 0-9 and . _ / # - only (no spaces, brackets or parentheses), starting with a letter, a digit or #, e.g. INC0012345, PROJ-123, #4521, T20251130.0042';
+/** Session ids (UUIDs, call_…, CA…, urn:uuid:…): the same alphabet plus `:`, starting with a letter or digit. */
+export const SESSION_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:/#-]*$';
+const SESSION_ID_RULE =
+  'must be a session id of 1 to 128 characters: letters A-Z a-z, digits 0-9 and . _ : / # - only (no spaces, brackets or parentheses), starting with a letter or a digit';
+
 export const shareRequestSchema = z
   .object({
-    ticketId: z.string().trim().min(1, 'must not be empty').max(128).describe('PSA ticket this hand-off belongs to'),
-    sessionId: z.string().min(1).max(128).optional().describe('Voice-agent session id, for audit'),
+    ticketId: z
+      .string()
+      .trim()
+      .max(128, TICKET_ID_RULE)
+      .regex(new RegExp(TICKET_ID_PATTERN), TICKET_ID_RULE)
+      .describe(
+        'PSA ticket this hand-off belongs to, as the PSA writes it: letters, digits and . _ / # - only (e.g. INC0012345, PROJ-123, #4521, T20251130.0042)',
+      ),
+    sessionId: z
+      .string()
+      .max(128, SESSION_ID_RULE)
+      .regex(new RegExp(SESSION_ID_PATTERN), SESSION_ID_RULE)
+      .optional()
+      .describe('Voice-agent session id, for audit: letters, digits and . _ : / # - only'),
     secret: z
       .union(
         [

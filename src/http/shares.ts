@@ -24,8 +24,7 @@ import { burnMaterialQuery, burnUpdate, statusQuery, type BurnMaterial } from '.
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
-import { technicianSummary } from '../../workflows/technician-view.js';
-import { ttlText } from '../../workflows/ttl-text.js';
+import { technicianStaticDetails, technicianSummary } from '../../workflows/technician-view.js';
 import {
   FINAL_STATES,
   type Binding,
@@ -228,13 +227,13 @@ export function sharesRouter(deps: SharesDeps): Router {
               passphrase: mode,
               ttlSeconds: input.ttlSeconds,
             }),
-            staticDetails: [
-              `**Ticket:** ${body.ticketId}${body.sessionId ? ` (agent session ${body.sessionId})` : ''}`,
-              `**Hand-off:** ${shareId}`,
-              `**Requested:** ${new Date().toISOString()}, link valid ${ttlText(input.ttlSeconds)}`,
-              '**Secret and passphrase:** sealed (never shown here)',
-              '**When paused:** send the `resolve` signal (README, "For technicians")',
-            ].join('\n\n'),
+            staticDetails: technicianStaticDetails({
+              ticketId: body.ticketId,
+              sessionId: body.sessionId,
+              shareId,
+              requestedAt: new Date().toISOString(),
+              ttlSeconds: input.ttlSeconds,
+            }),
           }),
         );
       } catch (err) {

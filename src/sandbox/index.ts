@@ -34,6 +34,8 @@ export interface SandboxKnobs {
   otsStateFile?: string;
   /** Called with each SMS the Twilio fake accepts. */
   onSms?: TwilioFakeOptions['onMessage'];
+  /** Base URLs besides this service's where simulated calls may follow a returnUrl (tests' own agents). */
+  returnUrlBases?: readonly string[];
 }
 
 export interface SandboxOptions extends SandboxKnobs {
@@ -121,6 +123,7 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
             callerClips,
             publicBaseUrl: () => config.publicBaseUrl,
             localBaseUrl: () => localUrl,
+            returnUrlBases: opts.returnUrlBases,
           });
         },
         closeAll: async () => simulatedCalls?.closeAll(),

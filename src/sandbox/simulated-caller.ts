@@ -81,10 +81,10 @@ export interface SimulatedCallSnapshot {
   warnings: string[];
   /**
    * Where the call went on after the service closed the stream: the TwiML's `<Redirect>` (the agent's returnUrl).
-   * Like Twilio, the caller POSTs the signed voice webhook there — to loopback addresses only (a sandbox fake talks
-   * to nothing else); `status` is the answer's HTTP status, absent when it was not fetched.
+   * Like Twilio, the caller POSTs the signed voice webhook there, but only when it is on the service's own base URL
+   * (returnUrlTarget); `status` is the answer's HTTP status, `refused` why it was not fetched.
    */
-  continuedAt?: { url: string; status?: number };
+  continuedAt?: { url: string; status?: number; refused?: string };
 }
 
 export interface SimulatedCallOptions {
@@ -95,6 +95,11 @@ export interface SimulatedCallOptions {
   publicBaseUrl: string;
   /** Where the service really listens (http://127.0.0.1:PORT): every request and the WebSocket go here. */
   localBaseUrl: string;
+  /**
+   * Other base URLs a returnUrl may be under (posted there as written): set only by code, never from the
+   * environment, for tests that run an agent of their own on another port. Default none.
+   */
+  returnUrlBases?: readonly string[];
   /** Voice webhook path, query string allowed (it is signed as part of the URL). Default "/twilio/voice". */
   voicePath?: string;
   /** Call-status webhook path; null to send none. Default "/twilio/call-status". */
@@ -169,6 +174,48 @@ export function wroteDownFrom(heard: readonly string[]): string | undefined {
     .slice(intro + 1, again)
     .filter((n) => /^[0-9a-z]$/.test(n))
     .join('');
+}
+
+/** Whether `url` is `base` or under its path (same origin, no credentials). */
+function isUnder(url: URL, base: URL): boolean {
+  const prefix = base.pathname.replace(/\/+$/, '');
+  return (
+    url.origin === base.origin &&
+    !url.username &&
+    !url.password &&
+    (url.pathname === prefix || url.pathname.startsWith(`${prefix}/`))
+  );
+}
+
+/**
+ * Where the simulated caller POSTs a `<Redirect>` (the agent's returnUrl): only to the service it was configured to
+ * call. A returnUrl under PUBLIC_BASE_URL goes to the same path on the local base (as the voice webhook does); one
+ * under the local base goes there. Anything else is refused with the reason: the agent API lets any caller choose
+ * returnUrl, and a sandbox fake that POSTed signed requests to any address on this machine and reported the status
+ * would be a probe of every local port.
+ */
+export function returnUrlTarget(
+  returnUrl: string,
+  publicBaseUrl: string,
+  localBaseUrl: string,
+  otherBases: readonly string[] = [],
+): { target: string } | { refused: string } {
+  const pub = new URL(publicBaseUrl);
+  const local = new URL(localBaseUrl);
+  const bases = pub.origin === local.origin ? local.origin : `${pub.origin} or ${local.origin}`;
+  const refused = `not followed: the simulated caller posts only to the service it calls (${bases}), and this returnUrl is elsewhere`;
+  let url: URL;
+  try {
+    url = new URL(returnUrl);
+  } catch {
+    return { refused: 'not followed: returnUrl is not a URL' };
+  }
+  if (isUnder(url, local) || otherBases.some((b) => isUnder(url, new URL(b)))) return { target: url.href };
+  if (isUnder(url, pub)) {
+    const rest = url.pathname.slice(pub.pathname.replace(/\/+$/, '').length) + url.search;
+    return { target: `${local.origin}${local.pathname.replace(/\/+$/, '')}${rest}` };
+  }
+  return { refused };
 }
 
 /** Maps the TwiML's wss:// URL on the public base to the same path on the local base (ws://127.0.0.1:PORT…). */
@@ -441,17 +488,17 @@ export function placeSimulatedCall(opts: SimulatedCallOptions): SimulatedCall {
    * hand-over").
    */
   const continueAt = async (url: string): Promise<void> => {
-    state.continuedAt = { url };
-    changed();
-    let target: URL;
-    try {
-      target = new URL(url);
-    } catch {
+    const where = returnUrlTarget(url, publicBase, localBase, opts.returnUrlBases);
+    if ('refused' in where) {
+      state.continuedAt = { url, refused: where.refused };
+      changed();
       return;
     }
-    if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) return;
+    state.continuedAt = { url };
+    changed();
     try {
-      const res = await postWebhook(url, url, { CallStatus: 'in-progress' });
+      // Signed over the URL as written, as Twilio signs what it requests; sent where the service really listens.
+      const res = await postWebhook(url, where.target, { CallStatus: 'in-progress' });
       await res.body.dump();
       state.continuedAt = { url, status: res.statusCode };
       changed();

@@ -37,7 +37,7 @@ export type PlaceCallRequest = z.infer<typeof placeCallRequestSchema>;
 
 export interface SimulatedCallsOptions extends Pick<
   SimulatedCallOptions,
-  'accountSid' | 'authToken' | 'clips' | 'callerClips' | 'statusCallbackPath'
+  'accountSid' | 'authToken' | 'clips' | 'callerClips' | 'statusCallbackPath' | 'returnUrlBases'
 > {
   /** The service's PUBLIC_BASE_URL and where it really listens; functions because the port may be known late. */
   publicBaseUrl: () => string;
@@ -77,6 +77,7 @@ export function createSimulatedCalls(opts: SimulatedCallsOptions): SimulatedCall
       clips: opts.clips,
       ...(opts.callerClips ? { callerClips: opts.callerClips } : {}),
       ...(opts.statusCallbackPath !== undefined ? { statusCallbackPath: opts.statusCallbackPath } : {}),
+      ...(opts.returnUrlBases ? { returnUrlBases: opts.returnUrlBases } : {}),
       publicBaseUrl: opts.publicBaseUrl(),
       localBaseUrl: opts.localBaseUrl(),
       ...req,

@@ -1,4 +1,5 @@
-// The one place a Temporal client is built, with the service's data converter (payload encryption).
+// The one place a Temporal client is built, with the service's data converter (payload encryption), connecting with
+// the options connection-options.ts builds (TLS, mutual TLS, API key), the same as the workers'.
 //
 // Closing safely: the SDK's gRPC retry interceptor schedules each retry with setTimeout, and Connection.close() does
 // not clear those timers; a retry that fires after the close throws "Channel has been shut down" inside the timer,
@@ -14,6 +15,7 @@ import {
   type ConnectionOptions,
 } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
+import type { TemporalConnectionOptions } from './connection-options.js';
 
 type Interceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 
@@ -26,11 +28,9 @@ export interface TemporalClient {
 /** Longest close() waits for scheduled retries (the SDK's backoff caps a single delay well below this). */
 const CLOSE_GRACE_MS = 15_000;
 
-export async function connectClient(opts: {
-  address: string;
-  namespace: string;
-  dataConverter: DataConverter;
-}): Promise<TemporalClient> {
+export async function connectClient(
+  opts: TemporalConnectionOptions & { namespace: string; dataConverter: DataConverter },
+): Promise<TemporalClient> {
   const sdk = defaultGrpcRetryOptions();
   let closing = false;
   let scheduled = 0;
@@ -49,7 +49,8 @@ export async function connectClient(opts: {
       return nextCall(o);
     });
   };
-  const connection = await Connection.connect({ address: opts.address, interceptors: [interceptor] });
+  const { address, tls, apiKey } = opts;
+  const connection = await Connection.connect({ address, tls, apiKey, interceptors: [interceptor] });
   const client = new Client({ connection, namespace: opts.namespace, dataConverter: opts.dataConverter });
   return {
     connection,

@@ -5,11 +5,14 @@
 //    (maxTaskQueueActivitiesPerSecond) that the whole fleet shares, so it stays under the OTS account's limit;
 //  - `<queue>-voice-<instance>`: this process's own queue for speakPassphrase, which only the process holding a
 //    call's media stream can run.
+// All three share one NativeConnection, made with the options connection-options.ts builds (TLS, mutual TLS, API
+// key), the same as the client's.
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import type { Activities } from '../../activities/index.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
+import type { TemporalConnectionOptions } from './connection-options.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 
@@ -27,21 +30,23 @@ export interface Workers {
   connection: NativeConnection;
 }
 
-export async function createWorkers(opts: {
-  address: string;
-  namespace: string;
-  taskQueue: string;
-  /** From activities/index.ts createActivities, grouped by the queue that runs them. */
-  activities: Activities;
-  /** This process's own queue (workflows/queues.ts voiceTaskQueue). */
-  voiceTaskQueue: string;
-  otsRatePerMinute: number;
-  /** From data-converter.ts; a prebuilt bundle must have been built with its failureConverterPath. */
-  dataConverter: DataConverter;
-  /** A prebuilt bundle (tests build one per run); otherwise workflows are bundled from source at start. */
-  workflowBundlePath?: string;
-}): Promise<Workers> {
-  const connection = await NativeConnection.connect({ address: opts.address });
+export async function createWorkers(
+  opts: TemporalConnectionOptions & {
+    namespace: string;
+    taskQueue: string;
+    /** From activities/index.ts createActivities, grouped by the queue that runs them. */
+    activities: Activities;
+    /** This process's own queue (workflows/queues.ts voiceTaskQueue). */
+    voiceTaskQueue: string;
+    otsRatePerMinute: number;
+    /** From data-converter.ts; a prebuilt bundle must have been built with its failureConverterPath. */
+    dataConverter: DataConverter;
+    /** A prebuilt bundle (tests build one per run); otherwise workflows are bundled from source at start. */
+    workflowBundlePath?: string;
+  },
+): Promise<Workers> {
+  const { address, tls, apiKey } = opts;
+  const connection = await NativeConnection.connect({ address, tls, apiKey });
   const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = opts.workflowBundlePath
     ? { workflowBundle: { codePath: opts.workflowBundlePath } }
     : { workflowsPath: WORKFLOWS_PATH };

@@ -8,7 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
-import { NOTES_SIGNATURE_HEADER, NOTES_TIMESTAMP_HEADER, signNote } from '../../src/notes.js';
+import {
+  NOTES_KEY_ID_HEADER,
+  NOTES_NOTE_ID_HEADER,
+  NOTES_SIGNATURE_HEADER,
+  NOTES_TIMESTAMP_HEADER,
+  signNote,
+} from '../../src/notes.js';
 import { startOtsEmulatorServer, makeSandboxSecrets } from '../../src/sandbox/index.js';
 import { startService, StartupError } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
@@ -80,10 +86,17 @@ describe('live Onetime Secret mode against another v1 server', () => {
       expect(r.headers[NOTES_SIGNATURE_HEADER]).toBe(signNote(webhookSecret, ts, r.body));
       expect(JSON.parse(r.body)).toMatchObject({
         type: 'ots-handoff.note',
+        noteId: r.headers[NOTES_NOTE_ID_HEADER],
         shareId: res.body.shareId,
         ticketId: 'T-LIVE',
       });
+      // A bare NOTES_WEBHOOK_SECRET (the format from before key ids) signs under key id "default".
+      expect(r.headers[NOTES_KEY_ID_HEADER]).toBe('default');
     }
+    // One id per note, for the PSA to deduplicate retries by.
+    const noteIds = received.map((r) => String(r.headers[NOTES_NOTE_ID_HEADER]));
+    expect(noteIds.every((id) => /^note_[0-9a-f]{32}$/.test(id))).toBe(true);
+    expect(new Set(noteIds).size).toBe(done.notes.length);
     expect(received.map((r) => JSON.parse(r.body).note.text).join('\n')).toMatch(/Link opened at/);
 
     await svc.expectNoLeaksIn({

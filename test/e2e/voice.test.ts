@@ -11,6 +11,7 @@ import { isValidTwilioSignature } from '../../src/twilio/signature.js';
 import { expectedTwilioSignature } from '../../src/twilio/signature.js';
 import { callQuery } from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
+import { freePort } from '../../src/temporal/ports.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { shortClipSetDir, until } from '../helpers/voice.js';
 import type { SimulatedCallSnapshot } from '../../src/sandbox/index.js';
@@ -172,13 +173,19 @@ describe('live-call passphrase with the committed clips', () => {
 describe('live-call passphrase: repeats, letters and hang-ups (short clips)', () => {
   let svc: TestService;
   let scanned: Scan | undefined;
+  /** The port of the agent's own server in the hand-over test: the one other place simulated calls may return to. */
+  let agentPort: number;
   beforeAll(async () => {
-    svc = await startTestService({
-      VOICE_CLIPS_DIR: shortClipSetDir(),
-      VOICE_PACE: '0.5',
-      VOICE_REPEAT_WINDOW_SECONDS: '2',
-      VOICE_CALL_WAIT_SECONDS: '5',
-    });
+    agentPort = await freePort();
+    svc = await startTestService(
+      {
+        VOICE_CLIPS_DIR: shortClipSetDir(),
+        VOICE_PACE: '0.5',
+        VOICE_REPEAT_WINDOW_SECONDS: '2',
+        VOICE_CALL_WAIT_SECONDS: '5',
+      },
+      { returnUrlBases: [`http://127.0.0.1:${agentPort}`] },
+    );
   });
   afterAll(async () => {
     await svc?.stop();
@@ -255,7 +262,7 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
         res.writeHead(200, { 'content-type': 'text/xml' }).end('<Response><Say>Back with the agent.</Say></Response>');
       });
     });
-    await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
+    await new Promise<void>((r) => agent.listen(agentPort, '127.0.0.1', r));
     try {
       const returnUrl = `http://127.0.0.1:${(agent.address() as AddressInfo).port}/agent/resume?step=2`;
       const callSid = await placeCall(svc, {

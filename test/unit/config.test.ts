@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { describeTemporalSecurity, temporalConnectionOptions } from '../../src/temporal/connection-options.js';
+import { makeTestPki, writeTestPki, type TestPki } from '../helpers/tls-certs.js';
 
 function problems(env: Record<string, string>) {
   try {
@@ -122,6 +127,27 @@ describe('config', () => {
     expect(ok.PAYLOAD_KEYS!.map((k) => k.id)).toEqual(['new', 'old']);
   });
 
+  it('NOTES_WEBHOOK_SECRET: one secret as before, or key id:secret pairs newest first; bad ones named, never echoed', () => {
+    const url = 'https://psa.example.com/notes';
+    const secret = 'notes-secret-0123456789abcdef';
+    expect(loadConfig({ NOTES_WEBHOOK_URL: url, NOTES_WEBHOOK_SECRET: secret }).NOTES_WEBHOOK_SECRET).toBe(secret);
+    expect(
+      loadConfig({ NOTES_WEBHOOK_URL: url, NOTES_WEBHOOK_SECRET: `2026-11:${secret}x,2026-05:${secret}` })
+        .NOTES_WEBHOOK_SECRET,
+    ).toBe(`2026-11:${secret}x,2026-05:${secret}`);
+    const cases: [string, RegExp][] = [
+      ['short-secret', /must be at least 16 characters/],
+      [`bad id:${secret}`, /entry 1: the key id must be/],
+      [`k2:${secret},k1:short-secret`, /entry 2 \(k1\): the secret must be at least 16 characters/],
+      [`k1:${secret},k1:${secret}`, /each key id may appear only once/],
+    ];
+    for (const [value, message] of cases) {
+      const p = problems({ NOTES_WEBHOOK_URL: url, NOTES_WEBHOOK_SECRET: value });
+      expect(p, value).toEqual([{ variable: 'NOTES_WEBHOOK_SECRET', message: expect.stringMatching(message) }]);
+      expect(p[0]!.message).not.toMatch(/short-secret|notes-secret/);
+    }
+  });
+
   it('a complete live configuration is accepted', () => {
     const c = loadConfig({
       OTS_BASE_URL: 'https://eu.onetimesecret.com/',
@@ -200,5 +226,229 @@ describe('config', () => {
       TWILIO_FROM: '+15551230000',
     });
     expect(p).toContainEqual({ variable: 'OTS_USERNAME', message: expect.stringMatching(/links to this machine/) });
+  });
+});
+
+// TEMPORAL_TLS*, TEMPORAL_API_KEY: docs/temporal.md ("Connecting to a secured Temporal"). The connection itself is
+// tested against a mutual-TLS server in test/integration/temporal-tls.test.ts.
+describe('config: connecting to a secured Temporal', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'config-tls-'));
+  const shared = {
+    TEMPORAL_ADDRESS: 'temporal.example.com:7233',
+    PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+  };
+  let pki: TestPki;
+  let paths: Record<keyof TestPki, string>;
+  beforeAll(() => {
+    pki = makeTestPki();
+    paths = writeTestPki(pki, dir);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const options = (env: Record<string, string>) =>
+    temporalConnectionOptions(loadConfig({ ...shared, ...env }), shared.TEMPORAL_ADDRESS);
+
+  it('mutual TLS from files: the PEM bytes, the server name and no API key reach the connection options', () => {
+    const o = options({
+      TEMPORAL_TLS_SERVER_CA_CERT_PATH: paths.ca,
+      TEMPORAL_TLS_CLIENT_CERT_PATH: paths.clientCert,
+      TEMPORAL_TLS_CLIENT_KEY_PATH: paths.clientKey,
+      TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+    });
+    expect(o).toEqual({
+      address: shared.TEMPORAL_ADDRESS,
+      tls: {
+        serverRootCACertificate: Buffer.from(pki.ca),
+        clientCertPair: { crt: Buffer.from(pki.clientCert), key: Buffer.from(pki.clientKey) },
+        serverNameOverride: 'temporal.internal',
+      },
+    });
+    expect(describeTemporalSecurity(o)).toBe('mutual TLS, server name temporal.internal');
+  });
+
+  it('TEMPORAL_API_KEY reaches the connection options and turns TLS on (system roots) unless TEMPORAL_TLS=false', () => {
+    // The dev server cannot check an API key (it has no authentication), so this is where it is tested.
+    const key = 'tmprl-api-key.0123456789abcdef';
+    const cloud = options({ TEMPORAL_API_KEY: key });
+    expect(cloud).toEqual({ address: shared.TEMPORAL_ADDRESS, tls: {}, apiKey: key });
+    expect(describeTemporalSecurity(cloud)).toBe('TLS, API key');
+    expect(JSON.stringify(describeTemporalSecurity(cloud))).not.toContain(key);
+
+    // Plain with a key only to this machine (a local proxy), and then `tls: false` is explicit: both SDKs would
+    // turn TLS on for an API key with `tls` unset.
+    const local = temporalConnectionOptions(
+      loadConfig({ ...shared, TEMPORAL_ADDRESS: '127.0.0.1:7233', TEMPORAL_API_KEY: key, TEMPORAL_TLS: 'false' }),
+      '127.0.0.1:7233',
+    );
+    expect(local).toEqual({ address: '127.0.0.1:7233', tls: false, apiKey: key });
+    expect(describeTemporalSecurity(local)).toBe('no TLS, API key');
+    const p = problems({ ...shared, TEMPORAL_API_KEY: key, TEMPORAL_TLS: 'false' });
+    expect(p).toEqual([{ variable: 'TEMPORAL_TLS', message: expect.stringMatching(/clear text/) }]);
+
+    const spaced = problems({ ...shared, TEMPORAL_API_KEY: `Bearer ${key}` });
+    expect(spaced).toEqual([{ variable: 'TEMPORAL_API_KEY', message: expect.stringMatching(/without spaces/) }]);
+    expect(JSON.stringify(spaced)).not.toContain(key);
+  });
+
+  it('TEMPORAL_TLS=true alone is TLS with the system roots; no variable at all is plain, as before', () => {
+    expect(options({ TEMPORAL_TLS: 'true' })).toEqual({ address: shared.TEMPORAL_ADDRESS, tls: {} });
+    expect(describeTemporalSecurity(options({ TEMPORAL_TLS: 'true' }))).toBe('TLS');
+    expect(options({})).toEqual({ address: shared.TEMPORAL_ADDRESS });
+    expect(describeTemporalSecurity(options({}))).toBeUndefined();
+    // The embedded dev server (no TEMPORAL_ADDRESS) is always plain.
+    expect(temporalConnectionOptions(loadConfig({}), '127.0.0.1:7233')).toEqual({ address: '127.0.0.1:7233' });
+  });
+
+  it('the *_DATA forms take the PEM text, also with \\n escapes on one line', () => {
+    const o = options({
+      TEMPORAL_TLS_SERVER_CA_CERT_DATA: pki.ca,
+      TEMPORAL_TLS_CLIENT_CERT_DATA: pki.clientCert.replaceAll('\n', '\\n'),
+      TEMPORAL_TLS_CLIENT_KEY_DATA: pki.clientKey,
+    });
+    expect(o.tls).toEqual({
+      serverRootCACertificate: Buffer.from(pki.ca),
+      clientCertPair: { crt: Buffer.from(pki.clientCert), key: Buffer.from(pki.clientKey) },
+    });
+  });
+
+  it('a file that cannot be read, or does not hold the right PEM, names the variable and the path', () => {
+    const missing = join(dir, 'no-such.pem');
+    expect(problems({ ...shared, TEMPORAL_TLS_SERVER_CA_CERT_PATH: missing })).toEqual([
+      { variable: 'TEMPORAL_TLS_SERVER_CA_CERT_PATH', message: `cannot read ${missing} (ENOENT)` },
+    ]);
+    expect(problems({ ...shared, TEMPORAL_TLS_SERVER_CA_CERT_PATH: dir })).toEqual([
+      { variable: 'TEMPORAL_TLS_SERVER_CA_CERT_PATH', message: `cannot read ${dir} (EISDIR)` },
+    ]);
+    const notPem = file('not-pem.txt', 'hello\n');
+    expect(problems({ ...shared, TEMPORAL_TLS_SERVER_CA_CERT_PATH: notPem })).toEqual([
+      {
+        variable: 'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+        message: `${notPem} must be PEM: no "-----BEGIN CERTIFICATE-----" block found`,
+      },
+    ]);
+    // The key and the certificate swapped: each file names what it holds instead.
+    const swapped = problems({
+      ...shared,
+      TEMPORAL_TLS_CLIENT_CERT_PATH: paths.clientKey,
+      TEMPORAL_TLS_CLIENT_KEY_PATH: paths.clientCert,
+    });
+    expect(swapped).toEqual([
+      { variable: 'TEMPORAL_TLS_CLIENT_CERT_PATH', message: expect.stringMatching(/\(it holds a private key\)$/) },
+      { variable: 'TEMPORAL_TLS_CLIENT_KEY_PATH', message: expect.stringMatching(/\(it holds a certificate\)$/) },
+    ]);
+    expect(JSON.stringify(swapped)).not.toContain('PRIVATE KEY-----\n');
+    const broken = file('broken.pem', pki.ca.replace(/^(-----BEGIN CERTIFICATE-----\n)..../, '$1AAAA'));
+    expect(problems({ ...shared, TEMPORAL_TLS_SERVER_CA_CERT_PATH: broken })).toEqual([
+      {
+        variable: 'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+        message: `${broken} holds a PEM certificate that does not parse`,
+      },
+    ]);
+    const encrypted = file(
+      'encrypted.pem',
+      createPrivateKey(pki.clientKey).export({
+        type: 'pkcs8',
+        format: 'pem',
+        cipher: 'aes-256-cbc',
+        passphrase: 'pass',
+      }) as string,
+    );
+    expect(
+      problems({ ...shared, TEMPORAL_TLS_CLIENT_CERT_PATH: paths.clientCert, TEMPORAL_TLS_CLIENT_KEY_PATH: encrypted }),
+    ).toEqual([{ variable: 'TEMPORAL_TLS_CLIENT_KEY_PATH', message: expect.stringMatching(/encrypted private key/) }]);
+  });
+
+  it('PEM text in a *_PATH variable, or a path in a *_DATA one, is pointed to the other form and never echoed', () => {
+    const p = problems({
+      ...shared,
+      TEMPORAL_TLS_CLIENT_KEY_PATH: pki.clientKey,
+      TEMPORAL_TLS_CLIENT_CERT_DATA: paths.clientCert,
+    });
+    expect(p).toEqual([
+      {
+        variable: 'TEMPORAL_TLS_CLIENT_CERT_DATA',
+        message: 'looks like a file path, not PEM text: put a path in TEMPORAL_TLS_CLIENT_CERT_PATH',
+      },
+      {
+        variable: 'TEMPORAL_TLS_CLIENT_KEY_PATH',
+        message: 'holds PEM text, not a file path: put the PEM in TEMPORAL_TLS_CLIENT_KEY_DATA',
+      },
+    ]);
+    expect(JSON.stringify(p)).not.toContain('PRIVATE KEY');
+  });
+
+  it('a client certificate without its key, or a key without its certificate, names both; a wrong key is refused', () => {
+    expect(problems({ ...shared, TEMPORAL_TLS_CLIENT_CERT_PATH: paths.clientCert })).toEqual([
+      {
+        variable: 'TEMPORAL_TLS_CLIENT_KEY_PATH',
+        message: expect.stringMatching(
+          /^must be set too \(or TEMPORAL_TLS_CLIENT_KEY_DATA\): TEMPORAL_TLS_CLIENT_CERT_PATH is set/,
+        ),
+      },
+    ]);
+    expect(problems({ ...shared, TEMPORAL_TLS_CLIENT_KEY_DATA: pki.clientKey })).toEqual([
+      {
+        variable: 'TEMPORAL_TLS_CLIENT_CERT_PATH',
+        message: expect.stringMatching(
+          /^must be set too \(or TEMPORAL_TLS_CLIENT_CERT_DATA\): TEMPORAL_TLS_CLIENT_KEY_DATA is set/,
+        ),
+      },
+    ]);
+    expect(
+      problems({
+        ...shared,
+        TEMPORAL_TLS_CLIENT_CERT_PATH: paths.clientCert,
+        TEMPORAL_TLS_CLIENT_KEY_PATH: paths.serverKey,
+      }),
+    ).toEqual([
+      {
+        variable: 'TEMPORAL_TLS_CLIENT_KEY_PATH',
+        message: 'is not the private key of the certificate in TEMPORAL_TLS_CLIENT_CERT_PATH',
+      },
+    ]);
+    expect(
+      problems({ ...shared, TEMPORAL_TLS_SERVER_CA_CERT_PATH: paths.ca, TEMPORAL_TLS_SERVER_CA_CERT_DATA: pki.ca }),
+    ).toEqual([
+      {
+        variable: 'TEMPORAL_TLS_SERVER_CA_CERT_DATA',
+        message: 'is set together with TEMPORAL_TLS_SERVER_CA_CERT_PATH: set one of them',
+      },
+    ]);
+  });
+
+  it('TLS settings without TEMPORAL_ADDRESS are refused: the embedded dev server is plain', () => {
+    expect(
+      problems({ TEMPORAL_TLS: 'true', TEMPORAL_TLS_SERVER_CA_CERT_PATH: paths.ca, TEMPORAL_API_KEY: 'some-key-123' }),
+    ).toEqual([
+      {
+        variable: 'TEMPORAL_ADDRESS',
+        message: expect.stringMatching(
+          /^must be set with TEMPORAL_TLS, TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_API_KEY: .*embedded dev server/,
+        ),
+      },
+    ]);
+    expect(loadConfig({ TEMPORAL_TLS: 'false' }).TEMPORAL_TLS).toBe(false); // harmless: it asks for what is
+  });
+
+  it('contradictions and bad values name the variable', () => {
+    expect(problems({ ...shared, TEMPORAL_TLS: 'false', TEMPORAL_TLS_SERVER_CA_CERT_PATH: paths.ca })).toEqual([
+      {
+        variable: 'TEMPORAL_TLS',
+        message: 'is false, but TEMPORAL_TLS_SERVER_CA_CERT_PATH is set: remove them or unset TEMPORAL_TLS',
+      },
+    ]);
+    expect(problems({ ...shared, TEMPORAL_TLS: 'maybe' })).toEqual([
+      { variable: 'TEMPORAL_TLS', message: 'must be true or false' },
+    ]);
+    expect(problems({ ...shared, TEMPORAL_TLS_SERVER_NAME: 'https://temporal.example.com' })).toEqual([
+      { variable: 'TEMPORAL_TLS_SERVER_NAME', message: expect.stringMatching(/must be a host name/) },
+    ]);
+    expect(problems({ ...shared, TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' })).toEqual([
+      { variable: 'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION', message: expect.stringMatching(/not supported/) },
+    ]);
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { describeIssues, shareRequestSchema, shareToolSchema } from '../../src/http/schemas.js';
+import {
+  describeIssues,
+  SESSION_ID_PATTERN,
+  shareRequestSchema,
+  shareToolSchema,
+  TICKET_ID_PATTERN,
+} from '../../src/http/schemas.js';
 
 const ok = { ticketId: 'T-1', secret: { value: 'Tr0ub4dor&3' }, link: { channel: 'sms', to: '+15551230001' } };
 
@@ -71,5 +77,65 @@ describe('share request validation', () => {
     expect(schema.type).toBe('object');
     expect(schema.required).toEqual(expect.arrayContaining(['ticketId', 'secret', 'link']));
     expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['ttl', 'passphrase', 'callSid']));
+  });
+
+  it('takes ticket ids as PSAs write them, and nothing with spaces, brackets or other punctuation', () => {
+    for (const id of [
+      'INC0012345',
+      'RITM0010001',
+      'PROJ-123',
+      '#4521',
+      'T20251130.0042',
+      '123456',
+      'org/repo#12',
+      'A_1',
+    ])
+      expect(shareRequestSchema.safeParse({ ...ok, ticketId: id }).success, id).toBe(true);
+    expect(shareRequestSchema.parse({ ...ok, ticketId: '  PROJ-123 ' }).ticketId).toBe('PROJ-123');
+    expect(shareRequestSchema.safeParse({ ...ok, ticketId: 'T'.repeat(128) }).success).toBe(true);
+    const bad = [
+      'T-9 [Open the password](http://evil.example/phish)', // a Markdown link for the technician's screen
+      'T-9 <a href="http://evil.example">x</a>',
+      'http://evil.example/phish',
+      'T 9',
+      'T-9\nsecond line',
+      '(T-9)',
+      'Tr0ub4dor&3', // a password pasted into the wrong field
+      'Summer2025!',
+      '-T9',
+      '.T9',
+      '##4521',
+      'T'.repeat(129),
+      'TÉ-1',
+      '',
+    ];
+    for (const id of bad) {
+      const list = issues({ ...ok, ticketId: id });
+      expect(list, id).toEqual([
+        { path: 'ticketId', message: expect.stringMatching(/letters A-Z a-z, digits 0-9 and \. _ \/ # -/) },
+      ]);
+      if (id) expect(JSON.stringify(list)).not.toContain(id);
+    }
+  });
+
+  it('takes session ids of the same plain alphabet (plus ":")', () => {
+    for (const id of ['3f1c2a9e-7b4d-4c1e-9f0a-2b6d8e4c1a7f', 'call_8a7b6c', `CA${'0'.repeat(32)}`, 'urn:uuid:1-2'])
+      expect(shareRequestSchema.safeParse({ ...ok, sessionId: id }).success, id).toBe(true);
+    for (const id of ['[x](http://evil.example)', 'a b', '', ':x', 's'.repeat(129)])
+      expect(issues({ ...ok, sessionId: id }), id).toEqual([
+        { path: 'sessionId', message: expect.stringMatching(/letters A-Z a-z, digits 0-9 and \. _ : \/ # -/) },
+      ]);
+  });
+
+  it("tells the agent's LLM the ticket and session id alphabets in the tool schema", () => {
+    const props = (shareToolSchema().input_schema as { properties: Record<string, any> }).properties;
+    expect(props.ticketId).toMatchObject({ type: 'string', pattern: TICKET_ID_PATTERN, maxLength: 128 });
+    expect(props.ticketId.description).toMatch(/letters, digits and \. _ \/ # - only/);
+    expect(props.sessionId).toMatchObject({ type: 'string', pattern: SESSION_ID_PATTERN, maxLength: 128 });
+    // The published pattern is the one the API enforces.
+    for (const id of ['PROJ-123', '#4521', 'T-9 [x](http://e)', 'a b', '-x'])
+      expect(new RegExp(props.ticketId.pattern).test(id), id).toBe(
+        shareRequestSchema.safeParse({ ...ok, ticketId: id }).success,
+      );
   });
 });

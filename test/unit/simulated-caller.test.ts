@@ -2,7 +2,7 @@
 // TwiML from twilio-node's builder, signed upgrade checked with validateTwilioUpgrade, a composed reading played with
 // marks. Short synthetic clips keep each call to a second or two of real-time audio.
 import { createHash } from 'node:crypto';
-import type { IncomingMessage, Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
@@ -82,6 +82,10 @@ const upgrades: { url: string; accepted: boolean }[] = [];
 const streams: StreamSide[] = [];
 const calls: SimulatedCall[] = [];
 let twimlStreamPath = '/twilio/media';
+/** A `<Redirect>` after `</Connect>` (the agent's returnUrl), when set. */
+let twimlRedirect: string | undefined;
+/** Hand-backs the stand-in service received at /agent/resume: the path and whether the signature was good. */
+const resumed: { path: string; signedOver: string | undefined }[] = [];
 const registry = createSimulatedCalls({
   accountSid: ACCOUNT_SID,
   authToken: AUTH_TOKEN,
@@ -147,7 +151,18 @@ beforeAll(async () => {
     const r = new twilio.twiml.VoiceResponse();
     const stream = r.connect().stream({ url: `${PUBLIC.replace('https:', 'wss:')}${twimlStreamPath}` });
     stream.parameter({ name: 'token', value: 'tok-123' });
+    if (twimlRedirect) r.redirect({ method: 'POST' }, twimlRedirect);
     res.type('text/xml').send(r.toString());
+  });
+  app.post('/agent/resume', (req, res) => {
+    const params = { ...(req.body as Record<string, string>) };
+    const sig = req.get('x-twilio-signature');
+    const candidates = [`${localBase}${req.originalUrl}`, `${PUBLIC}${req.originalUrl}`];
+    resumed.push({
+      path: req.originalUrl,
+      signedOver: candidates.find((u) => twilio.validateRequest(AUTH_TOKEN, sig ?? '', u, params)),
+    });
+    res.type('text/xml').send('<Response/>');
   });
   app.post('/twilio/call-status', signed, (req, res) => {
     statusForms.push({ ...(req.body as Record<string, string>) });
@@ -174,6 +189,8 @@ afterEach(async () => {
   await Promise.all(calls.splice(0).map((c) => c.hangup()));
   behaviour = {};
   twimlStreamPath = '/twilio/media';
+  twimlRedirect = undefined;
+  resumed.length = 0;
   voiceForms.length = 0;
   statusForms.length = 0;
   rejected.length = 0;
@@ -354,6 +371,57 @@ describe('simulated caller', () => {
     expect(final.status).toBe('failed');
     expect(final.failure).toMatch(/upgrade refused with HTTP 403/);
     expect(upgrades).toEqual([{ url: '/twilio/media-elsewhere', accepted: false }]);
+  });
+
+  it("goes back to a returnUrl on the service's own base URL, signed over the URL as written", async () => {
+    behaviour.onStart = (st) => setTimeout(() => st.ws.close(1000), 50);
+    twimlRedirect = `${localBase}/agent/resume?step=2`;
+    const local = await place().ended;
+    expect(local.continuedAt).toEqual({ url: twimlRedirect, status: 200 });
+    // Under PUBLIC_BASE_URL: sent to the same path where the service listens, signed over the public URL.
+    twimlRedirect = `${PUBLIC}/agent/resume?step=3`;
+    const pub = await place().ended;
+    expect(pub.continuedAt).toEqual({ url: twimlRedirect, status: 200 });
+    expect(resumed).toEqual([
+      { path: '/agent/resume?step=2', signedOver: `${localBase}/agent/resume?step=2` },
+      { path: '/agent/resume?step=3', signedOver: `${PUBLIC}/agent/resume?step=3` },
+    ]);
+  });
+
+  it('refuses a returnUrl anywhere else on this machine (a probe of local ports), saying why, and posts nothing', async () => {
+    const probed: string[] = [];
+    const victim = createServer((req, res) => {
+      probed.push(req.url ?? '');
+      res.writeHead(200).end();
+    });
+    await new Promise<void>((r) => victim.listen(0, '127.0.0.1', r));
+    const victimPort = (victim.address() as AddressInfo).port;
+    const servicePort = new URL(localBase).port;
+    try {
+      behaviour.onStart = (st) => setTimeout(() => st.ws.close(1000), 50);
+      for (const url of [
+        `http://127.0.0.1:${victimPort}/admin?x=1`,
+        `http://localhost:${victimPort}/`,
+        `http://[::1]:${victimPort}/`,
+        `http://localhost:${servicePort}/agent/resume`, // the service's port under another name: another origin
+        `http://127.0.0.2:${servicePort}/agent/resume`,
+        `http://user:pw@127.0.0.1:${servicePort}/agent/resume`,
+        `https://voice.example.test.evil.example/agent/resume`,
+        `http://voice.example.test/agent/resume`, // PUBLIC_BASE_URL is https
+      ]) {
+        twimlRedirect = url;
+        const final = await place().ended;
+        expect(final.status, url).toBe('completed');
+        expect(final.continuedAt, url).toEqual({
+          url: new URL(url).href,
+          refused: expect.stringMatching(/^not followed: the simulated caller posts only to the service it calls/),
+        });
+      }
+    } finally {
+      victim.close();
+    }
+    expect(probed).toEqual([]);
+    expect(resumed).toEqual([]);
   });
 
   it('refuses an invalid script up front', () => {
