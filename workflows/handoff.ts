@@ -115,8 +115,8 @@ export class Handoff {
 
   /**
    * What POST /v1/shares/:id/burn needs to burn the secret itself once the workflow has closed
-   * (src/http/direct-burn.ts): the sealed receipt and passphrase with their binding, only while the link may still open (a secret
-   * exists and the hand-off neither reached a final state nor burned it); otherwise nothing.
+   * (src/http/direct-burn.ts): the sealed receipt and passphrase with their binding, only while the link may still
+   * open (a secret exists and the hand-off neither reached a final state nor burned it); otherwise nothing.
    */
   burnMaterial(): BurnMaterial {
     const s = this.state;

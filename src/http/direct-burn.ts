@@ -2,8 +2,9 @@
 // timed out or failed in Temporal, or ended with a burn that failed for good): no workflow code runs any more to do
 // it. POST /v1/shares/:id/burn (src/http/shares.ts) asks the closed workflow's burnMaterial query
 // (workflows/messages.ts) for the sealed receipt key and passphrase and their binding, and burns through the
-// service's Onetime Secret client. Onetime Secret is then the record (a closed workflow cannot record anything): a second burn finds the
-// secret gone and reads the receipt's state. See docs/decisions.md ("Burning a closed hand-off directly").
+// service's Onetime Secret client. Onetime Secret is then the record (a closed workflow cannot record anything): a
+// second burn finds the secret gone and reads the receipt's state. See docs/decisions.md ("Burning a closed hand-off
+// directly").
 import type { OtsClient } from '../ots/client.js';
 import { OtsNotFoundError } from '../ots/errors.js';
 import { handoffContext, type Sealer } from '../seal.js';
