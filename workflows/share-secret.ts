@@ -38,7 +38,8 @@ const OTS_OPTIONS: ActivityOptions = {
 // noticed after the heartbeat timeout instead of the whole start-to-close timeout.
 const CREATE_OPTIONS: ActivityOptions = { heartbeatTimeout: '10s' };
 // Burning after the workflow was cancelled in Temporal: no technician pause (the cancellation came from one), so the
-// burn gets more time on its own, about 4 minutes of retries, before the hand-off notes that the link stays live.
+// burn gets more time on its own (8 attempts, about 2 minutes of backoff, more if attempts time out) before the
+// hand-off notes that the link stays live.
 // See docs/decisions.md ("Cancelled in Temporal: burn, then end Canceled").
 const CANCEL_BURN_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '30s',
