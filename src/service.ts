@@ -49,6 +49,8 @@ export interface ServiceOptions {
     onReading?: Parameters<typeof setupVoice>[0]['onReading'];
     /** The OTS client's whole-request deadline (default 10 s); fault tests shorten it to time out quickly. */
     otsTimeoutMs?: number;
+    /** How long an agent API request waits for Temporal (default 10 s); the burn-deadline tests shorten it. */
+    temporalDeadlineMs?: number;
   };
   /**
    * `npm run bench` only, to measure what encryption costs: Temporal payloads travel unencrypted. Not reachable
@@ -142,6 +144,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     pollIntervals: config.OTS_POLL_INTERVALS,
     notesWebhook: notes !== noNotesWebhook,
     callWaitMs: config.VOICE_CALL_WAIT_SECONDS * 1000,
+    temporalDeadlineMs: opts.sandbox?.temporalDeadlineMs,
     ready: () => readiness(temporal, workers),
     outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
     sandbox: sandbox?.routers,

@@ -47,6 +47,8 @@ export interface SharesDeps {
   notesWebhook: boolean;
   /** VOICE_CALL_WAIT_SECONDS in ms. */
   callWaitMs?: number;
+  /** How long a request waits for Temporal (default TEMPORAL_DEADLINE_MS; tests shorten it). */
+  temporalDeadlineMs?: number;
   /** Burns a closed hand-off's secret directly (src/http/direct-burn.ts). */
   ots: Pick<OtsClient, 'burn' | 'receipt'>;
 }
@@ -111,8 +113,9 @@ export function sharesRouter(deps: SharesDeps): Router {
   const admission = createAdmission(TEMPORAL_ADMISSION);
   /** Workflow id → its start (and describe) under way, shared by concurrent repeats of one Idempotency-Key. */
   const startsInFlight = new Map<string, Promise<unknown>>();
+  const deadlineMs = deps.temporalDeadlineMs ?? TEMPORAL_DEADLINE_MS;
   const inTime = <T>(fn: () => Promise<T>): Promise<T> =>
-    admission.run(() => deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, fn));
+    admission.run(() => deps.client.withDeadline(Date.now() + deadlineMs, fn));
   r.use(express.json({ limit: '32kb' }));
 
   r.get('/v1/tool-schema', (_req, res) => {
@@ -304,8 +307,8 @@ export function sharesRouter(deps: SharesDeps): Router {
         left.signal.aborted
           ? Promise.resolve<BurnStep>({ kind: 'left' })
           : deps.client.withAbortSignal(left.signal, () =>
-              deps.client.withDeadline(Date.now() + TEMPORAL_DEADLINE_MS, () =>
-                burnThroughWorkflow(handle, agent, left.signal),
+              deps.client.withDeadline(Date.now() + deadlineMs, () =>
+                burnThroughWorkflow(handle, agent, left.signal, deadlineMs),
               ),
             ),
       );
@@ -415,7 +418,12 @@ type BurnStep =
  * The burn update, taken up (accepted) and then finished within the request's deadline, or the reason it was
  * not: 503 when it was not accepted in time (RetryLaterError), `accepted` when it was but has not finished.
  */
-async function burnThroughWorkflow(handle: WorkflowHandle, agent: string, left: AbortSignal): Promise<BurnStep> {
+async function burnThroughWorkflow(
+  handle: WorkflowHandle,
+  agent: string,
+  left: AbortSignal,
+  deadlineMs: number,
+): Promise<BurnStep> {
   let update;
   try {
     update = await handle.startUpdate(burnUpdate, {
@@ -426,7 +434,7 @@ async function burnThroughWorkflow(handle: WorkflowHandle, agent: string, left: 
     if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)
       throw new RetryLaterError(
         BURN_RETRY_AFTER_SECONDS,
-        `the hand-off did not take up the burn within ${TEMPORAL_DEADLINE_MS / 1000} s (Temporal or its worker is ` +
+        `the hand-off did not take up the burn within ${deadlineMs / 1000} s (Temporal or its worker is ` +
           'not answering). The request may still be applied once they are back; retry, or read the status',
       );
     // The workflow has closed (an update to a closed workflow answers "not found"), or never existed.

@@ -185,10 +185,14 @@ describe('createSecret across attempts', () => {
     sealer.open(r.receipt, handoffContext('receipt', a.input));
   const linkOf = (r: CreatedSecret, a: ReturnType<typeof args>) => sealer.open(r.link, handoffContext('link', a.input));
 
-  /** Runs createSecret as attempt `attempt` with the given heartbeat details; returns its result and heartbeats. */
+  /**
+   * Runs createSecret (of `acts`, default this file's process) as attempt `attempt` with the given heartbeat details;
+   * returns its result, its heartbeats and the last one (the create marker).
+   */
   async function run(
     a: ReturnType<typeof args>,
     info: { attempt?: number; heartbeatDetails?: unknown; scheduledTimestampMs?: number } = {},
+    acts: Pick<typeof activities, 'createSecret'> = activities,
   ) {
     const env = new MockActivityEnvironment(
       {
@@ -202,8 +206,8 @@ describe('createSecret across attempts', () => {
     );
     const beats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => beats.push(d));
-    const result: CreatedSecret = await env.run(activities.createSecret, a);
-    return { result, beats, key: keyOf(result, a), link: linkOf(result, a) };
+    const result: CreatedSecret = await env.run(acts.createSecret, a);
+    return { result, beats, key: keyOf(result, a), link: linkOf(result, a), marker: beats.at(-1) as CreateMarker };
   }
 
   it('the first attempt creates with the fingerprint TTL and heartbeats a marker before sending', async () => {
@@ -396,26 +400,11 @@ describe('createSecret across attempts', () => {
     });
     const fortnight = (shareId: string) => args(shareId, { ttlSeconds: 14 * 86_400 });
 
-    async function runIn(
+    const runIn = (
       p: ReturnType<typeof process>,
       a: ReturnType<typeof args>,
       info: { attempt?: number; heartbeatDetails?: unknown } = {},
-    ) {
-      const env = new MockActivityEnvironment(
-        {
-          attempt: 1,
-          scheduledTimestampMs: Date.now(),
-          heartbeatTimeoutMs: 3_000,
-          workflowExecution: { workflowId: shareWorkflowId(a.input.shareId), runId: 'unit' },
-          ...info,
-        },
-        { logger: new DefaultLogger('ERROR', () => {}) },
-      );
-      const beats: unknown[] = [];
-      env.on('heartbeat', (d: unknown) => beats.push(d));
-      const result: CreatedSecret = await env.run(p.createSecret, a);
-      return { result, key: keyOf(result, a), link: linkOf(result, a), marker: beats.at(-1) as CreateMarker };
-    }
+    ) => run(a, info, p);
 
     it("a stranger's 7 d secret in the window is not taken while the clamp is unknown; the lost create is made again", async () => {
       // Someone else's secret on the account, exactly 7 days, made while our earlier send was in flight.

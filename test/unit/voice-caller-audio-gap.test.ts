@@ -14,6 +14,7 @@ import type { CallerIntent, Segment } from '../../src/voice/types.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeMediaSocket } from '../helpers/fake-media-socket.js';
 import { captureLog } from '../helpers/log-capture.js';
+import { until } from '../helpers/voice.js';
 import { twilioStream } from '../helpers/twilio-stream.js';
 import { emulateTwilioPlayback } from '../helpers/twilio-playback.js';
 
@@ -23,13 +24,8 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+/** Polls `cond` every 5 ms (test/helpers/voice.ts until). */
+const waitFor = (cond: () => boolean, what: string, timeoutMs = 5_000) => until(what, cond, timeoutMs, 5);
 
 /** What the caller sends, told apart by the first byte of each 160-byte frame. */
 const TAG = { before: 0x11, readBack: 0x22, sayRepeat: 0x33, after: 0x44 } as const;
