@@ -33,6 +33,11 @@ export interface CreateSecretDeps {
   otsRequestTimeoutMs?: number;
   /** The TTL ceiling this process has seen the account clamp to (src/ots/create-recovery.ts). Default: a new one. */
   ttlCeiling?: AccountTtlCeiling;
+  /**
+   * Whether the workflow run that scheduled this create is one of this service's hand-offs (a `shareSecret` on its
+   * task queue): a problem, or undefined. Set by the worker (activities/index.ts); unit tests leave it out.
+   */
+  checkWorkflow?: (workflowId: string, runId: string) => Promise<string | undefined>;
 }
 
 /** The running activity attempt, or undefined when called outside a worker (unit tests, the bench's fakes). */
@@ -44,6 +49,7 @@ function currentAttempt() {
     attempt,
     /** Empty for an activity no workflow scheduled (which createSecret refuses). */
     workflowId: workflowExecution?.workflowId ?? '',
+    runId: workflowExecution?.runId ?? '',
     scheduledMs: scheduledTimestampMs,
     heartbeatTimeoutMs,
     marker: isCreateMarker(heartbeatDetails) ? heartbeatDetails : undefined,
@@ -164,6 +170,10 @@ export function createSecretActivity(deps: CreateSecretDeps) {
     const attempt = currentAttempt();
     const { input } = args;
     checkInput(sealer, input, attempt?.workflowId);
+    // A workflow of someone else's code (started on a task queue they poll) could ask for a recovery window of its
+    // choosing, and have a stranger's secret found "again" for this input's recipient: the run must be ours.
+    const problem = attempt && deps.checkWorkflow && (await deps.checkWorkflow(attempt.workflowId, attempt.runId));
+    if (problem) throw notAuthentic(problem);
     const open = (field: 'value' | 'passphrase') => {
       const box = input.secret[field];
       return box ? sealer.open(box, handoffContext(field, input)) : undefined;
@@ -223,16 +233,20 @@ export function createSecretActivity(deps: CreateSecretDeps) {
  * workflow started under another id). Not retryable: nothing about it changes on a retry.
  */
 function checkInput(sealer: Sealer, input: ShareInput, workflowId: string | undefined): void {
-  const forged = (why: string) =>
-    ApplicationFailure.create({
-      type: 'INPUT_NOT_AUTHENTIC',
-      nonRetryable: true,
-      // The workflow ends at once (failed), with no note and nothing sent: workflows/failures.ts isFatal.
-      details: [{ outcome: 'refused', fatal: true } satisfies FailureFacts],
-      message: `${why}: only the agent API starts hand-offs (README.md, "Confidentiality and the threat model")`,
-    });
+  const forged = notAuthentic;
   if (!input || typeof input.shareId !== 'string' || !verifyInput(sealer, input))
     throw forged("the hand-off's input does not carry the agent API's signature");
   if (workflowId !== undefined && workflowId !== shareWorkflowId(input.shareId))
     throw forged(`the input was signed for workflow ${shareWorkflowId(input.shareId)}, not ${workflowId}`);
+}
+
+/** The failure that ends a workflow whose input or run is not the agent API's (workflows/failures.ts isFatal). */
+function notAuthentic(why: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: 'INPUT_NOT_AUTHENTIC',
+    nonRetryable: true,
+    // The workflow ends at once (failed), with no note and nothing sent.
+    details: [{ outcome: 'refused', fatal: true } satisfies FailureFacts],
+    message: `${why}: only the agent API starts hand-offs (README.md, "Confidentiality and the threat model")`,
+  });
 }

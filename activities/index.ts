@@ -38,7 +38,17 @@ export interface ActivityDeps {
 }
 
 export function createActivities(deps: ActivityDeps) {
-  const ots = createOtsActivities(deps);
+  const { client, taskQueue } = deps.temporal;
+  const ots = createOtsActivities({
+    ...deps,
+    // createSecret runs only for this service's own hand-offs: a shareSecret run on its task queue.
+    checkWorkflow: async (workflowId, runId) => {
+      const d = await client.workflow.getHandle(workflowId, runId).describe();
+      if (d.type !== 'shareSecret' || d.taskQueue !== taskQueue)
+        return `workflow ${workflowId} is a ${d.type} on task queue ${d.taskQueue}, not this service's hand-off`;
+      return undefined;
+    },
+  });
   const delivery = createDeliveryActivities(deps);
   const voice = createVoiceActivities({ ...deps.temporal, sealer: deps.sealer, line: deps.line });
   return {

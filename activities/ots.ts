@@ -5,9 +5,9 @@
 import type { OtsClient } from '../src/ots/client.js';
 import { OtsNotFoundError } from '../src/ots/errors.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
-import { handoffContext, type Sealed, type Sealer } from '../src/seal.js';
+import { handoffContext, type Sealed } from '../src/seal.js';
 import type { Binding } from '../workflows/types.js';
-import { createSecretActivity } from './create-secret.js';
+import { createSecretActivity, type CreateSecretDeps } from './create-secret.js';
 import { failing } from './failures.js';
 
 export type OtsPort = Pick<OtsClient, 'share' | 'generate' | 'receipt' | 'burn' | 'shareLink' | 'recent'>;
@@ -16,14 +16,12 @@ export type OtsPort = Pick<OtsClient, 'share' | 'generate' | 'receipt' | 'burn' 
 export type SecretCheck =
   { state: 'new' | 'viewed' | 'burned' | 'expired' | 'orphaned' | 'gone' } | { state: 'received'; receivedAt: string };
 
-export function createOtsActivities(deps: {
-  ots: OtsPort;
-  sealer: Sealer;
-  /** Where checkSecret reads receipts: the process's ReceiptBatcher. Default: `ots`, one call per check. */
-  receipts?: ReceiptSource;
-  /** The OTS client's request deadline: how long after its send a create can still land. Default 10 s. */
-  otsRequestTimeoutMs?: number;
-}) {
+export function createOtsActivities(
+  deps: CreateSecretDeps & {
+    /** Where checkSecret reads receipts: the process's ReceiptBatcher. Default: `ots`, one call per check. */
+    receipts?: ReceiptSource;
+  },
+) {
   const { ots, sealer } = deps;
   const receipts = deps.receipts ?? ots;
   // The receipt key and passphrase open only for the hand-off they were sealed for (src/seal.ts).

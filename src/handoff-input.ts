@@ -1,6 +1,7 @@
-// The agent API signs every hand-off's workflow input, and the first activity checks the signature before anything
-// reaches Onetime Secret or Twilio: a workflow started from Temporal UI or the CLI with an input the API did not make
-// (a copied sealed box with another recipient, a plain-JSON input, a changed poll schedule) is refused there. The key
+// The agent API signs every hand-off's workflow input, and the first activity checks the signature before the
+// hand-off reaches Onetime Secret or Twilio: a shareSecret workflow started from Temporal UI or the CLI with an input
+// the API did not make (a copied sealed box with another recipient, a plain-JSON input, a changed poll schedule) is
+// refused there. (Continued runs carry the first run's input; workflows/input.ts refuses a `resume` on any other.) The key
 // is derived from SEAL_KEY (src/seal.ts), which only the API and the workers hold. See README.md ("Confidentiality
 // and the threat model").
 import { canonicalJson, type Sealer } from './seal.js';

@@ -236,7 +236,11 @@ function createClients(
 async function connectTemporal(opts: ServiceOptions) {
   const { config } = opts;
   const payloadKeys = config.PAYLOAD_KEYS ?? parsePayloadKeys(opts.sandboxSecrets.payloadKeys);
-  const dataConverter = createDataConverter(payloadKeys);
+  // A payload that claims to be encrypted and does not decrypt reaches the workflow as a refusal marker; the log
+  // says why (a forged payload, or a key missing from PAYLOAD_KEYS), never what it held.
+  const dataConverter = createDataConverter(payloadKeys, {
+    onRefused: (reason) => opts.log.warn({ reason }, 'payload refused: it does not decrypt with PAYLOAD_KEYS'),
+  });
   const temporalConverter = opts.benchmarkWithoutPayloadEncryption
     ? { ...dataConverter, payloadCodecs: [] }
     : dataConverter;

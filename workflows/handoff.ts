@@ -129,9 +129,9 @@ export class Handoff {
   }
 
   // ---- Messages (each handler ignores input that does not fit, see workflows/share-secret.ts) ----
-  // Signals and updates reach the workers only encrypted with PAYLOAD_KEYS (anything else arrives as
-  // workflows/input.ts UNENCRYPTED_PAYLOAD, which fits no handler), so sending one takes the codec: see README.md ("Confidentiality and
-  // the threat model").
+  // Signals and updates reach the workers only encrypted with PAYLOAD_KEYS: anything else, not encrypted or not
+  // decrypting, arrives as a refusal marker (workflows/input.ts) that fits no handler, so sending one takes the codec:
+  // see README.md ("Confidentiality and the threat model").
 
   recordSmsStatus(ev: SmsStatusEvent): void {
     if (!isObj(ev) || typeof ev.messageSid !== 'string' || !/^[A-Za-z0-9]{2,64}$/.test(ev.messageSid)) return;

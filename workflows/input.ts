@@ -1,10 +1,12 @@
 // What a shareSecret workflow accepts as its input, checked before it does anything. Temporal UI and the CLI can
 // start a workflow with any input: the first activity refuses one the agent API did not sign
-// (activities/create-secret.ts), and this check refuses what is not even shaped like a hand-off, a `resume` on a
-// first run (a continued run's state is only ever made by the workflow itself), and a poll schedule below the floor,
+// (activities/create-secret.ts), and this check refuses what is not even shaped like a hand-off, a run under another
+// workflow id, on a cron schedule or as a workflow retry, a `resume` on a first run (so a continued run's state comes
+// only from continue-as-new of a run whose input passed that signature check), and a poll schedule below the floor,
 // with a message naming each problem. Pure: it runs in the workflow sandbox.
 import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
 import { MAX_POLL_SCHEDULE_LENGTH, MIN_POLL_INTERVAL_SECONDS } from './poll-schedule.js';
+import { shareWorkflowId } from './ids.js';
 import type { ShareInput } from './types.js';
 
 /**
@@ -12,6 +14,12 @@ import type { ShareInput } from './types.js';
  * (src/temporal/payload-codec.ts): every handler and this check treat it as the malformed input it is.
  */
 export const UNENCRYPTED_PAYLOAD = { unencryptedPayloadRefused: true } as const;
+/**
+ * In place of a payload that claims to be encrypted and does not decrypt with PAYLOAD_KEYS (with a `reason`). On a
+ * workflow's input it fails the workflow task rather than the workflow: it is also what a key dropped from
+ * PAYLOAD_KEYS too early looks like, and the hand-off goes on once the key is back.
+ */
+export const UNDECRYPTABLE_PAYLOAD = { undecryptablePayloadRefused: true } as const;
 
 export const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
 /** src/http/auth.ts tokenId. */
@@ -23,14 +31,34 @@ const isStr = (v: unknown, max = 512): v is string => typeof v === 'string' && v
 export const isSealed = (v: unknown): boolean =>
   isObj(v) && v.sealed === 'v2' && isStr(v.box, 64_000) && Object.keys(v).length === 2;
 
-/** The problems with a workflow input, one line each; empty when it is a hand-off's input. */
-export function shareInputProblems(v: unknown, continued: boolean): string[] {
+/** The run a workflow input arrives in (from workflowInfo()). */
+export interface RunFacts {
+  workflowId: string;
+  /** Continued from an earlier run (continue-as-new, but also a cron or retry run). */
+  continued: boolean;
+  /** Started with a cron schedule. */
+  cron: boolean;
+  /** The workflow's own attempt (above 1 when started with a retry policy). */
+  attempt: number;
+}
+
+/**
+ * The problems with a workflow input, one line each; empty when it is a hand-off's input. A hand-off runs under
+ * `share-<shareId>`, never on a cron schedule and never retried as a whole workflow (the agent API starts it with
+ * neither): a cron or retry run is also "continued from" the run before, and would otherwise carry a `resume` in
+ * past the first run's signature check.
+ */
+export function shareInputProblems(v: unknown, run: RunFacts): string[] {
   if (!isObj(v)) return ['the input is not an object'];
   if (v.unencryptedPayloadRefused === true) return ['the input was not encrypted with PAYLOAD_KEYS'];
   const p: string[] = [];
   const need = (ok: boolean, what: string) => {
     if (!ok) p.push(what);
   };
+  need(!run.cron, 'a hand-off does not run on a cron schedule');
+  need(run.attempt === 1, 'a hand-off is not retried as a whole workflow');
+  if (typeof v.shareId === 'string')
+    need(run.workflowId === shareWorkflowId(v.shareId), `the workflow id must be ${shareWorkflowId(v.shareId)}`);
   need(typeof v.shareId === 'string' && SHARE_ID.test(v.shareId), 'shareId must be shr_ and 20-40 of [0-9a-z]');
   need(isStr(v.ticketId, 128), 'ticketId must be a string of 1-128 characters');
   need(v.sessionId === undefined || isStr(v.sessionId, 128), 'sessionId must be a string of 1-128 characters');
@@ -80,7 +108,7 @@ export function shareInputProblems(v: unknown, continued: boolean): string[] {
     'callWaitMs must be from 0 to 3,600,000',
   );
   if (v.resume !== undefined) {
-    need(continued, 'resume is accepted only on a run continued from an earlier one');
+    need(run.continued, 'resume is accepted only on a run continued from an earlier one');
     need(isObj(v.resume) && typeof v.resume.state === 'string' && Array.isArray(v.resume.notes), 'resume is malformed');
   }
   return p;
@@ -88,7 +116,15 @@ export function shareInputProblems(v: unknown, continued: boolean): string[] {
 
 /** The input, or a failure that ends the workflow (not retried, nothing sent) naming every problem. */
 export function checkShareInput(v: unknown): ShareInput {
-  const problems = shareInputProblems(v, workflowInfo().continuedFromExecutionRunId !== undefined);
+  if (isObj(v) && v.undecryptablePayloadRefused === true)
+    throw new Error(`the workflow input does not decrypt with PAYLOAD_KEYS (${String(v.reason)}); is a key missing?`);
+  const info = workflowInfo();
+  const problems = shareInputProblems(v, {
+    workflowId: info.workflowId,
+    continued: info.continuedFromExecutionRunId !== undefined,
+    cron: Boolean(info.cronSchedule),
+    attempt: info.attempt,
+  });
   if (problems.length > 0)
     throw ApplicationFailure.create({
       type: 'INPUT_INVALID',

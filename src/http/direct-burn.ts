@@ -23,12 +23,15 @@ export type DirectBurn =
  * secret" are thrown as they are (OtsError), and a box that does not open as SealError.
  */
 export async function burnDirectly(
+  shareId: string,
   material: BurnMaterial,
   sealer: Sealer,
   ots: Pick<OtsClient, 'burn' | 'receipt'>,
 ): Promise<DirectBurn> {
   const { binding, created } = material;
   if (!created || !binding) return { outcome: 'nothing' };
+  // Sealed values of another hand-off (a workflow answering with copies from history) are not burned from here.
+  if (binding.shareId !== shareId) return { outcome: 'nothing' };
   const metadataKey = sealer.open(created.receipt, handoffContext('receipt', binding));
   const passphrase = material.passphrase && sealer.open(material.passphrase, handoffContext('passphrase', binding));
   try {

@@ -308,7 +308,7 @@ export function sharesRouter(deps: SharesDeps): Router {
           ? Promise.resolve<BurnStep>({ kind: 'left' })
           : deps.client.withAbortSignal(left.signal, () =>
               deps.client.withDeadline(Date.now() + deadlineMs, () =>
-                burnThroughWorkflow(handle, agent, left.signal, deadlineMs),
+                burnThroughWorkflow(handle, { agent, shareId, taskQueue: deps.taskQueue }, left.signal, deadlineMs),
               ),
             ),
       );
@@ -357,7 +357,7 @@ export function sharesRouter(deps: SharesDeps): Router {
     const seen = asSeen(status, desc);
     let burned;
     try {
-      burned = await burnDirectly(material, deps.sealer, deps.ots);
+      burned = await burnDirectly(shareId, material, deps.sealer, deps.ots);
     } catch (err) {
       if (!(err instanceof OtsError)) throw err;
       log.warn({ code: err.code }, 'direct burn failed');
@@ -420,10 +420,11 @@ type BurnStep =
  */
 async function burnThroughWorkflow(
   handle: WorkflowHandle,
-  agent: string,
+  owner: Owner,
   left: AbortSignal,
   deadlineMs: number,
 ): Promise<BurnStep> {
+  const { agent } = owner;
   let update;
   try {
     update = await handle.startUpdate(burnUpdate, {
@@ -439,7 +440,7 @@ async function burnThroughWorkflow(
       );
     // The workflow has closed (an update to a closed workflow answers "not found"), or never existed.
     if (!(err instanceof WorkflowNotFoundError)) throw err;
-    return whyRefused(handle, agent, left);
+    return whyRefused(handle, owner, left);
   }
   if (left.aborted) return { kind: 'left' };
   try {
@@ -448,18 +449,28 @@ async function burnThroughWorkflow(
     if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return { kind: 'accepted' };
     // Rejected by the validator (another agent's, or already final), or the workflow closed before the burn finished.
     if (!(err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError)) throw err;
-    return whyRefused(handle, agent, left);
+    return whyRefused(handle, owner, left);
   }
+}
+
+/** Whose burn this is: the agent's token id, the share it names, and this service's task queue. */
+interface Owner {
+  agent: string;
+  shareId: string;
+  taskQueue: string;
 }
 
 /**
  * A burn the workflow did not do: another agent's hand-off (404; the validator refuses it), one that had already
  * ended (409), or one whose workflow has closed (burn directly).
  */
-async function whyRefused(handle: WorkflowHandle, agent: string, left: AbortSignal): Promise<BurnStep> {
+async function whyRefused(handle: WorkflowHandle, owner: Owner, left: AbortSignal): Promise<BurnStep> {
   if (left.aborted) return { kind: 'left' };
   const [status, desc] = await Promise.all([handle.query(statusQuery), handle.describe()]);
-  if (status.agent !== agent) return { kind: 'notFound' };
+  // Only this agent's hand-off, run by this service: a workflow of another type or on another task queue (started by
+  // someone who can reach Temporal, answering queries with what they please) is no hand-off of ours.
+  if (status.agent !== owner.agent || status.shareId !== owner.shareId) return { kind: 'notFound' };
+  if (desc.type !== 'shareSecret' || desc.taskQueue !== owner.taskQueue) return { kind: 'notFound' };
   if (isRunning(desc)) return { kind: 'refused', state: status.state };
   if (left.aborted) return { kind: 'left' };
   return { kind: 'closed', status, desc, material: await handle.query(burnMaterialQuery) };

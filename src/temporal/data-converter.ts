@@ -7,6 +7,9 @@ import { EncryptionCodec, type PayloadKey } from './payload-codec.js';
 /** Bundled into the workflow code too (bundleWorkflowCode's failureConverterPath must name the same file). */
 export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
 
-export function createDataConverter(keys: readonly PayloadKey[]): DataConverter & { payloadCodecs: [EncryptionCodec] } {
-  return { payloadCodecs: [new EncryptionCodec(keys)], failureConverterPath: FAILURE_CONVERTER_PATH };
+export function createDataConverter(
+  keys: readonly PayloadKey[],
+  opts: { onRefused?: (reason: string) => void } = {},
+): DataConverter & { payloadCodecs: [EncryptionCodec] } {
+  return { payloadCodecs: [new EncryptionCodec(keys, opts)], failureConverterPath: FAILURE_CONVERTER_PATH };
 }

@@ -11,7 +11,7 @@ import { parseKey32 } from '../key-material.js';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { UNENCRYPTED_PAYLOAD } from '../../workflows/input.js';
+import { UNDECRYPTABLE_PAYLOAD, UNENCRYPTED_PAYLOAD } from '../../workflows/input.js';
 
 // @temporalio/proto is CommonJS without named exports that Node's ESM loader can see: take it from the default.
 const { temporal } = proto;
@@ -71,29 +71,42 @@ export function generatePayloadKey(id: string): PayloadKey {
 
 /**
  * What a worker and the service's client do with a payload that is not encrypted (a workflow started, or a signal
- * sent, from Temporal UI or the CLI without the codec): `refuse` hands the workflow code UNENCRYPTED_PAYLOAD in its
- * place, which no input check or handler accepts (workflows/input.ts), so whoever can only reach the Temporal
- * frontend can neither start a hand-off nor signal one. Failing the decode instead would fail the workflow task
- * on every replay and wedge the hand-off. `pass` (the codec server) shows it as it is.
+ * sent, from Temporal UI or the CLI without the codec), or that claims to be and does not decrypt (an unknown key id,
+ * cut short, altered): `refuse` hands the workflow code a marker in its place (UNENCRYPTED_PAYLOAD or
+ * UNDECRYPTABLE_PAYLOAD, workflows/input.ts), which no input check or handler accepts, so whoever can only reach the
+ * Temporal frontend can neither start a hand-off nor signal one. Failing the decode instead would fail the workflow
+ * task on every replay and wedge the hand-off: one forged signal would keep its link from ever being burned. `pass`
+ * (the codec server) shows a payload that is not encrypted as it is, and names the one that does not decrypt.
  */
 export type UnencryptedPayloads = 'refuse' | 'pass';
 
-/** The payload UNENCRYPTED_PAYLOAD travels as. */
-const REFUSED: Payload = {
+const marker = (v: unknown): Payload => ({
   metadata: { encoding: Buffer.from('json/plain') },
-  data: Buffer.from(JSON.stringify(UNENCRYPTED_PAYLOAD)),
-};
+  data: Buffer.from(JSON.stringify(v)),
+});
+/** The payload UNENCRYPTED_PAYLOAD travels as. */
+const REFUSED = marker(UNENCRYPTED_PAYLOAD);
 
 export class EncryptionCodec implements PayloadCodec {
   private readonly current: PayloadKey;
   private readonly byId: Map<string, Buffer>;
   private readonly unencrypted: UnencryptedPayloads;
 
-  constructor(keys: readonly PayloadKey[], opts: { unencrypted?: UnencryptedPayloads } = {}) {
+  private readonly onRefused: ((reason: string) => void) | undefined;
+
+  constructor(
+    keys: readonly PayloadKey[],
+    opts: {
+      unencrypted?: UnencryptedPayloads;
+      /** Told why each payload that does not decrypt was refused (the service logs it; no payload content). */
+      onRefused?: (reason: string) => void;
+    } = {},
+  ) {
     if (keys.length === 0) throw new CodecError('at least one payload key is needed');
     this.current = keys[0]!;
     this.byId = new Map(keys.map((k) => [k.id, k.key]));
     this.unencrypted = opts.unencrypted ?? 'refuse';
+    this.onRefused = opts.onRefused;
   }
 
   /** The keys, newest first (to build another codec over the same keys). */
@@ -138,6 +151,17 @@ export class EncryptionCodec implements PayloadCodec {
     const encoding = payload.metadata?.encoding;
     if (!encoding || Buffer.from(encoding).toString() !== ENCODING)
       return this.unencrypted === 'pass' ? payload : REFUSED;
+    if (this.unencrypted === 'pass') return this.decrypt(payload);
+    try {
+      return this.decrypt(payload);
+    } catch (err) {
+      if (!(err instanceof CodecError)) throw err;
+      this.onRefused?.(err.message);
+      return marker({ ...UNDECRYPTABLE_PAYLOAD, reason: err.message });
+    }
+  }
+
+  private decrypt(payload: Payload): Payload {
     const idBytes = payload.metadata?.[KEY_ID_HEADER];
     const id = idBytes ? Buffer.from(idBytes).toString() : '';
     const key = this.byId.get(id);

@@ -124,6 +124,7 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
   /** The target of the plain signals (its history then holds the attacker's plain payloads, scanned separately). */
   let signalVictim: { shareId: string; secret: string };
   let voiceVictim = '';
+  let garbageVictim: { shareId: string; secret: string };
   const victims = () => [smsVictim.shareId, emailVictim.shareId];
 
   beforeAll(async () => {
@@ -167,7 +168,18 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
         link: { channel: 'sms', to: '+15550401003' },
       }),
     };
-    for (const id of [...victims(), signalVictim.shareId]) await svc.waitForState(id, 'awaiting_view', 30_000);
+    const secretD = `Victim-Garbage-${randomBytes(6).toString('hex')}`;
+    garbageVictim = {
+      secret: secretD,
+      shareId: await start({
+        ticketId: 'T-VICTIM-4',
+        secret: { value: secretD },
+        ttl: '24h',
+        link: { channel: 'sms', to: '+15550401005' },
+      }),
+    };
+    for (const id of [...victims(), signalVictim.shareId, garbageVictim.shareId])
+      await svc.waitForState(id, 'awaiting_view', 30_000);
   });
   afterAll(async () => {
     for (const id of forgedIds)
@@ -185,21 +197,27 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
     it("copies the victim's sealed secret into a hand-off of their own, to their own phone: refused before OTS", async () => {
       const victim = await decodedInput(smsVictim.shareId);
       const before = secretsBefore();
-      const attempts = [
-        // the same hand-off, retargeted (the signature no longer matches, nor would the box open)
-        { ...victim, link: { channel: 'sms', to: ATTACKER_PHONE } },
+      const ownId = () => `shr_${randomBytes(12).toString('hex')}`;
+      const toAttacker = { channel: 'sms', to: ATTACKER_PHONE };
+      const passphraseBox = (await decodedInput(emailVictim.shareId)).secret.passphrase;
+      // Under a share id of their own (so the workflow's own checks pass), the first activity finds the input
+      // unsigned; under any other workflow id the workflow refuses it before any activity runs.
+      const attempts: [unknown, string | undefined, string][] = [
         // a hand-off id of their own, with the victim's box
-        { ...victim, shareId: `shr_${randomBytes(12).toString('hex')}`, link: { channel: 'sms', to: ATTACKER_PHONE } },
+        [{ ...victim, shareId: ownId(), link: toAttacker }, 'own', 'INPUT_NOT_AUTHENTIC'],
         // the victim's email hand-off's passphrase box as the secret, sent by SMS to the attacker
-        {
-          ...victim,
-          secret: { value: (await decodedInput(emailVictim.shareId)).secret.passphrase },
-          link: { channel: 'sms', to: ATTACKER_PHONE },
-        },
+        [
+          { ...victim, shareId: ownId(), secret: { value: passphraseBox }, link: toAttacker },
+          'own',
+          'INPUT_NOT_AUTHENTIC',
+        ],
+        // the same hand-off, retargeted, beside the running one
+        [{ ...victim, link: toAttacker }, undefined, 'INPUT_INVALID'],
       ];
-      for (const forged of attempts) {
-        const handle = await startForged(forged, shareWorkflowId((forged as ShareInput).shareId) + '-x');
-        expect(await outcome(handle.workflowId)).toMatchObject({ status: 'FAILED', type: 'INPUT_NOT_AUTHENTIC' });
+      for (const [forged, where, type] of attempts) {
+        const id = where === 'own' ? shareWorkflowId((forged as ShareInput).shareId) : undefined;
+        const handle = await startForged(forged, id);
+        expect(await outcome(handle.workflowId)).toMatchObject({ status: 'FAILED', type });
       }
       expect(secretsBefore()).toBe(before);
       expect(smsToAttacker()).toEqual([]);
@@ -208,7 +226,9 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
     it("replays the victim's exact, signed input under another workflow id: refused", async () => {
       const before = secretsBefore();
       const handle = await startForged(await decodedInput(smsVictim.shareId));
-      expect(await outcome(handle.workflowId)).toMatchObject({ status: 'FAILED', type: 'INPUT_NOT_AUTHENTIC' });
+      const o = await outcome(handle.workflowId);
+      expect(o).toMatchObject({ status: 'FAILED', type: 'INPUT_INVALID' });
+      expect(o.message).toMatch(/the workflow id must be share-shr_/);
       expect(secretsBefore()).toBe(before);
     });
 
@@ -341,16 +361,38 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
       expect(smsToAttacker()).toEqual([]);
     });
 
-    it('sends a plain `burn` signal (with and without input): the hand-off goes on, its secret unburned', async () => {
+    it('sends a plain `burn` signal (with and without input) and one dressed as encrypted: the hand-off goes on, its secret unburned', async () => {
       const id = shareWorkflowId(signalVictim.shareId);
       const ns = ['--workflow-id', id, '--name', 'burn'];
       await temporalCli('workflow', 'signal', ...ns);
       await temporalCli('workflow', 'signal', ...ns, '--input', '{"by":"mallory"}');
+      // A payload that claims to be encrypted but does not decrypt (an unknown key id), to a hand-off of its own (the
+      // codec server rightly refuses to decode its history afterwards): it must not wedge the workflow (a failed
+      // decode would fail every workflow task, and the link could never be burned).
+      await temporalCli(
+        'workflow',
+        'signal',
+        '--workflow-id',
+        shareWorkflowId(garbageVictim.shareId),
+        '--name',
+        'burn',
+        '--input',
+        '"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"',
+        '--input-meta',
+        'encoding=binary/encrypted',
+        '--input-meta',
+        'encryption-key-id=mallory',
+      );
       // Plenty of polls (0.3 s) for a burn request to have been acted on.
       await new Promise((r) => setTimeout(r, 2_000));
       const s = await svc.status(signalVictim.shareId);
       expect(s.state).toBe('awaiting_view');
       expect(JSON.stringify(s.notes)).not.toMatch(/burn/i);
+      expect((await svc.status(garbageVictim.shareId)).state).toBe('awaiting_view');
+      // Still alive: its owner burns it through the API.
+      const burned = await svc.api('POST', `/v1/shares/${garbageVictim.shareId}/burn`);
+      expect(burned.status).toBe(200);
+      expect(burned.body.state).toBe('burned');
     });
   });
 
@@ -386,7 +428,15 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
     const voicePassphrase = await svc.passphraseOf(voiceVictim);
     const receiptKeys = [...svc.otsEmulator!.store.receipts.keys()];
     await svc.expectNoLeaksIn({
-      secrets: [smsVictim.secret, emailVictim.secret, signalVictim.secret, passphrase, voicePassphrase, ...receiptKeys],
+      secrets: [
+        smsVictim.secret,
+        emailVictim.secret,
+        signalVictim.secret,
+        garbageVictim.secret,
+        passphrase,
+        voicePassphrase,
+        ...receiptKeys,
+      ],
       shareIds: [...victims(), voiceVictim],
       allowSms: new Set(
         svc

@@ -1,5 +1,5 @@
 // The payload codec on its own: what it writes, what it refuses, and key rotation.
-import { UNENCRYPTED_PAYLOAD } from '../../workflows/input.js';
+import { UNDECRYPTABLE_PAYLOAD, UNENCRYPTED_PAYLOAD } from '../../workflows/input.js';
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
@@ -56,24 +56,32 @@ describe('EncryptionCodec', () => {
     expect(defaultPayloadConverter.fromPayload((await rotated.decode(old))[0]!)).toBe('written before rotation');
     const fresh = await rotated.encode([payload('after')]);
     expect(text(fresh[0]!.metadata?.[KEY_ID_HEADER])).toBe('k2');
-    // Dropping the old key makes old payloads undecodable, with a message naming the key id only.
-    await expect(new EncryptionCodec([k2]).decode(old)).rejects.toThrow(
+    // Dropping the old key makes old payloads undecodable, with a message naming the key id only: the codec server
+    // says so; the workers get a marker with the reason (and tell the log), never the payload.
+    await expect(new EncryptionCodec([k2], { unencrypted: 'pass' }).decode(old)).rejects.toThrow(
       /encrypted with key "k1", which is not in PAYLOAD_KEYS/,
     );
+    const told: string[] = [];
+    const [refused] = await new EncryptionCodec([k2], { onRefused: (r) => told.push(r) }).decode(old);
+    expect(defaultPayloadConverter.fromPayload(refused!)).toEqual({
+      ...UNDECRYPTABLE_PAYLOAD,
+      reason: 'payload was encrypted with key "k1", which is not in PAYLOAD_KEYS',
+    });
+    expect(told).toEqual(['payload was encrypted with key "k1", which is not in PAYLOAD_KEYS']);
   });
 
   it('refuses altered ciphertext, a different key under the same id, and truncated data', async () => {
-    const codec = new EncryptionCodec([k1]);
+    const codec = new EncryptionCodec([k1], { unencrypted: 'pass' });
     const [p] = await codec.encode([payload('intact')]);
     const flipped = Buffer.from(p!.data!);
     flipped[20]! ^= 1;
     await expect(codec.decode([{ ...p!, data: flipped }])).rejects.toThrow(CodecError);
-    await expect(new EncryptionCodec([generatePayloadKey('k1')]).decode([p!])).rejects.toThrow(
+    await expect(new EncryptionCodec([generatePayloadKey('k1')], { unencrypted: 'pass' }).decode([p!])).rejects.toThrow(
       /does not decrypt with key "k1"/,
     );
     await expect(codec.decode([{ ...p!, data: Buffer.alloc(10) }])).rejects.toThrow(/truncated/);
     // The key id is authenticated: relabelling a payload to another listed key fails too.
-    const both = new EncryptionCodec([k1, { id: 'k1b', key: k1.key }]);
+    const both = new EncryptionCodec([k1, { id: 'k1b', key: k1.key }], { unencrypted: 'pass' });
     await expect(
       both.decode([{ ...p!, metadata: { ...p!.metadata, [KEY_ID_HEADER]: Buffer.from('k1b') } }]),
     ).rejects.toThrow(/does not decrypt/);
