@@ -131,53 +131,31 @@ describe('the trust boundary against everyone who can reach Temporal', () => {
     svc = await startTestService({ AGENT_API_TOKENS: `${AGENT_A},${AGENT_B}` });
     connection = await Connection.connect({ address: inject('temporalAddress') });
     technician = new Client({ connection, dataConverter: { payloadCodecs: [new CodecServerCodec(svc.url)] } });
-    const start = async (body: object) => {
-      const res = await svc.api('POST', '/v1/shares', body);
+    /** A hand-off started through the API with a fresh secret, as the victim's agent does. */
+    const victim = async (
+      n: number,
+      link: { channel: 'sms' | 'email'; to: string },
+      extra: object = {},
+    ): Promise<{ shareId: string; secret: string }> => {
+      const secret = `Victim-${n}-${randomBytes(6).toString('hex')}`;
+      const res = await svc.api('POST', '/v1/shares', {
+        ticketId: `T-VICTIM-${n}`,
+        secret: { value: secret },
+        ttl: '24h',
+        link,
+        ...extra,
+      });
       expect(res.status).toBe(202);
-      return res.body.shareId as string;
+      return { shareId: res.body.shareId as string, secret };
     };
-    const secretA = `Victim-Sms-${randomBytes(6).toString('hex')}`;
-    const secretB = `Victim-Email-${randomBytes(6).toString('hex')}`;
-    smsVictim = {
-      secret: secretA,
-      shareId: await start({
-        ticketId: 'T-VICTIM-1',
-        secret: { value: secretA },
-        ttl: '24h',
-        link: { channel: 'sms', to: '+15550401001' },
-      }),
-    };
-    emailVictim = {
-      secret: secretB,
-      shareId: await start({
-        ticketId: 'T-VICTIM-2',
-        secret: { value: secretB },
-        ttl: '24h',
-        link: { channel: 'email', to: 'victim@example.org' },
-        passphrase: 'sms',
-        passphraseTo: '+15550401002',
-      }),
-    };
-    const secretC = `Victim-Signal-${randomBytes(6).toString('hex')}`;
-    signalVictim = {
-      secret: secretC,
-      shareId: await start({
-        ticketId: 'T-VICTIM-3',
-        secret: { value: secretC },
-        ttl: '24h',
-        link: { channel: 'sms', to: '+15550401003' },
-      }),
-    };
-    const secretD = `Victim-Garbage-${randomBytes(6).toString('hex')}`;
-    garbageVictim = {
-      secret: secretD,
-      shareId: await start({
-        ticketId: 'T-VICTIM-4',
-        secret: { value: secretD },
-        ttl: '24h',
-        link: { channel: 'sms', to: '+15550401005' },
-      }),
-    };
+    smsVictim = await victim(1, { channel: 'sms', to: '+15550401001' });
+    emailVictim = await victim(
+      2,
+      { channel: 'email', to: 'victim@example.org' },
+      { passphrase: 'sms', passphraseTo: '+15550401002' },
+    );
+    signalVictim = await victim(3, { channel: 'sms', to: '+15550401003' });
+    garbageVictim = await victim(4, { channel: 'sms', to: '+15550401005' });
     for (const id of [...victims(), signalVictim.shareId, garbageVictim.shareId])
       await svc.waitForState(id, 'awaiting_view', 30_000);
   });
