@@ -73,11 +73,15 @@ describe('load with idempotency', () => {
       `[load] ${KEYS * REPEATS} concurrent requests answered in ${elapsed} ms: ${JSON.stringify(Object.fromEntries(statuses))}; ${workflows} hand-offs, ${svc.otsEmulator!.secretCount()} secrets`,
     );
 
+    // Logs, responses and SMS bodies of all 125; the histories (each decoded through the codec server) of every
+    // fifth: they are the same workflow with other values, and decoding all of them was a third of this test.
+    const scanStart = Date.now();
     await svc.expectNoLeaksIn({
       secrets: bodies.map((b) => b.body.secret.value),
-      shareIds,
+      shareIds: shareIds.filter((_, i) => i % 5 === 0),
       links: bodies.map((b) => svc.linkSentTo(b.body.link.to)),
     });
+    console.log(`[load] leak scan in ${Date.now() - scanStart} ms`);
     await Promise.all(
       shareIds.map((id) => svc.temporal.client.workflow.getHandle(shareWorkflowId(id)).terminate('load test over')),
     );
