@@ -166,7 +166,9 @@ describe.concurrent('refused', () => {
     expect(options.tls).toEqual({ serverRootCACertificate: expect.any(Buffer), serverNameOverride: 'localhost' });
     const { native, client } = await connectBoth(options);
     expect(native).toBeInstanceOf(Error);
-    expect((native as Error).message).toMatch(/CertificateRequired/);
+    // In TLS 1.3 the client has finished its side of the handshake when the server checks for its certificate, so
+    // it reads either the server's alert or, when the socket closes first, only "connection closed".
+    expect((native as Error).message).toMatch(/CertificateRequired|connection closed/);
     expect(client).toBeInstanceOf(Error);
     // The refusal was the server's: it asked for a certificate and got none.
     expect(proxy.refused.join('\n')).toMatch(/peer did not return a certificate/);
