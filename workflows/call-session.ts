@@ -14,8 +14,8 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { shareWorkflowId } from './ids.js';
-import { SHARE_ID } from './input.js';
+import { isShareWorkflowId, isText } from './input.js';
+import { isVoiceTaskQueue } from './queues.js';
 import {
   awaitCallSignal,
   callEndedSignal,
@@ -41,9 +41,6 @@ const MAX_WAITING = 20;
 
 // Every handler checks its input and ignores what does not fit: a stream must be on one of this deployment's voice
 // queues (a signal pointing a hand-off's reading at another queue is ignored), and only hand-offs register.
-const isText = (v: unknown, max: number): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
-const isShareWorkflowId = (id: unknown): id is string =>
-  typeof id === 'string' && id.startsWith(shareWorkflowId('')) && SHARE_ID.test(id.slice(shareWorkflowId('').length));
 
 export async function callSession(input: CallSessionInput): Promise<CallSessionStatus> {
   const s: CallSessionStatus = { callSid: input.callSid, state: 'waiting_for_stream', served: [], waiting: [] };
@@ -56,7 +53,7 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
   setHandler(callQuery, () => s);
   setHandler(streamStartedSignal, (ev) => {
     if (!isText(ev?.streamSid, 128) || !isText(ev.taskQueue, 300)) return;
-    if (!ev.taskQueue.startsWith(`${workflowInfo().taskQueue}-voice-`)) return;
+    if (!isVoiceTaskQueue(workflowInfo().taskQueue, ev.taskQueue)) return;
     // A new stream right after the last one stopped (the call handed back to us at once) reopens this run; a call
     // that is over stays over.
     if (s.state === 'ended' && s.endReason !== STREAM_STOPPED) return;

@@ -17,7 +17,8 @@ import {
 } from '@temporalio/workflow';
 import type { SecretCheck } from '../activities/index.js';
 import { failureOutcome, failureReason, isFatal } from './failures.js';
-import { AGENT_ID } from './input.js';
+import { isObj, isText } from './input.js';
+import { isVoiceTaskQueue } from './queues.js';
 import type { BurnMaterial } from './messages.js';
 import { speakPassphrase } from './passphrase-voice.js';
 import { nextPollDelayMs } from './poll-schedule.js';
@@ -159,7 +160,8 @@ export class Handoff {
    * caller is told there is no such hand-off (src/http/shares.ts answers 404).
    */
   validateBurn(req: unknown): void {
-    if (!isObj(req) || !isText(req.by, 200) || req.agent !== this.input.agent || !AGENT_ID.test(String(req.agent)))
+    // input.agent is a token id (workflows/input.ts checked it), so an equal req.agent is one too.
+    if (!isObj(req) || !isText(req.by, 200) || req.agent !== this.input.agent)
       throw ApplicationFailure.create({ type: 'NOT_FOUND', message: 'no such share', nonRetryable: true });
     if (this.isFinal())
       throw ApplicationFailure.create({
@@ -178,12 +180,11 @@ export class Handoff {
   /** The call session's answer: a live stream must be on one of this deployment's voice queues. */
   receiveCallLine(line: CallLine): void {
     if (!isObj(line)) return;
-    const voiceQueues = `${workflowInfo().taskQueue}-voice-`;
     if (
       (line.live === true &&
         isText(line.streamSid, 128) &&
         isText(line.taskQueue, 300) &&
-        line.taskQueue.startsWith(voiceQueues)) ||
+        isVoiceTaskQueue(workflowInfo().taskQueue, line.taskQueue)) ||
       (line.live === false && isText(line.reason, 300))
     )
       this.callLine = line;
@@ -580,11 +581,3 @@ export class Handoff {
 
 /** How many distinct message SIDs a run tracks (its own link and passphrase SMS, resent a few times). */
 const MAX_TRACKED_MESSAGES = 50;
-
-type Obj = Record<string, unknown>;
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function isText(v: unknown, max: number): v is string {
-  return typeof v === 'string' && v.length > 0 && v.length <= max;
-}

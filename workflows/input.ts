@@ -25,11 +25,16 @@ export const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
 /** src/http/auth.ts tokenId. */
 export const AGENT_ID = /^agt_[0-9a-f]{12}$/;
 
+// The shape checks of the workflows' inputs, signals and updates (here, workflows/handoff.ts, call-session.ts).
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStr = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
+export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A non-empty string of at most `max` characters. */
+export const isText = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max;
 export const isSealed = (v: unknown): boolean =>
-  isObj(v) && v.sealed === 'v2' && isStr(v.box, 64_000) && Object.keys(v).length === 2;
+  isObj(v) && v.sealed === 'v2' && isText(v.box, 64_000) && Object.keys(v).length === 2;
+/** `share-<shareId>` with a well-formed share id (workflows/ids.ts). */
+export const isShareWorkflowId = (id: unknown): id is string =>
+  typeof id === 'string' && id.startsWith(shareWorkflowId('')) && SHARE_ID.test(id.slice(shareWorkflowId('').length));
 
 /** The run a workflow input arrives in (from workflowInfo()). */
 export interface RunFacts {
@@ -60,10 +65,10 @@ export function shareInputProblems(v: unknown, run: RunFacts): string[] {
   if (typeof v.shareId === 'string')
     need(run.workflowId === shareWorkflowId(v.shareId), `the workflow id must be ${shareWorkflowId(v.shareId)}`);
   need(typeof v.shareId === 'string' && SHARE_ID.test(v.shareId), 'shareId must be shr_ and 20-40 of [0-9a-z]');
-  need(isStr(v.ticketId, 128), 'ticketId must be a string of 1-128 characters');
-  need(v.sessionId === undefined || isStr(v.sessionId, 128), 'sessionId must be a string of 1-128 characters');
+  need(isText(v.ticketId, 128), 'ticketId must be a string of 1-128 characters');
+  need(v.sessionId === undefined || isText(v.sessionId, 128), 'sessionId must be a string of 1-128 characters');
   need(typeof v.agent === 'string' && AGENT_ID.test(v.agent), 'agent must be an agent token id (agt_ and 12 hex)');
-  need(isStr(v.mac, 128), "mac must be the agent API's signature");
+  need(isText(v.mac, 128), "mac must be the agent API's signature");
   const secret = v.secret;
   if (!isObj(secret)) p.push('secret must be an object');
   else {
@@ -80,16 +85,19 @@ export function shareInputProblems(v: unknown, run: RunFacts): string[] {
     'ttlSeconds must be a positive whole number',
   );
   const link = v.link;
-  need(isObj(link) && (link.channel === 'sms' || link.channel === 'email') && isStr(link.to, 320), 'link is malformed');
+  need(
+    isObj(link) && (link.channel === 'sms' || link.channel === 'email') && isText(link.to, 320),
+    'link is malformed',
+  );
   const pp = v.passphrase;
   const ppOk =
     isObj(pp) &&
     (pp.mode === 'none' ||
-      (pp.mode === 'sms' && isStr(pp.to, 320)) ||
+      (pp.mode === 'sms' && isText(pp.to, 320)) ||
       (pp.mode === 'voice' &&
-        isStr(pp.callSid, 64) &&
+        isText(pp.callSid, 64) &&
         (pp.format === 'digits' || pp.format === 'letters') &&
-        (pp.fallbackTo === undefined || isStr(pp.fallbackTo, 320))));
+        (pp.fallbackTo === undefined || isText(pp.fallbackTo, 320))));
   need(ppOk, 'passphrase is malformed');
   if (ppOk && isObj(secret))
     need((pp.mode === 'none') === (secret.passphrase === undefined), 'a passphrase needs a sealed secret.passphrase');
@@ -101,7 +109,7 @@ export function shareInputProblems(v: unknown, run: RunFacts): string[] {
       polls.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= MIN_POLL_INTERVAL_SECONDS),
     `pollIntervals must be 1-${MAX_POLL_SCHEDULE_LENGTH} numbers of seconds, each at least ${MIN_POLL_INTERVAL_SECONDS}`,
   );
-  need(isStr(v.smsStatusCallback, 2048), 'smsStatusCallback must be a URL');
+  need(isText(v.smsStatusCallback, 2048), 'smsStatusCallback must be a URL');
   need(typeof v.notesWebhook === 'boolean', 'notesWebhook must be true or false');
   need(
     v.callWaitMs === undefined || (typeof v.callWaitMs === 'number' && v.callWaitMs >= 0 && v.callWaitMs <= 3_600_000),

@@ -5,3 +5,6 @@ export const otsTaskQueue = (taskQueue: string): string => `${taskQueue}-ots`;
  * speak into it. Unique per process start, so a restarted process never picks up work meant for its old streams.
  */
 export const voiceTaskQueue = (taskQueue: string, instance: string): string => `${taskQueue}-voice-${instance}`;
+/** Whether `queue` is one of the voice queues beside `taskQueue` (a call's stream claims to be on one). */
+export const isVoiceTaskQueue = (taskQueue: string, queue: string): boolean =>
+  queue.startsWith(voiceTaskQueue(taskQueue, ''));

@@ -24,6 +24,7 @@ import { burnMaterialQuery, burnUpdate, statusQuery, type BurnMaterial } from '.
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
+import { SHARE_ID } from '../../workflows/input.js';
 import { technicianStaticDetails, technicianSummary } from '../../workflows/technician-view.js';
 import {
   FINAL_STATES,
@@ -83,7 +84,6 @@ export interface Closed {
 /** GET /v1/shares/:id's body, and the burn's: the workflow's status, with `closed` when it ended early. */
 export type StatusBody = ShareStatus & { closed?: Closed };
 
-const SHARE_ID = /^shr_[0-9a-z]{20,40}$/;
 /**
  * How long a request waits for Temporal. Without a deadline the client retries an unreachable server for about
  * 20 s; with one the agent hears 503 (src/http/app.ts) sooner and can retry with the same Idempotency-Key.
