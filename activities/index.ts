@@ -11,6 +11,7 @@
 //  - voice.ts: awaitCall, speakPassphrase
 //  - failures.ts: how every client error becomes an ApplicationFailure
 import type { Client } from '@temporalio/client';
+import { notOurHandoff } from '../src/temporal/handoff-run.js';
 import type { NotesSink } from '../src/notes.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
 import type { Sealer } from '../src/seal.js';
@@ -43,10 +44,8 @@ export function createActivities(deps: ActivityDeps) {
     ...deps,
     // createSecret runs only for this service's own hand-offs: a shareSecret run on its task queue.
     checkWorkflow: async (workflowId, runId) => {
-      const d = await client.workflow.getHandle(workflowId, runId).describe();
-      if (d.type !== 'shareSecret' || d.taskQueue !== taskQueue)
-        return `workflow ${workflowId} is a ${d.type} on task queue ${d.taskQueue}, not this service's hand-off`;
-      return undefined;
+      const problem = notOurHandoff(await client.workflow.getHandle(workflowId, runId).describe(), taskQueue);
+      return problem && `workflow ${workflowId} is ${problem}`;
     },
   });
   const delivery = createDeliveryActivities(deps);

@@ -25,6 +25,7 @@ import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/
 import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import { SHARE_ID } from '../../workflows/input.js';
+import { notOurHandoff } from '../temporal/handoff-run.js';
 import { technicianStaticDetails, technicianSummary } from '../../workflows/technician-view.js';
 import {
   FINAL_STATES,
@@ -271,8 +272,8 @@ export function sharesRouter(deps: SharesDeps): Router {
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     try {
       const [status, desc] = await inTime(() => Promise.all([handle.query(statusQuery), handle.describe()]));
-      // Another agent's hand-off does not exist for this token.
-      if (status.agent !== res.locals.tokenId) {
+      // Another agent's hand-off, or a workflow that is no hand-off of ours, does not exist for this token.
+      if (!ownedBy(status, desc, { agent: String(res.locals.tokenId), shareId, taskQueue: deps.taskQueue })) {
         res.status(404).json({ error: 'no such share' });
         return;
       }
@@ -461,16 +462,26 @@ interface Owner {
 }
 
 /**
+ * Whether the status and description are of this agent's hand-off, run by this service: a workflow of another type or
+ * on another task queue (started by someone who can reach Temporal, answering queries with what they please) is no
+ * hand-off of ours (src/temporal/handoff-run.ts).
+ */
+function ownedBy(status: ShareStatus, desc: WorkflowExecutionDescription, owner: Owner): boolean {
+  return (
+    status.agent === owner.agent &&
+    status.shareId === owner.shareId &&
+    notOurHandoff(desc, owner.taskQueue) === undefined
+  );
+}
+
+/**
  * A burn the workflow did not do: another agent's hand-off (404; the validator refuses it), one that had already
  * ended (409), or one whose workflow has closed (burn directly).
  */
 async function whyRefused(handle: WorkflowHandle, owner: Owner, left: AbortSignal): Promise<BurnStep> {
   if (left.aborted) return { kind: 'left' };
   const [status, desc] = await Promise.all([handle.query(statusQuery), handle.describe()]);
-  // Only this agent's hand-off, run by this service: a workflow of another type or on another task queue (started by
-  // someone who can reach Temporal, answering queries with what they please) is no hand-off of ours.
-  if (status.agent !== owner.agent || status.shareId !== owner.shareId) return { kind: 'notFound' };
-  if (desc.type !== 'shareSecret' || desc.taskQueue !== owner.taskQueue) return { kind: 'notFound' };
+  if (!ownedBy(status, desc, owner)) return { kind: 'notFound' };
   if (isRunning(desc)) return { kind: 'refused', state: status.state };
   if (left.aborted) return { kind: 'left' };
   return { kind: 'closed', status, desc, material: await handle.query(burnMaterialQuery) };
