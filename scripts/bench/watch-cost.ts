@@ -10,7 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { randomBytes } from 'node:crypto';
 import { createDeliveryActivities } from '../../activities/delivery.js';
 import { createOtsActivities, type OtsPort } from '../../activities/ots.js';
-import { signInput } from '../../src/handoff-input.js';
+import { makeShareInput } from '../../src/handoff-input.js';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
 import { noNotesWebhook } from '../../src/notes.js';
 import { OtsNotFoundError } from '../../src/ots/errors.js';
@@ -20,7 +20,7 @@ import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
-import type { ShareInput, ShareResult } from '../../workflows/types.js';
+import type { ShareResult } from '../../workflows/types.js';
 import { bundleForTestServer, ensureTestServer } from '../temporal-test-server.js';
 
 export interface WatchOutcome {
@@ -123,18 +123,21 @@ async function watchOnce(
   try {
     // Signed as the agent API signs it (the first activity checks: src/handoff-input.ts).
     const shareId = `shr_benchwatch${name.toLowerCase().replace(/[^0-9a-z]/g, '')}`.padEnd(24, '0');
-    const input: ShareInput = signInput(sealer, {
-      shareId,
-      ticketId: `T-BENCH-${name}`,
-      agent: 'agt_000000000000',
-      secret: { generate: true },
-      ttlSeconds: 86_400,
-      link: { channel: 'email', to: 'caller@bench.invalid' },
-      passphrase: { mode: 'none' },
-      pollIntervals: DEFAULT_POLL_INTERVALS_TEXT.split(',').map(Number),
-      smsStatusCallback: 'http://127.0.0.1:9/unused',
-      notesWebhook: false,
-    });
+    const input = makeShareInput(
+      sealer,
+      {
+        shareId,
+        ticketId: `T-BENCH-${name}`,
+        agent: 'agt_000000000000',
+        ttlSeconds: 86_400,
+        link: { channel: 'email', to: 'caller@bench.invalid' },
+        passphrase: { mode: 'none' },
+        pollIntervals: DEFAULT_POLL_INTERVALS_TEXT.split(',').map(Number),
+        smsStatusCallback: 'http://127.0.0.1:9/unused',
+        notesWebhook: false,
+      },
+      {}, // no value: Onetime Secret generates one
+    );
     const handle = await env.client.workflow.start('shareSecret', {
       taskQueue,
       workflowId: shareWorkflowId(shareId),

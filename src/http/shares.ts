@@ -18,8 +18,8 @@ import type { OtsClient } from '../ots/client.js';
 import { OtsError } from '../ots/errors.js';
 import { parseTtl } from '../ots/ttl.js';
 import { generatePassphrase } from '../passphrase.js';
-import { signInput } from '../handoff-input.js';
-import { handoffContext, type Sealer } from '../seal.js';
+import { makeShareInput } from '../handoff-input.js';
+import type { Sealer } from '../seal.js';
 import { burnMaterialQuery, burnUpdate, statusQuery, type BurnMaterial } from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
@@ -29,7 +29,6 @@ import { notOurHandoff } from '../temporal/handoff-run.js';
 import { technicianStaticDetails, technicianSummary } from '../../workflows/technician-view.js';
 import {
   FINAL_STATES,
-  type Binding,
   type PassphraseDelivery,
   type ShareState as HandoffState,
   type ShareStatus,
@@ -159,36 +158,31 @@ export function sharesRouter(deps: SharesDeps): Router {
         : mode === 'voice'
           ? { mode, callSid: body.callSid!, format: body.passphraseFormat ?? 'digits', fallbackTo: body.passphraseTo }
           : { mode: 'none' };
-    // The secret and passphrase are sealed for this hand-off and its recipients only (src/seal.ts), and the whole
-    // input is signed, so that nothing in it can be reused elsewhere from Temporal (README.md, "Confidentiality and
-    // the threat model").
-    const binding: Binding = { shareId, link: body.link, passphrase };
-    const input = signInput(deps.sealer, {
-      shareId,
-      ticketId: body.ticketId,
-      sessionId: body.sessionId,
-      agent: String(res.locals.tokenId),
-      secret: {
-        ...('value' in body.secret
-          ? { value: deps.sealer.seal(body.secret.value, handoffContext('value', binding)) }
-          : { generate: true as const }),
-        ...(mode !== 'none'
-          ? {
-              passphrase: deps.sealer.seal(
-                generatePassphrase({ format: passphrase.mode === 'voice' ? passphrase.format : 'digits' }),
-                handoffContext('passphrase', binding),
-              ),
-            }
-          : {}),
+    // The secret and passphrase are sealed for this hand-off and its recipients only, and the whole input is signed,
+    // so that nothing in it can be reused elsewhere from Temporal (README.md, "Confidentiality and the threat model").
+    const input = makeShareInput(
+      deps.sealer,
+      {
+        shareId,
+        ticketId: body.ticketId,
+        sessionId: body.sessionId,
+        agent: String(res.locals.tokenId),
+        ttlSeconds: parseTtl(body.ttl ?? deps.defaultTtl),
+        link: body.link,
+        passphrase,
+        pollIntervals: deps.pollIntervals,
+        smsStatusCallback: `${deps.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
+        notesWebhook: deps.notesWebhook,
+        ...(mode === 'voice' ? { callWaitMs: deps.callWaitMs } : {}),
       },
-      ttlSeconds: parseTtl(body.ttl ?? deps.defaultTtl),
-      link: body.link,
-      passphrase,
-      pollIntervals: deps.pollIntervals,
-      smsStatusCallback: `${deps.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
-      notesWebhook: deps.notesWebhook,
-      ...(mode === 'voice' ? { callWaitMs: deps.callWaitMs } : {}),
-    });
+      {
+        value: 'value' in body.secret ? body.secret.value : undefined,
+        passphrase:
+          mode === 'none'
+            ? undefined
+            : generatePassphrase({ format: passphrase.mode === 'voice' ? passphrase.format : 'digits' }),
+      },
+    );
     const log = deps.log.child({ shareId, ticketId: body.ticketId });
     // What the request asked for, minus the secret (a digest of a password would be guessable): a retry with the
     // same Idempotency-Key must ask for the same hand-off.

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { inject } from 'vitest';
 import { passphraseSmsRecipient } from '../../activities/delivery.js';
-import { signInput } from '../../src/handoff-input.js';
+import { makeShareInput, type ShareFields } from '../../src/handoff-input.js';
 import { createSealer, handoffContext, type Sealed } from '../../src/seal.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
 import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
@@ -118,7 +118,7 @@ interface SecretRecord {
   burned?: boolean;
 }
 
-export interface HandoffOptions extends Partial<Omit<ShareInput, 'secret'>> {
+export interface HandoffOptions extends Partial<ShareFields> {
   /** The secret's value (sealed into the input with the harness's sealer); default a random one. */
   value?: string;
   /** The passphrase (sealed into the input); the workflow sends or reads one only when it is set. */
@@ -395,30 +395,23 @@ export async function startHarness(opts: { on?: 'time-skipping' | 'dev-server' }
       const { value, passphraseValue, burnAtStart, ...rest } = opts;
       const shareId = `shr_${randomBytes(12).toString('hex')}`;
       const n = ++shareCounter;
-      const unsigned: Omit<ShareInput, 'mac'> = {
-        shareId,
-        ticketId: `T-TS-${n}`,
-        agent: 'agt_0123456789ab',
-        secret: {},
-        ttlSeconds: 3600,
-        link: { channel: 'sms', to: `+1555040${String(n).padStart(4, '0')}` },
-        passphrase: { mode: 'none' },
-        pollIntervals: [60],
-        smsStatusCallback: `http://127.0.0.1:9/twilio/sms-status?share=${shareId}`,
-        notesWebhook: false,
-        ...rest,
-      };
-      // Sealed for this hand-off and signed, as the agent API does (src/http/shares.ts).
-      unsigned.secret = {
-        value: sealer.seal(
-          value ?? `Ts-Secret-${n}-${randomBytes(4).toString('hex')}`,
-          handoffContext('value', unsigned),
-        ),
-        ...(passphraseValue !== undefined
-          ? { passphrase: sealer.seal(passphraseValue, handoffContext('passphrase', unsigned)) }
-          : {}),
-      };
-      const input = signInput(sealer, unsigned);
+      // Sealed for this hand-off and signed, as the agent API does (src/handoff-input.ts).
+      const input = makeShareInput(
+        sealer,
+        {
+          shareId,
+          ticketId: `T-TS-${n}`,
+          agent: 'agt_0123456789ab',
+          ttlSeconds: 3600,
+          link: { channel: 'sms', to: `+1555040${String(n).padStart(4, '0')}` },
+          passphrase: { mode: 'none' },
+          pollIntervals: [60],
+          smsStatusCallback: `http://127.0.0.1:9/twilio/sms-status?share=${shareId}`,
+          notesWebhook: false,
+          ...rest,
+        },
+        { value: value ?? `Ts-Secret-${n}-${randomBytes(4).toString('hex')}`, passphrase: passphraseValue },
+      );
       const workflowId = shareWorkflowId(shareId);
       const options = { taskQueue, workflowId, args: [input] };
       // Registered before its workflow starts: its first activity may run at once. A handle without a run id

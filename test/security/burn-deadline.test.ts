@@ -8,11 +8,10 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { signInput } from '../../src/handoff-input.js';
+import { makeShareInput } from '../../src/handoff-input.js';
 import { tokenId } from '../../src/http/auth.js';
-import { handoffContext } from '../../src/seal.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
-import type { ShareInput } from '../../workflows/types.js';
+
 import { startTestService, type TestService } from '../helpers/service.js';
 
 /** The agent API's deadline for Temporal in this file. */
@@ -66,18 +65,22 @@ async function unservedHandoff(): Promise<string> {
   const shareId = `shr_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
   const value = `Unserved-${randomUUID().slice(0, 8)}`;
   scanned.secrets.push(value);
-  const binding = { shareId, link: { channel: 'sms', to: '+15550830001' }, passphrase: { mode: 'none' } } as const;
-  // As the agent API makes it (src/http/shares.ts): sealed for this hand-off, signed, this token's.
-  const input: ShareInput = signInput(svc.sealer, {
-    ...binding,
-    ticketId: 'T-BD-UNSERVED',
-    agent: tokenId(svc.token),
-    secret: { value: svc.sealer.seal(value, handoffContext('value', binding)) },
-    ttlSeconds: 3600,
-    pollIntervals: [60],
-    smsStatusCallback: `${svc.config.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
-    notesWebhook: false,
-  });
+  // As the agent API makes it (src/handoff-input.ts): sealed for this hand-off, signed, this token's.
+  const input = makeShareInput(
+    svc.sealer,
+    {
+      shareId,
+      link: { channel: 'sms', to: '+15550830001' },
+      passphrase: { mode: 'none' },
+      ticketId: 'T-BD-UNSERVED',
+      agent: tokenId(svc.token),
+      ttlSeconds: 3600,
+      pollIntervals: [60],
+      smsStatusCallback: `${svc.config.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
+      notesWebhook: false,
+    },
+    { value },
+  );
   await svc.temporal.client.workflow.start('shareSecret', {
     taskQueue: `nobody-polls-${randomUUID()}`,
     workflowId: shareWorkflowId(shareId),

@@ -13,12 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
-import { signInput } from '../../src/handoff-input.js';
+import { makeShareInput } from '../../src/handoff-input.js';
 import { tokenId } from '../../src/http/auth.js';
-import { handoffContext } from '../../src/seal.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import { burnMaterialQuery } from '../../workflows/messages.js';
-import type { ShareInput, ShareStatus } from '../../workflows/types.js';
+import type { ShareStatus } from '../../workflows/types.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -260,18 +259,22 @@ describe('terminated or timed out in Temporal', () => {
     const to = '+15550729999';
     scanned.secrets.push(value);
     scanned.shareIds.push(shareId);
-    const binding = { shareId, link: { channel: 'sms', to }, passphrase: { mode: 'none' } } as const;
-    // As the agent API makes it (src/http/shares.ts): sealed for this hand-off, signed, this token's.
-    const input: ShareInput = signInput(svc.sealer, {
-      ...binding,
-      ticketId: 'T-CX-TIMEOUT',
-      agent: tokenId(svc.token),
-      secret: { value: svc.sealer.seal(value, handoffContext('value', binding)) },
-      ttlSeconds: 3600,
-      pollIntervals: svc.config.OTS_POLL_INTERVALS,
-      smsStatusCallback: `${svc.config.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
-      notesWebhook: false,
-    });
+    // As the agent API makes it (src/handoff-input.ts): sealed for this hand-off, signed, this token's.
+    const input = makeShareInput(
+      svc.sealer,
+      {
+        shareId,
+        link: { channel: 'sms', to },
+        passphrase: { mode: 'none' },
+        ticketId: 'T-CX-TIMEOUT',
+        agent: tokenId(svc.token),
+        ttlSeconds: 3600,
+        pollIntervals: svc.config.OTS_POLL_INTERVALS,
+        smsStatusCallback: `${svc.config.publicBaseUrl}/twilio/sms-status?share=${shareId}`,
+        notesWebhook: false,
+      },
+      { value },
+    );
     await svc.temporal.client.workflow.start('shareSecret', {
       taskQueue: svc.config.TEMPORAL_TASK_QUEUE,
       workflowId: shareWorkflowId(shareId),

@@ -20,11 +20,11 @@ import {
 import { OtsProtocolError, OtsRateLimitedError } from '../../src/ots/errors.js';
 import type { Receipt } from '../../src/ots/schemas.js';
 import { startOtsEmulatorServer } from '../../src/sandbox/index.js';
-import { signInput } from '../../src/handoff-input.js';
+import { makeShareInput, signInput } from '../../src/handoff-input.js';
 import { createSealer, handoffContext } from '../../src/seal.js';
 import { SmsRateLimitedError } from '../../src/twilio/sms.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
-import type { Binding, CreatedSecret } from '../../workflows/types.js';
+import type { CreatedSecret } from '../../workflows/types.js';
 
 describe('fingerprintTtl', () => {
   it('is fixed per share id, never above the TTL asked for, within 1 % (at most 15 min) of it, never below 60 s', () => {
@@ -167,17 +167,21 @@ describe('createSecret across attempts', () => {
     shareId: string,
     { ttlSeconds = 86_400, ...extra }: { recover?: { since: number; until: number }; ttlSeconds?: number } = {},
   ) => {
-    const binding: Binding = { shareId, link: { channel: 'sms', to: '+15550001111' }, passphrase: { mode: 'none' } };
-    const input = signInput(sealer, {
-      ...binding,
-      ticketId: 'T-UNIT',
-      agent: 'agt_0123456789ab',
-      secret: { value: sealer.seal(`Unit-Secret-${shareId}`, handoffContext('value', binding)) },
-      ttlSeconds,
-      pollIntervals: [15],
-      smsStatusCallback: 'http://127.0.0.1:9/unused',
-      notesWebhook: false,
-    });
+    const input = makeShareInput(
+      sealer,
+      {
+        shareId,
+        link: { channel: 'sms', to: '+15550001111' },
+        passphrase: { mode: 'none' },
+        ticketId: 'T-UNIT',
+        agent: 'agt_0123456789ab',
+        ttlSeconds,
+        pollIntervals: [15],
+        smsStatusCallback: 'http://127.0.0.1:9/unused',
+        notesWebhook: false,
+      },
+      { value: `Unit-Secret-${shareId}` },
+    );
     return { input, ...extra };
   };
   /** The receipt key and the link in a createSecret result, opened as the later activities open them. */
