@@ -11,7 +11,7 @@
 //
 // Time: the test server's clock is locked while a test polls the status query (it runs at wall-clock speed), and
 // skips ahead to the next timer while a test awaits a workflow result (`result()`) or calls `skip()`.
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -91,6 +91,27 @@ export const fail =
   };
 /** The same step n times (for a queue of attempts). */
 export const times = <T>(n: number, step: Step<T>): Step<T>[] => Array.from({ length: n }, () => step);
+
+/**
+ * A reading (speakPassphrase) that plays, heartbeating, until it is cancelled, or until `stop()` is called once the
+ * test is over (the cancellation may reach it after the workflow ended).
+ */
+export function readUntilCancelled(): { step: Step<SpokenPassphrase>; stop(): void } {
+  let over = false;
+  return {
+    step: async () => {
+      const ctx = Context.current();
+      while (!over) {
+        ctx.heartbeat();
+        await Promise.race([ctx.cancelled, new Promise((r) => setTimeout(r, 20))]);
+      }
+      throw new CancelledFailure('test over');
+    },
+    stop: () => {
+      over = true;
+    },
+  };
+}
 
 /** A send whose Twilio status callback then reports it undelivered (relayed to the workflow as smsStatus). */
 export const undelivered =

@@ -2,8 +2,6 @@
 // (test/helpers/time-skipping.ts): delivery, the watch and its poll schedule, expiry, technician pauses and their
 // resolutions, the create recovery window, and burning and cancellation in Temporal at every stage. Each test names the behaviour it proves.
 // A 24 h watch runs in about a second: the server jumps its clock to the next timer whenever the workflow is idle.
-import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
@@ -17,9 +15,10 @@ import {
   smsStatusSignal,
   streamStartedSignal,
 } from '../../workflows/messages.js';
-import type { ShareStatus, SpokenPassphrase } from '../../workflows/types.js';
+import type { ShareStatus } from '../../workflows/types.js';
 import {
   fail,
+  readUntilCancelled,
   startHarness,
   timeSkippingUnavailable,
   times,
@@ -757,20 +756,12 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       };
 
       it('during the reading: the reading is cancelled (it clears the audio), the link burned, no fallback or technician', async () => {
-        let over = false;
-        const readUntilCancelled: Step<SpokenPassphrase> = async () => {
-          const ctx = Context.current();
-          while (!over) {
-            ctx.heartbeat();
-            await Promise.race([ctx.cancelled, new Promise((r) => setTimeout(r, 20))]);
-          }
-          throw new CancelledFailure('test over');
-        };
-        const t = await voiceHandoff({ speakPassphrase: [readUntilCancelled] });
+        const reading = readUntilCancelled();
+        const t = await voiceHandoff({ speakPassphrase: [reading.step] });
         await streamStarts(t);
         await t.until(() => t.callsOf('speakPassphrase').length === 1);
         const s = await cancelled(t);
-        over = true;
+        reading.stop();
         neverPaused(s);
         expect((await history(t)).some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(true);
         expect(t.secrets[0]!.burned).toBe(true);

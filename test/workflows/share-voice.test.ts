@@ -4,8 +4,6 @@
 // handler and Twilio's call-status webhook by signalling that session; speakPassphrase runs on the task queue the
 // session names ("the process holding the stream"). The fallback rule: when the passphrase cannot be read, it goes
 // by SMS only if the link went by email, otherwise a technician decides; never on the link's channel.
-import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,6 +17,7 @@ import { callWorkflowId } from '../../workflows/ids.js';
 import type { CallSessionStatus, ShareStatus, SpokenPassphrase } from '../../workflows/types.js';
 import {
   failure,
+  readUntilCancelled,
   startHarness,
   timeSkippingUnavailable,
   type Handoff,
@@ -227,22 +226,13 @@ describe.skipIf(unavailable)('voice passphrase on the time-skipping test server'
 
   it('a burn while the passphrase is being read cancels the reading and burns the link', async () => {
     const callSid = newCallSid();
-    let over = false;
-    const readUntilCancelled: Step<SpokenPassphrase> = async () => {
-      // Plays until cancelled (or until the test is over: the cancellation may reach it after the workflow ended).
-      const ctx = Context.current();
-      while (!over) {
-        ctx.heartbeat();
-        await Promise.race([ctx.cancelled, new Promise((r) => setTimeout(r, 20))]);
-      }
-      throw new CancelledFailure('test over');
-    };
-    const t = await voiceHandoff(callSid, {}, { speakPassphrase: [readUntilCancelled] });
+    const reading = readUntilCancelled();
+    const t = await voiceHandoff(callSid, {}, { speakPassphrase: [reading.step] });
     await streamStarts(callSid);
     await t.until(() => t.callsOf('speakPassphrase').length === 1);
     await t.handle.signal(burnSignal, { by: 'tech@example.com' });
     expect((await t.result()).state).toBe('burned');
-    over = true;
+    reading.stop();
     // The workflow asked for the reading to stop (the activity is cancelled and clears the audio).
     const history = await t.handle.fetchHistory();
     expect(history.events?.some((e) => e.activityTaskCancelRequestedEventAttributes)).toBe(true);
