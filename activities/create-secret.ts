@@ -233,11 +233,10 @@ export function createSecretActivity(deps: CreateSecretDeps) {
  * workflow started under another id). Not retryable: nothing about it changes on a retry.
  */
 function checkInput(sealer: Sealer, input: ShareInput, workflowId: string | undefined): void {
-  const forged = notAuthentic;
   if (!input || typeof input.shareId !== 'string' || !verifyInput(sealer, input))
-    throw forged("the hand-off's input does not carry the agent API's signature");
+    throw notAuthentic("the hand-off's input does not carry the agent API's signature");
   if (workflowId !== undefined && workflowId !== shareWorkflowId(input.shareId))
-    throw forged(`the input was signed for workflow ${shareWorkflowId(input.shareId)}, not ${workflowId}`);
+    throw notAuthentic(`the input was signed for workflow ${shareWorkflowId(input.shareId)}, not ${workflowId}`);
 }
 
 /** The failure that ends a workflow whose input or run is not the agent API's (workflows/failures.ts isFatal). */
