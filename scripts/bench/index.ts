@@ -27,6 +27,8 @@ import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import { installTemporalLogging } from '../../src/temporal/runtime-logging.js';
 import { latencies, percentile, round, rssMb, throughput } from './stats.js';
 import { measureVoice } from './voice.js';
+import { listenTable, measureListening } from './listen/index.js';
+import { PACE_MAX, PACE_MIN } from '../../src/voice/compose.js';
 import { measureWatchCost } from './watch-cost.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -35,11 +37,22 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     'voice-only': { type: 'boolean', default: false },
+    listen: { type: 'boolean', default: false },
+    'listen-n': { type: 'string' },
+    'listen-seed': { type: 'string', default: '1' },
+    'listen-snr': { type: 'string', default: '20' },
+    'listen-loss': { type: 'string', default: '0.01' },
+    'listen-pace': { type: 'string', default: '1' },
+    'listen-clips': { type: 'string', multiple: true, default: [] },
+    'listen-config': { type: 'string', multiple: true, default: [] },
   },
 });
 const quick = args.quick!;
 const voiceOnly = args['voice-only']!;
-const outFile = resolve(args.out ?? join(root, '.artifacts', 'bench', quick ? 'results-quick.json' : 'results.json'));
+const outFile = resolve(
+  args.out ??
+    join(root, '.artifacts', 'bench', args.listen ? 'listen.json' : quick ? 'results-quick.json' : 'results.json'),
+);
 const N = quick
   ? { seq: 50, warmup: 5, total: 200, concurrency: 32, burst: 150, watches: 200 }
   : { seq: 200, warmup: 20, total: 1000, concurrency: 32, burst: 1000, watches: 1000 };
@@ -55,7 +68,50 @@ const log = pino({ level: 'warn' }, pino.destination(2));
 const phaseStart = Date.now();
 const elapsed = () => `${((Date.now() - phaseStart) / 1000).toFixed(0)} s`;
 
+/** `--listen`: only the listener figures (scripts/bench/listen/index.ts); no Temporal, no service. */
+async function listenMain() {
+  const num = (name: string, value: string | undefined, min: number, max: number) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}`);
+    return n;
+  };
+  const n = num('listen-n', args['listen-n'] ?? (quick ? '10' : '50'), 1, 10_000);
+  const work = mkdtempSync(join(tmpdir(), 'ots-listen-'));
+  try {
+    const outcome = await measureListening({
+      root,
+      work,
+      n: Math.round(n),
+      seed: num('listen-seed', args['listen-seed'], 0, 2 ** 31),
+      snrDb: num('listen-snr', args['listen-snr'], -10, 80),
+      loss: num('listen-loss', args['listen-loss'], 0, 0.5),
+      compose: { pace: num('listen-pace', args['listen-pace'], PACE_MIN, PACE_MAX) },
+      clipDirs: (args['listen-clips'] ?? []).map((d) => resolve(d)),
+      configs: args['listen-config'],
+      say,
+    });
+    if ('skipped' in outcome) {
+      say(`listener figures skipped: ${outcome.skipped}`);
+      return;
+    }
+    const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`;
+    const results = {
+      date: new Date().toISOString(),
+      command,
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+      listen: outcome,
+    };
+    mkdirSync(dirname(outFile), { recursive: true });
+    writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
+    for (const row of listenTable(outcome)) console.log(row);
+    say(`transcribed in ${round(outcome.transcribeSeconds, 0)} s; wrote ${outFile} (${elapsed()} in all)`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main() {
+  if (args.listen) return listenMain();
   installTemporalLogging(log);
   const work = mkdtempSync(join(tmpdir(), 'ots-bench-'));
   const cliPath = await ensureTemporalCli({ projectDir: root, env: process.env, log: say });

@@ -1,0 +1,88 @@
+// A simulated phone line for the bench's listener (scripts/bench/listen/index.ts): what the service sends (G.711
+// μ-law, 8 kHz) as a caller's handset would play it, optionally after line noise and packet loss. Pure and seeded,
+// unit-tested in test/unit/listen-line.test.ts.
+//
+//   clean:  μ-law → linear (the G.711 decode every call has).
+//   noisy:  μ-law → linear → + white Gaussian noise at `snrDb` below the speech → μ-law → linear (a second G.711
+//           coding, as when the call crosses another codec hop) → each 20 ms frame lost with probability `loss` and
+//           concealed by silence (the worst concealment; real jitter buffers repeat or interpolate).
+// The SNR is measured against the speech's active level: the RMS of the 20 ms frames whose level is within 30 dB of
+// the loudest frame (pauses do not dilute it), as in ITU-T P.56's active speech level in spirit, not to its letter.
+import { decodeMulaw, encodeMulaw } from '../../../src/voice/mulaw.js';
+import { FRAME_BYTES } from '../../../src/voice/types.js';
+
+export interface LineOptions {
+  /** Signal-to-noise ratio in dB; omit for no noise. */
+  snrDb?: number;
+  /** Probability that a 20 ms frame is lost (0…1). */
+  loss?: number;
+  seed: number;
+}
+
+/** A small seeded generator (mulberry32): the same seed gives the same line, so runs compare. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** RMS of the frames within 30 dB of the loudest frame (0 for silence). */
+export function activeRms(samples: Int16Array, frame = FRAME_BYTES): number {
+  const levels: number[] = [];
+  for (let i = 0; i + frame <= samples.length; i += frame) {
+    let sum = 0;
+    for (let k = i; k < i + frame; k++) sum += samples[k]! * samples[k]!;
+    levels.push(sum / frame);
+  }
+  const loudest = Math.max(0, ...levels);
+  if (loudest === 0) return 0;
+  const active = levels.filter((p) => p >= loudest / 1000);
+  return Math.sqrt(active.reduce((a, b) => a + b, 0) / active.length);
+}
+
+export function phoneLine(mulaw: Uint8Array, opts: LineOptions): Int16Array {
+  let pcm = decodeMulaw(mulaw);
+  const random = seeded(opts.seed);
+  if (opts.snrDb !== undefined) {
+    const noiseRms = activeRms(pcm) / 10 ** (opts.snrDb / 20);
+    const noisy = new Int16Array(pcm.length);
+    for (let i = 0; i < pcm.length; i++) {
+      // Box–Muller: a standard normal sample from two uniform ones.
+      const g = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+      noisy[i] = Math.max(-32768, Math.min(32767, Math.round(pcm[i]! + g * noiseRms)));
+    }
+    pcm = decodeMulaw(encodeMulaw(noisy));
+  }
+  if (opts.loss) {
+    for (let i = 0; i < pcm.length; i += FRAME_BYTES) {
+      if (random() < opts.loss) pcm.fill(0, i, Math.min(pcm.length, i + FRAME_BYTES));
+    }
+  }
+  return pcm;
+}
+
+/** A 16-bit PCM mono RIFF/WAVE file (what the listener reads). */
+export function wavFile(samples: Int16Array, sampleRate: number): Buffer {
+  const data = Buffer.alloc(samples.length * 2);
+  samples.forEach((s, i) => data.writeInt16LE(s, i * 2));
+  const header = Buffer.alloc(44);
+  header.write('RIFF', 0, 'ascii');
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVE', 8, 'ascii');
+  header.write('fmt ', 12, 'ascii');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20); // PCM
+  header.writeUInt16LE(1, 22); // mono
+  header.writeUInt32LE(sampleRate, 24);
+  header.writeUInt32LE(sampleRate * 2, 28);
+  header.writeUInt16LE(2, 32);
+  header.writeUInt16LE(16, 34);
+  header.write('data', 36, 'ascii');
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}
