@@ -1,5 +1,9 @@
-// The clip maker's phone tuning (scripts/voice/dsp.ts). No TTS engine needed: synthetic tones stand in for speech.
-import { describe, expect, it } from 'vitest';
+// The clip maker's phone tuning (scripts/voice/dsp.ts) and the manifest's optional `synthesis` block
+// (src/voice/clips.ts). No TTS engine needed: synthetic tones stand in for speech.
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   PHONE_TUNING,
   activeRms,
@@ -14,7 +18,15 @@ import {
   trimNearSilence,
   tuneClip,
 } from '../../scripts/voice/dsp.js';
-import { checkClipFrames } from '../../src/voice/clips.js';
+import {
+  ClipSetError,
+  VOICE_LICENSE_FILE,
+  checkClipFrames,
+  loadClipSet,
+  writeClipSet,
+  type ClipSynthesis,
+  type ClipToWrite,
+} from '../../src/voice/clips.js';
 import { encodeMulaw, padToFrame } from '../../src/voice/mulaw.js';
 import { FRAME_BYTES, MULAW_SILENCE } from '../../src/voice/types.js';
 
@@ -158,5 +170,62 @@ describe('trim, fade and frames', () => {
 
   it('converts to floats with full scale at ±1', () => {
     expect([...toFloat([-32768, 0, 16384])]).toEqual([-1, 0, 0.5]);
+  });
+});
+
+describe('manifest synthesis block', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  function tempDir(): string {
+    const d = mkdtempSync(join(tmpdir(), 'clip-maker-test-'));
+    dirs.push(d);
+    return d;
+  }
+  const clips: ClipToWrite[] = [
+    { name: '1', text: 'one', source: 'test', audio: Buffer.alloc(FRAME_BYTES, 0x10) },
+    { name: 'a', text: 'Alpha', source: 'test', audio: Buffer.alloc(2 * FRAME_BYTES, 0x20) },
+  ];
+  const synthesis: ClipSynthesis = {
+    engine: 'festival',
+    voice: 'cmu_us_slt_arctic_hts',
+    stretch: 1,
+    versions: { festival: '2.5.0', 'festvox-us-slt-hts': '0.2010.10.25-4' },
+    tuning: { ...PHONE_TUNING },
+    license: { name: 'LicenseRef-EST-2003', summary: 'test licence', file: VOICE_LICENSE_FILE },
+  };
+
+  it('a set with the block and a licence file beside the clips loads, and the manifest keeps the block', () => {
+    const d = tempDir();
+    writeClipSet(d, 'committed', clips, { synthesis, files: { [VOICE_LICENSE_FILE]: 'licence text\n' } });
+    expect(readFileSync(join(d, VOICE_LICENSE_FILE), 'utf8')).toBe('licence text\n');
+    const set = loadClipSet(d, { required: ['1', 'a'] });
+    expect(set.names().sort()).toEqual(['1', 'a']);
+    const manifest = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
+    expect(manifest.synthesis).toEqual(synthesis);
+  });
+
+  it('a set without it still loads', () => {
+    const d = tempDir();
+    writeClipSet(d, 'x', clips);
+    expect(JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'))).not.toHaveProperty('synthesis');
+    expect(existsSync(join(d, VOICE_LICENSE_FILE))).toBe(false);
+    expect(loadClipSet(d, { required: [] }).id).toBe('x');
+  });
+
+  it('a malformed block is refused when loading', () => {
+    const d = tempDir();
+    writeClipSet(d, 'x', clips, { synthesis });
+    const m = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
+    m.synthesis.stretch = 'fast';
+    writeFileSync(join(d, 'manifest.json'), JSON.stringify(m));
+    expect(() => loadClipSet(d, { required: [] })).toThrow(/synthesis\.stretch/);
+  });
+
+  it('writes no extra file that could be taken for a clip, the manifest, or leave the directory', () => {
+    for (const file of ['../x.txt', 'a.ulaw', 'manifest.json', 'sub/x']) {
+      expect(() => writeClipSet(tempDir(), 'x', clips, { files: { [file]: 'x' } })).toThrow(ClipSetError);
+    }
   });
 });
