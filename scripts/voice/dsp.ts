@@ -30,11 +30,18 @@ export const PHONE_TUNING = {
   lowPassHz: 3400,
   /** Order of each of the two Butterworth filters (an even number: order / 2 cascaded biquads each). */
   filterOrder: 4,
-  /** A sample is near-silence when its magnitude is this far below the clip's peak, dB. */
-  trimThresholdDb: -40,
-  /** Audio kept before the first and after the last sample above the threshold, ms. */
+  /**
+   * A sample is near-silence when its magnitude is this far below the clip's peak, dB. -45 keeps the weak ends of
+   * fricatives and stop releases ("s" in "seven", "t" in "eight") and stays clear of the noise an engine leaves around
+   * an utterance (festival's cmu_us_slt_arctic_hts about -58 to -67 dB below its peak, flite's awb from about -50 dB).
+   */
+  trimThresholdDb: -45,
+  /**
+   * Audio kept before the first and after the last sample above the threshold, ms (the lead-in is shorter than one
+   * 20 ms frame, so the first frame always holds sound).
+   */
   leadInMs: 10,
-  leadOutMs: 20,
+  leadOutMs: 30,
   /** Raised-cosine fades at the two ends, ms (inside the kept lead-in and lead-out). */
   fadeInMs: 5,
   fadeOutMs: 5,
