@@ -191,7 +191,7 @@ describe('manifest synthesis block', () => {
     engine: 'festival',
     voice: 'cmu_us_slt_arctic_hts',
     stretch: 1,
-    versions: { festival: '2.5.0', 'festvox-us-slt-hts': '0.2010.10.25-4' },
+    versions: { festival: '2.5.0', 'debian:festvox-us-slt-hts': '0.2010.10.25-4' },
     tuning: { ...PHONE_TUNING },
     license: { name: 'LicenseRef-EST-2003', summary: 'test licence', file: VOICE_LICENSE_FILE },
   };
