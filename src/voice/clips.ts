@@ -1,20 +1,28 @@
-// Clip sets on disk: the committed set in assets/clips (made by scripts/voice/make-clips.ts with espeak-ng) and any
-// set in the same format, such as the one synthesised once through Deepgram TTS into a cache directory.
+// Clip sets on disk: the committed set in assets/clips (made by scripts/voice/make-clips.ts) and any set in the same
+// format, such as the one synthesised once through Deepgram TTS into a cache directory.
 //
 // Format of a clip-set directory:
 //   manifest.json  {
 //                    "format": 1,
 //                    "id": "committed" | "deepgram:<model>" | …,      // becomes ClipSet.id
 //                    "encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1, "frameBytes": 160,
+//                    "synthesis": { … },                               // optional: how the set was made, below
 //                    "clips": [ { "name": "7", "text": "seven", "bytes": 3040,
-//                                 "sha256": "<hex of the .ulaw file>", "source": "espeak-ng 1.51" }, … ]
+//                                 "sha256": "<hex of the .ulaw file>", "source": "festival 2.5.0 …" }, … ]
 //                  }
 //   <name>.ulaw    raw G.711 μ-law, 8 kHz, mono, no header (a WAV header would play as a click; docs/voice.md,
 //                  "G.711 μ-law"),
 //                  trimmed of leading/trailing silence, padded with 0xFF to a multiple of 160 bytes (whole 20 ms
 //                  frames), and its first frame differs from every other clip's first frame (the recogniser,
 //                  src/voice/recognizer.ts, tells clips apart by it).
+//   other files    ignored by the loader, e.g. LICENSE-voice.txt, the licence of the voice that spoke the clips.
 // Names match CLIP_NAME_PATTERN, so `<name>.ulaw` never leaves the directory.
+//
+// `synthesis` (written by scripts/voice/make-clips.ts; a set without it loads the same):
+//   { "engine": "festival" | "flite" | "espeak-ng", "voice": "cmu_us_slt_arctic_hts", "stretch": 1,
+//     "versions": { "festival": "2.5.0", "festvox-us-slt-hts": "0.2010.10.25-4", … },  // program and Debian packages
+//     "tuning": { "highPassHz": 300, … },              // scripts/voice/dsp.ts PHONE_TUNING as used
+//     "license": { "name": "<SPDX-like expression>", "summary": "<one paragraph>", "file": "LICENSE-voice.txt" } }
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +45,26 @@ const clipEntrySchema = z.object({
   source: z.string().min(1),
 });
 
+/** A file beside the clips that is not a clip or the manifest (e.g. VOICE_LICENSE_FILE): a plain file name. */
+const EXTRA_FILE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** The licence of the voice that spoke a set, written beside its clips by scripts/voice/make-clips.ts. */
+export const VOICE_LICENSE_FILE = 'LICENSE-voice.txt';
+
+/** How a set was made (the `synthesis` block above); informational, the loader checks only its shape. */
+const synthesisSchema = z.object({
+  engine: z.string().min(1),
+  voice: z.string().min(1),
+  stretch: z.number().positive(),
+  versions: z.record(z.string(), z.string()),
+  tuning: z.record(z.string(), z.union([z.number(), z.string()])),
+  license: z.object({
+    name: z.string().min(1),
+    summary: z.string().min(1),
+    file: z.string().regex(EXTRA_FILE_PATTERN, 'the licence file is a plain file name in the set').optional(),
+  }),
+});
+
 export const clipManifestSchema = z.object({
   format: z.literal(1),
   id: z.string().min(1),
@@ -44,10 +72,12 @@ export const clipManifestSchema = z.object({
   sampleRate: z.literal(SAMPLE_RATE),
   channels: z.literal(1),
   frameBytes: z.literal(FRAME_BYTES),
+  synthesis: synthesisSchema.optional(),
   clips: z.array(clipEntrySchema).min(1),
 });
 
 export type ClipManifest = z.infer<typeof clipManifestSchema>;
+export type ClipSynthesis = z.infer<typeof synthesisSchema>;
 export type ClipManifestEntry = z.infer<typeof clipEntrySchema>;
 
 export type ClipSetErrorCode =
@@ -195,16 +225,34 @@ export interface ClipToWrite extends Clip {
   source: string;
 }
 
+export interface WriteClipSetOptions {
+  /** Recorded as the manifest's `synthesis` block. */
+  synthesis?: ClipSynthesis;
+  /** Other files to write beside the clips (file name → text), e.g. { [VOICE_LICENSE_FILE]: licence }. */
+  files?: Record<string, string>;
+}
+
 /**
  * Writes a clip-set directory in the format above (the maintainer's make-clips script; a TTS cache). Checks the clips
- * first, writes the audio files, then the manifest last through a rename, so a reader never sees a manifest naming
- * files that are not there yet.
+ * first, writes the audio files and any extra files, then the manifest last through a rename, so a reader never sees
+ * a manifest naming files that are not there yet.
  */
-export function writeClipSet(dir: string, id: string, clips: readonly ClipToWrite[]): ClipManifest {
+export function writeClipSet(
+  dir: string,
+  id: string,
+  clips: readonly ClipToWrite[],
+  opts: WriteClipSetOptions = {},
+): ClipManifest {
   checkClipFrames(clips);
   for (const { name } of clips) {
     if (!CLIP_NAME_PATTERN.test(name))
       throw new ClipSetError('CLIP_MANIFEST_INVALID', `"${name}" is not a valid clip name`, name);
+  }
+  const files = Object.entries(opts.files ?? {});
+  for (const [file] of files) {
+    if (!EXTRA_FILE_PATTERN.test(file) || file === MANIFEST_FILE || /\.(ulaw|tmp)$/.test(file)) {
+      throw new ClipSetError('CLIP_MANIFEST_INVALID', `"${file}" cannot be written beside the clips`);
+    }
   }
   mkdirSync(dir, { recursive: true });
   const manifest: ClipManifest = {
@@ -214,6 +262,7 @@ export function writeClipSet(dir: string, id: string, clips: readonly ClipToWrit
     sampleRate: SAMPLE_RATE,
     channels: 1,
     frameBytes: FRAME_BYTES,
+    ...(opts.synthesis ? { synthesis: synthesisSchema.parse(opts.synthesis) } : {}),
     clips: clips.map(({ name, text, source, audio }) => ({
       name,
       text,
@@ -223,6 +272,7 @@ export function writeClipSet(dir: string, id: string, clips: readonly ClipToWrit
     })),
   };
   for (const { name, audio } of clips) writeFileSync(join(dir, `${name}.ulaw`), audio);
+  for (const [file, text] of files) writeFileSync(join(dir, file), text);
   const tmp = join(dir, `${MANIFEST_FILE}.tmp`);
   writeFileSync(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
   renameSync(tmp, join(dir, MANIFEST_FILE));

@@ -1,6 +1,7 @@
 // The fixed vocabulary the passphrase is spoken from (docs/voice.md, "Passphrase audio"). Each entry is a clip name and
-// the text a TTS engine is given to make it. Only this text ever reaches a TTS engine (espeak-ng on a maintainer's
-// machine for the committed set, Deepgram TTS once for the cached set); a passphrase is composed from the clips.
+// the text a TTS engine is given to make it. Only this text ever reaches a TTS engine (scripts/voice/make-clips.ts on
+// a maintainer's machine for the committed set, Deepgram TTS once for the cached set); a passphrase is composed from
+// the clips.
 //
 // Names: digits "0"…"9" and letters "a"…"z" are the characters themselves (the composer looks them up by character);
 // everything else is lower-case words joined by "-", so a name is always a safe file name.
