@@ -7,7 +7,7 @@
 //     (signed webhook and upgrade, 20 ms inbound μ-law frames, playback with marks), ramped up level by level;
 //     RSS idle and per level, inbound frames handled, CPU, and readings through the agent API while N calls are up.
 // Readings are cut short on purpose: the caller hangs up after a second or so of passphrase audio (a whole reading
-// of the committed clips lasts ~35 s), so the hand-off ends on its fallback path. Only timings leave the service:
+// of the committed clips lasts ~32 s), so the hand-off ends on its fallback path. Only timings leave the service:
 // the bench never sees a passphrase.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,7 +36,7 @@ export interface VoiceBenchOptions {
 
 /** Passphrase frames (20 ms each) the idle-run caller lets through before hanging up. */
 const IDLE_HANGUP_FRAMES = 75;
-/** Load-run callers hang up 1 s after the intro prompt (5.2 s in the committed set): ~310 frames a reading. */
+/** Load-run callers hang up 1 s after the intro prompt (4.8 s in the committed set): ~290 frames a reading. */
 const LOAD_SCRIPT = [{ after: 'prompt-intro-digits', afterMs: 1000, hangup: true as const }];
 /** Twilio's pacing: a frame sent later than the pacer's lead (100 ms) leaves the caller's buffer dry (an underrun). */
 const LEAD_MS = 100;

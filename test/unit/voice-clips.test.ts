@@ -12,7 +12,7 @@ import {
   writeClipSet,
   type ClipToWrite,
 } from '../../src/voice/clips.js';
-import { trimSilence } from '../../src/voice/mulaw.js';
+import { decodeMulaw } from '../../src/voice/mulaw.js';
 import { FRAME_BYTES } from '../../src/voice/types.js';
 import { CLIP_VOCABULARY, SERVICE_CLIP_NAMES } from '../../src/voice/vocabulary.js';
 
@@ -55,21 +55,30 @@ describe('committed clip set', () => {
     for (const name of set.names()) expect(set.get(name).audio.length % FRAME_BYTES).toBe(0);
   });
 
-  it('was made from the current vocabulary text (regenerate with scripts/voice/make-clips.ts when this fails)', () => {
+  it('was made by the clip maker from the current vocabulary text, with its voice licence beside it (regenerate with scripts/voice/make-clips.ts when this fails)', () => {
     const manifest = JSON.parse(readFileSync(join(DEFAULT_CLIP_DIR, 'manifest.json'), 'utf8')) as {
       clips: { name: string; text: string; source: string }[];
+      synthesis?: { engine: string; voice: string; license: { name: string; file: string } };
     };
     expect(Object.fromEntries(manifest.clips.map((c) => [c.name, c.text]))).toEqual(CLIP_VOCABULARY);
-    for (const c of manifest.clips) expect(c.source).toMatch(/^espeak-ng \d+\.\d+/);
+    const synthesis = manifest.synthesis;
+    expect(synthesis, 'the committed set records how it was made').toBeDefined();
+    for (const c of manifest.clips) expect(c.source.startsWith(`${synthesis!.engine} `), c.name).toBe(true);
+    const licence = readFileSync(join(DEFAULT_CLIP_DIR, synthesis!.license.file), 'utf8');
+    expect(licence.length).toBeGreaterThan(500);
+    expect(synthesis!.license.name).not.toBe('');
   });
 
-  it('stays small and every clip starts with sound, not silence', () => {
+  it('stays small and every clip has sound in its first frame (the lead-in and fade are shorter than a frame)', () => {
     const set = loadClipSet();
     const total = set.names().reduce((n, name) => n + set.get(name).audio.length, 0);
     expect(total).toBeLessThan(500_000);
+    // The clip maker trims at 45 dB under the clip's peak and keeps 10 ms before the first sound
+    // (scripts/voice/dsp.ts PHONE_TUNING): so the first frame reaches that level, even for a weak "f" ("four").
+    const peakOf = (audio: Buffer) => decodeMulaw(audio).reduce((m, s) => Math.max(m, Math.abs(s)), 0);
     for (const name of set.names()) {
       const audio = set.get(name).audio;
-      expect(trimSilence(audio).byteOffset - audio.byteOffset, name).toBe(0);
+      expect(peakOf(audio.subarray(0, FRAME_BYTES)), name).toBeGreaterThanOrEqual(peakOf(audio) * 10 ** (-46 / 20));
     }
   });
 
