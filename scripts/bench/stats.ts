@@ -8,6 +8,18 @@ export function percentile(values: number[], p: number): number {
   return sorted[i]!;
 }
 
+/** Deterministic PRNG (mulberry32): the same seed gives the same sequence on every run (bench and tests). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
 
 /** Runs `n` sequential calls of `fn` after `warmup` unmeasured ones; returns the latencies in ms. */

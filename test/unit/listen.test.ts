@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { benchPassphrases, readRanges } from '../../scripts/bench/listen/index.js';
 import { listenerInstall, MODEL, modelProblems } from '../../scripts/bench/listen/install.js';
-import { activeRms, phoneLine, seeded, wavFile } from '../../scripts/bench/listen/line.js';
+import { activeRms, phoneLine, wavFile } from '../../scripts/bench/listen/line.js';
 import { charactersRight, heardCharacters, heardReads, score } from '../../scripts/bench/listen/score.js';
 import { loadClipSet } from '../../src/voice/clips.js';
 import { composeReading, concatSegments, readingText } from '../../src/voice/compose.js';
@@ -102,12 +102,6 @@ describe('the simulated phone line', () => {
     expect(wav.readUInt32LE(24)).toBe(8000);
     expect(wav.readInt16LE(44 + 4)).toBe(-1);
     expect(wav.length).toBe(44 + 6);
-  });
-
-  it('seeded() repeats for the same seed', () => {
-    const a = seeded(5);
-    const b = seeded(5);
-    expect([a(), a(), a()]).toEqual([b(), b(), b()]);
   });
 });
 

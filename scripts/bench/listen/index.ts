@@ -22,7 +22,8 @@ import { composeReading, concatSegments, PAUSE, type ComposeOptions } from '../.
 import { SAMPLE_RATE, type ClipSet, type Segment } from '../../../src/voice/types.js';
 import { NATO_WORDS, DIGIT_WORDS } from '../../../src/voice/vocabulary.js';
 import { listenerInstall, type ListenerInstall } from './install.js';
-import { phoneLine, seeded, wavFile } from './line.js';
+import { seededRandom } from '../stats.js';
+import { phoneLine, wavFile } from './line.js';
 import { score, type Intelligibility, type ReadingHeard } from './score.js';
 
 export interface ListenOptions {
@@ -85,7 +86,7 @@ export type ListenOutcome = { skipped: string } | ListenResults;
 /** n seeded passphrases of a format (bench only: Math-style PRNG, never for a real passphrase). */
 export function benchPassphrases(format: PassphraseFormat, n: number, seed: number): string[] {
   const { alphabet, length } = PASSPHRASE_FORMATS[format];
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   return Array.from({ length: n }, () =>
     Array.from({ length }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''),
   );

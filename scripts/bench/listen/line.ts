@@ -10,6 +10,7 @@
 // the loudest frame (pauses do not dilute it), as in ITU-T P.56's active speech level in spirit, not to its letter.
 import { decodeMulaw, encodeMulaw } from '../../../src/voice/mulaw.js';
 import { FRAME_BYTES } from '../../../src/voice/types.js';
+import { seededRandom } from '../stats.js';
 
 export interface LineOptions {
   /** Signal-to-noise ratio in dB; omit for no noise. */
@@ -17,18 +18,6 @@ export interface LineOptions {
   /** Probability that a 20 ms frame is lost (0…1). */
   loss?: number;
   seed: number;
-}
-
-/** A small seeded generator (mulberry32): the same seed gives the same line, so runs compare. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** RMS of the frames within 30 dB of the loudest frame (0 for silence). */
@@ -47,7 +36,7 @@ export function activeRms(samples: Int16Array, frame = FRAME_BYTES): number {
 
 export function phoneLine(mulaw: Uint8Array, opts: LineOptions): Int16Array {
   let pcm = decodeMulaw(mulaw);
-  const random = seeded(opts.seed);
+  const random = seededRandom(opts.seed); // the same seed gives the same line, so runs compare
   if (opts.snrDb !== undefined) {
     const noiseRms = activeRms(pcm) / 10 ** (opts.snrDb / 20);
     const noisy = new Int16Array(pcm.length);
