@@ -2,6 +2,10 @@
 // one machine, so every figure is a ratio that means something on a noisy box. Starts everything it needs itself
 // (a headless Temporal dev server on free ports, the service in this process, loopback fakes) and talks only to
 // 127.0.0.1. Prints a table and writes JSON (default .artifacts/bench/results.json).
+// npm run bench -- --listen [--listen-n N] [--listen-seed S] [--listen-snr DB] [--listen-loss P] [--listen-pace X]
+//   [--listen-clips DIR]… [--listen-config NAME]… [--listen-transcripts FILE]: only the listener figures
+//   (scripts/bench/listen/index.ts, docs/voice.md "Intelligibility"; install first with `npm run listen:install`),
+//   JSON to .artifacts/bench/listen.json.
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -45,6 +49,7 @@ const { values: args } = parseArgs({
     'listen-pace': { type: 'string', default: '1' },
     'listen-clips': { type: 'string', multiple: true, default: [] },
     'listen-config': { type: 'string', multiple: true, default: [] },
+    'listen-transcripts': { type: 'string' },
   },
 });
 const quick = args.quick!;
@@ -70,24 +75,27 @@ const elapsed = () => `${((Date.now() - phaseStart) / 1000).toFixed(0)} s`;
 
 /** `--listen`: only the listener figures (scripts/bench/listen/index.ts); no Temporal, no service. */
 async function listenMain() {
-  const num = (name: string, value: string | undefined, min: number, max: number) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new Error(`--${name} must be a number from ${min} to ${max}`);
+  const num = (name: string, value: string | undefined, min: number, max: number, whole = false) => {
+    const n = value === undefined || value.trim() === '' ? NaN : Number(value);
+    if (!Number.isFinite(n) || n < min || n > max || (whole && !Number.isInteger(n))) {
+      throw new Error(`--${name} must be a${whole ? ' whole' : ''} number from ${min} to ${max}`);
+    }
     return n;
   };
-  const n = num('listen-n', args['listen-n'] ?? (quick ? '10' : '50'), 1, 10_000);
+  const n = num('listen-n', args['listen-n'] ?? (quick ? '10' : '50'), 1, 10_000, true);
   const work = mkdtempSync(join(tmpdir(), 'ots-listen-'));
   try {
     const outcome = await measureListening({
       root,
       work,
-      n: Math.round(n),
-      seed: num('listen-seed', args['listen-seed'], 0, 2 ** 31),
+      n,
+      seed: num('listen-seed', args['listen-seed'], 0, 2 ** 31, true),
       snrDb: num('listen-snr', args['listen-snr'], -10, 80),
       loss: num('listen-loss', args['listen-loss'], 0, 0.5),
       compose: { pace: num('listen-pace', args['listen-pace'], PACE_MIN, PACE_MAX) },
       clipDirs: (args['listen-clips'] ?? []).map((d) => resolve(d)),
       configs: args['listen-config'],
+      transcriptsFile: args['listen-transcripts'] ? resolve(args['listen-transcripts']) : undefined,
       say,
     });
     if ('skipped' in outcome) {

@@ -20,7 +20,7 @@
 //
 // `synthesis` (written by scripts/voice/make-clips.ts; a set without it loads the same):
 //   { "engine": "festival" | "flite" | "espeak-ng", "voice": "cmu_us_slt_arctic_hts", "stretch": 1,
-//     "versions": { "festival": "2.5.0", "festvox-us-slt-hts": "0.2010.10.25-4", … },  // program and Debian packages
+//     "versions": { "festival": "2.5.0", "debian:festvox-us-slt-hts": "0.2010.10.25-4", … },  // program and Debian packages
 //     "tuning": { "highPassHz": 300, … },              // scripts/voice/dsp.ts PHONE_TUNING as used
 //     "license": { "name": "<SPDX-like expression>", "summary": "<one paragraph>", "file": "LICENSE-voice.txt" } }
 import { createHash } from 'node:crypto';

@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { benchPassphrases, readRanges } from '../../scripts/bench/listen/index.js';
+import { benchPassphrases, listenerCuts, readRanges, setNames } from '../../scripts/bench/listen/index.js';
 import { listenerInstall, MODEL, modelProblems } from '../../scripts/bench/listen/install.js';
-import { activeRms, phoneLine, wavFile } from '../../scripts/bench/listen/line.js';
+import { phoneLine, wavFile } from '../../scripts/bench/listen/line.js';
+import { activeRms, toFloat } from '../../scripts/voice/dsp.js';
 import { charactersRight, heardCharacters, heardReads, score } from '../../scripts/bench/listen/score.js';
 import { loadClipSet } from '../../src/voice/clips.js';
 import { composeReading, concatSegments, readingText } from '../../src/voice/compose.js';
@@ -42,7 +43,8 @@ describe('scoring what the listener heard', () => {
   it('counts characters right on an alignment, so a dropped or extra character costs one, not the rest', () => {
     expect(charactersRight('605992674944', '605992674944')).toBe(12);
     expect(charactersRight('605992674944', '60992674944')).toBe(11); // one dropped
-    expect(charactersRight('605992674944', '6055992674944')).toBe(12); // one extra
+    expect(charactersRight('605992674944', '6055992674944')).toBe(11); // one extra: an error too
+    expect(charactersRight('123', '112233')).toBe(0); // a stutter is not all right
     expect(charactersRight('605992674944', '605992174944')).toBe(11); // one wrong
     expect(charactersRight('605992674944', '')).toBe(0);
   });
@@ -55,7 +57,8 @@ describe('scoring what the listener heard', () => {
     ]);
     expect(s.readings).toBe(3);
     expect(s.reads).toBe(6);
-    expect(s.charactersRight).toBeCloseTo(16 / 18);
+    // 3 + 3, 3 + 2, 2 + (3 - 1 extra)
+    expect(s.charactersRight).toBeCloseTo(15 / 18);
     expect(s.readsExact).toBeCloseTo(3 / 6);
     expect(s.readingsWithExactRead).toBeCloseTo(2 / 3);
   });
@@ -70,15 +73,19 @@ describe('the simulated phone line', () => {
     expect(phoneLine(mulaw, { seed: 1 })).toEqual(decodeMulaw(mulaw));
   });
 
-  it('adds noise at the SNR asked for, measured against the active speech level', () => {
-    const clean = tone(16000, 8000);
+  it('adds noise at the SNR asked for, against the speech level with the pauses left out', () => {
+    // Half tone, half silence: the noise is 20 dB under the tone itself, not under the average over the pause.
+    const clean = new Int16Array(16000);
+    clean.set(tone(8000, 8000));
     const mulaw = encodeMulaw(clean);
     const noisy = phoneLine(mulaw, { seed: 7, snrDb: 20 });
     const decoded = decodeMulaw(mulaw);
-    const noise = noisy.map((s, i) => s - decoded[i]!);
-    const snr = 20 * Math.log10(activeRms(decoded) / activeRms(noise));
+    const rms = (x: Int16Array) => Math.sqrt(x.reduce((a, s) => a + s * s, 0) / x.length);
+    const noiseRms = rms(Int16Array.from(noisy.subarray(8000), (s, i) => s - decoded[8000 + i]!));
+    const snr = 20 * Math.log10(rms(decoded.subarray(0, 8000)) / noiseRms);
     expect(snr).toBeGreaterThan(19);
     expect(snr).toBeLessThan(21);
+    expect(activeRms(toFloat(decoded)) * 32768).toBeCloseTo(rms(decoded.subarray(0, 8000)), -1);
   });
 
   it('loses whole 20 ms frames at the rate asked for, the same ones for the same seed', () => {
@@ -124,6 +131,41 @@ describe('readings for the listener', () => {
       expect(audio.subarray(end - four.length, end)).toEqual(four);
     }
     expect(ranges[0]![1]).toBeLessThan(ranges[1]![0]);
+  });
+
+  it('gives the listener both reads with "Again." and a little pause, never the intro or the repeat prompt', () => {
+    const dir = shortClipSetDir(25); // 0.5 s a clip: a reading long enough to pass 30 s at slow paces
+    dirs.push(dir);
+    const clips = loadClipSet(dir);
+    const intro = clips.get('prompt-intro-digits').audio;
+    const repeat = clips.get('prompt-repeat').audio;
+    const window = 29.5 * 8000;
+    for (const pace of [0.5, 1, 2]) {
+      const segments = composeReading('605992674944', clips, { pace });
+      const audio = concatSegments(segments);
+      const [first, second] = readRanges(segments);
+      const cuts = listenerCuts(segments, pace);
+      for (const [start, end] of cuts) {
+        expect(start).toBeGreaterThanOrEqual(intro.length);
+        expect(end).toBeLessThanOrEqual(audio.length - repeat.length);
+        expect(end - start).toBeLessThanOrEqual(window);
+      }
+      expect(cuts[0]![0]).toBeLessThan(first![0]);
+      expect(cuts[cuts.length - 1]![1]).toBeGreaterThan(second![1]);
+      // The whole reading in one window when it fits, each read on its own when it does not.
+      expect(cuts).toHaveLength(second![1] - first![0] + 2 * 0.3 * 8000 <= window ? 1 : 2);
+    }
+    expect(listenerCuts(composeReading('605992674944', clips, { pace: 2 }), 2)).toHaveLength(2);
+    expect(listenerCuts(composeReading('605992674944', clips, { pace: 0.5 }), 0.5)).toHaveLength(1);
+  });
+
+  it('names clip sets uniquely', () => {
+    expect(setNames(['/r/assets/clips', '/x/a/clips', '/x/b/clips', '/y/committed'], '/r')).toEqual([
+      'committed',
+      'clips',
+      'clips#2',
+      'committed#2',
+    ]);
   });
 
   it('makes the same passphrases for the same seed, in the format asked for', () => {

@@ -12,6 +12,7 @@ import {
   writeClipSet,
   type ClipToWrite,
 } from '../../src/voice/clips.js';
+import { PHONE_TUNING } from '../../scripts/voice/dsp.js';
 import { decodeMulaw } from '../../src/voice/mulaw.js';
 import { FRAME_BYTES } from '../../src/voice/types.js';
 import { CLIP_VOCABULARY, SERVICE_CLIP_NAMES } from '../../src/voice/vocabulary.js';
@@ -58,12 +59,14 @@ describe('committed clip set', () => {
   it('was made by the clip maker from the current vocabulary text, with its voice licence beside it (regenerate with scripts/voice/make-clips.ts when this fails)', () => {
     const manifest = JSON.parse(readFileSync(join(DEFAULT_CLIP_DIR, 'manifest.json'), 'utf8')) as {
       clips: { name: string; text: string; source: string }[];
-      synthesis?: { engine: string; voice: string; license: { name: string; file: string } };
+      synthesis?: { engine: string; voice: string; tuning: unknown; license: { name: string; file: string } };
     };
     expect(Object.fromEntries(manifest.clips.map((c) => [c.name, c.text]))).toEqual(CLIP_VOCABULARY);
     const synthesis = manifest.synthesis;
     expect(synthesis, 'the committed set records how it was made').toBeDefined();
     for (const c of manifest.clips) expect(c.source.startsWith(`${synthesis!.engine} `), c.name).toBe(true);
+    // The clips had the phone tuning the clip maker applies today (regenerate the set after changing PHONE_TUNING).
+    expect(synthesis!.tuning).toEqual(PHONE_TUNING);
     const licence = readFileSync(join(DEFAULT_CLIP_DIR, synthesis!.license.file), 'utf8');
     expect(licence.length).toBeGreaterThan(500);
     expect(synthesis!.license.name).not.toBe('');

@@ -4,21 +4,28 @@
 // For each clip set (the committed one, the previous espeak-ng set kept in scripts/bench/listen/espeak-ng-clips for
 // comparison, and any --listen-clips <dir>), each passphrase format and each line condition, the same N seeded
 // passphrases are read exactly as the service reads them (composeReading → the μ-law bytes that go on the wire), played
-// through the simulated line (line.ts); the part from the first read to the end of the second ("Again." between them)
+// through the simulated line (line.ts: the same seeds for the same reading in every set); the part from the first read to the end of the second ("Again." between them)
 // is cut out with a little of the pauses around it and transcribed by faster-whisper with the Whisper base model
 // (listener.py), offline, on the CPU. The intro and the repeat prompt are left out of the cut so their words
 // ("twelve", "three", "one", "two") are not scored as passphrase characters. score.ts turns transcripts into
 // characters and counts. Whisper pads every input to a 30 s window, so a transcription costs about the same whatever
-// its length (about a second on a 2-core machine): one per reading, not one per read.
+// its length (about 2.5 s on a 2-core machine): one per reading, not one per read, unless the reading is too slow
+// to fit the window (listenerCuts).
 //
 // The listener is installed by `npm run listen:install` (install.ts) into .cache/listen; without it this part skips
 // with a message saying so. Nothing is installed or downloaded here.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { PASSPHRASE_FORMATS, type PassphraseFormat } from '../../../src/passphrase.js';
-import { loadClipSet } from '../../../src/voice/clips.js';
-import { composeReading, concatSegments, PAUSE, type ComposeOptions } from '../../../src/voice/compose.js';
+import { loadClipSet, sha256Hex } from '../../../src/voice/clips.js';
+import {
+  BASE_PAUSES_MS,
+  composeReading,
+  concatSegments,
+  PAUSE,
+  type ComposeOptions,
+} from '../../../src/voice/compose.js';
 import { SAMPLE_RATE, type ClipSet, type Segment } from '../../../src/voice/types.js';
 import { NATO_WORDS, DIGIT_WORDS } from '../../../src/voice/vocabulary.js';
 import { listenerInstall, type ListenerInstall } from './install.js';
@@ -41,6 +48,8 @@ export interface ListenOptions {
   compose: ComposeOptions;
   /** Listener configurations to run, by name (default: all of LISTENER_CONFIGS). */
   configs?: string[];
+  /** Where to write every passphrase and transcript (JSON), if anywhere. */
+  transcriptsFile?: string;
   say(line: string): void;
 }
 
@@ -112,9 +121,41 @@ export function readRanges(segments: readonly Segment[]): [number, number][] {
   return ranges;
 }
 
-function setName(dir: string, root: string): string {
-  if (dir === join(root, 'assets', 'clips')) return 'committed';
-  return basename(dir);
+/** Whisper hears at most 30 s at a time (faster-whisper moves on a whole window without timestamps); 0.5 s spare. */
+const WINDOW_BYTES = 29.5 * SAMPLE_RATE;
+
+/**
+ * What the listener is given of one reading, as byte ranges of its audio: the two reads with "Again." between them,
+ * with up to READ_MARGIN_MS of the pauses around them (never reaching the intro or the repeat prompt). When that is
+ * longer than Whisper's window (slow paces), each read on its own; the transcripts are then joined with "again".
+ */
+export function listenerCuts(segments: readonly Segment[], pace: number): [number, number][] {
+  const ranges = readRanges(segments);
+  // 0.8 of the neighbouring pauses at most: pauses are rounded to whole frames after scaling.
+  const marginMs = Math.min(
+    READ_MARGIN_MS,
+    0.8 * BASE_PAUSES_MS.afterIntro * pace,
+    0.8 * BASE_PAUSES_MS.beforeRepeatPrompt * pace,
+  );
+  const margin = Math.floor((marginMs * SAMPLE_RATE) / 1000);
+  const total = concatSegments(segments).length;
+  const widen = ([start, end]: [number, number]): [number, number] => [
+    Math.max(0, start - margin),
+    Math.min(total, end + margin),
+  ];
+  const whole = widen([ranges[0]![0], ranges[ranges.length - 1]![1]]);
+  return whole[1] - whole[0] <= WINDOW_BYTES ? [whole] : ranges.map(widen);
+}
+
+/** Names for the clip sets in the results, unique: 'committed' for assets/clips, else the folder's name (+ "#2"…). */
+export function setNames(dirs: readonly string[], root: string): string[] {
+  const seen = new Map<string, number>();
+  return dirs.map((dir) => {
+    const base = dir === join(root, 'assets', 'clips') ? 'committed' : basename(dir);
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    return n === 1 ? base : `${base}#${n}`;
+  });
 }
 
 async function transcribe(
@@ -134,8 +175,12 @@ async function transcribe(
       const line = buffered.slice(0, nl);
       buffered = buffered.slice(nl + 1);
       if (!line.trim()) continue;
-      const r = JSON.parse(line) as { config: string; id: string; text: string };
-      out.set(`${r.config}\u0000${r.id}`, r.text);
+      try {
+        const r = JSON.parse(line) as { config: string; id: string; text: string };
+        out.set(`${r.config}\u0000${r.id}`, r.text);
+      } catch {
+        say(`listener: ignored a line that is not a transcript: ${line.slice(0, 200)}`);
+      }
     }
   });
   let stderr = '';
@@ -161,19 +206,31 @@ export async function measureListening(o: ListenOptions): Promise<ListenOutcome>
   if (o.configs?.length && configs.length !== o.configs.length) {
     throw new Error(`--listen-config must name one of: ${LISTENER_CONFIGS.map((c) => c.name).join(' | ')}`);
   }
-  // A set whose manifest is byte-identical to an earlier one's is the same audio: heard once.
+  // A set with the same clips (names and bytes) as an earlier one is the same audio: heard once.
   const sets: { name: string; dir: string; clips: ClipSet }[] = [];
-  const manifests = new Map<string, string>();
-  for (const dir of [...new Set([committed, espeak, ...o.clipDirs])]) {
-    const manifest = readFileSync(join(dir, 'manifest.json'), 'utf8');
-    const same = manifests.get(manifest);
-    if (same) {
-      o.say(`listen: ${dir} is the same clip set as ${same}; heard once`);
-      continue;
+  const seen = new Map<string, string>();
+  const dirs = [...new Set([committed, espeak, ...o.clipDirs])];
+  const names = setNames(dirs, o.root);
+  dirs.forEach((dir, k) => {
+    let clips: ClipSet;
+    try {
+      clips = loadClipSet(dir);
+    } catch (err) {
+      throw new Error(`--listen-clips ${dir}: ${(err as Error).message}`);
     }
-    manifests.set(manifest, setName(dir, o.root));
-    sets.push({ name: setName(dir, o.root), dir, clips: loadClipSet(dir) });
-  }
+    const key = clips
+      .names()
+      .sort()
+      .map((n) => `${n}:${sha256Hex(clips.get(n).audio)}`)
+      .join(',');
+    const same = seen.get(key);
+    if (same) {
+      o.say(`listen: ${dir} has the same clips as ${same}; heard once`);
+      return;
+    }
+    seen.set(key, names[k]!);
+    sets.push({ name: names[k]!, dir, clips });
+  });
   const formats: PassphraseFormat[] = ['digits', 'letters'];
   const passphrases = Object.fromEntries(formats.map((f, k) => [f, benchPassphrases(f, o.n, o.seed + k)])) as Record<
     PassphraseFormat,
@@ -184,13 +241,14 @@ export async function measureListening(o: ListenOptions): Promise<ListenOutcome>
   const wavDir = join(o.work, 'listen');
   mkdirSync(wavDir, { recursive: true });
   const files: { id: string; path: string }[] = [];
-  const margin = (READ_MARGIN_MS * SAMPLE_RATE) / 1000;
+  /** The file ids whose transcripts make up one reading's, by reading id. */
+  const parts = new Map<string, string[]>();
   for (const set of sets) {
     for (const format of formats) {
       passphrases[format].forEach((passphrase, i) => {
         const segments = composeReading(passphrase, set.clips, o.compose);
         const audio = concatSegments(segments);
-        const ranges = readRanges(segments);
+        const cuts = listenerCuts(segments, o.compose.pace);
         for (const condition of LINE_CONDITIONS) {
           // The same line (noise and losses) for the same reading index in every clip set.
           const lineSeed = o.seed * 7919 + i * 31 + (format === 'digits' ? 1 : 2);
@@ -198,12 +256,16 @@ export async function measureListening(o: ListenOptions): Promise<ListenOutcome>
             condition === 'clean'
               ? phoneLine(audio, { seed: lineSeed })
               : phoneLine(audio, { seed: lineSeed, snrDb: o.snrDb, loss: o.loss });
-          // From the first read's first character to the second read's last, with "Again." between them.
-          const [start, end] = [ranges[0]![0], ranges[ranges.length - 1]![1]];
-          const path = join(wavDir, `${files.length}.wav`);
-          const cut = pcm.subarray(Math.max(0, start - margin), Math.min(pcm.length, end + margin));
-          writeFileSync(path, wavFile(cut, SAMPLE_RATE));
-          files.push({ id: `${set.name}|${format}|${condition}|${i}`, path });
+          const reading = `${set.name}|${format}|${condition}|${i}`;
+          parts.set(
+            reading,
+            cuts.map(([start, end], c) => {
+              const path = join(wavDir, `${files.length}.wav`);
+              writeFileSync(path, wavFile(pcm.subarray(start, end), SAMPLE_RATE));
+              files.push({ id: `${reading}|${c}`, path });
+              return `${reading}|${c}`;
+            }),
+          );
         }
       });
     }
@@ -214,6 +276,14 @@ export async function measureListening(o: ListenOptions): Promise<ListenOutcome>
   const t0 = performance.now();
   const heard = await transcribe(install, configs, files, o.say);
   const transcribeSeconds = (performance.now() - t0) / 1000;
+  if (heard.size !== files.length * configs.length) {
+    throw new Error(`the listener returned ${heard.size} transcripts for ${files.length * configs.length} files`);
+  }
+  const transcriptOf = (config: string, reading: string) =>
+    parts
+      .get(reading)!
+      .map((id) => heard.get(`${config}\u0000${id}`)!)
+      .join(' again ');
 
   const results: ListenResults['results'] = {};
   for (const config of configs) {
@@ -225,15 +295,20 @@ export async function measureListening(o: ListenOptions): Promise<ListenOutcome>
         for (const condition of LINE_CONDITIONS) {
           const readings: ReadingHeard[] = passphrases[format].map((passphrase, i) => ({
             passphrase,
-            transcript: heard.get(`${config.name}\u0000${set.name}|${format}|${condition}|${i}`) ?? '',
+            transcript: transcriptOf(config.name, `${set.name}|${format}|${condition}|${i}`),
           }));
           bySet[format][condition] = score(format, readings);
         }
       }
     }
   }
-  if (process.env.LISTEN_DUMP) {
-    writeFileSync(process.env.LISTEN_DUMP, JSON.stringify({ passphrases, heard: [...heard] }, null, 1));
+  if (o.transcriptsFile) {
+    // Bench passphrases only (seeded, never a real one): what was read and what was heard, for looking at errors.
+    const readings = [...parts.keys()].map((reading) => ({
+      reading,
+      ...Object.fromEntries(configs.map((c) => [c.name, transcriptOf(c.name, reading)])),
+    }));
+    writeFileSync(o.transcriptsFile, `${JSON.stringify({ passphrases, readings }, null, 1)}\n`);
   }
   return {
     listener: install.describe,

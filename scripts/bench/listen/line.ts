@@ -1,15 +1,18 @@
 // A simulated phone line for the bench's listener (scripts/bench/listen/index.ts): what the service sends (G.711
 // μ-law, 8 kHz) as a caller's handset would play it, optionally after line noise and packet loss. Pure and seeded,
-// unit-tested in test/unit/listen-line.test.ts.
+// unit-tested in test/unit/listen.test.ts.
 //
 //   clean:  μ-law → linear (the G.711 decode every call has).
 //   noisy:  μ-law → linear → + white Gaussian noise at `snrDb` below the speech → μ-law → linear (a second G.711
 //           coding, as when the call crosses another codec hop) → each 20 ms frame lost with probability `loss` and
 //           concealed by silence (the worst concealment; real jitter buffers repeat or interpolate).
-// The SNR is measured against the speech's active level: the RMS of the 20 ms frames whose level is within 30 dB of
-// the loudest frame (pauses do not dilute it), as in ITU-T P.56's active speech level in spirit, not to its letter.
+// The SNR is measured against the speech's active level, the same measure the clip maker levels the clips by
+// (scripts/voice/dsp.ts activeRms: the 20 ms frames within 30 dB of the loudest, so pauses do not dilute it). Noise
+// and losses come from two streams of one seed, one draw per sample and one per frame, so the same seed gives the
+// same noise and the same lost frames, counted from the start of the audio, whatever else changes.
 import { decodeMulaw, encodeMulaw } from '../../../src/voice/mulaw.js';
 import { FRAME_BYTES } from '../../../src/voice/types.js';
+import { activeRms, toFloat } from '../../voice/dsp.js';
 import { seededRandom } from '../stats.js';
 
 export interface LineOptions {
@@ -20,25 +23,11 @@ export interface LineOptions {
   seed: number;
 }
 
-/** RMS of the frames within 30 dB of the loudest frame (0 for silence). */
-export function activeRms(samples: Int16Array, frame = FRAME_BYTES): number {
-  const levels: number[] = [];
-  for (let i = 0; i + frame <= samples.length; i += frame) {
-    let sum = 0;
-    for (let k = i; k < i + frame; k++) sum += samples[k]! * samples[k]!;
-    levels.push(sum / frame);
-  }
-  const loudest = Math.max(0, ...levels);
-  if (loudest === 0) return 0;
-  const active = levels.filter((p) => p >= loudest / 1000);
-  return Math.sqrt(active.reduce((a, b) => a + b, 0) / active.length);
-}
-
 export function phoneLine(mulaw: Uint8Array, opts: LineOptions): Int16Array {
   let pcm = decodeMulaw(mulaw);
-  const random = seededRandom(opts.seed); // the same seed gives the same line, so runs compare
   if (opts.snrDb !== undefined) {
-    const noiseRms = activeRms(pcm) / 10 ** (opts.snrDb / 20);
+    const random = seededRandom(opts.seed);
+    const noiseRms = (activeRms(toFloat(pcm)) * 32768) / 10 ** (opts.snrDb / 20);
     const noisy = new Int16Array(pcm.length);
     for (let i = 0; i < pcm.length; i++) {
       // Box–Muller: a standard normal sample from two uniform ones.
@@ -48,6 +37,7 @@ export function phoneLine(mulaw: Uint8Array, opts: LineOptions): Int16Array {
     pcm = decodeMulaw(encodeMulaw(noisy));
   }
   if (opts.loss) {
+    const random = seededRandom(opts.seed ^ 0x5bd1e995);
     for (let i = 0; i < pcm.length; i += FRAME_BYTES) {
       if (random() < opts.loss) pcm.fill(0, i, Math.min(pcm.length, i + FRAME_BYTES));
     }

@@ -1,10 +1,10 @@
 // Scoring what the bench's listener heard (scripts/bench/listen/index.ts): a transcript is turned into the characters
 // a caller would write down, aligned with the passphrase, and counted. Pure functions, unit-tested in
-// test/unit/listen-score.test.ts.
+// test/unit/listen.test.ts.
 //
 // What counts as a character: the words the clips say (src/voice/vocabulary.ts), numerals ("584" is three digits),
 // and, for digits, the words a person writing digits down would take for the same sound ("oh" 0, "won" 1, "to"/"too"
-// 2, "for" 4, "ate" 8). For letters, the ICAO spellings ("Alfa", "Juliett"), "whisky" and "x ray". Anything else is
+// 2, "for" 4, "ate" 8). For letters, the ICAO spellings ("Alfa", "Juliett"), "Juliette", "whisky" and "x ray". Anything else is
 // ignored: an unknown word is a character missed, and the alignment counts it as such.
 import type { PassphraseFormat } from '../../../src/passphrase.js';
 import { DIGIT_WORDS, NATO_WORDS } from '../../../src/voice/vocabulary.js';
@@ -28,6 +28,7 @@ const LETTER_BY_WORD: Record<string, string> = {
   ...invert(NATO_WORDS),
   alfa: 'a',
   juliett: 'j',
+  juliette: 'j',
   whisky: 'w',
   xray: 'x',
 };
@@ -71,8 +72,10 @@ function charactersOf(words: readonly string[], format: PassphraseFormat): strin
 }
 
 /**
- * How many characters of `expected` were heard right: the matches on a minimum-edit-distance alignment of `heard`
- * with `expected` (a dropped or an extra character shifts nothing after it).
+ * How many characters of `expected` were heard right, net of any heard in excess: on a minimum-edit-distance
+ * alignment of `heard` with `expected` (so a dropped or an extra character shifts nothing after it), the matches
+ * minus the insertions, never below 0. Over a whole passphrase that is 1 − the character error rate, (N − S − D − I)
+ * / N: a listener that stutters "one one two two" is not scored right for the extras.
  */
 export function charactersRight(expected: string, heard: string): number {
   const m = expected.length;
@@ -81,21 +84,24 @@ export function charactersRight(expected: string, heard: string): number {
   const cost: number[][] = Array.from({ length: m + 1 }, (_, i) =>
     Array.from({ length: n + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
   );
-  const right: number[][] = Array.from({ length: m + 1 }, () => new Array<number>(n + 1).fill(0));
+  // right[i][j]: matches minus insertions on that alignment.
+  const right: number[][] = Array.from({ length: m + 1 }, (_, i) =>
+    Array.from({ length: n + 1 }, (_, j) => (i === 0 ? -j : 0)),
+  );
   for (let i = 1; i <= m; i++) {
     for (let j = 1; j <= n; j++) {
       const same = expected[i - 1] === heard[j - 1];
       const options: [number, number][] = [
         [cost[i - 1]![j - 1]! + (same ? 0 : 1), right[i - 1]![j - 1]! + (same ? 1 : 0)],
         [cost[i - 1]![j]! + 1, right[i - 1]![j]!],
-        [cost[i]![j - 1]! + 1, right[i]![j - 1]!],
+        [cost[i]![j - 1]! + 1, right[i]![j - 1]! - 1],
       ];
       options.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
       cost[i]![j] = options[0]![0];
       right[i]![j] = options[0]![1];
     }
   }
-  return right[m]![n]!;
+  return Math.max(0, right[m]![n]!);
 }
 
 export interface ReadingHeard {
