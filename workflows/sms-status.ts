@@ -4,6 +4,8 @@
 import type { SmsStatus } from './types.js';
 
 const RANK: Record<SmsStatus, number> = {
+  receiving: 0, // inbound statuses: accepted so a callback is never lost, never an advance
+  received: 0,
   accepted: 0,
   scheduled: 0,
   queued: 1,
@@ -13,15 +15,21 @@ const RANK: Record<SmsStatus, number> = {
   undelivered: 4,
   failed: 4,
   canceled: 4,
+  // Only part of the message reached the handset: the link may be cut, so it counts as a failure (a technician
+  // decides; the link is never sent again on its own).
+  partially_delivered: 4,
   read: 5,
 };
+
+/** Every status, in rank order (the webhook accepts exactly these). */
+export const SMS_STATUSES = (Object.keys(RANK) as SmsStatus[]).sort((a, b) => RANK[a] - RANK[b]);
 
 export function isSmsStatus(s: unknown): s is SmsStatus {
   return typeof s === 'string' && Object.hasOwn(RANK, s);
 }
 
 export function isSmsFailure(s: SmsStatus | undefined): boolean {
-  return s === 'undelivered' || s === 'failed' || s === 'canceled';
+  return s === 'undelivered' || s === 'failed' || s === 'canceled' || s === 'partially_delivered';
 }
 
 /** The status to keep when `next` arrives after `current`. A terminal status is never replaced by another one. */

@@ -78,6 +78,11 @@ export interface Note {
   followUp?: boolean;
 }
 
+/**
+ * Every message status Twilio's API has (twilio-node's MessageStatus; src/http/twilio-webhooks.ts checks at compile
+ * time that the two lists are the same). `receiving` and `received` belong to inbound messages and never advance an
+ * outbound one.
+ */
 export type SmsStatus =
   | 'accepted'
   | 'scheduled'
@@ -88,7 +93,10 @@ export type SmsStatus =
   | 'read'
   | 'undelivered'
   | 'failed'
-  | 'canceled';
+  | 'canceled'
+  | 'partially_delivered'
+  | 'receiving'
+  | 'received';
 
 export interface SmsStatusEvent {
   messageSid: string;

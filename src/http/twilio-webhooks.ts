@@ -10,23 +10,20 @@ import { twilioReplayGuard } from '../twilio/replay-guard.js';
 import { twilioSignatureMiddleware } from '../twilio/signature.js';
 import { callEndedSignal, smsStatusSignal } from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
+import { SMS_STATUSES } from '../../workflows/sms-status.js';
+import type { SmsStatus } from '../../workflows/types.js';
+import type { MessageStatus } from 'twilio/lib/rest/api/v2010/account/message.js';
 
 const smsStatusForm = z.object({
   MessageSid: z.string().regex(/^(SM|MM)[0-9a-fA-F]{32}$/),
-  MessageStatus: z.enum([
-    'accepted',
-    'scheduled',
-    'queued',
-    'sending',
-    'sent',
-    'delivered',
-    'read',
-    'undelivered',
-    'failed',
-    'canceled',
-  ]),
+  MessageStatus: z.enum(SMS_STATUSES as [SmsStatus, ...SmsStatus[]]),
   ErrorCode: z.string().max(16).optional(),
 });
+
+// Every status twilio-node knows, and no other: this fails to compile when an upgrade adds or drops one.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameStatuses: Same<SmsStatus, MessageStatus> = true;
+void sameStatuses;
 
 const callSid = z.string().regex(/^CA[0-9a-fA-F]{32}$/);
 const voiceForm = z.object({ CallSid: callSid });

@@ -13,6 +13,16 @@ import { z } from 'zod';
 const decimalString = z.string().regex(/^(0|[1-9][0-9]{0,14})$/, 'expected a decimal string');
 /** Twilio SIDs (MZ…, CA…, AC…): letters and digits only, so a SID can never smuggle markup or newlines into a log. */
 const sid = z.string().regex(/^[A-Za-z0-9]{2,64}$/, 'expected a Twilio SID');
+/**
+ * A stream's SID: Twilio documents `MZ` + 32 hex, and streams have also been seen with a UUID in its place, so both
+ * are accepted (hex digits and hyphens only: still nothing that could carry markup or a newline into a log).
+ */
+const streamSid = z
+  .string()
+  .regex(
+    /^(MZ[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9]{2,64})$/,
+    'expected a stream SID (MZ + 32 hex, or a UUID)',
+  );
 /** Base64 μ-law audio; 64 KiB is the socket's maxPayload, so nothing longer could have arrived anyway. */
 const base64 = z
   .string()
@@ -28,9 +38,9 @@ export const connectedFrameSchema = z.object({
 export const startFrameSchema = z.object({
   event: z.literal('start'),
   sequenceNumber: decimalString,
-  streamSid: sid,
+  streamSid,
   start: z.object({
-    streamSid: sid,
+    streamSid,
     accountSid: sid,
     callSid: sid,
     tracks: z.array(z.string().max(32)).max(4),
@@ -52,7 +62,7 @@ export const startFrameSchema = z.object({
 export const mediaFrameSchema = z.object({
   event: z.literal('media'),
   sequenceNumber: decimalString,
-  streamSid: sid,
+  streamSid,
   media: z.object({
     track: z.string().max(32),
     chunk: decimalString,
@@ -64,14 +74,14 @@ export const mediaFrameSchema = z.object({
 export const markFrameSchema = z.object({
   event: z.literal('mark'),
   sequenceNumber: decimalString,
-  streamSid: sid,
+  streamSid,
   mark: z.object({ name: z.string().max(256) }),
 });
 
 export const dtmfFrameSchema = z.object({
   event: z.literal('dtmf'),
   sequenceNumber: decimalString,
-  streamSid: sid,
+  streamSid,
   dtmf: z.object({
     track: z.string().max(32),
     digit: z.string().regex(/^[0-9*#A-D]$/, 'expected one DTMF key'),
@@ -81,7 +91,7 @@ export const dtmfFrameSchema = z.object({
 export const stopFrameSchema = z.object({
   event: z.literal('stop'),
   sequenceNumber: decimalString,
-  streamSid: sid,
+  streamSid,
   stop: z.object({ accountSid: sid, callSid: sid }),
 });
 
@@ -154,15 +164,15 @@ function plainWord(s: string): string {
 
 export const outboundMediaSchema = z.object({
   event: z.literal('media'),
-  streamSid: sid,
+  streamSid,
   media: z.object({ payload: base64 }),
 });
 export const outboundMarkSchema = z.object({
   event: z.literal('mark'),
-  streamSid: sid,
+  streamSid,
   mark: z.object({ name: z.string().min(1).max(256) }),
 });
-export const outboundClearSchema = z.object({ event: z.literal('clear'), streamSid: sid });
+export const outboundClearSchema = z.object({ event: z.literal('clear'), streamSid });
 /** What Twilio accepts from us (the simulated caller parses our frames with this, as Twilio would). */
 export const outboundFrameSchema = z.discriminatedUnion('event', [
   outboundMediaSchema,

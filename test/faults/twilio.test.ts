@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectedTwilioSignature } from '../../src/twilio/signature.js';
 import { resolveSignal } from '../../workflows/messages.js';
+import { SMS_STATUSES } from '../../workflows/sms-status.js';
 import type { ShareStatus } from '../../workflows/types.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
@@ -180,6 +181,34 @@ describe('Twilio failures', () => {
     for (const l of linkSms(s.to)) scanned.links.push(l.body.match(/https?:\/\/\S+/)![0]);
     await svc.openLink(svc.linkSentTo(s.to));
     await svc.waitForState(s.shareId, 'viewed');
+  });
+});
+
+describe('every Twilio message status', () => {
+  it('each status twilio-node knows is accepted and ranked; partially_delivered pauses for a technician', async () => {
+    const s = await share();
+    await svc.waitForState(s.shareId, 'awaiting_view');
+    const sid = linkSms(s.to)[0]!.sid;
+    const final = new Set(['delivered', 'undelivered', 'failed', 'canceled', 'partially_delivered', 'read']);
+    let k = 0;
+    for (const status of SMS_STATUSES.filter((x) => !final.has(x))) {
+      expect(await post(s.shareId, statusParams(sid, s.to, status, { RawDlrDoneDate: `26112413${k++}` })), status).toBe(
+        204,
+      );
+    }
+    await svc.waitFor(s.shareId, (x) => x.link.deliveryStatus === 'sent');
+    expect(await post(s.shareId, statusParams(sid, s.to, 'partially_delivered', { ErrorCode: '30008' }))).toBe(204);
+    const paused = await svc.waitForState(s.shareId, 'needs_technician');
+    expect(paused.link.deliveryStatus).toBe('partially_delivered');
+    expect(paused.notes.at(-1)?.text).toMatch(/Twilio reported partially_delivered/);
+    for (const status of ['delivered', 'undelivered', 'failed', 'canceled', 'read']) {
+      expect(await post(s.shareId, statusParams(sid, s.to, status, { RawDlrDoneDate: `26112414${k++}` })), status).toBe(
+        204,
+      );
+    }
+    await settle();
+    expect(same(await svc.status(s.shareId))).toEqual(same(paused));
+    scanned.links.push(svc.linkSentTo(s.to));
   });
 });
 

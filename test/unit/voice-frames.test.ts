@@ -101,6 +101,23 @@ describe('parseTwilioFrame', () => {
     expect(parseTwilioFrame(Buffer.from([0xff, 0xfe, 0x00]), false)).toMatchObject({ ok: false, ignored: false });
   });
 
+  it('accepts a stream SID as Twilio sends it, MZ + 32 hex or a UUID, on every event and in what we send back', () => {
+    for (const streamSid of ['MZ7c8817f8a231170163c51f360708d9a2', '2b7c1f4e-9a3d-4c51-8e0f-6d2a9b1c3e47']) {
+      const start = s.start() as { streamSid: string; start: { streamSid: string } };
+      expect(parse({ ...start, streamSid, start: { ...start.start, streamSid } })).toMatchObject({ ok: true });
+      for (const frame of [s.media(), s.mark('m'), s.dtmf('1'), s.stop()] as object[]) {
+        expect(parse({ ...frame, streamSid })).toMatchObject({ ok: true });
+      }
+      for (const out of [mediaFrame(streamSid, Buffer.alloc(160)), markFrame(streamSid, 'm'), clearFrame(streamSid)]) {
+        expect(outboundFrameSchema.safeParse(JSON.parse(out)).success).toBe(true);
+      }
+    }
+    // Hyphens only in a UUID's places; nothing else a log could be fooled by.
+    for (const streamSid of ['MZ-1', '2b7c1f4e-9a3d-4c51-8e0f-6d2a9b1c3e47-', 'MZ 1', 'MZ1\n']) {
+      expect(parse({ ...(s.media() as object), streamSid })).toMatchObject({ ok: false });
+    }
+  });
+
   it('rejects bad shapes with reasons that never quote the frame', () => {
     const secretish = 'hunter2-SECRET-VALUE';
     const cases: unknown[] = [
