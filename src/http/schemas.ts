@@ -1,5 +1,6 @@
 // The agent API's request body: the single source of truth for validation, types and the published tool schema.
 import { z } from 'zod';
+import { isOtsRecipient, OTS_EMAIL_RULE } from '../ots/recipient.js';
 import { ttlSchema } from '../ots/ttl.js';
 
 const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number such as +15551234567');
@@ -59,7 +60,7 @@ export const shareRequestSchema = z
         'channel',
         [
           z.strictObject({ channel: z.literal('sms'), to: e164 }),
-          z.strictObject({ channel: z.literal('email'), to: z.email('must be an email address').max(254) }),
+          z.strictObject({ channel: z.literal('email'), to: z.string().refine(isOtsRecipient, OTS_EMAIL_RULE) }),
         ],
         { error: 'must be {"channel": "sms", "to": "+1…"} or {"channel": "email", "to": "…@…"}' },
       )

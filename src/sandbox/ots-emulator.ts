@@ -17,6 +17,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { isOtsRecipient } from '../ots/recipient.js';
 import { MAX_TTL_SECONDS } from '../ots/ttl.js';
 
 const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
@@ -292,7 +293,8 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
       return formError(res, `Passphrase must be no more than ${PASSPHRASE_MAX} characters long`);
     const recipient = p.recipient?.trim() || undefined;
     if (recipient !== undefined && !who.authed) return formError(res, 'An account is required to send emails.');
-    if (recipient !== undefined && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(recipient))
+    // The server's own check (src/ots/recipient.ts: Truemail's regex, as onetimesecret/onetimesecret does).
+    if (recipient !== undefined && !isOtsRecipient(recipient))
       return formError(res, `Undeliverable email address: ${recipient}`);
     if (p.share_domain) return formError(res, `Unknown domain: ${p.share_domain}`);
 

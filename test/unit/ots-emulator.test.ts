@@ -284,6 +284,12 @@ describe('emulator behaviour through the real OtsClient', () => {
     await expect(anon.share({ secret: 's', ttl: 3600, recipient: 'bob@example.org' })).rejects.toMatchObject({
       serverMessage: 'An account is required to send emails.',
     });
+    // The server's own rule (Truemail's regex): a local part starting with "_" or "+" is not deliverable.
+    for (const recipient of ['_ops@example.org', '+tag@example.org']) {
+      await expect(alice.share({ secret: 's', ttl: 3600, recipient })).rejects.toMatchObject({
+        serverMessage: `Undeliverable email address: ${recipient}`,
+      });
+    }
     const r = await alice.share({ secret: 'mailed-secret-value', ttl: 3600, recipient: 'bob@example.org' });
     expect(r.recipient).toEqual(['bo***@e***.org']);
     expect(server.emulator.mail()).toEqual([
