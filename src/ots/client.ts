@@ -336,6 +336,15 @@ export class OtsClient {
         details,
       );
     }
+    if (status >= 400 && status < 500 && serverMessage && /^Undeliverable email address/i.test(serverMessage)) {
+      // The server's email check refused the recipient (src/ots/recipient.ts; it may also check MX records, which
+      // the agent API cannot): say so plainly, and keep the address out of the message, which becomes a ticket note.
+      return new OtsBadRequestError(
+        `Onetime Secret would not email the link: it found the recipient's address undeliverable (${http}). ` +
+          'Check the address with the caller and start a new hand-off with the right one; a retry will fail the same way',
+        { ...details, serverMessage: 'Undeliverable email address' },
+      );
+    }
     if (status >= 400 && status < 500) {
       return new OtsBadRequestError(
         `Onetime Secret refused ${where} (${http})${said}: fix the request; sending it again unchanged will fail the same way`,
