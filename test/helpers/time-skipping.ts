@@ -23,7 +23,13 @@ import { makeShareInput, type ShareFields } from '../../src/handoff-input.js';
 import { createSealer, handoffContext, type Sealed } from '../../src/seal.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
 import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
-import { awaitCallSignal, burnSignal, smsStatusSignal, statusQuery } from '../../workflows/messages.js';
+import {
+  awaitCallSignal,
+  burnSignal,
+  smsStatusSignal,
+  statusQuery,
+  streamStartedSignal,
+} from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 import type {
   Binding,
@@ -328,6 +334,11 @@ export interface Harness {
   skip(ms: number): Promise<void>;
   /** Remembers a workflow to terminate after the test if it is still running. */
   track(workflowId: string): void;
+  /**
+   * The call's media stream starts on "a process" whose voice queue is this harness's: as the media-stream handler
+   * does, signal-with-start of the call's session, so the order against the hand-off's registration does not matter.
+   */
+  streamStarts(callSid: string): Promise<void>;
   /** Terminates what the last test left running. */
   cleanup(): Promise<void>;
   stop(): Promise<void>;
@@ -412,6 +423,18 @@ export async function startHarness(opts: { on?: 'time-skipping' | 'dev-server' }
     voiceQueue,
     skip: (ms) => env.sleep(ms),
     track: (id) => void running.add(id),
+    async streamStarts(callSid) {
+      running.add(callWorkflowId(callSid));
+      await env.client.workflow.signalWithStart('callSession', {
+        workflowId: callWorkflowId(callSid),
+        taskQueue,
+        args: [{ callSid }],
+        signal: streamStartedSignal,
+        signalArgs: [
+          { streamSid: `MZ${randomBytes(16).toString('hex')}`, taskQueue: voiceQueue, at: new Date().toISOString() },
+        ],
+      });
+    },
     async start(opts = {}, script = {}) {
       const { value, passphraseValue, burnAtStart, ...rest } = opts;
       const shareId = `shr_${randomBytes(12).toString('hex')}`;

@@ -6,15 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
 import { handoffContext } from '../../src/seal.js';
-import { callWorkflowId } from '../../workflows/ids.js';
-import {
-  burnMaterialQuery,
-  burnSignal,
-  burnUpdate,
-  resolveSignal,
-  smsStatusSignal,
-  streamStartedSignal,
-} from '../../workflows/messages.js';
+import { burnMaterialQuery, burnSignal, burnUpdate, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
 import type { ShareStatus } from '../../workflows/types.js';
 import {
   fail,
@@ -736,24 +728,8 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
           { steps },
         );
       };
-      /** The call's media stream starts on "a process" whose voice queue is the harness's (as in share-voice.test.ts). */
-      const streamStarts = async (t: Handoff) => {
-        const { callSid } = t.input.passphrase as { callSid: string };
-        h.track(callWorkflowId(callSid));
-        await h.env.client.workflow.signalWithStart('callSession', {
-          workflowId: callWorkflowId(callSid),
-          taskQueue: h.taskQueue,
-          args: [{ callSid }],
-          signal: streamStartedSignal,
-          signalArgs: [
-            {
-              streamSid: `MZ${randomBytes(16).toString('hex')}`,
-              taskQueue: h.voiceQueue,
-              at: new Date().toISOString(),
-            },
-          ],
-        });
-      };
+      /** The call's media stream starts on "a process" whose voice queue is the harness's. */
+      const streamStarts = (t: Handoff) => h.streamStarts((t.input.passphrase as { callSid: string }).callSid);
 
       it('during the reading: the reading is cancelled (it clears the audio), the link burned, no fallback or technician', async () => {
         const reading = readUntilCancelled();

@@ -6,13 +6,7 @@
 // by SMS only if the link went by email, otherwise a technician decides; never on the link's channel.
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  burnSignal,
-  callEndedSignal,
-  callQuery,
-  resolveSignal,
-  streamStartedSignal,
-} from '../../workflows/messages.js';
+import { burnSignal, callEndedSignal, callQuery, resolveSignal } from '../../workflows/messages.js';
 import { callWorkflowId } from '../../workflows/ids.js';
 import type { CallSessionStatus, ShareStatus, SpokenPassphrase } from '../../workflows/types.js';
 import {
@@ -72,22 +66,7 @@ describe.skipIf(unavailable)('voice passphrase on the time-skipping test server'
     }
     throw new Error(`${t.workflowId} never registered with call ${callSid}`);
   };
-  /**
-   * The media stream of the call starts on "a process" whose voice queue is the harness's: the media-stream handler
-   * signals-with-start the call's session, so the order against the hand-off's registration does not matter.
-   */
-  const streamStarts = async (callSid: string) => {
-    h.track(callWorkflowId(callSid));
-    await h.env.client.workflow.signalWithStart('callSession', {
-      workflowId: callWorkflowId(callSid),
-      taskQueue: h.taskQueue,
-      args: [{ callSid }],
-      signal: streamStartedSignal,
-      signalArgs: [
-        { streamSid: `MZ${randomBytes(16).toString('hex')}`, taskQueue: h.voiceQueue, at: new Date().toISOString() },
-      ],
-    });
-  };
+  const streamStarts = (callSid: string) => h.streamStarts(callSid);
   const spoken =
     (outcome: SpokenPassphrase['outcome'], reason?: string): Step<SpokenPassphrase> =>
     () => ({ outcome, readings: outcome === 'heard' ? 1 : 0, ...(reason ? { reason } : {}) });
