@@ -14,13 +14,14 @@ const decimalString = z.string().regex(/^(0|[1-9][0-9]{0,14})$/, 'expected a dec
 /** Twilio SIDs (MZ…, CA…, AC…): letters and digits only, so a SID can never smuggle markup or newlines into a log. */
 const sid = z.string().regex(/^[A-Za-z0-9]{2,64}$/, 'expected a Twilio SID');
 /**
- * A stream's SID: Twilio documents `MZ` + 32 hex, and streams have also been seen with a UUID in its place, so both
- * are accepted (hex digits and hyphens only: still nothing that could carry markup or a newline into a log).
+ * A stream's SID: Twilio documents `MZ` + 32 hex (a SID as above), and streams have also been seen with a UUID in its
+ * place, so that is accepted too (hex digits and hyphens only: still nothing that could carry markup or a newline
+ * into a log).
  */
 const streamSid = z
   .string()
   .regex(
-    /^(MZ[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9]{2,64})$/,
+    /^([A-Za-z0-9]{2,64}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$/,
     'expected a stream SID (MZ + 32 hex, or a UUID)',
   );
 /** Base64 μ-law audio; 64 KiB is the socket's maxPayload, so nothing longer could have arrived anyway. */

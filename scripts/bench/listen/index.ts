@@ -138,7 +138,7 @@ export function listenerCuts(segments: readonly Segment[], pace: number): [numbe
     0.8 * BASE_PAUSES_MS.beforeRepeatPrompt * pace,
   );
   const margin = Math.floor((marginMs * SAMPLE_RATE) / 1000);
-  const total = concatSegments(segments).length;
+  const total = segments.reduce((n, s) => n + s.audio.length, 0);
   const widen = ([start, end]: [number, number]): [number, number] => [
     Math.max(0, start - margin),
     Math.min(total, end + margin),
