@@ -74,25 +74,6 @@ export function padToFrame(audio: Uint8Array): Buffer {
   return out;
 }
 
-/**
- * Default loudness under which a sample counts as silence when trimming: about -46 dBFS, well under speech onsets
- * and above the dither/noise floor TTS engines leave around an utterance.
- */
-export const NEAR_SILENCE_THRESHOLD = 160;
-
-/**
- * `audio` without its leading and trailing near-silence (samples whose magnitude is at most `threshold`).
- * All-silent audio trims to an empty buffer. Returns a view into `audio`, not a copy.
- */
-export function trimSilence(audio: Buffer, threshold = NEAR_SILENCE_THRESHOLD): Buffer {
-  const loud = (b: number) => Math.abs(DECODE[b] as number) > threshold;
-  let start = 0;
-  while (start < audio.length && !loud(audio[start] as number)) start++;
-  let end = audio.length;
-  while (end > start && !loud(audio[end - 1] as number)) end--;
-  return audio.subarray(start, end);
-}
-
 /** `audio` split into FRAME_BYTES views; throws if its length is not a whole number of frames. */
 export function splitFrames(audio: Buffer): Buffer[] {
   if (audio.length % FRAME_BYTES !== 0) {
