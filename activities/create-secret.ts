@@ -139,18 +139,32 @@ async function recoverCreated(
         "Burn in Onetime Secret those that are not this hand-off's, then retry; a retry with one left recovers it, with none creates it",
     });
   }
+  const listed = match.receipt;
   let receipt: Receipt;
   try {
-    // The recent list carries no secret key; the receipt itself does while the secret is unopened
-    // (docs/onetime-secret.md, "Receipt states").
-    receipt = await ots.receipt(match.receipt.metadataKey);
+    // Loading the receipt is what applies expiry (the list shows stored states), and on v1 it is what carries the
+    // secret key, which v1's recent list leaves out (docs/onetime-secret.md, "Receipt states").
+    receipt = await ots.receipt(listed.metadataKey);
   } catch (err) {
     if (err instanceof OtsNotFoundError) return undefined;
     throw err;
   }
   // Gone meanwhile (expired or burned, never delivered): nothing live to recover, so a new one is made.
-  if (!receipt.secretKey || (receipt.state !== 'new' && receipt.state !== 'viewed')) return undefined;
-  return toCreated(deps, binding, receipt, passphrase, true);
+  if (receipt.state !== 'new' && receipt.state !== 'viewed') return undefined;
+  // v2's receipt hides the key of a passphrase-protected secret, but its recent list gives it for the receipts
+  // whose secret is still there (docs/onetime-secret.md, "API v2 as this client uses it"), so the link rebuilds.
+  // A secret with a passphrase when this hand-off has none, or the other way round, is a stranger's.
+  const protectedSecret = receipt.passphraseRequired ?? listed.passphraseRequired;
+  if (protectedSecret !== undefined && protectedSecret !== (passphrase !== undefined)) return undefined;
+  const secretKey = receipt.secretKey ?? listed.secretKey;
+  if (!secretKey) {
+    // No key anywhere (no server known to us answers so): the link cannot be rebuilt, so a new one is made. With a
+    // passphrase, the old one is burned first with it, which a stranger's secret would refuse; without one, a burn
+    // could destroy a stranger's secret, so it is left to expire undelivered.
+    if (passphrase !== undefined) await ots.burn(listed.metadataKey, passphrase).catch(() => undefined);
+    return undefined;
+  }
+  return toCreated(deps, binding, { ...receipt, secretKey }, passphrase, true);
 }
 
 export function createSecretActivity(deps: CreateSecretDeps) {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { isLoopbackUrl } from './loopback.js';
 import { parseKey32 } from './key-material.js';
 import { parseNotesWebhookKeys } from './notes.js';
+import { OTS_API_CHOICES } from './ots/schemas.js';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_PRESETS, type TtlPreset } from './ots/ttl.js';
 import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';
 import { MAX_POLL_SCHEDULE_LENGTH, MIN_POLL_INTERVAL_SECONDS } from '../workflows/poll-schedule.js';
@@ -185,6 +186,7 @@ const envSchema = z
     OTS_BASE_URL: httpUrl.optional(),
     OTS_USERNAME: z.email({ message: 'must be the account email' }).optional(),
     OTS_API_KEY: z.string().min(8, 'must be the API token from your Onetime Secret account').optional(),
+    OTS_API_VERSION: z.enum(OTS_API_CHOICES, { message: `must be one of ${OTS_API_CHOICES.join(', ')}` }).default('auto'),
     OTS_DEFAULT_TTL: ttlValue.default('24h'),
     OTS_REQUIRE_PASSPHRASE: bool.default(false),
     OTS_RATE_LIMIT_PER_MINUTE: z.coerce.number({ message: 'must be a number' }).int().min(1).max(100_000).default(100),

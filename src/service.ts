@@ -16,7 +16,7 @@ import { voiceTaskQueue } from '../workflows/queues.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { createNotesWebhook, noNotesWebhook, type NotesSink } from './notes.js';
-import { OtsClient } from './ots/client.js';
+import { OtsClient, type OtsApiSelection } from './ots/client.js';
 import { createReceiptBatcher } from './ots/receipt-batcher.js';
 import { createSandbox, type Sandbox, type SandboxKnobs, type SandboxSecrets } from './sandbox/index.js';
 import { setupVoice, type Voice } from './voice/setup.js';
@@ -146,6 +146,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     callWaitMs: config.VOICE_CALL_WAIT_SECONDS * 1000,
     temporalDeadlineMs: opts.sandbox?.temporalDeadlineMs,
     ready: () => readiness(temporal, workers),
+    otsApiVersion: () => ots.apiVersion,
     outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
     sandbox: sandbox?.routers,
   });
@@ -156,11 +157,12 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const server = await listen(app, config, undoStart);
   voice.media.attach(server);
   if (sandbox?.upgrade) server.on('upgrade', sandbox.upgrade);
-  if (!sandbox?.ots)
-    await checkOtsAccount(ots, config, async () => {
-      server.close();
-      await undoStart();
-    });
+  // After listening: in the sandbox the emulator is served by this very server.
+  const otsApi = await checkOtsAccount(ots, config, async () => {
+    server.close();
+    await undoStart();
+  });
+  log.info({ otsApiVersion: otsApi.version, reason: otsApi.reason }, 'Onetime Secret API chosen');
 
   const runPromise = workers.run().catch((err: Error) => {
     log.error({ err: { message: err.message } }, 'worker stopped with an error');
@@ -213,6 +215,7 @@ function createClients(
       username: config.OTS_USERNAME,
       apiKey: config.OTS_API_KEY,
     }),
+    apiVersion: config.OTS_API_VERSION,
     timeoutMs: opts.sandbox?.otsTimeoutMs,
   });
   // Twilio's credentials come all three or none (src/config.ts); none means the sandbox's account.
@@ -304,14 +307,21 @@ async function listen(app: ReturnType<typeof createApp>, config: Config, undo: (
   });
 }
 
-/** With a live account, checks the credentials now rather than on the first hand-off. */
-async function checkOtsAccount(ots: OtsClient, config: Config, undo: () => Promise<void>): Promise<void> {
+/**
+ * Chooses the Onetime Secret API version now, which also checks the account's credentials (src/ots/client.ts,
+ * detectApiVersion), rather than on the first hand-off.
+ */
+async function checkOtsAccount(
+  ots: OtsClient,
+  config: Config,
+  undo: () => Promise<void>,
+): Promise<OtsApiSelection> {
   try {
-    await ots.authcheck();
+    return await ots.detectApiVersion();
   } catch (err) {
     await undo();
     throw new StartupError(
-      `Onetime Secret at ${config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL} rejected OTS_USERNAME/OTS_API_KEY or is unreachable: ${(err as Error).message}`,
+      `Onetime Secret at ${config.modes.ots === 'sandbox' ? ots.baseUrl : (config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL)} rejected OTS_USERNAME/OTS_API_KEY, is unreachable, or cannot speak OTS_API_VERSION=${config.OTS_API_VERSION}: ${(err as Error).message}`,
     );
   }
 }

@@ -3,6 +3,7 @@ import { TemporalBusyError } from './admission.js';
 import express, { type ErrorRequestHandler, type Router } from 'express';
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { Logger } from 'pino';
+import type { OtsApiVersion } from '../ots/schemas.js';
 import { bearerAuth } from './auth.js';
 import { codecRouter, type CodecServerOptions } from './codec-server.js';
 import { RetryLaterError, sharesRouter, type SharesDeps } from './shares.js';
@@ -17,6 +18,8 @@ export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   codec: Omit<CodecServerOptions, 'log'>;
   /** Temporal reachable and workers polling. */
   ready(): Promise<Record<string, boolean>>;
+  /** The Onetime Secret API version in use, once chosen at start-up (src/ots/client.ts, detectApiVersion). */
+  otsApiVersion?: () => OtsApiVersion | undefined;
   /** Mounted only in sandbox mode. */
   sandbox?: Router[];
   /**
@@ -37,7 +40,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/readyz', async (_req, res) => {
     const checks = await deps.ready().catch(() => ({ temporal: false }));
     const ok = Object.values(checks).every(Boolean);
-    res.status(ok ? 200 : 503).json({ ok, checks });
+    res.status(ok ? 200 : 503).json({ ok, checks, otsApiVersion: deps.otsApiVersion?.() ?? null });
   });
 
   app.use(codecRouter({ ...deps.codec, log: deps.log }));

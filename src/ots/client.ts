@@ -1,9 +1,12 @@
-// The one way in to Onetime Secret: API v1 over undici (docs/onetime-secret.md, "API v1 as this client uses it").
-// v1 is the version every server has (v0.23 self-hosted installs lack a usable v2) and the one the sandbox emulates.
+// The one way in to Onetime Secret, over undici: API v2 where the server offers it and the account may use it, else
+// API v1 (docs/onetime-secret.md, "Which API version"). v2 is the maintained API (real HTTP statuses, 422 naming the
+// field, 429 with Retry-After); v1 is frozen but is the one every server has, including v0.23 self-hosted installs
+// without v2. The version is chosen once per client, by an authenticated call (`detectApiVersion`), or fixed by
+// OTS_API_VERSION; every method then speaks it and returns the same shapes either way (src/ots/schemas.ts).
 //
-// Wire choices: form-encoded bodies (JSON bodies fail on v0.23.x), HTTP Basic auth, and error mapping that reads
-// v1's quirk of answering every error with 404 + `X-OTS-Intended-Status` (docs/onetime-secret.md, "Errors and rate
-// limits").
+// Wire choices: HTTP Basic auth on both; v1 bodies form-encoded (JSON fails on v0.23.x) with errors read through
+// v1's quirk of answering them all 404 + `X-OTS-Intended-Status` (docs/onetime-secret.md, "Errors and rate
+// limits"); v2 bodies JSON, create parameters nested under `secret`.
 // This module never logs: callers decide what to record, and errors carry no secret material.
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
@@ -26,11 +29,21 @@ import {
   retrieveWireSchema,
   statusSchema,
   toReceipt,
+  toReceiptV2,
+  v2BurnWireSchema,
+  v2CreateWireSchema,
+  v2ErrorWireSchema,
+  v2RecentWireSchema,
+  v2RevealWireSchema,
+  v2ShowReceiptWireSchema,
+  type OtsApiChoice,
+  type OtsApiVersion,
   type OtsStatus,
   type Receipt,
 } from './schemas.js';
 
-export type { OtsStatus, Receipt } from './schemas.js';
+export type { OtsApiChoice, OtsApiVersion, OtsStatus, Receipt } from './schemas.js';
+
 
 export interface OtsClientOptions {
   /** Server root, e.g. https://us.onetimesecret.com or http://127.0.0.1:3000/sandbox/ots (a trailing /api is dropped). */
@@ -38,10 +51,18 @@ export interface OtsClientOptions {
   /** Account email (or customer id); with `apiKey`, sent as HTTP Basic auth. */
   username?: string;
   apiKey?: string;
+  /** Which API to speak. Default `auto`. */
+  apiVersion?: OtsApiChoice;
   /** Defaults to undici's global dispatcher (which is what nock replaces in tests). */
   dispatcher?: Dispatcher;
   /** Whole-request deadline, headers and body. Default 10 s. */
   timeoutMs?: number;
+}
+
+/** The version in use and why: the banner and the start-up log say it. */
+export interface OtsApiSelection {
+  version: OtsApiVersion;
+  reason: string;
 }
 
 export interface ShareParams {
@@ -62,11 +83,14 @@ export interface GenerateParams extends Omit<ShareParams, 'secret'> {
 export interface RetrievedSecret {
   value: string;
   secretKey: string;
-  /** Scheme + host of the server that answered, e.g. https://us.onetimesecret.com. */
+  /** Scheme + host of the server that answered, e.g. https://us.onetimesecret.com ("" when v2 does not say). */
   shareDomain: string;
 }
 
 type Form = Record<string, string | number | undefined>;
+type Json = Record<string, unknown>;
+/** A request body: v1 sends a form, v2 JSON. */
+type Body = { form: Form } | { json: Json };
 
 const USER_AGENT = 'ots-handoff/0.1';
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -74,19 +98,28 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** Keys are capabilities: show only enough of one to tell them apart in a message. */
 export const shortKey = (key: string): string => (key.length > 6 ? `${key.slice(0, 6)}…` : key);
 
+/** The parts of a JSON object that are set: OTS treats an empty field as absent anyway. */
+function defined(o: Json): Json {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''));
+}
+
 export class OtsClient {
   /** The server root as requests use it, without credentials or a trailing slash. */
   readonly baseUrl: string;
+  /** What the client was told to speak; `auto` until detectApiVersion has chosen. */
+  readonly apiChoice: OtsApiChoice;
   readonly #authorization: string | undefined;
   readonly #dispatcher: Dispatcher | undefined;
   readonly #timeoutMs: number;
+  #selection: Promise<OtsApiSelection> | undefined;
+  #version: OtsApiVersion | undefined;
 
   constructor(opts: OtsClientOptions) {
     const url = new URL(opts.baseUrl);
     if (url.protocol !== 'https:' && url.protocol !== 'http:')
       throw new TypeError(`OTS base URL must be http(s), got ${url.protocol}`);
-    // Operators paste https://onetimesecret.com/api or …/api/v1 as often as the root; requests add /api/v1 themselves.
-    const prefix = url.pathname.replace(/\/+$/, '').replace(/\/api(\/v1)?$/, '');
+    // Operators paste https://onetimesecret.com/api or …/api/v1 as often as the root; requests add the prefix.
+    const prefix = url.pathname.replace(/\/+$/, '').replace(/\/api(\/v[12])?$/, '');
     this.baseUrl = `${url.origin}${prefix}`;
     if (Boolean(opts.username) !== Boolean(opts.apiKey)) {
       throw new TypeError(
@@ -99,74 +132,226 @@ export class OtsClient {
         : undefined;
     this.#dispatcher = opts.dispatcher;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.apiChoice = opts.apiVersion ?? 'auto';
   }
 
-  /** GET /api/v1/status: is the server up. Anonymous. */
+  /** The version in use, once chosen (after detectApiVersion or the first call); undefined before. */
+  get apiVersion(): OtsApiVersion | undefined {
+    return this.#version;
+  }
+
+  /**
+   * Chooses the API version, once (later calls share the first answer; a failed choice is tried again next time).
+   * With an account, GET /api/v2/receipt/recent, the cheapest authenticated v2 call that also checks the
+   * `api_access` entitlement (apps/api/v2/logic/secrets/list_receipts.rb): answered → v2; refused for the
+   * entitlement (403) or no such route (404) → v1, checked with GET /api/v1/authcheck. Wrong credentials are an
+   * OtsAuthError whichever version refuses them. Without an account, v2 when GET /api/v2/status answers (anonymous
+   * v2 calls need no entitlement: lib/onetime/logic/base.rb, require_entitlement!). A fixed choice (`v1`, `v2`) is
+   * still checked the same way, and a v2 the server or account cannot use is an error that says so.
+   */
+  detectApiVersion(): Promise<OtsApiSelection> {
+    this.#selection ??= this.#detect().then(
+      (s) => {
+        this.#version = s.version;
+        return s;
+      },
+      (err: unknown) => {
+        this.#selection = undefined;
+        throw err;
+      },
+    );
+    return this.#selection;
+  }
+
+  async #detect(): Promise<OtsApiSelection> {
+    if (this.apiChoice === 'v1') {
+      if (this.#authorization) await this.#v1Authcheck();
+      return { version: 'v1', reason: 'OTS_API_VERSION=v1' };
+    }
+    const refused = await this.#v2Refusal();
+    if (!refused)
+      return { version: 'v2', reason: this.apiChoice === 'v2' ? 'OTS_API_VERSION=v2' : 'the server offers API v2' };
+    if (this.apiChoice === 'v2' && refused.why !== 'credentials') {
+      throw new OtsAuthError(
+        `Onetime Secret at ${this.baseUrl} cannot be used with API v2: ${refused.why === 'entitlement' ? "the account's plan lacks the api_access entitlement" : 'the server has no API v2'} (${refused.err.message}). Set OTS_API_VERSION=auto or v1`,
+        { status: refused.err.status, request: refused.err.request, serverMessage: refused.err.serverMessage },
+      );
+    }
+    // v1 says whether credentials v2 refused are wrong (then its OtsAuthError stands) or only closed to v2.
+    if (this.apiChoice === 'v2') throw refused.err;
+    if (this.#authorization) await this.#v1Authcheck();
+    const reason = {
+      entitlement: 'API v2 refused the account for the api_access entitlement, so API v1 is used',
+      route: 'the server has no API v2 (an older install), so API v1 is used',
+      credentials: 'API v2 refused the credentials and API v1 accepted them, so API v1 is used',
+    }[refused.why];
+    return { version: 'v1', reason };
+  }
+
+  /** Undefined when v2 may be used; else why not. Failures that say nothing about v2 (outages) are thrown. */
+  async #v2Refusal(): Promise<{ why: 'entitlement' | 'route' | 'credentials'; err: OtsError } | undefined> {
+    try {
+      if (this.#authorization) {
+        await this.#call('GET', '/api/v2/receipt/recent', '/api/v2/receipt/recent', v2RecentWireSchema, 'v2');
+      } else {
+        await this.#call('GET', '/api/v2/status', '/api/v2/status', statusSchema, 'v2');
+      }
+      return undefined;
+    } catch (err) {
+      if (err instanceof OtsAuthError && err.status === 403) return { why: 'entitlement', err };
+      if (err instanceof OtsProtocolError && err.status === 404) return { why: 'route', err };
+      if (err instanceof OtsAuthError && err.status === 401) return { why: 'credentials', err };
+      throw err;
+    }
+  }
+
+  async #v1Authcheck(): Promise<void> {
+    await this.#call('GET', '/api/v1/authcheck', '/api/v1/authcheck', statusSchema, 'v1');
+  }
+
+  async #ver(): Promise<OtsApiVersion> {
+    return this.#version ?? (await this.detectApiVersion()).version;
+  }
+
+  /** Is the server up. Anonymous, and answered whatever the account may do: GET /api/v{1,2}/status. */
   async status(): Promise<OtsStatus> {
-    return this.#call('GET', '/api/v1/status', '/api/v1/status', statusSchema);
+    const v = await this.#ver();
+    return this.#call('GET', `/api/${v}/status`, `/api/${v}/status`, statusSchema, v);
   }
 
-  /** GET /api/v1/authcheck: throws OtsAuthError unless the configured account is accepted. */
-  async authcheck(): Promise<OtsStatus> {
-    return this.#call('GET', '/api/v1/authcheck', '/api/v1/authcheck', statusSchema);
+  /** Throws OtsAuthError unless the configured account is accepted (and, on v2, may use the API). */
+  async authcheck(): Promise<void> {
+    if ((await this.#ver()) === 'v1') return this.#v1Authcheck();
+    await this.#call('GET', '/api/v2/receipt/recent', '/api/v2/receipt/recent', v2RecentWireSchema, 'v2');
   }
 
-  /** POST /api/v1/share: stores `secret` and returns its receipt (keep `metadataKey`, share `secretKey`). */
+  /** Stores `secret` and returns its receipt (keep `metadataKey`, share `secretKey`). */
   async share(p: ShareParams): Promise<Receipt> {
+    if ((await this.#ver()) === 'v2')
+      return (await this.#createV2('conceal', { secret: p.secret, ...this.#v2Params(p) })).receipt;
     const form: Form = { secret: p.secret, ttl: p.ttl, ...this.#createParams(p) };
-    const wire = await this.#call('POST', '/api/v1/share', '/api/v1/share', receiptWireSchema, form);
-    return toReceipt(wire);
+    return toReceipt(await this.#call('POST', '/api/v1/share', '/api/v1/share', receiptWireSchema, 'v1', { form }));
   }
 
-  /** POST /api/v1/generate: OTS makes up the value. It comes back once, here, as `value`. */
+  /**
+   * OTS makes up the value. v1 returns it once, here, as `value`; v2 does not return it at all (the creator sees it
+   * once on the receipt page instead), so `value` is absent on v2.
+   */
   async generate(p: GenerateParams): Promise<{ receipt: Receipt; value?: string }> {
+    if ((await this.#ver()) === 'v2') return this.#createV2('generate', { length: p.length, ...this.#v2Params(p) });
     const form: Form = { ttl: p.ttl, length: p.length, ...this.#createParams(p) };
-    const wire = await this.#call('POST', '/api/v1/generate', '/api/v1/generate', receiptWireSchema, form);
+    const wire = await this.#call('POST', '/api/v1/generate', '/api/v1/generate', receiptWireSchema, 'v1', { form });
     const value = wire.value ?? wire.secret_value;
     return value === undefined ? { receipt: toReceipt(wire) } : { receipt: toReceipt(wire), value };
   }
 
   /**
-   * POST /api/v1/secret/:key: reveals the value and destroys the secret (v1 forces continue=true). A wrong
-   * passphrase is OtsNotFoundError too, and does not consume the secret (docs/onetime-secret.md, "API v1 as this
-   * client uses it").
+   * Reveals the value and destroys the secret. A wrong passphrase is OtsNotFoundError on v1 (which says "Unknown
+   * secret" for every failure) and OtsBadRequestError on v2; neither consumes the secret. The service never calls
+   * this; tests and the sandbox's simulated caller do.
    */
   async retrieveSecret(secretKey: string, passphrase?: string): Promise<RetrievedSecret> {
-    const path = `/api/v1/secret/${encodeURIComponent(secretKey)}`;
-    const wire = await this.#call('POST', path, `/api/v1/secret/${shortKey(secretKey)}`, retrieveWireSchema, {
-      passphrase,
-    });
+    const key = encodeURIComponent(secretKey);
+    if ((await this.#ver()) === 'v2') {
+      const wire = await this.#call(
+        'POST',
+        `/api/v2/secret/${key}/reveal`,
+        `/api/v2/secret/${shortKey(secretKey)}/reveal`,
+        v2RevealWireSchema,
+        'v2',
+        { json: defined({ passphrase, continue: true }) },
+      );
+      return { value: wire.record.secret_value, secretKey, shareDomain: wire.record.share_domain ?? '' };
+    }
+    const wire = await this.#call(
+      'POST',
+      `/api/v1/secret/${key}`,
+      `/api/v1/secret/${shortKey(secretKey)}`,
+      retrieveWireSchema,
+      'v1',
+      { form: { passphrase } },
+    );
     return { value: wire.value, secretKey: wire.secret_key ?? secretKey, shareDomain: wire.share_domain ?? '' };
   }
 
-  /** GET /api/v1/private/:key: the receipt; does not change state. `/private` is the alias every version has. */
+  /**
+   * The receipt; does not change state, except that loading it is what marks a secret past its lifetime `expired`
+   * on both versions. v1: GET /api/v1/private/:key (the alias every v1 has). v2: GET /api/v2/receipt/:key, whose
+   * record leaves out the secret key of a passphrase-protected secret (apps/api/v2/logic/secrets/show_receipt.rb).
+   */
   async receipt(metadataKey: string): Promise<Receipt> {
-    const path = `/api/v1/private/${encodeURIComponent(metadataKey)}`;
-    return toReceipt(await this.#call('GET', path, `/api/v1/private/${shortKey(metadataKey)}`, receiptWireSchema));
+    const key = encodeURIComponent(metadataKey);
+    if ((await this.#ver()) === 'v2') {
+      const path = `/api/v2/receipt/${key}`;
+      const wire = await this.#call(
+        'GET',
+        path,
+        `/api/v2/receipt/${shortKey(metadataKey)}`,
+        v2ShowReceiptWireSchema,
+        'v2',
+      );
+      return toReceiptV2(wire.record, wire.details?.secret_realttl ?? (wire.details ? null : undefined));
+    }
+    const path = `/api/v1/private/${key}`;
+    return toReceipt(
+      await this.#call('GET', path, `/api/v1/private/${shortKey(metadataKey)}`, receiptWireSchema, 'v1'),
+    );
   }
 
-  /** GET /api/v1/private/recent: the account's receipts of the last 30 days, without share keys. Needs auth. */
+  /**
+   * The account's receipts of the last 30 days, with their stored states. Needs auth. v1 leaves out every secret
+   * key; v2 gives the secret key of each receipt whose secret is still there (list_receipts.rb, personal scope).
+   */
   async recent(): Promise<Receipt[]> {
-    return (await this.#call('GET', '/api/v1/private/recent', '/api/v1/private/recent', recentWireSchema)).map(
+    if ((await this.#ver()) === 'v2') {
+      const wire = await this.#call(
+        'GET',
+        '/api/v2/receipt/recent',
+        '/api/v2/receipt/recent',
+        v2RecentWireSchema,
+        'v2',
+      );
+      return wire.records.map((r) => toReceiptV2(r));
+    }
+    return (await this.#call('GET', '/api/v1/private/recent', '/api/v1/private/recent', recentWireSchema, 'v1')).map(
       toReceipt,
     );
   }
 
   /**
-   * POST /api/v1/private/:key/burn: destroys the secret unseen. `continue=true` is what old servers required
-   * and current ones force. Needs the passphrase when one is set ("Double check that passphrase" otherwise).
+   * Destroys the secret unseen. Needs the passphrase when one is set. `continue=true` is what old v1 servers
+   * required (current ones force it) and what v2 requires (apps/api/v2/logic/secrets/burn_secret.rb: anything else
+   * burns nothing). A secret already gone is OtsNotFoundError on both: v1 says "Unknown secret", v2 answers `null`
+   * or `success: false` (a concurrent reveal or burn won).
    */
   async burn(metadataKey: string, passphrase?: string): Promise<Receipt> {
-    const path = `/api/v1/private/${encodeURIComponent(metadataKey)}/burn`;
+    const key = encodeURIComponent(metadataKey);
+    if ((await this.#ver()) === 'v2') {
+      const shown = `/api/v2/receipt/${shortKey(metadataKey)}/burn`;
+      const wire = await this.#call('POST', `/api/v2/receipt/${key}/burn`, shown, v2BurnWireSchema, 'v2', {
+        json: defined({ passphrase, continue: true }),
+      });
+      if (wire === null || wire.success === false) {
+        throw new OtsNotFoundError(
+          `Onetime Secret has no secret left to burn for POST ${shown}: it was already viewed, burned or expired`,
+          { status: 200, request: `POST ${shown}` },
+        );
+      }
+      return toReceiptV2(wire.record);
+    }
+    const path = `/api/v1/private/${key}/burn`;
     const shown = `/api/v1/private/${shortKey(metadataKey)}/burn`;
-    const wire = await this.#call('POST', path, shown, burnWireSchema, { passphrase, continue: 'true' });
+    const wire = await this.#call('POST', path, shown, burnWireSchema, 'v1', {
+      form: { passphrase, continue: 'true' },
+    });
     return toReceipt(wire.state);
   }
 
   /**
    * The link a recipient opens: https://<share_domain>/secret/<key> for a custom domain, else the server we called
-   * (with its path prefix, e.g. the sandbox's /sandbox/ots). v1 answers no share URL, only metadata_url, so the link
-   * is built here (docs/onetime-secret.md, "API v1 as this client uses it").
+   * (with its path prefix, e.g. the sandbox's /sandbox/ots). Neither version answers a share URL on create (v1 has
+   * only metadata_url; v2's create record has none), so the link is built here, as the web app routes it
+   * (docs/onetime-secret.md, "API v1 as this client uses it").
    */
   shareLink(receipt: Receipt): string {
     if (!receipt.secretKey) {
@@ -184,23 +369,49 @@ export class OtsClient {
     return { passphrase: p.passphrase, recipient: p.recipient, share_domain: p.shareDomain };
   }
 
+  /** v2's create parameters, nested under `secret` by #createV2; `recipient` is a list. */
+  #v2Params(p: Omit<ShareParams, 'secret'>): Json {
+    return {
+      ttl: p.ttl,
+      passphrase: p.passphrase,
+      recipient: p.recipient ? [p.recipient] : undefined,
+      share_domain: p.shareDomain,
+    };
+  }
+
+  /** POST /api/v2/secret/{conceal,generate} with `{secret: {...}}` (base_secret_action.rb, process_params). */
+  async #createV2(kind: 'conceal' | 'generate', params: Json): Promise<{ receipt: Receipt }> {
+    const path = `/api/v2/secret/${kind}`;
+    const wire = await this.#call('POST', path, path, v2CreateWireSchema, 'v2', { json: { secret: defined(params) } });
+    const { receipt, secret, share_domain } = wire.record;
+    const r = toReceiptV2(receipt);
+    r.secretKey = secret.identifier ?? secret.key;
+    // The record's share_domain is the one the link is for (the receipt keeps it too; either may be null).
+    if (!r.shareDomain && share_domain) r.shareDomain = share_domain;
+    return { receipt: r };
+  }
+
   /** One request. `shown` is the path with keys shortened, the only form of it that goes into errors. */
   async #call<S extends z.ZodType>(
     method: 'GET' | 'POST',
     path: string,
     shown: string,
     schema: S,
-    form?: Form,
+    version: OtsApiVersion,
+    body?: Body,
   ): Promise<z.output<S>> {
     const where = `${method} ${shown}`;
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
     if (this.#authorization) headers.authorization = this.#authorization;
-    let body: string | undefined;
-    if (method === 'POST') {
+    let payload: string | undefined;
+    if (body && 'json' in body) {
+      payload = JSON.stringify(body.json);
+      headers['content-type'] = 'application/json';
+    } else if (method === 'POST') {
       const params = new URLSearchParams();
       // Unset and empty fields are left out: OTS treats an empty field as absent anyway.
-      for (const [k, v] of Object.entries(form ?? {})) if (v !== undefined && v !== '') params.set(k, String(v));
-      body = params.toString();
+      for (const [k, v] of Object.entries(body?.form ?? {})) if (v !== undefined && v !== '') params.set(k, String(v));
+      payload = params.toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
 
@@ -214,7 +425,7 @@ export class OtsClient {
       const res = await request(`${this.baseUrl}${path}`, {
         method,
         headers,
-        body,
+        body: payload,
         dispatcher: this.#dispatcher,
         signal: deadline.signal,
       });
@@ -257,16 +468,21 @@ export class OtsClient {
           .slice(0, 5)
           .join(', ');
         throw new OtsProtocolError(
-          `Onetime Secret answered ${where} with an unexpected body (${issues}): the server may not speak API v1`,
+          `Onetime Secret answered ${where} with an unexpected body (${issues}): the server may not speak API ${version}`,
           { status: statusCode, request: where },
         );
       }
       return parsed.data;
     }
-    throw this.#error(statusCode, responseHeaders, text, where);
+    throw version === 'v2'
+      ? this.#errorV2(statusCode, responseHeaders, text, where)
+      : this.#error(statusCode, responseHeaders, text, where);
   }
 
-  /** Maps a non-2xx answer to a typed error (docs/onetime-secret.md, "Errors and rate limits"). */
+  /**
+   * Reads a v1 error (docs/onetime-secret.md, "Errors and rate limits"): every application error is HTTP 404 with
+   * `{message}` and the status meant in `X-OTS-Intended-Status`; "Unknown secret" is any missing secret.
+   */
   #error(
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
@@ -281,13 +497,78 @@ export class OtsClient {
     }
     const intendedHeader = headers['x-ots-intended-status'];
     const intended = Number(Array.isArray(intendedHeader) ? intendedHeader[0] : intendedHeader) || undefined;
-    const status = statusCode === 404 && intended ? intended : statusCode;
-    const serverMessage = wire.message?.slice(0, 300);
+    return this.#typed({
+      statusCode,
+      status: statusCode === 404 && intended ? intended : statusCode,
+      intended,
+      where,
+      serverMessage: wire.message?.slice(0, 300),
+      routeError: wire.error,
+      retryAfterMs: parseRetryAfter(headers['retry-after']),
+      // "Not Found" as a message is v1 refusing a key shorter than 20 chars: no such secret either.
+      missing: wire.message === 'Unknown secret' || wire.message === 'Not Found',
+      // A server with accounts disabled answers Basic-auth requests "<path> is not available".
+      accountsDisabled: Boolean(wire.message && /is not available$/.test(wire.message)),
+    });
+  }
+
+  /**
+   * Reads a v2 error: real statuses, `{error, error_type, field?, retry_after?}` (lib/onetime/errors.rb, rendered by
+   * lib/onetime/application/otto_hooks.rb); 404 is RecordNotFound for a missing secret or receipt and NotFound for
+   * an unmatched route (apps/api/v2/application.rb); 429 carries Retry-After.
+   */
+  #errorV2(
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    text: string,
+    where: string,
+  ): OtsError {
+    let wire: z.infer<typeof v2ErrorWireSchema> = {};
+    try {
+      wire = v2ErrorWireSchema.parse(JSON.parse(text));
+    } catch {
+      /* not a v2 body: judged by status alone */
+    }
+    // delano/otto's authentication failure says {error: "Authentication Required", message: "[REASON] …"}.
+    const said = wire.error_type || !wire.message ? wire.error : `${wire.error ?? ''}: ${wire.message}`;
+    const retryAfterMs =
+      parseRetryAfter(headers['retry-after']) ?? (wire.retry_after != null ? wire.retry_after * 1000 : undefined);
+    return this.#typed({
+      statusCode,
+      status: statusCode,
+      where,
+      serverMessage: said?.slice(0, 300),
+      routeError: wire.error_type === 'NotFound' ? wire.error : undefined,
+      retryAfterMs,
+      missing: statusCode === 404 && wire.error_type === 'RecordNotFound',
+      field: wire.field ?? undefined,
+      entitlement: wire.error_type === 'EntitlementRequired' ? (wire.entitlement ?? 'an') : undefined,
+    });
+  }
+
+  /** One refusal, whichever version said it, as the typed error callers branch on (src/ots/errors.ts). */
+  #typed(r: {
+    statusCode: number;
+    /** The status OTS meant. */
+    status: number;
+    intended?: number;
+    where: string;
+    serverMessage?: string;
+    routeError?: string;
+    retryAfterMs?: number;
+    /** The secret or receipt does not exist (any more). */
+    missing: boolean;
+    accountsDisabled?: boolean;
+    /** v2's 422 names the form field. */
+    field?: string;
+    /** v2's 403 for a plan without this entitlement. */
+    entitlement?: string;
+  }): OtsError {
+    const { statusCode, status, intended, where, serverMessage, retryAfterMs } = r;
     const said = serverMessage ? `: "${serverMessage}"` : '';
     const http =
       intended && intended !== statusCode ? `HTTP ${statusCode}, intended ${intended}` : `HTTP ${statusCode}`;
     const details: OtsErrorDetails = { status, request: where, serverMessage };
-    const retryAfterMs = parseRetryAfter(headers['retry-after']);
 
     // Messages that mean the same whatever status carries them: v1's own limiter and outage texts come as 404/400.
     if (serverMessage && /rate limit exceeded/i.test(serverMessage)) {
@@ -300,6 +581,12 @@ export class OtsClient {
       return new OtsUnavailableError(`Onetime Secret failed on ${where} (${http})${said}: retry later`, details);
     }
 
+    if (r.entitlement) {
+      return new OtsAuthError(
+        `Onetime Secret refused ${where} (${http})${said}: the account's plan lacks the ${r.entitlement} entitlement; use API v1 (OTS_API_VERSION=auto or v1) or a plan with API access`,
+        details,
+      );
+    }
     if (status === 401 || status === 403) {
       const fix = this.#authorization
         ? 'check OTS_USERNAME (the account email) and OTS_API_KEY, and that the account belongs to this region'
@@ -318,21 +605,20 @@ export class OtsClient {
       return new OtsUnavailableError(`Onetime Secret failed on ${where} (${http})${said}: retry later`, details);
     }
     if (status === 404) {
-      if (wire.message === 'Unknown secret' || wire.message === 'Not Found') {
-        // "Not Found" as a message is v1 refusing a key shorter than 20 chars: no such secret either.
+      if (r.missing) {
         return new OtsNotFoundError(
           `Onetime Secret has no such secret for ${where} (${http}): it never existed, was already viewed or burned, has expired, or the passphrase is wrong (OTS does not say which)`,
           details,
         );
       }
-      if (serverMessage && /is not available$/.test(serverMessage)) {
+      if (r.accountsDisabled) {
         return new OtsAuthError(
           `Onetime Secret at ${this.baseUrl} has API accounts disabled (${http})${said}: unset OTS_USERNAME/OTS_API_KEY or use a server with authentication on`,
           details,
         );
       }
       return new OtsProtocolError(
-        `Onetime Secret has no route ${where} (${http}${wire.error ? `: "${wire.error.slice(0, 100)}"` : ''}): the base URL ${this.baseUrl} looks wrong; use the server root, e.g. https://us.onetimesecret.com`,
+        `Onetime Secret has no route ${where} (${http}${r.routeError ? `: "${r.routeError.slice(0, 100)}"` : ''}): the base URL ${this.baseUrl} looks wrong; use the server root, e.g. https://us.onetimesecret.com`,
         details,
       );
     }
@@ -347,7 +633,7 @@ export class OtsClient {
     }
     if (status >= 400 && status < 500) {
       return new OtsBadRequestError(
-        `Onetime Secret refused ${where} (${http})${said}: fix the request; sending it again unchanged will fail the same way`,
+        `Onetime Secret refused ${where} (${http}${r.field ? `, field ${r.field}` : ''})${said}: fix the request; sending it again unchanged will fail the same way`,
         details,
       );
     }

@@ -1,11 +1,12 @@
 // One recent-receipts call serves every watch in this process. Each hand-off checks its receipt on its own
 // schedule; asking Onetime Secret once per check costs one API call per watch per poll (1,000 watches at 15 s are
 // 4,000 calls a minute, forty times the account's budget). Instead every check in a short window is answered from
-// one `GET /api/v1/private/recent` (the account's receipts of the last 30 days, with their states), fetched at most
-// once per `maxAgeMs` and shared by concurrent callers. A receipt the list does not hold (older, or beyond what
-// the server returns) is asked for directly, as before, and so is one the list still shows unopened after its
-// secret's lifetime: list entries carry no secret_ttl, and the direct receipt is what applies the expiry. The
-// price is staleness: an opening is seen up to `maxAgeMs` later.
+// one recent-receipts call (`GET /api/v1/private/recent` or `/api/v2/receipt/recent`: the account's receipts of the
+// last 30 days, with their stored states), fetched at most once per `maxAgeMs` and shared by concurrent callers. A
+// receipt the list does not hold (older, or beyond what the server returns) is asked for directly, as before, and
+// so is one the list still shows unopened after its secret's lifetime: the list shows the stored state, and only
+// loading the receipt applies the expiry (on both versions). The price is staleness: an opening is seen up to
+// `maxAgeMs` later.
 import type { OtsClient } from './client.js';
 import type { Receipt } from './schemas.js';
 

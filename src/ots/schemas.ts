@@ -1,8 +1,14 @@
-// Onetime Secret API v1 response bodies (docs/onetime-secret.md, "Receipt states"), parsed leniently: unknown
-// fields are dropped, v0.24 alias fields (identifier, has_passphrase, receipt_ttl, receipt_url …) stand in when the
-// v0.23 names are missing, and integers sent as numeric strings by older servers are accepted. The client hands out
-// the camelCase shapes below; nothing outside src/ots sees the wire names.
+// Onetime Secret response bodies of API v1 and v2 (docs/onetime-secret.md, "Receipt states" and "API v2 as this
+// client uses it"), parsed leniently: unknown fields are dropped, v0.24 alias fields (identifier, has_passphrase,
+// receipt_ttl, receipt_url …) stand in when the v0.23 names are missing, and integers sent as numeric strings by
+// older servers are accepted. Both versions map onto the one camelCase Receipt below; nothing outside src/ots sees
+// the wire names or which version answered.
 import { z } from 'zod';
+
+export type OtsApiVersion = 'v1' | 'v2';
+/** What OTS_API_VERSION may say: a version, or `auto` (v2 when the server offers it and the account may use it). */
+export const OTS_API_CHOICES = ['auto', 'v2', 'v1'] as const;
+export type OtsApiChoice = (typeof OTS_API_CHOICES)[number];
 
 /** Integer seconds; older servers sometimes send them as strings. */
 const int = z.union([z.number().int(), z.string().regex(/^\d+$/).transform(Number)]);
@@ -117,7 +123,7 @@ export type BurnWire = z.infer<typeof burnWireSchema>;
 /** GET /api/v1/private/recent: a bare array. */
 export const recentWireSchema = z.array(receiptWireSchema);
 
-/** GET /api/v1/status and /authcheck. */
+/** GET /api/v1/status, /api/v1/authcheck and /api/v2/status (v2 adds `success`, dropped here). */
 export const statusSchema = z.object({ status: z.string(), locale: z.string().optional() });
 export type OtsStatus = z.infer<typeof statusSchema>;
 
@@ -127,3 +133,129 @@ export const errorWireSchema = z.object({
   error: z.string().optional(),
   secret_key: z.string().optional(),
 });
+
+// ---- API v2 (onetimesecret/onetimesecret apps/api/v2/) ----
+
+/**
+ * Seconds or epoch times as v2 sends them: `created`/`updated` are floats (`to_f` in
+ * lib/onetime/models/receipt/features/safe_dump_fields.rb), TTLs integers, and older v2 servers sent every value as
+ * a string ("V2 API returns string values for all fields", apps/api/v2/routes.txt). Floored to whole seconds.
+ */
+const seconds = z
+  .union([
+    z.number().nonnegative(),
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?$/)
+      .transform(Number),
+  ])
+  .transform(Math.floor);
+const flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')]);
+
+/**
+ * A v2 receipt record: `Receipt#safe_dump` (lib/onetime/models/receipt/features/safe_dump_fields.rb), which the
+ * create, receipt, burn and recent answers all start from. `state` is the stored state: `new`, `revealed`, `burned`,
+ * `expired` or `orphaned` (Receipt#init and lib/onetime/models/receipt/features/deprecated_fields.rb), not the
+ * documented shared/previewed vocabulary, which receiptStateSchema also takes. `lifespan` and `secret_ttl` are both
+ * the TTL the secret was created with (after clamping), not the time left (Receipt.spawn_pair).
+ */
+export const v2ReceiptWireSchema = z
+  .object({
+    identifier: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    secret_identifier: z.string().nullish(),
+    state: receiptStateSchema,
+    lifespan: seconds.nullish(),
+    secret_ttl: seconds.nullish(),
+    created: seconds,
+    updated: seconds,
+    revealed: seconds.nullish(),
+    received: seconds.nullish(),
+    recipients: z.union([z.array(z.string()), z.string(), z.null()]).optional(),
+    share_domain: z.string().nullish(),
+    has_passphrase: flag.nullish(),
+    receipt_url: z.string().nullish(),
+    metadata_url: z.string().nullish(),
+  })
+  .refine((r) => r.identifier ?? r.key, { message: 'identifier is missing', path: ['identifier'] })
+  .refine((r) => (r.lifespan ?? r.secret_ttl) != null, { message: 'lifespan is missing', path: ['lifespan'] });
+export type V2ReceiptWire = z.infer<typeof v2ReceiptWireSchema>;
+
+/** `Secret#safe_dump` (lib/onetime/models/secret/features/safe_dump_fields.rb): only its identifier is used. */
+const v2SecretWireSchema = z
+  .object({ identifier: z.string().min(1).optional(), key: z.string().min(1).optional() })
+  .refine((r) => r.identifier ?? r.key, { message: 'identifier is missing', path: ['identifier'] });
+
+/**
+ * POST /api/v2/secret/conceal and /generate: `{success, record: {receipt, metadata, secret, share_domain},
+ * details}` (apps/api/v2/logic/secrets/base_secret_action.rb, success_data). The generated value is not in it.
+ */
+export const v2CreateWireSchema = z.object({
+  record: z.object({ receipt: v2ReceiptWireSchema, secret: v2SecretWireSchema, share_domain: z.string().nullish() }),
+});
+
+/**
+ * GET /api/v2/receipt/:identifier: `{record, details}` (apps/api/v2/logic/secrets/show_receipt.rb). `record` leaves
+ * out `secret_identifier` unless the secret may be shown (it exists, has no passphrase, is unopened);
+ * `details.secret_realttl` is the secret's time left, absent or null once it is gone.
+ */
+export const v2ShowReceiptWireSchema = z.object({
+  record: v2ReceiptWireSchema,
+  details: z.object({ secret_realttl: seconds.nullish() }).partial().nullish(),
+});
+
+/**
+ * POST /api/v2/receipt/:identifier/burn: `{success, record, details}`, or JSON `null` when the secret was already
+ * gone (BurnSecret#process returns nil, and delano/otto lib/otto/route_handlers/logic_class.rb renders what
+ * process returned); `success: false` when a concurrent reveal or burn won the race (burn_secret.rb).
+ */
+export const v2BurnWireSchema = z.union([
+  z.null(),
+  z.object({ success: flag.optional(), record: v2ReceiptWireSchema }),
+]);
+
+/** GET /api/v2/receipt/recent: `{success, custid, count, records, details}` (list_receipts.rb), newest first. */
+export const v2RecentWireSchema = z.object({ records: z.array(v2ReceiptWireSchema) });
+
+/** POST /api/v2/secret/:identifier/reveal: the value is `record.secret_value` (reveal_secret.rb, success_data). */
+export const v2RevealWireSchema = z.object({
+  record: z.object({ secret_value: z.string(), identifier: z.string().optional(), share_domain: z.string().nullish() }),
+});
+
+/**
+ * A v2 error body (lib/onetime/errors.rb `to_h`, rendered by lib/onetime/application/otto_hooks.rb): `error` is the
+ * message, `error_type` the class (RecordNotFound, FormError's own type or none, Forbidden, EntitlementRequired,
+ * LimitExceeded, Unauthorized, NotFound for an unmatched route), `field` the form field, `retry_after` seconds.
+ * An authentication failure from delano/otto has `{error: "Authentication Required", message}`.
+ */
+export const v2ErrorWireSchema = z
+  .object({
+    error: z.string().optional(),
+    error_type: z.string().nullish(),
+    field: z.string().nullish(),
+    entitlement: z.string().nullish(),
+    retry_after: seconds.nullish(),
+    message: z.string().optional(),
+  })
+  .partial();
+
+/** A v2 receipt record as the client's Receipt. `secretTtl` (time left) comes from the receipt answer's details. */
+export function toReceiptV2(w: V2ReceiptWire, secretTtl?: number | null): Receipt {
+  const r: Receipt = {
+    metadataKey: (w.identifier ?? w.key)!,
+    ttl: (w.lifespan ?? w.secret_ttl)!,
+    state: w.state,
+    created: w.created,
+    updated: w.updated,
+    recipient: list(w.recipients),
+    shareDomain: w.share_domain ?? '',
+  };
+  if (w.secret_identifier) r.secretKey = w.secret_identifier;
+  if (secretTtl !== undefined) r.secretTtl = secretTtl;
+  const received = w.revealed ?? w.received;
+  if (r.state === 'received' && received) r.received = received;
+  if (w.has_passphrase != null) r.passphraseRequired = w.has_passphrase;
+  const url = w.receipt_url ?? w.metadata_url;
+  if (url) r.metadataUrl = url;
+  return r;
+}
