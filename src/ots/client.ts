@@ -44,7 +44,6 @@ import {
 
 export type { OtsApiChoice, OtsApiVersion, OtsStatus, Receipt } from './schemas.js';
 
-
 export interface OtsClientOptions {
   /** Server root, e.g. https://us.onetimesecret.com or http://127.0.0.1:3000/sandbox/ots (a trailing /api is dropped). */
   baseUrl: string;
@@ -98,9 +97,18 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** Keys are capabilities: show only enough of one to tell them apart in a message. */
 export const shortKey = (key: string): string => (key.length > 6 ? `${key.slice(0, 6)}…` : key);
 
-/** The parts of a JSON object that are set: OTS treats an empty field as absent anyway. */
+/**
+ * A server message with every key-like token (20+ base36 characters: OTS keys are 62, legacy ones about 31)
+ * shortened: v2 puts the key in some messages ("identifier: <key>", apps/api/v2/logic/secrets/show_receipt.rb), and a
+ * key is a capability that must not reach a log line or a ticket note.
+ */
+function withoutKeys(message: string): string {
+  return message.replace(/\b[0-9a-z]{20,}\b/g, (k) => shortKey(k));
+}
+
+/** The fields of a JSON body that are set (an empty string is sent as it is: v2 reads a present key as given). */
 function defined(o: Json): Json {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== ''));
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
 export class OtsClient {
@@ -135,9 +143,9 @@ export class OtsClient {
     this.apiChoice = opts.apiVersion ?? 'auto';
   }
 
-  /** The version in use, once chosen (after detectApiVersion or the first call); undefined before. */
+  /** The version in use: a fixed choice, or once detected (by detectApiVersion or the first call); undefined before. */
   get apiVersion(): OtsApiVersion | undefined {
-    return this.#version;
+    return this.apiChoice === 'auto' ? this.#version : this.apiChoice;
   }
 
   /**
@@ -209,7 +217,9 @@ export class OtsClient {
     await this.#call('GET', '/api/v1/authcheck', '/api/v1/authcheck', statusSchema, 'v1');
   }
 
+  /** The version a call speaks: a fixed choice at once (detectApiVersion still checks it at start-up), else detected. */
   async #ver(): Promise<OtsApiVersion> {
+    if (this.apiChoice !== 'auto') return this.apiChoice;
     return this.#version ?? (await this.detectApiVersion()).version;
   }
 
@@ -564,7 +574,8 @@ export class OtsClient {
     /** v2's 403 for a plan without this entitlement. */
     entitlement?: string;
   }): OtsError {
-    const { statusCode, status, intended, where, serverMessage, retryAfterMs } = r;
+    const { statusCode, status, intended, where, retryAfterMs } = r;
+    const serverMessage = r.serverMessage && withoutKeys(r.serverMessage);
     const said = serverMessage ? `: "${serverMessage}"` : '';
     const http =
       intended && intended !== statusCode ? `HTTP ${statusCode}, intended ${intended}` : `HTTP ${statusCode}`;
