@@ -593,8 +593,16 @@ export class OtsClient {
     }
 
     if (r.entitlement) {
+      // api_access gates the whole v2 API; extended_default_expiration a TTL over the free plan's 14 days, which v2
+      // refuses where v1 would clamp (apps/api/v2/logic/secrets/base_secret_action.rb, process_ttl).
+      const fix =
+        r.entitlement === 'api_access'
+          ? 'use API v1 (OTS_API_VERSION=auto or v1) or a plan with API access'
+          : r.entitlement === 'extended_default_expiration'
+            ? 'ask for a TTL of at most 14 days, or upgrade the plan'
+            : 'upgrade the plan or use API v1';
       return new OtsAuthError(
-        `Onetime Secret refused ${where} (${http})${said}: the account's plan lacks the ${r.entitlement} entitlement; use API v1 (OTS_API_VERSION=auto or v1) or a plan with API access`,
+        `Onetime Secret refused ${where} (${http})${said}: the account's plan lacks the ${r.entitlement} entitlement; ${fix}`,
         details,
       );
     }
