@@ -487,3 +487,108 @@ describe('OTS and Twilio errors as retry decisions', () => {
     expect(noRoute).toMatchObject({ type: 'OTS_BAD_RESPONSE', nonRetryable: true });
   });
 });
+
+describe('recovering a secret whose share key only the recent list carries (API v2)', () => {
+  // v2's receipt leaves out the key of a passphrase-protected secret, its recent list keeps it
+  // (onetimesecret/onetimesecret apps/api/v2/logic/secrets/show_receipt.rb, list_receipts.rb). A stub OTS port
+  // answers as v2 does, so each rule of recoverCreated is seen on its own.
+  const sealer = createSealer(Buffer.alloc(32, 9));
+  const SHARE = 'shr_v2recover';
+  const TTL = fingerprintTtl(SHARE, 86_400);
+  const input = (passphrase?: string) =>
+    makeShareInput(
+      sealer,
+      {
+        shareId: SHARE,
+        link: { channel: 'sms', to: '+15550001111' },
+        passphrase: passphrase ? { mode: 'sms', to: '+15550002222' } : { mode: 'none' },
+        ticketId: 'T-UNIT',
+        agent: 'agt_0123456789ab',
+        ttlSeconds: 86_400,
+        pollIntervals: [15],
+        smsStatusCallback: 'http://127.0.0.1:9/unused',
+        notesWebhook: false,
+      },
+      { value: 'V2-Unit-Secret', ...(passphrase ? { passphrase } : {}) },
+    );
+
+  function stub(listed: Partial<Receipt>, loaded: Partial<Receipt>) {
+    const calls: string[] = [];
+    const now = Math.floor(Date.now() / 1000);
+    const base = receipt({ metadataKey: 'm'.repeat(62), ttl: TTL, created: now, updated: now });
+    const ots: OtsPort = {
+      recent: async () => (calls.push('recent'), [{ ...base, ...listed }]),
+      receipt: async () => (calls.push('receipt'), { ...base, ...loaded }),
+      burn: async (_k: string, p?: string) => (calls.push(`burn:${p ?? ''}`), { ...base, state: 'burned' }),
+      share: async () => (calls.push('share'), { ...base, metadataKey: 'n'.repeat(62), secretKey: 's'.repeat(62) }),
+      generate: async () => {
+        throw new Error('not used');
+      },
+      shareLink: (r: Receipt) => `https://ots.test/secret/${r.secretKey}`,
+    } as unknown as OtsPort;
+    return { ots, calls };
+  }
+
+  async function retry(ots: OtsPort, passphrase?: string) {
+    const a = { input: input(passphrase) };
+    const env = new MockActivityEnvironment(
+      {
+        attempt: 2,
+        scheduledTimestampMs: Date.now(),
+        heartbeatTimeoutMs: 3_000,
+        heartbeatDetails: { sentAt: Date.now() - 1_000 } satisfies CreateMarker,
+        workflowExecution: { workflowId: shareWorkflowId(SHARE), runId: 'unit' },
+      },
+      { logger: new DefaultLogger('ERROR', () => {}) },
+    );
+    const result: CreatedSecret = await env.run(createSecretActivity({ ots, sealer }), a);
+    return { result, link: sealer.open(result.link, handoffContext('link', a.input)) };
+  }
+
+  it('a passphrase-protected secret is recovered with the key from the list when its receipt hides it', async () => {
+    const { ots, calls } = stub(
+      { secretKey: 'k'.repeat(62), passphraseRequired: true },
+      { secretKey: undefined, passphraseRequired: true },
+    );
+    const { result, link } = await retry(ots, 'open sesame 42');
+    expect(result.recovered).toBe(true);
+    expect(link).toBe(`https://ots.test/secret/${'k'.repeat(62)}`);
+    expect(calls).toEqual(['recent', 'receipt']);
+  });
+
+  it("a secret whose passphrase protection differs from the hand-off's is a stranger's: not taken, not burned", async () => {
+    for (const [theirs, ours] of [
+      [true, undefined],
+      [false, 'open sesame 42'],
+    ] as const) {
+      const { ots, calls } = stub(
+        { secretKey: 'k'.repeat(62), passphraseRequired: theirs },
+        { secretKey: 'k'.repeat(62), passphraseRequired: theirs },
+      );
+      const { result } = await retry(ots, ours);
+      expect(result.recovered).toBeUndefined();
+      expect(calls).toEqual(['recent', 'receipt', 'share']);
+    }
+  });
+
+  it('with no key anywhere, the old secret is burned with our passphrase before a new one is made', async () => {
+    const { ots, calls } = stub({ passphraseRequired: true }, { secretKey: undefined, passphraseRequired: true });
+    const { result } = await retry(ots, 'open sesame 42');
+    expect(result.recovered).toBeUndefined();
+    expect(calls).toEqual(['recent', 'receipt', 'burn:open sesame 42', 'share']);
+  });
+
+  it("with no key anywhere and no passphrase, nothing is burned (it could be a stranger's): a new one is made", async () => {
+    const { ots, calls } = stub({ passphraseRequired: false }, { secretKey: undefined, passphraseRequired: false });
+    const { result } = await retry(ots);
+    expect(result.recovered).toBeUndefined();
+    expect(calls).toEqual(['recent', 'receipt', 'share']);
+  });
+
+  it('a receipt found expired on loading is not recovered, whatever the list said', async () => {
+    const { ots, calls } = stub({ secretKey: 'k'.repeat(62) }, { state: 'expired', secretKey: undefined });
+    const { result } = await retry(ots);
+    expect(result.recovered).toBeUndefined();
+    expect(calls).toEqual(['recent', 'receipt', 'share']);
+  });
+});
