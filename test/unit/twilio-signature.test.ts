@@ -467,6 +467,48 @@ describe('the Twilio fake status callbacks', () => {
     expect(fake.outbox()[0]).toMatchObject({ sid, status: 'delivered' });
   });
 
+  it('with a SharedKey (the sandbox with TWILIO_WEBHOOK_KEYS), arrive signed with it, HMAC_SHA256, and pass', async () => {
+    const sent: Record<string, string>[] = [];
+    const keyed = createTwilioFake({
+      accountSid: ACCOUNT_SID,
+      authToken: AUTH_TOKEN,
+      sharedKey: NEW_KEY,
+      callbackDelayMs: 1,
+      fetchCallback: async (url, init) => {
+        sent.push(init.headers);
+        const res = await request(url, { method: 'POST', ...init });
+        await res.body.dump();
+        return { statusCode: res.statusCode };
+      },
+    });
+    const sender = createSmsSender({
+      accountSid: ACCOUNT_SID,
+      authToken: AUTH_TOKEN,
+      from: FROM,
+      httpClient: keyed.httpClient,
+    });
+    const statusCallback = `${base}/twilio/sms-status?share=shr_key`;
+    await sender.send({ to: '+15550100009', body: 'x', statusCallback });
+    await keyed.settled();
+
+    expect(rejected).toEqual([]);
+    expect(received.map((r) => r.form.MessageStatus)).toEqual(['queued', 'sent', 'delivered']);
+    received.forEach((r, i) => {
+      expect(sent[i]!['x-twilio-webhooks-signature-settings']).toBe(`key=${NEW_KEY.id},algorithm=HMAC_SHA256`);
+      expect(sent[i]!['x-twilio-signature']).toBe(twilioHmac('sha256', NEW_KEY.secret, statusCallback, r.form));
+    });
+
+    // Once the app no longer holds that key, the same callbacks are refused by its id.
+    sharedKeys = [OLD_KEY];
+    received.length = 0;
+    await sender.send({ to: '+15550100010', body: 'x', statusCallback });
+    await keyed.settled();
+    expect(received).toEqual([]);
+    expect(rejected.map((r) => [r.reason, r.keyId])).toEqual(
+      Array(3).fill(['shared key not in TWILIO_WEBHOOK_KEYS', NEW_KEY.id]),
+    );
+  });
+
   it('for an undeliverable number: queued, sent, then undelivered with ErrorCode 30003', async () => {
     fake.undeliverable.add('+15550109999');
     const { sid } = await sms().send({
