@@ -9,6 +9,7 @@ import { parseNotesWebhookKeys } from './notes.js';
 import { OTS_API_CHOICES } from './ots/schemas.js';
 import { MAX_TTL_SECONDS, MIN_TTL_SECONDS, TTL_PRESETS, type TtlPreset } from './ots/ttl.js';
 import { parsePayloadKeys, type PayloadKey } from './temporal/payload-codec.js';
+import { parseTwilioWebhookKeys, type TwilioWebhookKey } from './twilio/webhook-keys.js';
 import { MAX_POLL_SCHEDULE_LENGTH, MIN_POLL_INTERVAL_SECONDS } from '../workflows/poll-schedule.js';
 import { TEMPORAL_TLS_VARIABLES, temporalTlsEnabled, type TemporalSecurityEnv } from './temporal/connection-options.js';
 
@@ -196,6 +197,19 @@ const envSchema = z
       .regex(/^AC[0-9a-fA-F]{32}$/, 'must be an Account SID (AC + 32 hex)')
       .optional(),
     TWILIO_AUTH_TOKEN: z.string().min(16, 'must be the account auth token').optional(),
+    // SharedKeys that may sign webhooks instead of the auth token, `keyId:secret,…` (src/twilio/webhook-keys.ts).
+    // Allowed without live Twilio: the sandbox then accepts both, and its fake signs with the first key.
+    TWILIO_WEBHOOK_KEYS: z
+      .string()
+      .transform((s, ctx): TwilioWebhookKey[] => {
+        try {
+          return parseTwilioWebhookKeys(s);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      })
+      .optional(),
     TWILIO_FROM: z
       .string()
       .regex(

@@ -126,6 +126,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     log,
     tokens,
     twilioAuthToken,
+    twilioWebhookKeys: config.TWILIO_WEBHOOK_KEYS,
     voice: { callToken: voice.callToken, streamUrl: voice.media.streamUrl },
     codec: {
       // The codec server shows unencrypted payloads as they are; the client and workers refuse them.

@@ -8,12 +8,15 @@ import { bearerAuth } from './auth.js';
 import { codecRouter, type CodecServerOptions } from './codec-server.js';
 import { RetryLaterError, sharesRouter, type SharesDeps } from './shares.js';
 import { twilioRouter, type VoiceWebhookDeps } from './twilio-webhooks.js';
+import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
 
 export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   client: Client;
   log: Logger;
   tokens: readonly string[];
   twilioAuthToken: string;
+  /** TWILIO_WEBHOOK_KEYS. */
+  twilioWebhookKeys?: readonly TwilioWebhookKey[];
   voice?: VoiceWebhookDeps;
   codec: Omit<CodecServerOptions, 'log'>;
   /** Temporal reachable and workers polling. */
@@ -48,6 +51,7 @@ export function createApp(deps: AppDeps): express.Express {
     twilioRouter({
       client: deps.client,
       authToken: deps.twilioAuthToken,
+      sharedKeys: deps.twilioWebhookKeys,
       publicBaseUrl: deps.publicBaseUrl,
       log: deps.log,
       voice: deps.voice,

@@ -1,5 +1,5 @@
-// Twilio's side of the service. Every route checks X-Twilio-Signature against the URL built from PUBLIC_BASE_URL
-// (src/twilio/signature.ts) after express.urlencoded has parsed the form, as Twilio signs the form parameters, and
+// Twilio's side of the service. Every route checks X-Twilio-Signature against the URL built from PUBLIC_BASE_URL,
+// keyed with the auth token or the SharedKey the request names (src/twilio/signature.ts), after express.urlencoded has parsed the form, as Twilio signs the form parameters, and
 // refuses a validly signed request it has already handled (src/twilio/replay-guard.ts).
 import express, { Router } from 'express';
 import twilio from 'twilio';
@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { twilioReplayGuard } from '../twilio/replay-guard.js';
 import { twilioSignatureMiddleware } from '../twilio/signature.js';
+import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
 import { callEndedSignal, smsStatusSignal } from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 import { SMS_STATUSES } from '../../workflows/sms-status.js';
@@ -69,6 +70,8 @@ export interface VoiceWebhookDeps {
 export function twilioRouter(deps: {
   client: Client;
   authToken: string;
+  /** TWILIO_WEBHOOK_KEYS: SharedKeys a webhook may be signed with instead of the auth token. */
+  sharedKeys?: readonly TwilioWebhookKey[];
   publicBaseUrl: string;
   log: Logger;
   voice?: VoiceWebhookDeps;
@@ -76,8 +79,10 @@ export function twilioRouter(deps: {
   const r = Router();
   const signed = twilioSignatureMiddleware({
     authToken: deps.authToken,
+    sharedKeys: deps.sharedKeys,
     publicBaseUrl: deps.publicBaseUrl,
-    onReject: ({ path, reason }) => deps.log.warn({ path, reason }, 'twilio webhook rejected'),
+    // keyId: the SharedKey the request named, if any (an id, never a secret or the signature).
+    onReject: ({ path, reason, keyId }) => deps.log.warn({ path, reason, keyId }, 'twilio webhook rejected'),
   });
   // After the signature check: a validly signed request seen before is a replay (src/twilio/replay-guard.ts).
   const fresh = twilioReplayGuard({

@@ -40,7 +40,7 @@ export interface SandboxKnobs {
 
 export interface SandboxOptions extends SandboxKnobs {
   /** Which services are fakes (`modes`), and where the service listens and is reached. */
-  config: Pick<Config, 'modes' | 'localUrl' | 'publicBaseUrl'>;
+  config: Pick<Config, 'modes' | 'localUrl' | 'publicBaseUrl' | 'TWILIO_WEBHOOK_KEYS'>;
   /** The credentials each fake accepts. */
   secrets: SandboxSecrets;
   /** Seals the OTS emulator's state file. */
@@ -96,6 +96,9 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
       ? createTwilioFake({
           accountSid: sb.twilioAccountSid,
           authToken: sb.twilioAuthToken,
+          // With TWILIO_WEBHOOK_KEYS, SMS status callbacks come signed with the first key, as with a Webhook Rule for
+          // /twilio/sms-status; simulated calls keep signing with the auth token (both are accepted).
+          sharedKey: config.TWILIO_WEBHOOK_KEYS?.[0],
           callbackDelayMs: opts.smsCallbackDelayMs,
           onMessage: opts.onSms,
         })

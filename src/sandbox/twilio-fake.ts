@@ -12,7 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Router } from 'express';
 import { request } from 'undici';
 import type { TwilioHttpClient, TwilioHttpRequest, TwilioHttpResponse } from '../twilio/sms.js';
-import { expectedTwilioSignature } from '../twilio/signature.js';
+import { expectedTwilioSignature, SIGNATURE_SETTINGS_HEADER } from '../twilio/signature.js';
+import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
 
 export interface OutboxMessage {
   to: string;
@@ -35,6 +36,12 @@ export type CallbackPoster = (
 export interface TwilioFakeOptions {
   accountSid: string;
   authToken: string;
+  /**
+   * Sign the status callbacks with this SharedKey (HMAC_SHA256, announced in X-Twilio-Webhooks-Signature-Settings)
+   * instead of the auth token, as Twilio does for a URL a Webhook Rule matches. The sandbox passes the first of
+   * TWILIO_WEBHOOK_KEYS.
+   */
+  sharedKey?: TwilioWebhookKey;
   /** Delay before each status callback. Default 50 ms. */
   callbackDelayMs?: number;
   now?: () => Date;
@@ -204,7 +211,12 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
         'user-agent': 'TwilioProxy/1.1',
         'i-twilio-idempotency-token': randomUUID(),
         // Signed over the exact URL given in StatusCallback, query string included, and every posted parameter.
-        'x-twilio-signature': expectedTwilioSignature(opts.authToken, url, params),
+        ...(opts.sharedKey
+          ? {
+              'x-twilio-signature': expectedTwilioSignature(opts.sharedKey.secret, url, params, 'HMAC_SHA256'),
+              [SIGNATURE_SETTINGS_HEADER.toLowerCase()]: `key=${opts.sharedKey.id},algorithm=HMAC_SHA256`,
+            }
+          : { 'x-twilio-signature': expectedTwilioSignature(opts.authToken, url, params) }),
       },
       body: new URLSearchParams(params).toString(),
     };

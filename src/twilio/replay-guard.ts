@@ -1,7 +1,8 @@
 // Replayed Twilio webhooks. X-Twilio-Signature covers the URL and the posted parameters but no timestamp or nonce
 // (https://www.twilio.com/docs/usage/webhooks/webhooks-security), so a captured request stays validly signed
-// forever. For one auth token the signature identifies (URL, parameters) exactly, so a signature seen before is
-// the same request again: refused with 403. (I-Twilio-Idempotency-Token is no help: it is not signed, and a
+// forever. For one signing key (the auth token, or a SharedKey of TWILIO_WEBHOOK_KEYS with its algorithm) the
+// signature identifies (URL, parameters) exactly, so a signature seen before is the same request again, in either
+// signing mode: refused with 403. (I-Twilio-Idempotency-Token is no help: it is not signed, and a
 // replayer can drop or change it.)
 //
 // A signature is remembered only once the request was handled: one that failed with a 5xx (Temporal down) is

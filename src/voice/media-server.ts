@@ -13,11 +13,12 @@
 // PUBLIC_BASE_URL is http://127.0.0.1:port: Twilio only ever opens wss:// streams and signs what the TwiML says,
 // and the TwiML builder takes its URL from mediaStreamUrl() here, so the two cannot differ. A TLS proxy in front
 // maps wss to the plain ws this process serves.
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { validateTwilioUpgrade } from '../twilio/signature.js';
+import { checkTwilioUpgrade } from '../twilio/signature.js';
+import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
 import { CALL_TOKEN_PARAMETER, callTokenExpiry, verifyCallToken } from './call-token.js';
 import { MediaSession, type StreamInfo } from './media-session.js';
 import type { Clock } from './pacer.js';
@@ -35,6 +36,8 @@ export interface MediaStreamServerOptions {
   publicBaseUrl: string;
   path?: string;
   authToken: string;
+  /** TWILIO_WEBHOOK_KEYS: SharedKeys an upgrade may be signed with instead of the auth token. */
+  sharedKeys?: readonly TwilioWebhookKey[];
   /** HMAC key of the per-call tokens (at least 16 bytes). */
   callTokenKey: Buffer;
   log: Logger;
@@ -73,6 +76,7 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
   if (opts.callTokenKey.length < 16) throw new RangeError('callTokenKey must be at least 16 bytes');
   const path = opts.path ?? MEDIA_STREAM_PATH;
   const url = mediaStreamUrl(opts.publicBaseUrl, path);
+  const signing = { authToken: opts.authToken, sharedKeys: opts.sharedKeys };
   const streamUrl = (token: string) => `${url}/${token}`;
   const now = opts.now ?? Date.now;
   const log = opts.log.child({ component: 'media-stream' });
@@ -133,6 +137,22 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
     });
   };
 
+  /** Why an upgrade to the stream of `token` is refused (with the SharedKey id it named, if any), or undefined. */
+  const refusal = (
+    hasQuery: boolean,
+    token: string,
+    headers: IncomingHttpHeaders,
+  ): { reason: string; keyId?: string } | undefined => {
+    // A query string is refused outright: Twilio does not document whether it signs one on a stream URL as part of
+    // the URL (docs/twilio.md, "Media streams").
+    if (hasQuery) return { reason: 'query string on the stream URL' };
+    if (!TOKEN_SEGMENT.test(token)) return { reason: 'no call token in the stream URL' };
+    const check = checkTwilioUpgrade(signing, streamUrl(token), headers);
+    if (!check.ok) return { reason: check.reason, keyId: check.keyId };
+    if (!takeToken(token)) return { reason: 'call token expired or already used (a replayed upgrade)' };
+    return undefined;
+  };
+
   const onUpgrade = (server: Server) => (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const raw = req.url ?? '';
     const q = raw.indexOf('?');
@@ -143,22 +163,10 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
       return;
     }
     const token = pathname.slice(path.length + 1);
-    // A query string is refused outright: Twilio does not document whether it signs one on a stream URL as part of
-    // the URL (docs/twilio.md, "Media streams").
-    const reason =
-      q !== -1
-        ? 'query string on the stream URL'
-        : !TOKEN_SEGMENT.test(token)
-          ? 'no call token in the stream URL'
-          : typeof req.headers['x-twilio-signature'] !== 'string'
-            ? 'missing X-Twilio-Signature'
-            : !validateTwilioUpgrade(opts.authToken, streamUrl(token), req.headers)
-              ? 'signature does not match'
-              : !takeToken(token)
-                ? 'call token expired or already used (a replayed upgrade)'
-                : undefined;
-    if (reason) {
-      log.warn({ path, reason }, 'media stream upgrade rejected');
+    const rejection = refusal(q !== -1, token, req.headers);
+    if (rejection) {
+      // The reason, and the SharedKey id the upgrade named if any: never the signature or another header value.
+      log.warn({ path, reason: rejection.reason, keyId: rejection.keyId }, 'media stream upgrade rejected');
       refuse(socket, 403, 'Forbidden');
       return;
     }

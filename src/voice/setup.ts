@@ -94,6 +94,7 @@ export async function setupVoice(opts: {
   const media = createMediaStreamServer({
     publicBaseUrl: config.publicBaseUrl,
     authToken: opts.twilioAuthToken,
+    sharedKeys: config.TWILIO_WEBHOOK_KEYS,
     callTokenKey,
     log,
     speech,

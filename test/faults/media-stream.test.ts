@@ -1,6 +1,7 @@
 // Hostile Twilio media streams against the real service: forged and replayed WebSocket upgrades are refused with 403
-// before any WebSocket exists, and thousands of generated bad frames (fast-check) on a valid stream are counted and
+// before any WebSocket exists, signed with the auth token or with a SharedKey of TWILIO_WEBHOOK_KEYS, and thousands of generated bad frames (fast-check) on a valid stream are counted and
 // dropped without dropping the call: afterwards the same stream still carries a key press and a reading.
+import { createHmac, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +11,14 @@ import { startTestService, type TestService } from '../helpers/service.js';
 import { rawUpgrade, twilioStream } from '../helpers/twilio-stream.js';
 import { shortClipSetDir } from '../helpers/voice.js';
 
+const SHARED = { id: 'webhooks_sharedkey_01K0STREAMSTREAMSTREAMSTR1', secret: randomBytes(20).toString('base64url') };
+
 let svc: TestService;
 beforeAll(async () => {
-  svc = await startTestService({ VOICE_CLIPS_DIR: shortClipSetDir() });
+  svc = await startTestService({
+    VOICE_CLIPS_DIR: shortClipSetDir(),
+    TWILIO_WEBHOOK_KEYS: `${SHARED.id}:${SHARED.secret}`,
+  });
 });
 afterAll(async () => {
   await svc?.stop();
@@ -47,6 +53,19 @@ const upgrade = (path: string, headers: Record<string, string>) => rawUpgrade(Nu
 
 const callSid = (i: number) => `CA${i.toString(16).padStart(32, '0')}`;
 
+/**
+ * The upgrade's headers under a Webhook Rule: HMAC of the wss:// URL alone (a GET has no parameters) with the
+ * SharedKey's secret, base64, computed here with node:crypto as Twilio documents it, and the settings header naming
+ * the key and algorithm (https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys; twilio-node
+ * lib/webhooks/webhooks.js).
+ */
+const keySigned = (url: string, key = SHARED, algorithm: 'HMAC_SHA256' | 'HMAC_SHA1' = 'HMAC_SHA256') => ({
+  'X-Twilio-Signature': createHmac(algorithm === 'HMAC_SHA1' ? 'sha1' : 'sha256', key.secret)
+    .update(url)
+    .digest('base64'),
+  'X-Twilio-Webhooks-Signature-Settings': `key=${key.id},algorithm=${algorithm}`,
+});
+
 describe('media-stream WebSocket under attack', () => {
   it('refuses unsigned, wrongly signed, re-targeted, tokenless and replayed upgrades with 403', async () => {
     const s = await streamFor(callSid(1));
@@ -68,6 +87,37 @@ describe('media-stream WebSocket under attack', () => {
     const rejected = svc.logs.filter((l) => l.includes('media stream upgrade rejected'));
     expect(rejected).toHaveLength(forged.length + 3);
     for (const line of rejected) expect(line).not.toContain(s.token);
+  });
+
+  it('with a SharedKey: forged and unknown-key upgrades get 403, the genuine one 101 once, its replay 403', async () => {
+    const s = await streamFor(callSid(20));
+    const stranger = { id: 'webhooks_sharedkey_01K0STRANGERSTRANGERSTRA1', secret: randomBytes(20).toString('hex') };
+    const logsBefore = svc.logs.length;
+    const forged: Record<string, string>[] = [
+      keySigned(s.url, stranger),
+      keySigned(s.url, { ...SHARED, secret: stranger.secret }),
+      { ...keySigned(s.url), 'X-Twilio-Webhooks-Signature-Settings': `key=${SHARED.id},algorithm=HMAC_SHA1` },
+      keySigned(s.url.replace('wss://', 'https://')),
+      { 'X-Twilio-Signature': keySigned(s.url)['X-Twilio-Signature'] }, // the settings header dropped
+    ];
+    for (const headers of forged) expect(await upgrade(s.path, headers)).toBe('HTTP/1.1 403 Forbidden');
+    expect(await upgrade(s.path, keySigned(s.url))).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(await upgrade(s.path, keySigned(s.url))).toBe('HTTP/1.1 403 Forbidden');
+    expect(await upgrade(s.path, { 'X-Twilio-Signature': sign(s.url) })).toBe('HTTP/1.1 403 Forbidden'); // used up
+    const rejected = svc.logs
+      .slice(logsBefore)
+      .map((l) => JSON.parse(l) as { msg: string; reason: string; keyId?: string })
+      .filter((l) => l.msg === 'media stream upgrade rejected');
+    expect(rejected.map((r) => [r.reason, r.keyId])).toEqual([
+      ['shared key not in TWILIO_WEBHOOK_KEYS', stranger.id],
+      ['signature does not match', SHARED.id],
+      ['signature does not match', SHARED.id],
+      ['signature does not match', SHARED.id],
+      ['signature does not match', undefined],
+      ['call token expired or already used (a replayed upgrade)', undefined],
+      ['call token expired or already used (a replayed upgrade)', undefined],
+    ]);
+    expect(svc.logs.join('\n')).not.toContain(SHARED.secret);
   });
 
   it('drops thousands of generated bad frames without dropping the call, then the stream still works', async () => {

@@ -1,8 +1,9 @@
 // Twilio failures against the real service, with the test acting as Twilio for status callbacks (the fake's own
 // callbacks are delayed past the end of each scenario): SMS creation answering 429/5xx is retried; a final
 // `failed` callback pauses the hand-off for a technician with a note; late, duplicated and out-of-order callbacks
-// change nothing; unsigned, wrongly signed and replayed callbacks are refused with 403 and change nothing.
-import { randomBytes, randomUUID } from 'node:crypto';
+// change nothing; unsigned, wrongly signed and replayed callbacks are refused with 403 and change nothing, whether
+// signed with the auth token or with a SharedKey of TWILIO_WEBHOOK_KEYS (Twilio Webhook Rules).
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,8 +17,21 @@ import { shareWorkflowId } from '../../workflows/ids.js';
 let svc: TestService;
 let scanned: { secrets: string[]; shareIds: string[]; links: string[] } = { secrets: [], shareIds: [], links: [] };
 
+// Two SharedKeys, as during a rotation; the service accepts both, and the auth token (no settings header) as before.
+const NEW_KEY = {
+  id: 'webhooks_sharedkey_01K0FAULTNEWFAULTNEWFAULT1',
+  secret: `new-${randomBytes(16).toString('hex')}`,
+};
+const OLD_KEY = {
+  id: 'webhooks_sharedkey_01K0FAULTOLDFAULTOLDFAULT1',
+  secret: `old-${randomBytes(16).toString('hex')}`,
+};
+
 beforeAll(async () => {
-  svc = await startTestService({}, { smsCallbackDelayMs: 30_000 });
+  svc = await startTestService(
+    { TWILIO_WEBHOOK_KEYS: `${NEW_KEY.id}:${NEW_KEY.secret},${OLD_KEY.id}:${OLD_KEY.secret}` },
+    { smsCallbackDelayMs: 30_000 },
+  );
 });
 afterAll(async () => {
   svc?.twilioFake?.reset();
@@ -65,25 +79,54 @@ function statusParams(
   };
 }
 
-/** Posts a callback; signed over `signUrl` and `signParams` with `token` unless `signature` is given (null: none). */
+/**
+ * A SharedKey signature as Twilio documents it, computed here with node:crypto rather than the code under test: the
+ * URL, then each parameter's name and value sorted by name, HMAC with the key's secret, base64; the hash is the one
+ * X-Twilio-Webhooks-Signature-Settings names (https://www.twilio.com/docs/usage/webhooks/webhooks-security;
+ * https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys; twilio-node lib/webhooks/webhooks.js).
+ */
+function sharedKeySignature(secret: string, hash: 'sha1' | 'sha256', url: string, params: Record<string, string>) {
+  const data = Object.keys(params)
+    .sort()
+    .reduce((acc, name) => acc + name + params[name], url);
+  return createHmac(hash, secret).update(data, 'utf8').digest('base64');
+}
+
+type SharedKeySigning = { secret: string; hash?: 'sha1' | 'sha256'; settings: string };
+const withKey = (k: { id: string; secret: string }, algorithm = 'HMAC_SHA256'): SharedKeySigning => ({
+  secret: k.secret,
+  hash: algorithm === 'HMAC_SHA1' ? 'sha1' : 'sha256',
+  settings: `key=${k.id},algorithm=${algorithm}`,
+});
+
+/**
+ * Posts a callback; signed over `signUrl` and `signParams` with `token` (or `sharedKey`, with its settings header)
+ * unless `signature` is given (null: none).
+ */
 async function post(
   shareId: string,
   params: Record<string, string>,
-  o: { token?: string; signUrl?: string; signParams?: Record<string, string>; signature?: string | null } = {},
+  o: {
+    token?: string;
+    sharedKey?: SharedKeySigning;
+    signUrl?: string;
+    signParams?: Record<string, string>;
+    signature?: string | null;
+  } = {},
 ): Promise<number> {
+  const url = o.signUrl ?? callbackUrl(shareId);
   const signature =
     o.signature !== undefined
       ? o.signature
-      : expectedTwilioSignature(
-          o.token ?? svc.sandboxSecrets.twilioAuthToken,
-          o.signUrl ?? callbackUrl(shareId),
-          o.signParams ?? params,
-        );
+      : o.sharedKey
+        ? sharedKeySignature(o.sharedKey.secret, o.sharedKey.hash ?? 'sha256', url, o.signParams ?? params)
+        : expectedTwilioSignature(o.token ?? svc.sandboxSecrets.twilioAuthToken, url, o.signParams ?? params);
   const res = await request(`${svc.url}/twilio/sms-status?share=${shareId}`, {
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
       ...(signature !== null ? { 'x-twilio-signature': signature } : {}),
+      ...(o.sharedKey ? { 'x-twilio-webhooks-signature-settings': o.sharedKey.settings } : {}),
     },
     body: new URLSearchParams(params).toString(),
   });
@@ -280,5 +323,83 @@ describe('forged Twilio callbacks', () => {
       await svc.openLink(svc.linkSentTo(x.to));
       await svc.waitForState(x.shareId, 'viewed');
     }
+  });
+});
+
+describe('Twilio callbacks signed with a SharedKey (TWILIO_WEBHOOK_KEYS)', () => {
+  it('are handled with either key of a rotation; forged, unknown-key and replayed ones get 403 and change nothing', async () => {
+    const s = await share();
+    await svc.waitForState(s.shareId, 'awaiting_view');
+    const sid = linkSms(s.to)[0]!.sid;
+    const stranger = { id: 'webhooks_sharedkey_01K0NOTOURSNOTOURSNOTOUR1', secret: randomBytes(16).toString('hex') };
+
+    // Genuine: sent under the old key, then delivered under the new one (the Webhook Setting switched between).
+    expect(await post(s.shareId, statusParams(sid, s.to, 'sent'), { sharedKey: withKey(OLD_KEY) })).toBe(204);
+    await svc.waitFor(s.shareId, (x) => x.link.deliveryStatus === 'sent');
+    const before = same(await svc.status(s.shareId));
+
+    const failed = statusParams(sid, s.to, 'failed', { ErrorCode: '30008' });
+    const forgeries: [string, Parameters<typeof post>[2], string, string | undefined][] = [
+      [
+        'a key id we do not hold',
+        { sharedKey: withKey(stranger) },
+        'shared key not in TWILIO_WEBHOOK_KEYS',
+        stranger.id,
+      ],
+      [
+        'our key id, another secret',
+        { sharedKey: { ...withKey(NEW_KEY), secret: stranger.secret } },
+        'signature does not match',
+        NEW_KEY.id,
+      ],
+      [
+        'HMAC-SHA1 sent as HMAC_SHA256',
+        { sharedKey: { ...withKey(NEW_KEY), hash: 'sha1' } },
+        'signature does not match',
+        NEW_KEY.id,
+      ],
+      [
+        'HMAC-SHA256 sent as HMAC_SHA1',
+        { sharedKey: { ...withKey(NEW_KEY, 'HMAC_SHA1'), hash: 'sha256' } },
+        'signature does not match',
+        NEW_KEY.id,
+      ],
+      [
+        'signed over a delivered status',
+        { sharedKey: withKey(NEW_KEY), signParams: statusParams(sid, s.to, 'delivered') },
+        'signature does not match',
+        NEW_KEY.id,
+      ],
+      [
+        'signed for another hand-off',
+        { sharedKey: withKey(NEW_KEY), signUrl: callbackUrl('shr_other') },
+        'signature does not match',
+        NEW_KEY.id,
+      ],
+      ['no signature', { sharedKey: withKey(NEW_KEY), signature: null }, 'missing X-Twilio-Signature', undefined],
+    ];
+    const logsBefore = svc.logs.length;
+    for (const [what, o] of forgeries) expect(await post(s.shareId, failed, o), what).toBe(403);
+    await settle();
+    expect(same(await svc.status(s.shareId))).toEqual(before);
+    const rejections = svc.logs
+      .slice(logsBefore)
+      .map((l) => JSON.parse(l) as { msg: string; reason: string; keyId?: string })
+      .filter((l) => l.msg === 'twilio webhook rejected');
+    expect(rejections.map((r) => [r.reason, r.keyId])).toEqual(forgeries.map(([, , reason, keyId]) => [reason, keyId]));
+
+    // The genuine delivered callback under the new key, once; the same request again is a replay.
+    const delivered = statusParams(sid, s.to, 'delivered', { RawDlrDoneDate: '2611241400' });
+    expect(await post(s.shareId, delivered, { sharedKey: withKey(NEW_KEY) })).toBe(204);
+    for (let i = 0; i < 2; i++) expect(await post(s.shareId, delivered, { sharedKey: withKey(NEW_KEY) })).toBe(403);
+    await svc.waitFor(s.shareId, (x) => x.link.deliveryStatus === 'delivered');
+    expect(svc.logs.slice(logsBefore).join('\n')).toMatch(/"reason":"replayed"/);
+
+    const everything = svc.allLogs().join('\n') + svc.responses.join('\n');
+    for (const secret of [NEW_KEY.secret, OLD_KEY.secret, stranger.secret]) expect(everything).not.toContain(secret);
+
+    scanned.links.push(svc.linkSentTo(s.to));
+    await svc.openLink(svc.linkSentTo(s.to));
+    await svc.waitForState(s.shareId, 'viewed');
   });
 });

@@ -148,6 +148,73 @@ describe('config', () => {
     }
   });
 
+  it('TWILIO_WEBHOOK_KEYS: keyId:secret pairs (two while rotating); malformed lists are named, never echoed', () => {
+    const secret = 'shared-key-secret-0123456789';
+    const id = 'webhooks_sharedkey_01JZX8Q2W3E4R5T6Y7U8I9O0P1';
+    expect(loadConfig({}).TWILIO_WEBHOOK_KEYS).toBeUndefined();
+    expect(loadConfig({ TWILIO_WEBHOOK_KEYS: '' }).TWILIO_WEBHOOK_KEYS).toBeUndefined();
+    // Any id without ':' or ',' is accepted, not only Twilio's shape; a ':' in the secret stays in the secret.
+    expect(
+      loadConfig({ TWILIO_WEBHOOK_KEYS: ` ${id}:${secret} , old key :${secret}:x, ` }).TWILIO_WEBHOOK_KEYS,
+    ).toEqual([
+      { id, secret },
+      { id: 'old key', secret: `${secret}:x` },
+    ]);
+    const cases: [string, RegExp][] = [
+      [secret, /entry 1 has no ":" between key id and secret/],
+      [`${id}:${secret},${secret}`, /entry 2 has no ":"/],
+      [`:${secret}`, /entry 1 has an empty key id/],
+      [`${id}:`, /entry 1: the secret must be at least 16 characters/],
+      [`${secret}:`, /entry 1: the secret must be at least 16 characters/], // written the wrong way round
+      [`${id}:short-secret`, /entry 1: the secret must be at least 16 characters/],
+      [`${id}:${secret},k2:${secret}x,${id}:${secret}y`, /entries 1 and 3 have the same key id/],
+      [' , ', /must be a comma list of <key id>:<secret>/],
+    ];
+    for (const [value, message] of cases) {
+      const p = problems({ TWILIO_WEBHOOK_KEYS: value });
+      expect(p, value).toEqual([{ variable: 'TWILIO_WEBHOOK_KEYS', message: expect.stringMatching(message) }]);
+      expect(p[0]!.message).not.toMatch(/shared-key-secret|short-secret/);
+    }
+    // A bad list is reported with the other bad variables, one line each, without a crash.
+    const both = problems({ TWILIO_WEBHOOK_KEYS: secret, PORT: 'eighty' });
+    expect(both.map((x) => x.variable).sort()).toEqual(['PORT', 'TWILIO_WEBHOOK_KEYS']);
+    const thrown = (() => {
+      try {
+        loadConfig({ TWILIO_WEBHOOK_KEYS: `${id}:short-secret` });
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    expect(thrown).toMatch(/^ {2}TWILIO_WEBHOOK_KEYS: entry 1: the secret must be/m);
+    expect(thrown).not.toContain('short-secret');
+  });
+
+  it('TWILIO_WEBHOOK_KEYS works with live Twilio and in the sandbox, where the fake signs with the first key', () => {
+    const keys = `k-new:${'n'.repeat(32)},k-old:${'o'.repeat(32)}`;
+    expect(loadConfig({ TWILIO_WEBHOOK_KEYS: keys }).modes.twilio).toBe('sandbox');
+    const live = loadConfig({
+      TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+      TWILIO_AUTH_TOKEN: 'b'.repeat(32),
+      TWILIO_FROM: '+15551230000',
+      TWILIO_WEBHOOK_KEYS: keys,
+      PUBLIC_BASE_URL: 'https://handoff.example.com',
+      OTS_USERNAME: 'ops@example.com',
+      OTS_API_KEY: 'k'.repeat(50),
+      AGENT_API_TOKENS: 'token-one-0123456789',
+      SEAL_KEY: randomBytes(32).toString('base64'),
+      PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+    });
+    expect(live.modes.twilio).toBe('live');
+    expect(live.TWILIO_WEBHOOK_KEYS!.map((k) => k.id)).toEqual(['k-new', 'k-old']);
+    // Live Twilio still needs its auth token: it sends the SMS, and webhooks without a Webhook Rule are signed with it.
+    const p = problems({
+      TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+      TWILIO_FROM: '+15551230000',
+      TWILIO_WEBHOOK_KEYS: keys,
+    });
+    expect(p.map((x) => x.variable)).toContain('TWILIO_AUTH_TOKEN');
+  });
+
   it('a complete live configuration is accepted', () => {
     const c = loadConfig({
       OTS_BASE_URL: 'https://eu.onetimesecret.com/',

@@ -1,6 +1,8 @@
 // The media-stream WebSocket endpoint on a real http server on 127.0.0.1, opened by a real `ws` client as Twilio
 // would: the upgrade is signed over the call's own wss:// URL (…/twilio/media/<call token>) with no parameters, once; anything else gets a
-// 403 status line before any WebSocket exists. Frames flow both ways; a start without a valid call token is closed.
+// 403 status line before any WebSocket exists; signed with the auth token, or with a SharedKey of TWILIO_WEBHOOK_KEYS
+// named in X-Twilio-Webhooks-Signature-Settings. Frames flow both ways; a start without a valid call token is closed.
+import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +22,22 @@ import { CALL_SID, rawUpgrade as upgradeOn, twilioStream } from '../helpers/twil
 
 const AUTH_TOKEN = 'f00dfeedf00dfeedf00dfeedf00dfeed';
 const KEY = Buffer.alloc(32, 7);
+/** TWILIO_WEBHOOK_KEYS of the server under test: one SharedKey. */
+const SHARED = { id: 'webhooks_sharedkey_01K0MEDIAMEDIAMEDIAMEDIA1', secret: 'media-shared-secret-9b3f1c' };
+
+/**
+ * A SharedKey signature of the upgrade as Twilio documents it, computed without the code under test: HMAC of the
+ * wss:// URL alone (a GET has no parameters) with the key's secret, base64, the algorithm named in
+ * X-Twilio-Webhooks-Signature-Settings (https://www.twilio.com/docs/usage/webhooks/webhooks-security;
+ * https://www.twilio.com/docs/usage/webhooks/webhook-shared-keys; twilio-node lib/webhooks/webhooks.js).
+ */
+function sharedKeyHeaders(url: string, key = SHARED, algorithm: 'HMAC_SHA256' | 'HMAC_SHA1' = 'HMAC_SHA256') {
+  const hash = algorithm === 'HMAC_SHA256' ? 'sha256' : 'sha1';
+  return {
+    'X-Twilio-Signature': createHmac(hash, key.secret).update(url, 'utf8').digest('base64'),
+    'X-Twilio-Webhooks-Signature-Settings': `key=${key.id},algorithm=${algorithm}`,
+  };
+}
 
 let http: Server;
 let port: number;
@@ -35,6 +53,7 @@ beforeAll(async () => {
   media = createMediaStreamServer({
     publicBaseUrl: `http://127.0.0.1:${port}/`,
     authToken: AUTH_TOKEN,
+    sharedKeys: [SHARED],
     callTokenKey: KEY,
     log: cap.log,
     onSession: (s) => sessions.push(s),
@@ -144,6 +163,69 @@ describe('media stream upgrade', () => {
     const c = callStream(`CA${'a1'.repeat(16)}`);
     expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': c.signature })).toBe('HTTP/1.1 101 Switching Protocols');
     expect(await rawUpgrade(c.path, { 'X-Twilio-Signature': c.signature })).toBe('HTTP/1.1 403 Forbidden');
+  });
+});
+
+describe('media stream upgrade signed with a SharedKey', () => {
+  it('accepts it once (101) with HMAC_SHA256 or HMAC_SHA1 and refuses the replay (403)', async () => {
+    for (const algorithm of ['HMAC_SHA256', 'HMAC_SHA1'] as const) {
+      const c = callStream(`CA${(algorithm === 'HMAC_SHA1' ? '1a' : '2b').repeat(16)}`);
+      const headers = sharedKeyHeaders(c.url, SHARED, algorithm);
+      expect(await rawUpgrade(c.path, headers)).toBe('HTTP/1.1 101 Switching Protocols');
+      expect(await rawUpgrade(c.path, headers)).toBe('HTTP/1.1 403 Forbidden');
+    }
+  });
+
+  it('refuses an unknown key id, a wrong secret, a dropped settings header, a swapped algorithm, another URL', async () => {
+    const before = cap.lines.length;
+    const c = callStream(`CA${'3c'.repeat(16)}`);
+    const good = sharedKeyHeaders(c.url);
+    const stranger = { id: 'webhooks_sharedkey_01K0STRANGERSTRANGERSTRA1', secret: 'stranger-secret-0123456789' };
+    const cases: Record<string, string>[] = [
+      sharedKeyHeaders(c.url, stranger),
+      sharedKeyHeaders(c.url, { ...SHARED, secret: stranger.secret }),
+      { 'X-Twilio-Signature': good['X-Twilio-Signature'] },
+      { ...good, 'X-Twilio-Webhooks-Signature-Settings': `key=${SHARED.id},algorithm=HMAC_SHA1` },
+      sharedKeyHeaders(c.url.replace('wss:', 'https:')),
+      { 'X-Twilio-Webhooks-Signature-Settings': good['X-Twilio-Webhooks-Signature-Settings'] },
+    ];
+    for (const headers of cases) expect(await rawUpgrade(c.path, headers)).toBe('HTTP/1.1 403 Forbidden');
+    const rejections = cap.lines
+      .slice(before)
+      .map((l) => JSON.parse(l) as { msg: string; reason: string; keyId?: string });
+    expect(rejections.map((r) => [r.reason, r.keyId])).toEqual([
+      ['shared key not in TWILIO_WEBHOOK_KEYS', stranger.id],
+      ['signature does not match', SHARED.id],
+      ['signature does not match', undefined],
+      ['signature does not match', SHARED.id],
+      ['signature does not match', SHARED.id],
+      ['missing X-Twilio-Signature', undefined],
+    ]);
+    expect(cap.text()).not.toMatch(/shared-secret|stranger-secret/);
+    expect(cap.text()).not.toContain(good['X-Twilio-Signature']);
+    // Nothing above used the token up: the genuine upgrade still opens the stream.
+    expect(await rawUpgrade(c.path, good)).toBe('HTTP/1.1 101 Switching Protocols');
+  });
+
+  it('a stream opened with a SharedKey signature carries a session like any other', async () => {
+    const callSid = `CA${'4d'.repeat(16)}`;
+    const c = callStream(callSid);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${c.path}`, { headers: sharedKeyHeaders(c.url) });
+    clients.push(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const tw = twilioStream({
+      callSid,
+      streamSid: `MZ${'4d'.repeat(16)}`,
+      customParameters: { [CALL_TOKEN_PARAMETER]: c.token },
+    });
+    ws.send(JSON.stringify(tw.connected()));
+    ws.send(JSON.stringify(tw.start()));
+    await until(() => media.sessions().has(callSid), 'the session');
+    ws.send(JSON.stringify(tw.stop()));
+    await until(() => !media.sessions().has(callSid), 'the session to end');
   });
 });
 
