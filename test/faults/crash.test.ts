@@ -18,6 +18,7 @@ import { decodeThroughCodecServer, expectOnlyCiphertext } from '../helpers/histo
 import { expectNoLeaks } from '../helpers/leak-scan.js';
 import { historyText } from '../helpers/service.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
+import { OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
 
 const credentials = { username: 'crash-test@ots-handoff.invalid', apiKey: `crash-${randomUUID()}` };
 const dataDir = mkdtempSync(join(tmpdir(), 'ots-crash-'));
@@ -138,7 +139,7 @@ describe('crash and restart of the service process', () => {
     emu.emulator.releaseStalled(); // to a dead socket
 
     // While the service is down, two of the watched links are opened.
-    const ots = new OtsClient({ baseUrl: emu.baseUrl });
+    const ots = new OtsClient({ baseUrl: emu.baseUrl, apiVersion: OTS_API_VERSION_UNDER_TEST });
     for (const w of watched.slice(0, 2)) await ots.retrieveSecret(mailedLinks(w.to)[0]!.split('/secret/')[1]!);
 
     svc = await startChildService(env, log);

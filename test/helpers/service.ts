@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { request } from 'undici';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { OTS_API_VERSION_UNDER_TEST } from './ots-version.js';
 import { createLogger } from '../../src/log.js';
 import { makeSandboxSecrets, startService, type ServiceOptions } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
@@ -35,6 +36,7 @@ export async function startTestService(
     TEMPORAL_TASK_QUEUE: `test-${randomUUID()}`,
     OTS_POLL_INTERVALS: '0.3',
     CODEC_TOKENS: TEST_CODEC_TOKEN,
+    OTS_API_VERSION: OTS_API_VERSION_UNDER_TEST,
     ...env,
   });
   const logs: string[] = [];

@@ -25,6 +25,7 @@ import { createSealer, handoffContext } from '../../src/seal.js';
 import { SmsRateLimitedError } from '../../src/twilio/sms.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import type { CreatedSecret } from '../../workflows/types.js';
+import { OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
 
 describe('fingerprintTtl', () => {
   it('is fixed per share id, never above the TTL asked for, within 1 % (at most 15 min) of it, never below 60 s', () => {
@@ -154,7 +155,7 @@ describe('createSecret across attempts', () => {
 
   beforeAll(async () => {
     emu = await startOtsEmulatorServer({ credentials });
-    ots = new OtsClient({ baseUrl: emu.baseUrl, ...credentials });
+    ots = new OtsClient({ baseUrl: emu.baseUrl, ...credentials, apiVersion: OTS_API_VERSION_UNDER_TEST });
     activities = createOtsActivities({ ots, sealer });
   });
   afterAll(async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
 import { createReceiptBatcher } from '../../src/ots/receipt-batcher.js';
 import { startOtsEmulatorServer } from '../../src/sandbox/index.js';
+import { OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
 
 let server: Awaited<ReturnType<typeof startOtsEmulatorServer>>;
 let client: OtsClient;
@@ -16,7 +17,7 @@ const counted = {
 beforeAll(async () => {
   const credentials = { username: 'batcher@example.org', apiKey: 'batcher-api-key-0123456789' };
   server = await startOtsEmulatorServer({ credentials });
-  client = new OtsClient({ baseUrl: server.baseUrl, ...credentials });
+  client = new OtsClient({ baseUrl: server.baseUrl, ...credentials, apiVersion: OTS_API_VERSION_UNDER_TEST });
 });
 afterAll(() => server?.close());
 

@@ -11,6 +11,7 @@ import {
   SandboxSecretsError,
 } from '../../src/sandbox/index.js';
 import { createSealer } from '../../src/seal.js';
+import { OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
 
 describe('sandbox OTS state across restarts', () => {
   it('a secret created before a restart can be opened after it, and the file holds only ciphertext', async () => {
@@ -18,7 +19,7 @@ describe('sandbox OTS state across restarts', () => {
     const sealer = createSealer(randomBytes(32));
     const first = await startOtsEmulatorServer();
     const p1 = persistEmulator(first.emulator, file, sealer);
-    const client = new OtsClient({ baseUrl: first.baseUrl });
+    const client = new OtsClient({ baseUrl: first.baseUrl, apiVersion: OTS_API_VERSION_UNDER_TEST });
     const receipt = await client.share({ secret: 'Persisted-Value-42', ttl: 3600, passphrase: '123456789012' });
     p1.flush();
     await first.close();
@@ -26,7 +27,7 @@ describe('sandbox OTS state across restarts', () => {
 
     const second = await startOtsEmulatorServer();
     persistEmulator(second.emulator, file, sealer);
-    const again = new OtsClient({ baseUrl: second.baseUrl });
+    const again = new OtsClient({ baseUrl: second.baseUrl, apiVersion: OTS_API_VERSION_UNDER_TEST });
     expect((await again.receipt(receipt.metadataKey)).state).toBe('new');
     await expect(again.retrieveSecret(receipt.secretKey!, 'wrong-pass')).rejects.toMatchObject({
       code: 'OTS_NOT_FOUND',
@@ -40,7 +41,10 @@ describe('sandbox OTS state across restarts', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'ots-persist-')), 'ots.json');
     const a = await startOtsEmulatorServer();
     const p = persistEmulator(a.emulator, file, createSealer(randomBytes(32)));
-    await new OtsClient({ baseUrl: a.baseUrl }).share({ secret: 'x-value', ttl: 3600 });
+    await new OtsClient({ baseUrl: a.baseUrl, apiVersion: OTS_API_VERSION_UNDER_TEST }).share({
+      secret: 'x-value',
+      ttl: 3600,
+    });
     p.flush();
     await a.close();
     const b = await startOtsEmulatorServer();
