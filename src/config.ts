@@ -187,7 +187,9 @@ const envSchema = z
     OTS_BASE_URL: httpUrl.optional(),
     OTS_USERNAME: z.email({ message: 'must be the account email' }).optional(),
     OTS_API_KEY: z.string().min(8, 'must be the API token from your Onetime Secret account').optional(),
-    OTS_API_VERSION: z.enum(OTS_API_CHOICES, { message: `must be one of ${OTS_API_CHOICES.join(', ')}` }).default('auto'),
+    OTS_API_VERSION: z
+      .enum(OTS_API_CHOICES, { message: `must be one of ${OTS_API_CHOICES.join(', ')}` })
+      .default('auto'),
     OTS_DEFAULT_TTL: ttlValue.default('24h'),
     OTS_REQUIRE_PASSPHRASE: bool.default(false),
     OTS_RATE_LIMIT_PER_MINUTE: z.coerce.number({ message: 'must be a number' }).int().min(1).max(100_000).default(100),

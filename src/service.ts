@@ -312,11 +312,7 @@ async function listen(app: ReturnType<typeof createApp>, config: Config, undo: (
  * Chooses the Onetime Secret API version now, which also checks the account's credentials (src/ots/client.ts,
  * detectApiVersion), rather than on the first hand-off.
  */
-async function checkOtsAccount(
-  ots: OtsClient,
-  config: Config,
-  undo: () => Promise<void>,
-): Promise<OtsApiSelection> {
+async function checkOtsAccount(ots: OtsClient, config: Config, undo: () => Promise<void>): Promise<OtsApiSelection> {
   try {
     return await ots.detectApiVersion();
   } catch (err) {

@@ -6,7 +6,7 @@ import { ttlSchema } from '../ots/ttl.js';
 const e164 = z.string().regex(/^\+[1-9]\d{6,14}$/, 'must be an E.164 phone number such as +15551234567');
 
 /**
- * OTS refuses secrets over 10,000 bytes (docs/onetime-secret.md, "API v1 as this client uses it"); checked here so
+ * OTS refuses secrets over 10,000 bytes (docs/onetime-secret.md, "API v2 as this client uses it"); checked here so
  * the agent learns it at once.
  */
 const secretValue = z

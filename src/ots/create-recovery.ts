@@ -1,9 +1,10 @@
 // Exactly one Onetime Secret per hand-off, across crashes and ambiguous timeouts.
 //
-// The problem: POST /api/v1/share is not idempotent (OTS v1 has no idempotency key), and a create
-// can succeed on the server while its answer is lost: the worker is SIGKILLed mid-call, the client times out, the
-// connection resets, a proxy answers 502 or mangles the JSON. Temporal then runs the activity again, and a naive
-// retry makes a second live secret (a second credential in the wild, and a link nobody tracks).
+// The problem: creating a secret is not idempotent (neither POST /api/v1/share nor /api/v2/secret/conceal takes an
+// idempotency key), and a create can succeed on the server while its answer is lost: the worker is SIGKILLed
+// mid-call, the client times out, the connection resets, a proxy answers 502 or mangles the JSON. Temporal then runs
+// the activity again, and a naive retry makes a second live secret (a second credential in the wild, and a link
+// nobody tracks).
 //
 // The design (docs/onetime-secret.md, "Creating exactly once"; activities/create-secret.ts is the activity's side):
 //  1. A fingerprint the server echoes back. OTS keeps no tag or label, but it returns the `ttl` it was given in
@@ -16,14 +17,15 @@
 //     the errors whose `refused` is true, src/ots/errors.ts), the marker is `settled`: the next attempt has nothing
 //     to look for.
 //  3. A lookup before any retry. On attempt 2 or later (or when the workflow retries the step for a technician,
-//     `recover`), the activity first lists GET /api/v1/private/recent (receipts without secret keys) and keeps
-//     the live ones whose `ttl` equals the fingerprint and whose `created` lies in the window where an earlier send
+//     `recover`), the activity first lists the recent receipts (GET /api/v1/private/recent, /api/v2/receipt/recent)
+//     and keeps the live ones whose `ttl` equals the fingerprint and whose `created` lies in the window where an earlier send
 //     could have landed: from the first send to the last send plus the client's request deadline (± clock skew).
 //     Only when no marker reached the server (a crash right at the send) is the window "since the step was
 //     scheduled, until now". Keeping the window this narrow matters: a fingerprint is not unique (a 1 h TTL has 36
 //     offsets), and a single foreign receipt in the window would be taken for ours.
-//       - exactly one: that is our secret. GET /api/v1/private/:metadata_key returns its secret_key while it is
-//         unopened (docs/onetime-secret.md, "Receipt states"), which rebuilds the link; nothing new is created.
+//       - exactly one: that is our secret. While it is unopened its receipt gives its secret key (on v2, for a
+//         passphrase-protected secret, the recent list does), which rebuilds the link; nothing new is created
+//         (docs/onetime-secret.md, "Creating exactly once").
 //       - none: no earlier attempt reached the server; create.
 //       - several: another hand-off with the same fingerprint created one in the same window. Guessing could hand
 //         this caller someone else's credential, and creating could leave a duplicate, so the step fails with
