@@ -27,6 +27,7 @@ describe('config', () => {
     expect(c.TEMPORAL_NAMESPACE).toBe('default');
     expect(c.OTS_RATE_LIMIT_PER_MINUTE).toBe(100);
     expect(c.OTS_DEFAULT_TTL).toBe('24h');
+    expect(c.OTS_API_VERSION).toBe('auto');
     expect(c.OTS_POLL_INTERVALS[0]).toBe(15);
     expect(c.publicBaseUrl).toBe('http://127.0.0.1:3000');
   });
@@ -38,15 +39,24 @@ describe('config', () => {
       OTS_POLL_INTERVALS: '5,,x',
       LOG_LEVEL: 'loud',
       SEAL_KEY: 'hunter2-not-base64-32',
+      OTS_API_VERSION: 'v3',
     });
     expect(p.map((x) => x.variable).sort()).toEqual([
       'LOG_LEVEL',
+      'OTS_API_VERSION',
       'OTS_DEFAULT_TTL',
       'OTS_POLL_INTERVALS',
       'PORT',
       'SEAL_KEY',
     ]);
     expect(JSON.stringify(p)).not.toContain('hunter2');
+  });
+
+  it('OTS_API_VERSION is auto, v2 or v1, and says so when it is anything else', () => {
+    for (const v of ['auto', 'v2', 'v1'] as const) expect(loadConfig({ OTS_API_VERSION: v }).OTS_API_VERSION).toBe(v);
+    expect(problems({ OTS_API_VERSION: 'V2' })).toEqual([
+      { variable: 'OTS_API_VERSION', message: 'must be one of auto, v2, v1' },
+    ]);
   });
 
   it('the message lists one line per variable', () => {
