@@ -331,8 +331,9 @@ export class OtsClient {
   /**
    * Destroys the secret unseen. Needs the passphrase when one is set. `continue=true` is what old v1 servers
    * required (current ones force it) and what v2 requires (apps/api/v2/logic/secrets/burn_secret.rb: anything else
-   * burns nothing). A secret already gone is OtsNotFoundError on both: v1 says "Unknown secret", v2 answers `null`
-   * or `success: false` (a concurrent reveal or burn won).
+   * burns nothing). A secret already gone is OtsNotFoundError on both: v1 says "Unknown secret", v2 answers without a
+   * record, or with `success: false` when a concurrent reveal or burn won. v2's record is the receipt as it was
+   * before the burn (src/ots/schemas.ts, v2BurnWireSchema), so a burn it reports done is returned as `burned`.
    */
   async burn(metadataKey: string, passphrase?: string): Promise<Receipt> {
     const key = encodeURIComponent(metadataKey);
@@ -341,13 +342,13 @@ export class OtsClient {
       const wire = await this.#call('POST', `/api/v2/receipt/${key}/burn`, shown, v2BurnWireSchema, 'v2', {
         json: defined({ passphrase, continue: true }),
       });
-      if (wire === null || wire.success === false) {
+      if (!wire.record || wire.success === false) {
         throw new OtsNotFoundError(
           `Onetime Secret has no secret left to burn for POST ${shown}: it was already viewed, burned or expired`,
           { status: 200, request: `POST ${shown}` },
         );
       }
-      return toReceiptV2(wire.record);
+      return { ...toReceiptV2(wire.record), state: 'burned' };
     }
     const path = `/api/v1/private/${key}/burn`;
     const shown = `/api/v1/private/${shortKey(metadataKey)}/burn`;

@@ -205,14 +205,14 @@ export const v2ShowReceiptWireSchema = z.object({
 });
 
 /**
- * POST /api/v2/receipt/:identifier/burn: `{success, record, details}`, or JSON `null` when the secret was already
- * gone (BurnSecret#process returns nil, and delano/otto lib/otto/route_handlers/logic_class.rb renders what
- * process returned); `success: false` when a concurrent reveal or burn won the race (burn_secret.rb).
+ * POST /api/v2/receipt/:identifier/burn: `{success, record, details}` (apps/api/v2/logic/secrets/burn_secret.rb).
+ * The record is the receipt as loaded before the burn (`Secret#burned!` updates its own copy of the receipt:
+ * lib/onetime/models/secret/features/secret_state_management.rb), so its state still says `new`; `success` is what
+ * says whether this request burned it (false when a concurrent reveal or burn won). A secret already gone makes
+ * BurnSecret#process return nil, which delano/otto renders as `{"success": true}` with no record
+ * (lib/otto/response_handlers/json.rb).
  */
-export const v2BurnWireSchema = z.union([
-  z.null(),
-  z.object({ success: flag.optional(), record: v2ReceiptWireSchema }),
-]);
+export const v2BurnWireSchema = z.object({ success: flag.optional(), record: v2ReceiptWireSchema.optional() });
 
 /** GET /api/v2/receipt/recent: `{success, custid, count, records, details}` (list_receipts.rb), newest first. */
 export const v2RecentWireSchema = z.object({ records: z.array(v2ReceiptWireSchema) });
