@@ -332,8 +332,9 @@ export class OtsClient {
    * Destroys the secret unseen. Needs the passphrase when one is set. `continue=true` is what old v1 servers
    * required (current ones force it) and what v2 requires (apps/api/v2/logic/secrets/burn_secret.rb: anything else
    * burns nothing). A secret already gone is OtsNotFoundError on both: v1 says "Unknown secret", v2 answers without a
-   * record, or with `success: false` when a concurrent reveal or burn won. v2's record is the receipt as it was
-   * before the burn (src/ots/schemas.ts, v2BurnWireSchema), so a burn it reports done is returned as `burned`.
+   * record, or with `success: false` when a concurrent reveal or burn won. Both versions answer with the receipt as
+   * it was loaded before the burn, still `new` (src/ots/schemas.ts, v2BurnWireSchema), so a burn they report done
+   * is returned as `burned`.
    */
   async burn(metadataKey: string, passphrase?: string): Promise<Receipt> {
     const key = encodeURIComponent(metadataKey);
@@ -355,7 +356,8 @@ export class OtsClient {
     const wire = await this.#call('POST', path, shown, burnWireSchema, 'v1', {
       form: { passphrase, continue: 'true' },
     });
-    return toReceipt(wire.state);
+    // v1 answers 200 only when this request burned it (apps/api/v1/controllers/index.rb, burn_secret).
+    return { ...toReceipt(wire.state), state: 'burned' };
   }
 
   /**

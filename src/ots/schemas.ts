@@ -113,7 +113,10 @@ export const retrieveWireSchema = z.object({
 });
 export type RetrieveWire = z.infer<typeof retrieveWireSchema>;
 
-/** POST /api/v1/private/:key/burn: `state` is the whole receipt object, not a string. */
+/**
+ * POST /api/v1/private/:key/burn: `state` is the whole receipt object, not a string, as loaded before the burn (its
+ * state still says `new`: see v2BurnWireSchema).
+ */
 export const burnWireSchema = z.object({
   state: receiptWireSchema,
   secret_shortkey: z.string().nullish(),
