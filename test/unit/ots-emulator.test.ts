@@ -419,3 +419,88 @@ describe('emulator routing', () => {
     await res.body.dump();
   });
 });
+
+describe('emulator faults and snapshots on v2', () => {
+  let server: Server;
+  const clock = Date.parse('2026-08-21T12:00:00Z');
+  beforeAll(async () => {
+    server = await startOtsEmulatorServer({ credentials: ALICE, now: () => clock });
+  });
+  afterEach(() => server.emulator.reset());
+  afterAll(() => server.close());
+
+  const conceal = (secret: string) =>
+    request(`${server.baseUrl}/api/v2/secret/conceal`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ secret: { secret, ttl: 3600 } }),
+    });
+
+  it('injectFault answers a v2 path with the canned response, then lets the next request through', async () => {
+    server.emulator.injectFault({
+      method: 'POST',
+      path: '/api/v2/secret/conceal',
+      status: 503,
+      body: { error: 'down' },
+    });
+    const refused = await conceal('s');
+    expect([refused.statusCode, await refused.body.json()]).toEqual([503, { error: 'down' }]);
+    expect((await conceal('s')).statusCode).toBe(200);
+    expect(server.emulator.secretCount()).toBe(1);
+  });
+
+  it('a stalled v2 create has created the secret; its answer comes on release. garble cuts a v2 answer', async () => {
+    server.emulator.injectFault({ path: '/api/v2/secret/conceal', stall: {} });
+    const pending = conceal('stalled-value');
+    await expect.poll(() => server.emulator.secretCount()).toBe(1);
+    server.emulator.releaseStalled();
+    const res = await pending;
+    expect(res.statusCode).toBe(200);
+    expect((await res.body.json()) as any).toMatchObject({ success: true, record: { receipt: { state: 'new' } } });
+
+    server.emulator.injectFault({ path: '/api/v2/status', garble: true });
+    const cut = await request(`${server.baseUrl}/api/v2/status`);
+    const text = await cut.body.text();
+    expect(cut.statusCode).toBe(200);
+    const whole = JSON.stringify({ success: true, status: 'nominal', locale: 'en' });
+    expect(text).toBe(whole.slice(0, Math.floor(whole.length / 2)));
+  });
+
+  it('restores a snapshot written by the v1-only emulator: received → revealed, counted failures kept', async () => {
+    const alice = new OtsClient({ baseUrl: server.baseUrl, ...ALICE });
+    const made = await alice.share({ secret: 'guarded-value', ttl: 3600, passphrase: 'right one' });
+    const opened = await alice.share({ secret: 'opened-value', ttl: 3600 });
+    const snap = server.emulator.snapshot();
+    // What the v1-only emulator wrote: no limiter, failures on the secret, v1 state names, no kind.
+    const old = {
+      ...snap,
+      limiter: undefined,
+      secrets: snap.secrets
+        .filter((s) => s.key !== opened.secretKey) // opened: consumed
+        .map((s) => (s.key === made.secretKey ? { ...s, failedAttempts: 20 } : s)),
+      receipts: snap.receipts.map((r) => {
+        const { kind: _k, ...rest } = r;
+        return r.key === opened.metadataKey ? { ...rest, state: 'received' as never, receivedMs: clock } : rest;
+      }),
+    };
+    server.emulator.reset();
+    server.emulator.restore(old);
+    expect((await alice.receipt(opened.metadataKey)).state).toBe('received');
+    const v2 = await request(`${server.baseUrl}/api/v2/receipt/${opened.metadataKey}`);
+    expect(((await v2.body.json()) as any).record).toMatchObject({
+      state: 'revealed',
+      kind: 'conceal',
+      is_received: true,
+    });
+    await expect(alice.retrieveSecret(made.secretKey!, 'right one')).rejects.toMatchObject({
+      serverMessage: 'An unexpected error occurred :[',
+    });
+    // and the limiter survives a snapshot of its own
+    const again = server.emulator.snapshot();
+    server.emulator.reset();
+    server.emulator.restore(again);
+    await expect(alice.retrieveSecret(made.secretKey!, 'right one')).rejects.toMatchObject({
+      serverMessage: 'An unexpected error occurred :[',
+    });
+  });
+});
