@@ -19,7 +19,7 @@ import type { SimulatedCallsHook } from '../voice/setup.js';
 import type { ClipSet } from '../voice/types.js';
 import { CALLER_WORDS } from '../voice/vocabulary.js';
 import { createDeepgramFake, type DeepgramFake } from './deepgram-fake.js';
-import { createOtsEmulator, type OtsEmulator } from './ots-emulator.js';
+import { createOtsEmulator, type OtsEmulator, type OtsEmulatorOptions } from './ots-emulator.js';
 import { persistEmulator } from './persist.js';
 import type { SandboxSecrets } from './secrets.js';
 import { createSimulatedCalls, type SimulatedCalls } from './simulated-calls.js';
@@ -28,7 +28,10 @@ import { createTwilioFake, type TwilioFake, type TwilioFakeOptions } from './twi
 /** Knobs for the fakes (tests use them to make the fake OTS rate limit, slow callbacks …). */
 export interface SandboxKnobs {
   otsRateLimit?: { max: number; windowMs: number };
-  otsMinTtlSeconds?: number;
+  /** The OTS API versions the emulator serves (default both; ['v1'] is a server without the v2 app). */
+  otsApiVersions?: OtsEmulatorOptions['apiVersions'];
+  /** false: the emulated account lacks the api_access entitlement (v2 answers 403 EntitlementRequired). */
+  otsApiAccess?: boolean;
   smsCallbackDelayMs?: number;
   /** Keep the OTS emulator's state in this file (sealed) across restarts; npm start uses .data/. */
   otsStateFile?: string;
@@ -77,13 +80,14 @@ export function createSandbox(opts: SandboxOptions): Sandbox {
   const { config, secrets: sb } = opts;
   const { localUrl } = config;
 
-  // Onetime Secret: the v1 emulator, mounted on this very server; its state optionally kept in a sealed file.
+  // Onetime Secret: the v1 + v2 emulator, mounted on this very server; its state optionally kept in a sealed file.
   const otsEmulator =
     config.modes.ots === 'sandbox'
       ? createOtsEmulator({
           credentials: { username: sb.otsUsername, apiKey: sb.otsApiKey },
           rateLimit: opts.otsRateLimit,
-          minTtlSeconds: opts.otsMinTtlSeconds,
+          apiVersions: opts.otsApiVersions,
+          apiAccess: opts.otsApiAccess,
           publicBaseUrl: () => `${localUrl}${OTS_PATH}`,
         })
       : undefined;
@@ -220,7 +224,9 @@ export { inboundFrames, type InboundFrames, type InboundStreamIds } from './inbo
 export {
   createOtsEmulator,
   startOtsEmulatorServer,
+  type InjectedFault,
   type OtsEmulator,
+  type OtsEmulatorOptions,
   type OtsEmulatorSnapshot,
 } from './ots-emulator.js';
 export { persistEmulator } from './persist.js';

@@ -1,82 +1,53 @@
-// Onetime Secret API v1 emulator for sandbox mode and tests, mounted at /sandbox/ots. It speaks the real wire
-// format described in docs/onetime-secret.md ("API v1 as this client uses it"), as the server's own code has it
-// (onetimesecret/onetimesecret apps/api/v1/routes.txt and apps/api/v1/logic/secrets/*.rb), and
-// test/fixtures/ots-fixtures.json, recorded from the real server, is replayed against it: the same paths and aliases,
-// JSON field names and types, and v1's error quirk: every application error is HTTP 404 with
-// `X-OTS-Intended-Status`, and "Unknown secret" covers unknown, consumed, expired and wrong-passphrase alike.
+// Onetime Secret emulator for sandbox mode and tests, mounted at /sandbox/ots. It speaks API v1 and API v2 as the
+// real server's code has them (onetimesecret/onetimesecret apps/api/v1/** and apps/api/v2/**, lib/onetime/**), and
+// test/fixtures/ots-fixtures.json is replayed against it (test/unit/ots-emulator.test.ts); each behaviour, with the
+// server file it comes from, is a case of test/conformance/ots-conformance.test.ts. The pieces:
+//   ots-emulator/store.ts    secrets, receipts, state transitions, the passphrase limiter (both versions share them)
+//   ots-emulator/create.ts   conceal/share/generate, with each version's parameter reading and check order
+//   ots-emulator/v1.ts       /api/v1: v0.23 field names, every application error a 404 + X-OTS-Intended-Status
+//   ots-emulator/v2.ts       /api/v2: safe_dump records, Otto's error bodies and status codes
+//   ots-emulator/params.ts   parameters parsed as Rack parses them, and the Ruby conversions the logic applies
 //
 // Deliberate differences from the real server (all for tests and demos):
-//  - TTLs clamp to [minTtlSeconds (default 1), 30 d] instead of [60 s, 30 d], so expiry can be shown in seconds.
-//  - `rateLimit` answers a real HTTP 429 + Retry-After like an edge proxy would; v1's own 1000-per-20-min limiter
-//    is not emulated. `injectFault` answers the next matching requests with any canned response, a dropped
-//    connection, or the real answer held back (tests of outages and crashes).
-//  - No custom domains (share_domain is always ""), no Truemail, and mail is recorded in `mail()`, not sent.
+//  - One account (HTTP Basic: username + API key), billing disabled: v1 allows it 30-day TTLs, v2 up to its 365-day
+//    safety bound; no plans, so no 14-day free-tier 403. `apiAccess: false` stands in for an account whose plan or
+//    role lacks api_access; `apiVersions: ['v1']` for a server without the v2 app.
+//  - `rateLimit` answers a real HTTP 429 + Retry-After like an edge proxy would (v1: plain text; v2: the body of
+//    Onetime::LimitExceeded); v1's own 1000-per-20-min limiter is not emulated. `injectFault` answers the next
+//    matching requests with any canned response, a dropped connection, or the real answer held back or cut short.
+//  - No custom domains or link pool (a valid share_domain is refused as the server refuses an unknown one), no
+//    Truemail MX/SMTP check (its regex only), generated passwords from a smaller alphabet, and mail is recorded in
+//    `mail()`, not sent. The Public Suffix List is approximated (ots-emulator/params.ts, isPublicDomain).
+//  - Float timestamps whose fraction is zero print as integers (1787400000, where Ruby prints 1787400000.0).
+//  - Not emulated: v2's PATCH /receipt/:id, GET /secret/:id, POST /secret/status, /guest/*, /supported-locales,
+//    OPTIONS preflights; sessions; security headers.
 //  - GET/POST /secret/:key is a bare-bones reveal page so sandbox links open in a browser.
-import { randomBytes, randomInt, scrypt, timingSafeEqual } from 'node:crypto';
+// The emulator writes no log lines.
 import { STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { isOtsRecipient } from '../ots/recipient.js';
-import { MAX_TTL_SECONDS } from '../ots/ttl.js';
+import { type Ctx, objidFor, requestId } from './ots-emulator/context.js';
+import { parseNestedQuery, type Params, rbToS } from './ots-emulator/params.js';
+import {
+  createLimiter,
+  createStore,
+  type LimiterState,
+  migrateReceipt,
+  passphraseMatches,
+  PASSPHRASE_MAX_ATTEMPTS,
+  type SentMail,
+  type StoredReceipt,
+  type StoredSecret,
+} from './ots-emulator/store.js';
+import { mountV1 } from './ots-emulator/v1.js';
+import { mountV2 } from './ots-emulator/v2.js';
 
-const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
-
-const DAY = 86_400;
-const MAX_TTL_ANONYMOUS = 7 * DAY; // TTL_MAX_ANONYMOUS
-const DEFAULT_TTL = 7 * DAY;
-const MAX_SECRET_BYTES = 10_000;
-const PASSPHRASE_MIN = 4; // PASSPHRASE_MIN_LENGTH default
-const PASSPHRASE_MAX = 128;
-const GENERATE_LENGTH = 12;
-const GENERATE_MAX = 128;
-const GENERATED_VALUE_DISPLAY_MS = 60_000; // generated_value_display_ttl
-const PASSPHRASE_FAILURES_PER_SECRET = 20; // passphrase_rate_limiter.rb, global tier
-const RECENT_WINDOW_MS = 30 * DAY * 1000;
-// Onetime::Utils.strand without look-alikes (0/O, 1/l/I), as in the generated example "k*8mN2qR9xPw".
-const GENERATE_ALPHABET = 'abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789*$%&!@#';
-
-export type EmulatorState = 'new' | 'viewed' | 'received' | 'burned' | 'expired' | 'orphaned';
-
-export interface StoredSecret {
-  key: string;
-  metadataKey: string;
-  value: string;
-  /** scrypt(passphrase, salt); the passphrase itself is never kept. */
-  passphrase?: { salt: Buffer; hash: Buffer };
-  expiresAtMs: number;
-  failedAttempts: number;
-}
-
-export interface StoredReceipt {
-  key: string;
-  secretKey: string;
-  custid: string;
-  ttl: number;
-  createdMs: number;
-  updatedMs: number;
-  receivedMs?: number;
-  state: EmulatorState;
-  recipient: string[];
-  hasPassphrase: boolean;
-  secretExpiresAtMs: number;
-  /** Receipts live 2×ttl: docs/onetime-secret.md ("Receipt states"), metadata_ttl in base_secret_action.rb. */
-  expiresAtMs: number;
-  /** generate: shown once on the receipt within 60 s, then dropped. */
-  generatedValue?: string;
-}
-
-export interface SentMail {
-  to: string;
-  link: string;
-  metadataKey: string;
-  at: number;
-}
+export type { EmulatorState, SentMail, StoredReceipt, StoredSecret } from './ots-emulator/store.js';
 
 export interface InjectedFault {
   /** Any method when omitted. */
   method?: string;
-  /** Path under the mount point, e.g. /api/v1/share. */
+  /** Path under the mount point, e.g. /api/v1/share or /api/v2/secret/conceal. */
   path: string;
   /** How many matching requests get the fault (default 1). */
   times?: number;
@@ -99,14 +70,26 @@ export interface InjectedFault {
 export interface OtsEmulatorOptions {
   /** The one account the emulator knows (HTTP Basic: username + API key). */
   credentials?: { username: string; apiKey: string };
-  /** Clock in ms; inject one to test expiry. */
+  /** Clock in ms; inject one to test expiry (TTLs start at the real 60 s minimum: advance this clock past them). */
   now?: () => number;
   /** Edge-proxy limiter over all API requests: above `max` per fixed window → HTTP 429 + Retry-After (seconds). */
   rateLimit?: { max: number; windowMs: number };
-  /** Base URL the emulator is reached at (…/sandbox/ots), for metadata_url and mailed links; default: from the request. */
+  /** Base URL the emulator is reached at (…/sandbox/ots), for links and mailed links; default: from the request. */
   publicBaseUrl?: () => string;
-  /** Emulator-only TTL floor, default 1 s. The real server clamps to 60 s; pass 60 to behave exactly like it. */
-  minTtlSeconds?: number;
+  /**
+   * The API versions the emulated server has (default both). A version left out answers every path under its prefix
+   * as the server's web app answers a path no app claims: 404, text/html, "Not Found" (apps/web/core/application.rb,
+   * router.not_found), which is what a request for /api/v2/… reaches on a server without the v2 app.
+   */
+  apiVersions?: readonly ('v1' | 'v2')[];
+  /**
+   * Whether the account holds the api_access entitlement (default true). false: every authenticated v2 endpoint
+   * that checks it answers 403 EntitlementRequired (lib/onetime/logic/base.rb, require_entitlement!); v1 has no
+   * entitlement checks and is unaffected.
+   */
+  apiAccess?: boolean;
+  /** The account's plan id, shown as current_plan in EntitlementRequired answers (the server omits a nil one). */
+  plan?: string;
 }
 
 export type OtsEmulator = ReturnType<typeof createOtsEmulator>;
@@ -117,64 +100,28 @@ export interface OtsEmulatorSnapshot {
   receipts: StoredReceipt[];
   mail: SentMail[];
   created: number;
+  /** Passphrase limiter counters (absent in snapshots written before v2 support). */
+  limiter?: LimiterState;
 }
 
-/** 62 chars of [0-9a-z]: base36 of 320 random bits, left-padded, like Familia's verifiable identifiers. */
-function newKey(): string {
-  return BigInt(`0x${randomBytes(40).toString('hex')}`)
-    .toString(36)
-    .padStart(62, '0');
+interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  type: string;
+  text: string;
 }
 
-/** bob@example.org → bo***@e***.org (OT::Utils.obscure_email). */
-function obscureEmail(email: string): string {
-  const [local = '', domain = ''] = email.split('@');
-  const dot = domain.lastIndexOf('.');
-  const tld = dot >= 0 ? domain.slice(dot) : '';
-  return `${local.slice(0, 2)}***@${domain.slice(0, 1)}***${tld}`;
-}
-
-async function hashPassphrase(passphrase: string): Promise<{ salt: Buffer; hash: Buffer }> {
-  const salt = randomBytes(16);
-  return { salt, hash: await scryptAsync(passphrase, salt, 32) };
-}
-
-async function passphraseMatches(stored: { salt: Buffer; hash: Buffer }, given: string): Promise<boolean> {
-  return timingSafeEqual(stored.hash, await scryptAsync(given, stored.salt, 32));
-}
-
-/** A request param as the real server sees it: query string and body merged, first value of a list. */
-function paramsOf(req: Request): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  const merge = (src: unknown) => {
-    if (!src || typeof src !== 'object') return;
-    for (const [k, v] of Object.entries(src)) {
-      const first = Array.isArray(v) ? v[0] : v;
-      if (first !== undefined && first !== null && typeof first !== 'object') out[k] = String(first);
-    }
-  };
-  merge(req.query);
-  merge(req.body);
-  return out;
-}
-
-// ---- v1 wire answers (apps/api/v1/controllers/base.rb, helpers.rb) ----
-const INTENDED = 'X-OTS-Intended-Status';
-const notAuthorized = (res: Response) => res.status(404).set(INTENDED, '401').json({ message: 'Not authorized' });
-const formError = (res: Response, message: string) => res.status(404).set(INTENDED, '400').json({ message });
-const unknownSecret = (res: Response, key: string) =>
-  res.status(404).json({ secret_key: key, message: 'Unknown secret' });
-/** Keys shorter than 20 chars never reach the controller. */
-const shortKeyNotFound = (res: Response) => res.status(404).json({ message: 'Not Found' });
-/** The router's own answers: content-type without charset (apps/api/v1/application.rb). */
+/** The router's own answers (no charset): apps/api/v1/application.rb not_found / server_error. */
 const routerAnswer = (res: Response, status: number, body: unknown) =>
-  res.status(status).setHeader('Content-Type', 'application/json').end(JSON.stringify(body)); // res.type would add a charset
+  res.status(status).setHeader('Content-Type', 'application/json').end(JSON.stringify(body));
+
+const isHash = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   const now = opts.now ?? Date.now;
-  const minTtl = Math.max(1, Math.floor(opts.minTtlSeconds ?? 1));
-  const secrets = new Map<string, StoredSecret>();
-  const receipts = new Map<string, StoredReceipt>();
+  const versions = opts.apiVersions ?? ['v1', 'v2'];
+  const store = createStore(now);
+  const limiter = createLimiter(now);
   const sentMail: SentMail[] = [];
   const faults: InjectedFault[] = [];
   const stalled = new Set<() => void>();
@@ -185,190 +132,56 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
 
   const base = (req: Request) =>
     (opts.publicBaseUrl?.() ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`).replace(/\/+$/, '');
-  const secs = (ms: number) => Math.floor(ms / 1000);
-  const left = (atMs: number) => Math.max(0, Math.ceil((atMs - now()) / 1000));
 
-  /** Basic auth: absent → anonymous; present but wrong → rejected, with no anonymous fallback (base.rb#authorized). */
-  function identify(req: Request): { custid: string; authed: boolean } | undefined {
-    const header = req.get('authorization');
-    if (!header) return { custid: 'anon', authed: false };
-    const m = /^Basic\s+(.+)$/i.exec(header);
-    if (!m || !opts.credentials) return undefined;
-    const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
-    const sep = decoded.indexOf(':');
-    const [user, key] = [decoded.slice(0, sep), decoded.slice(sep + 1)];
-    const want = opts.credentials;
-    const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
-    return sep > 0 && same(user, want.username) && same(key, want.apiKey)
-      ? { custid: want.username, authed: true }
-      : undefined;
+  function write(res: Response, a: Answer) {
+    if (res.destroyed || res.writableEnded) return;
+    res.status(a.status);
+    for (const [k, v] of Object.entries(a.headers)) res.setHeader(k, v);
+    res.setHeader('Content-Type', a.type);
+    res.end(a.text);
   }
 
-  /** The receipt with lazy expiry applied: secret TTL over → expired; receipt TTL over → gone. */
-  function loadReceipt(key: string): StoredReceipt | undefined {
-    const r = receipts.get(key);
-    if (!r) return undefined;
-    if (now() >= r.expiresAtMs) {
-      receipts.delete(key);
-      secrets.delete(r.secretKey);
-      return undefined;
-    }
-    if (r.state === 'new' || r.state === 'viewed') {
-      if (now() >= r.secretExpiresAtMs) {
-        secrets.delete(r.secretKey);
-        r.state = 'expired';
-        r.updatedMs = r.secretExpiresAtMs;
-      } else if (!secrets.has(r.secretKey)) {
-        r.state = 'orphaned';
-        r.updatedMs = now();
-      }
-    }
-    return r;
-  }
-
-  function loadSecret(key: string): StoredSecret | undefined {
-    const s = secrets.get(key);
-    if (s && now() >= s.expiresAtMs) {
-      secrets.delete(key);
-      loadReceipt(s.metadataKey);
-      return undefined;
-    }
-    return s;
-  }
-
-  /**
-   * receipt_hsh (class_methods.rb): v0.23 names, then the v0.24 aliases. While the secret exists it carries
-   * secret_ttl and passphrase_required; once it is gone secret_ttl is null and passphrase_required absent; once
-   * received, secret_key and secret_ttl are omitted. `list` is the recent/burn form (secret_ttl null).
-   */
-  function receiptHsh(req: Request, r: StoredReceipt, o: { list?: boolean; withValue?: boolean } = {}) {
-    const received = r.state === 'received';
-    const secretLives = (r.state === 'new' || r.state === 'viewed') && secrets.has(r.secretKey);
-    const url = `${base(req)}/receipt/${r.key}`;
-    const metadataTtl = left(r.expiresAtMs);
-    const h: Record<string, unknown> = { custid: r.custid, metadata_key: r.key };
-    if (!received) h.secret_key = r.secretKey;
-    h.ttl = r.ttl;
-    h.metadata_ttl = metadataTtl;
-    if (!received) h.secret_ttl = secretLives && !o.list ? left(r.secretExpiresAtMs) : null;
-    h.metadata_url = url;
-    h.state = r.state;
-    h.updated = secs(r.updatedMs);
-    h.created = secs(r.createdMs);
-    if (r.receivedMs !== undefined) h.received = secs(r.receivedMs);
-    h.recipient = r.recipient;
-    h.share_domain = '';
-    if (o.withValue && r.generatedValue !== undefined) h.value = r.generatedValue;
-    if (secretLives && !o.list) h.passphrase_required = r.hasPassphrase;
-    h.identifier = r.key;
-    if (!received) h.secret_identifier = r.secretKey;
-    if ('passphrase_required' in h) h.has_passphrase = h.passphrase_required;
-    h.recipients = r.recipient;
-    h.receipt_ttl = metadataTtl;
-    h.receipt_url = url;
-    if ('value' in h) h.secret_value = h.value;
-    return h;
-  }
-
-  async function create(req: Request, res: Response, kind: 'share' | 'generate') {
-    const who = identify(req);
-    if (!who) return notAuthorized(res);
-    const p = paramsOf(req);
-
-    let value: string;
-    if (kind === 'share') {
-      value = p.secret ?? '';
-      if (value.trim() === '') return formError(res, 'You did not provide anything to share');
-      if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES)
-        return formError(res, `Secret value exceeds the maximum size of ${MAX_SECRET_BYTES} bytes`);
-    } else {
-      const asked = Number.parseInt(p.length ?? '', 10);
-      const length = Number.isFinite(asked) && asked > 0 ? Math.min(asked, GENERATE_MAX) : GENERATE_LENGTH;
-      value = Array.from({ length }, () => GENERATE_ALPHABET[randomInt(GENERATE_ALPHABET.length)]).join('');
-    }
-    const passphrase = p.passphrase || undefined;
-    if (passphrase !== undefined && passphrase.length < PASSPHRASE_MIN)
-      return formError(res, `Passphrase must be at least ${PASSPHRASE_MIN} characters long`);
-    if (passphrase !== undefined && passphrase.length > PASSPHRASE_MAX)
-      return formError(res, `Passphrase must be no more than ${PASSPHRASE_MAX} characters long`);
-    const recipient = p.recipient?.trim() || undefined;
-    if (recipient !== undefined && !who.authed) return formError(res, 'An account is required to send emails.');
-    // The server's own check (src/ots/recipient.ts: Truemail's regex, as onetimesecret/onetimesecret does).
-    if (recipient !== undefined && !isOtsRecipient(recipient))
-      return formError(res, `Undeliverable email address: ${recipient}`);
-    if (p.share_domain) return formError(res, `Unknown domain: ${p.share_domain}`);
-
-    // Out-of-range TTLs are clamped, never rejected: docs/onetime-secret.md ("TTL bounds"), and
-    // onetimesecret/onetimesecret apps/api/v1/logic/secrets/base_secret_action.rb, process_ttl.
-    const asked = Number.parseInt(p.ttl ?? '', 10);
-    const ttl = Math.min(
-      Math.max(Number.isFinite(asked) ? asked : DEFAULT_TTL, minTtl),
-      who.authed ? MAX_TTL_SECONDS : MAX_TTL_ANONYMOUS,
-    );
-
-    const t = now();
-    const secret: StoredSecret = {
-      key: newKey(),
-      metadataKey: newKey(),
-      value,
-      expiresAtMs: t + ttl * 1000,
-      failedAttempts: 0,
-    };
-    if (passphrase !== undefined) secret.passphrase = await hashPassphrase(passphrase);
-    const receipt: StoredReceipt = {
-      key: secret.metadataKey,
-      secretKey: secret.key,
-      custid: who.custid,
-      ttl,
-      createdMs: t,
-      updatedMs: t,
-      state: 'new',
-      recipient: recipient ? [obscureEmail(recipient)] : [],
-      hasPassphrase: passphrase !== undefined,
-      secretExpiresAtMs: t + ttl * 1000,
-      expiresAtMs: t + 2 * ttl * 1000,
-    };
-    if (kind === 'generate') receipt.generatedValue = value;
-    secrets.set(secret.key, secret);
-    receipts.set(receipt.key, receipt);
-    created += 1;
-    // The real server mails the link (never the value) to the first recipient only.
-    if (recipient)
-      sentMail.push({ to: recipient, link: `${base(req)}/secret/${secret.key}`, metadataKey: receipt.key, at: t });
-    // generate answers with the value (value + secret_value); the receipt may show it once more (see below).
-    res.json(receiptHsh(req, receipt, { withValue: kind === 'generate' }));
-  }
-
-  /** Reveal and destroy; a wrong passphrase answers exactly like an unknown key and consumes nothing. */
-  async function reveal(
-    key: string,
-    passphrase: string | undefined,
-  ): Promise<{ ok: true; value: string } | { ok: false; lockedOut?: true }> {
-    const s = loadSecret(key);
-    if (!s) return { ok: false };
-    if (s.passphrase) {
-      if (s.failedAttempts >= PASSPHRASE_FAILURES_PER_SECRET) return { ok: false, lockedOut: true };
-      if (!passphrase || !(await passphraseMatches(s.passphrase, passphrase))) {
-        s.failedAttempts += 1;
-        return { ok: false };
-      }
-    }
-    secrets.delete(key);
-    const r = receipts.get(s.metadataKey);
-    if (r) {
-      r.state = 'received';
-      r.receivedMs = r.updatedMs = now();
-      delete r.generatedValue;
-    }
-    return { ok: true, value: s.value };
-  }
+  const ctx: Ctx = {
+    now,
+    store,
+    limiter,
+    account: opts.credentials && { ...opts.credentials, objid: objidFor(opts.credentials.username) },
+    apiAccess: opts.apiAccess ?? true,
+    plan: opts.plan,
+    mail: sentMail,
+    countCreate: () => void (created += 1),
+    base,
+    reply(res, status, body, o = {}) {
+      const a: Answer = {
+        status,
+        headers: o.headers ?? {},
+        type: o.type ?? 'application/json',
+        text: JSON.stringify(body),
+      };
+      const intercept = res.locals.intercept as ((a: Answer) => void) | undefined;
+      if (intercept) intercept(a);
+      else write(res, a);
+    },
+    params(req, route) {
+      const query = (req.res?.locals.query ?? {}) as Params;
+      const body = isHash(req.body) ? (req.body as Params) : {};
+      const merged: Params = { ...query, ...body };
+      if (route) Object.assign(merged, route, req.is('application/json') ? body : {});
+      return merged;
+    },
+  };
 
   const router = Router();
   // Not part of Onetime Secret's API: what the sandbox counted, for `npm run bench` and the curious.
   router.get('/_stats', (_req, res) => {
     res.json({ apiRequests, rateLimited, secretsCreated: created });
   });
-  router.use(express.urlencoded({ extended: false, limit: '1mb' }), express.json({ limit: '1mb' }));
+
+  // Rack::RequestId (lib/middleware/request_id.rb, in the universal middleware stack): every answer carries one.
+  router.use((req, res, next) => {
+    res.setHeader('x-request-id', requestId(req));
+    next();
+  });
 
   router.use((req, res, next) => {
     const i = faults.findIndex((f) => f.path === req.path && (!f.method || f.method.toUpperCase() === req.method));
@@ -378,27 +191,25 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     else f.times = (f.times ?? 1) - 1;
     if (f.reset) return void req.socket.destroy();
     if (f.stall) {
-      // Every answer the handlers give goes through res.json: keep it until the stall ends.
-      const answer = res.json.bind(res);
-      res.json = (body: unknown) => {
+      // Every API answer goes through ctx.reply: keep it until the stall ends.
+      res.locals.intercept = (a: Answer) => {
         const release = () => {
           stalled.delete(release);
-          if (!res.destroyed && !res.writableEnded) answer(body);
+          write(res, a);
         };
         stalled.add(release);
         if (f.stall?.ms !== undefined) setTimeout(release, f.stall.ms).unref();
-        return res;
       };
       return next();
     }
     if (f.garble) {
-      res.json = (body: unknown) => {
-        const text = JSON.stringify(body);
-        return res
-          .status(200)
-          .type('application/json')
-          .send(text.slice(0, Math.floor(text.length / 2)));
-      };
+      res.locals.intercept = (a: Answer) =>
+        write(res, {
+          status: 200,
+          headers: {},
+          type: 'application/json; charset=utf-8',
+          text: a.text.slice(0, Math.floor(a.text.length / 2)),
+        });
       return next();
     }
     res.status(f.status ?? 500).set(f.headers ?? {});
@@ -406,7 +217,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     return typeof f.body === 'string' ? res.send(f.body) : res.json(f.body);
   });
 
-  router.use('/api', (_req, res, next) => {
+  router.use('/api', (req, res, next) => {
     apiRequests += 1;
     if (!opts.rateLimit) return next();
     const { max, windowMs } = opts.rateLimit;
@@ -416,98 +227,59 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     if (rateWindow.count <= max) return next();
     rateLimited += 1;
     const retryAfter = Math.max(1, Math.ceil((rateWindow.start + windowMs - t) / 1000));
+    res.status(429).set('Retry-After', String(retryAfter));
+    if (req.path.startsWith('/v2/') && versions.includes('v2')) {
+      // Onetime::LimitExceeded#to_h with its default message (lib/onetime/errors.rb), the request id added by
+      // error_correlation.rb, the header by lib/onetime/middleware/retry_after_header.rb.
+      const body = { error: 'Rate limit exceeded', error_type: 'LimitExceeded', retry_after: retryAfter };
+      return void res
+        .setHeader('Content-Type', 'application/json')
+        .end(JSON.stringify({ ...body, request_id: String(res.getHeader('x-request-id')) }));
+    }
     // An edge proxy's answer, not the app's: real 429, plain text: docs/onetime-secret.md ("Errors and rate limits").
-    return res.status(429).set('Retry-After', String(retryAfter)).type('text/plain').send('Too Many Requests');
+    return void res.type('text/plain').send('Too Many Requests');
   });
 
-  router.get('/api/v1/status', (req, res) => {
-    if (!identify(req)) return notAuthorized(res);
-    res.json({ status: 'nominal', locale: 'en' });
+  for (const v of ['v1', 'v2'] as const)
+    if (!versions.includes(v))
+      router.use(
+        `/api/${v}`,
+        (_req, res) => void res.status(404).setHeader('Content-Type', 'text/html').end('Not Found'),
+      );
+
+  // Bodies and query strings as Rack parses them: JSON (Rack::JSONBodyParser) or form (parse_nested_query).
+  router.use(express.json({ limit: '1mb' }), express.text({ type: 'application/x-www-form-urlencoded', limit: '1mb' }));
+  router.use((req, res, next) => {
+    try {
+      const q = req.originalUrl.indexOf('?');
+      res.locals.query = q >= 0 ? parseNestedQuery(req.originalUrl.slice(q + 1)) : {};
+      if (typeof req.body === 'string' && req.is('application/x-www-form-urlencoded'))
+        req.body = parseNestedQuery(req.body);
+    } catch {
+      return routerAnswer(res, 400, { error: 'Bad Request' });
+    }
+    next();
   });
 
-  router.get('/api/v1/authcheck', (req, res) => {
-    if (!identify(req)?.authed) return notAuthorized(res);
-    res.json({ status: 'nominal', locale: 'en' });
-  });
+  if (versions.includes('v1')) mountV1(router, ctx);
+  if (versions.includes('v2')) mountV2(router, ctx);
 
-  router.post(['/api/v1/share', '/api/v1/create'], (req, res) => create(req, res, 'share'));
-  router.post('/api/v1/generate', (req, res) => create(req, res, 'generate'));
-
-  router.post('/api/v1/secret/:key', async (req, res) => {
-    if (!identify(req)) return notAuthorized(res);
-    const key = String(req.params.key);
-    if (key.length < 20) return shortKeyNotFound(res);
-    const r = await reveal(key, paramsOf(req).passphrase || undefined);
-    if (!r.ok && r.lockedOut) return formError(res, 'An unexpected error occurred :[');
-    if (!r.ok) return unknownSecret(res, key);
-    // share_domain here is the site's scheme+host (+ our mount path), not the receipt's bare domain.
-    res.json({ value: r.value, secret_key: key, share_domain: base(req) });
-  });
-
-  const RECEIPT_PREFIXES = ['/api/v1/private', '/api/v1/receipt', '/api/v1/metadata'];
-
-  // Before /:key, so "recent" is not taken for a key.
-  router.get(
-    RECEIPT_PREFIXES.map((p) => `${p}/recent`),
-    (req, res) => {
-      const who = identify(req);
-      if (!who?.authed) return notAuthorized(res);
-      const since = now() - RECENT_WINDOW_MS;
-      const list = [...receipts.keys()]
-        .map(loadReceipt)
-        .filter((r): r is StoredReceipt => r !== undefined && r.custid === who.custid && r.createdMs >= since)
-        .sort((a, b) => b.createdMs - a.createdMs)
-        .map((r) => {
-          const h = receiptHsh(req, r, { list: true });
-          delete h.secret_key; // secret_identifier stays: the delete happens after the alias copy (fixture "recent")
-          return h;
-        });
-      res.json(list);
-    },
-  );
-
-  router.all(
-    RECEIPT_PREFIXES.map((p) => `${p}/:key`),
-    (req, res, next) => {
-      if (req.method !== 'GET' && req.method !== 'POST') return next();
-      if (!identify(req)) return notAuthorized(res);
-      const key = String(req.params.key);
-      if (key.length < 20) return shortKeyNotFound(res);
-      const r = loadReceipt(key);
-      if (!r) return unknownSecret(res, key);
-      // A generated value shows on the first receipt view within generated_value_display_ttl, then never again.
-      const showValue = r.generatedValue !== undefined && now() - r.createdMs < GENERATED_VALUE_DISPLAY_MS;
-      const body = receiptHsh(req, r, { withValue: showValue });
-      delete r.generatedValue;
-      res.json(body);
-    },
-  );
-
-  router.post(
-    RECEIPT_PREFIXES.map((p) => `${p}/:key/burn`),
-    async (req, res) => {
-      if (!identify(req)) return notAuthorized(res);
-      const key = String(req.params.key);
-      if (key.length < 20) return shortKeyNotFound(res);
-      const r = loadReceipt(key);
-      const s = r && loadSecret(r.secretKey);
-      if (!r || !s) return unknownSecret(res, key);
-      if (s.passphrase) {
-        const given = paramsOf(req).passphrase;
-        if (!given || !(await passphraseMatches(s.passphrase, given)))
-          return formError(res, 'Double check that passphrase');
-      }
-      secrets.delete(s.key);
-      r.state = 'burned';
-      r.updatedMs = now();
-      delete r.generatedValue;
-      res.json({ state: receiptHsh(req, r, { list: true }), secret_shortkey: r.secretKey.slice(0, 8) });
-    },
-  );
+  /** The recipient's page reveal: like v1's (a non-empty wrong passphrase counts; the global limiter tier). */
+  async function pageReveal(key: string, passphrase: string): Promise<string | undefined> {
+    const s = store.secret(key);
+    if (!s || (s.passphrase && limiter.check(s.key))) return undefined;
+    if (s.passphrase) {
+      const ok = await passphraseMatches(s.passphrase, passphrase);
+      if (passphrase !== '') (ok ? limiter.clear : limiter.record)(s.key);
+      if (!ok) return undefined;
+    }
+    store.consume(s);
+    return s.value;
+  }
 
   // The recipient's page (the real web app's /secret/:key): opening shows a button; only the POST reveals.
   router.get('/secret/:key', (req, res) => {
-    const r = loadSecret(String(req.params.key));
+    const r = store.secret(String(req.params.key));
     const field = r?.passphrase
       ? '<p><label>Passphrase <input name="passphrase" type="password" autocomplete="off" required></label></p>'
       : '';
@@ -519,28 +291,33 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     );
   });
   router.post('/secret/:key', async (req, res) => {
-    const r = await reveal(String(req.params.key), paramsOf(req).passphrase || undefined);
+    const value = await pageReveal(String(req.params.key), rbToS(ctx.params(req).passphrase));
     page(
       res,
-      r.ok
-        ? `<p>Copy it now; it is gone from the server:</p><pre>${escapeHtml(r.value)}</pre>`
+      value !== undefined
+        ? `<p>Copy it now; it is gone from the server:</p><pre>${escapeHtml(value)}</pre>`
         : '<p>This secret is unknown, expired or already viewed, or the passphrase is wrong.</p>',
     );
   });
 
   router.use((_req, res) => routerAnswer(res, 404, { error: 'Not Found' }));
 
-  router.use((err: { status?: number; type?: string }, _req: Request, res: Response, _next: NextFunction) => {
+  router.use((err: { status?: number; type?: string }, req: Request, res: Response, _next: NextFunction) => {
     // Unparseable or oversized bodies are refused before the app, like Rack's parsers; anything else escaped it.
     if (typeof err.status === 'number' && err.status >= 400 && err.status < 500)
       return routerAnswer(res, err.status, { error: STATUS_CODES[err.status] ?? 'Bad Request' });
+    if (req.path.startsWith('/api/v2/'))
+      return routerAnswer(res, 500, {
+        error: 'Internal Server Error',
+        message: 'An error occurred. Please try again later.',
+      });
     return routerAnswer(res, 500, { error: 'Internal Server Error' });
   });
 
   return {
     router,
     /** Live state, for tests that look behind the API. */
-    store: { secrets, receipts } as {
+    store: { secrets: store.secrets, receipts: store.receipts } as {
       readonly secrets: ReadonlyMap<string, StoredSecret>;
       readonly receipts: ReadonlyMap<string, StoredReceipt>;
     },
@@ -564,23 +341,26 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     },
     snapshot(): OtsEmulatorSnapshot {
       return {
-        secrets: [...secrets.values()].map((x) => ({
+        secrets: [...store.secrets.values()].map((x) => ({
           ...x,
           passphrase: x.passphrase && {
             salt: x.passphrase.salt.toString('base64'),
             hash: x.passphrase.hash.toString('base64'),
           },
         })),
-        receipts: [...receipts.values()],
+        receipts: [...store.receipts.values()],
         mail: [...sentMail],
         created,
+        limiter: limiter.snapshot(),
       };
     },
     restore(snap: OtsEmulatorSnapshot): void {
+      if (snap.limiter) limiter.restore(snap.limiter);
       for (const x of snap.secrets) {
         const { passphrase, ...rest } = x;
-        secrets.set(x.key, {
+        store.secrets.set(x.key, {
           ...rest,
+          failedAttempts: 0,
           ...(passphrase
             ? {
                 passphrase: {
@@ -590,14 +370,17 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
               }
             : {}),
         });
+        // Failures counted by the v1-only emulator: carried into the limiter's global tier from now.
+        if (!snap.limiter)
+          for (let i = 0; i < Math.min(x.failedAttempts ?? 0, PASSPHRASE_MAX_ATTEMPTS); i++) limiter.record(x.key);
       }
-      for (const r of snap.receipts) receipts.set(r.key, r);
+      for (const r of snap.receipts) store.receipts.set(r.key, migrateReceipt(r));
       sentMail.push(...snap.mail);
       created = snap.created;
     },
     reset(): void {
-      secrets.clear();
-      receipts.clear();
+      store.clear();
+      limiter.reset();
       sentMail.length = 0;
       faults.length = 0;
       stalled.clear();
