@@ -156,8 +156,11 @@ describe('createSecret across attempts', () => {
   beforeAll(async () => {
     emu = await startOtsEmulatorServer({ credentials });
     ots = new OtsClient({ baseUrl: emu.baseUrl, ...credentials, apiVersion: OTS_API_VERSION_UNDER_TEST });
+    await ots.detectApiVersion();
     activities = createOtsActivities({ ots, sealer });
   });
+  /** Where a create goes on the version in use (faults are injected there). */
+  const createPath = () => (ots.apiVersion === 'v1' ? '/api/v1/share' : '/api/v2/secret/conceal');
   afterAll(async () => {
     await emu?.close();
   });
@@ -296,11 +299,11 @@ describe('createSecret across attempts', () => {
     // Our attempt 1 was answered 429 (refused: nothing made): its marker is settled and attempt 2 creates its own.
     emu.emulator.injectFault({
       method: 'POST',
-      path: '/api/v1/share',
+      path: createPath(),
       times: 1,
       status: 429,
       headers: { 'Retry-After': '1' },
-      body: { message: 'slow down' },
+      body: ots.apiVersion === 'v1' ? { message: 'slow down' } : { error: 'slow down', error_type: 'LimitExceeded' },
     });
     const refused = await run(args(a)).catch((e: unknown) => e);
     expect(refused).toMatchObject({ type: 'OTS_RATE_LIMITED' });
@@ -322,11 +325,14 @@ describe('createSecret across attempts', () => {
   it('an attempt refused by OTS leaves a settled marker', async () => {
     emu.emulator.injectFault({
       method: 'POST',
-      path: '/api/v1/share',
+      path: createPath(),
       times: 1,
-      status: 404,
-      headers: { 'X-OTS-Intended-Status': '401' },
-      body: { message: 'Not authorized' },
+      ...(ots.apiVersion === 'v1'
+        ? { status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } }
+        : {
+            status: 401,
+            body: { error: 'Authentication Required', message: '[CREDENTIALS_INVALID] Invalid credentials' },
+          }),
     });
     const env = new MockActivityEnvironment(
       {
