@@ -543,7 +543,7 @@ export class OtsClient {
       /* not a v2 body: judged by status alone */
     }
     // delano/otto's authentication failure says {error: "Authentication Required", message: "[REASON] …"}.
-    const said = wire.error_type || !wire.message ? wire.error : `${wire.error ?? ''}: ${wire.message}`;
+    const said = [wire.error, wire.error_type ? undefined : wire.message].filter(Boolean).join(': ') || undefined;
     const retryAfterMs =
       parseRetryAfter(headers['retry-after']) ?? (wire.retry_after != null ? wire.retry_after * 1000 : undefined);
     return this.#typed({

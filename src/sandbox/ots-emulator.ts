@@ -44,11 +44,25 @@ import { mountV2 } from './ots-emulator/v2.js';
 
 export type { EmulatorState, SentMail, StoredReceipt, StoredSecret } from './ots-emulator/store.js';
 
+/**
+ * What the service's client does, on whichever API version it speaks: a fault aimed at one hits the routes of both
+ * (a test of an outage then holds on v1 and v2 alike). Aliases included.
+ */
+const OPERATIONS = {
+  create: /^\/api\/(v1\/(share|create|generate)|v2\/secret\/(conceal|generate))$/,
+  recent: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/recent$/,
+  receipt: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/(?!recent$)[^/]+$/,
+  burn: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/[^/]+\/burn$/,
+} as const;
+export type FaultOperation = keyof typeof OPERATIONS;
+
 export interface InjectedFault {
   /** Any method when omitted. */
   method?: string;
-  /** Path under the mount point, e.g. /api/v1/share or /api/v2/secret/conceal. */
-  path: string;
+  /** Path under the mount point, e.g. /api/v1/share or /api/v2/secret/conceal; or `op`. */
+  path?: string;
+  /** Instead of `path`: every route of this operation on either version (OPERATIONS). */
+  op?: FaultOperation;
   /** How many matching requests get the fault (default 1). */
   times?: number;
   /** The canned answer's status (unless `reset` or `stall`). */
@@ -184,7 +198,11 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   });
 
   router.use((req, res, next) => {
-    const i = faults.findIndex((f) => f.path === req.path && (!f.method || f.method.toUpperCase() === req.method));
+    const i = faults.findIndex(
+      (f) =>
+        (f.op ? OPERATIONS[f.op].test(req.path) : f.path === req.path) &&
+        (!f.method || f.method.toUpperCase() === req.method),
+    );
     const f = faults[i];
     if (!f) return next();
     if ((f.times ?? 1) <= 1) faults.splice(i, 1);
@@ -329,8 +347,9 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
     apiRequestCount: () => apiRequests,
     /** Mail the real server would have sent for `recipient` (the link only). */
     mail: (): SentMail[] => [...sentMail],
-    /** Answer the next `times` requests to `path` with a canned response (e.g. an intended-401 404 or a 429). */
+    /** Answer the next `times` requests to `path` (or `op`) with a canned response (e.g. a 503 or a 429). */
     injectFault(fault: InjectedFault): void {
+      if (!fault.path === !fault.op) throw new TypeError('injectFault: give a path or an op, not both');
       faults.push({ ...fault });
     },
     /** Injected faults not yet used up (a test watches it fall to time the client's retries). */

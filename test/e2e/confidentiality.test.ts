@@ -65,7 +65,7 @@ describe('payload encryption and the technician view', () => {
     const secret = `Conf-Secret-${randomBytes(6).toString('hex')}`;
     const ticketId = `T-CONF-${randomBytes(3).toString('hex')}`;
     // One failed create attempt first, so a failure (the retried attempt's lastFailure) is in history too.
-    svc.otsEmulator!.injectFault({ path: '/api/v1/share', status: 503, body: { message: 'Temporarily-Down-Marker' } });
+    svc.otsEmulator!.injectFault({ op: 'create', status: 503, body: { message: 'Temporarily-Down-Marker' } });
     const res = await svc.api('POST', '/v1/shares', {
       ticketId,
       secret: { value: secret },

@@ -131,7 +131,7 @@ describe('crash and restart of the service process', () => {
 
     // Phase 2: three creates that OTS carries out but whose answers it holds back; the process dies meanwhile.
     // (TTLs far apart, so no two of these hand-offs can share a fingerprint.)
-    emu.emulator.injectFault({ method: 'POST', path: '/api/v1/share', times: 3, stall: {} });
+    emu.emulator.injectFault({ method: 'POST', op: 'create', times: 3, stall: {} });
     const inFlight = await Promise.all([3, 4, 5].map((i) => share(i, 20_000 + i * 10_000)));
     await until('OTS to have made the three secrets', () => emu.emulator.secretCount() === 6);
     const killedAt = Date.now();

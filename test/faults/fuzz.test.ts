@@ -34,6 +34,8 @@ const routes = [
   { method: 'GET', path: '/readyz' },
   { method: 'POST', path: '/sandbox/ots/api/v1/share' },
   { method: 'POST', path: '/sandbox/ots/api/v1/secret/abc' },
+  { method: 'POST', path: '/sandbox/ots/api/v2/secret/conceal' },
+  { method: 'POST', path: '/sandbox/ots/api/v2/secret/abc/reveal' },
 ] as const;
 
 const nasty = fc.oneof(

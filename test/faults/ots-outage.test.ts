@@ -39,7 +39,6 @@ async function share() {
 }
 
 const emu = () => svc.otsEmulator!;
-const SHARE = '/api/v1/share';
 const retry = (shareId: string) =>
   svc.temporal.client.workflow
     .getHandle(shareWorkflowId(shareId))
@@ -68,13 +67,13 @@ describe('Onetime Secret outages', () => {
     const before = emu().secretCount();
     emu().injectFault({
       method: 'POST',
-      path: SHARE,
+      op: 'create',
       status: 429,
       headers: { 'Retry-After': '2' },
       body: 'Too Many Requests',
     });
-    emu().injectFault({ method: 'POST', path: SHARE, reset: true });
-    emu().injectFault({ method: 'POST', path: SHARE, stall: { ms: 3_000 } });
+    emu().injectFault({ method: 'POST', op: 'create', reset: true });
+    emu().injectFault({ method: 'POST', op: 'create', stall: { ms: 3_000 } });
     const faults = watchFaults();
     const s = await share();
     const done = await svc.waitForState(s.shareId, 'awaiting_view', 30_000);
@@ -90,24 +89,24 @@ describe('Onetime Secret outages', () => {
 
   it('an outage longer than the retries pauses for a technician with a note and no SMS; after it, a retry finishes with one secret', async () => {
     const before = emu().secretCount();
-    emu().injectFault({ method: 'POST', path: SHARE, reset: true });
+    emu().injectFault({ method: 'POST', op: 'create', reset: true });
     emu().injectFault({
       method: 'POST',
-      path: SHARE,
+      op: 'create',
       status: 503,
       headers: { 'content-type': 'text/html' },
       body: '<html>503 Service Unavailable</html>',
     });
     emu().injectFault({
       method: 'POST',
-      path: SHARE,
+      op: 'create',
       times: 2,
       status: 429,
       headers: { 'Retry-After': '1' },
       body: 'Too Many Requests',
     });
     // The last attempt: OTS makes the secret, and the answer arrives cut in half.
-    emu().injectFault({ method: 'POST', path: SHARE, garble: true });
+    emu().injectFault({ method: 'POST', op: 'create', garble: true });
     const s = await share();
     const paused = await svc.waitForState(s.shareId, 'needs_technician', 30_000);
     const note = paused.notes.at(-1)!;
@@ -129,7 +128,7 @@ describe('Onetime Secret outages', () => {
   it('a Retry-After beyond the bound hands over at once, saying how long OTS asked to wait; a later retry finishes it', async () => {
     emu().injectFault({
       method: 'POST',
-      path: SHARE,
+      op: 'create',
       status: 429,
       headers: { 'Retry-After': '3600' },
       body: 'Too Many Requests',
@@ -147,8 +146,8 @@ describe('Onetime Secret outages', () => {
   it('receipt checks ride out 5xx and garbled answers while the link is watched', async () => {
     const s = await share();
     await svc.waitForState(s.shareId, 'awaiting_view');
-    emu().injectFault({ method: 'GET', path: '/api/v1/private/recent', status: 502, body: 'Bad Gateway' });
-    emu().injectFault({ method: 'GET', path: '/api/v1/private/recent', garble: true });
+    emu().injectFault({ method: 'GET', op: 'recent', status: 502, body: 'Bad Gateway' });
+    emu().injectFault({ method: 'GET', op: 'recent', garble: true });
     await new Promise((r) => setTimeout(r, 500));
     await openAndFinish(s);
     expect(emu().pendingFaults()).toBe(0);
