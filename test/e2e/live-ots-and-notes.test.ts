@@ -1,6 +1,7 @@
-// The service in live Onetime Secret mode, pointed (OTS_BASE_URL, OTS_USERNAME, OTS_API_KEY) at another
-// v1-compatible server on loopback, with the PSA notes webhook configured: the same hand-off works, the account is
-// validated at start-up, and every note reaches the PSA signed.
+// The service in live Onetime Secret mode, pointed (OTS_BASE_URL, OTS_USERNAME, OTS_API_KEY) at another server on
+// loopback, with the PSA notes webhook configured: the same hand-off works, the account is validated at start-up,
+// every note reaches the PSA signed, and the API version is chosen as docs/onetime-secret.md ("Which API version")
+// says: v2 when offered and allowed, else v1, and /readyz says which.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +19,7 @@ import {
 import { startOtsEmulatorServer, makeSandboxSecrets } from '../../src/sandbox/index.js';
 import { startService, StartupError } from '../../src/service.js';
 import { freePort } from '../../src/temporal/ports.js';
+import { OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 const SEAL_KEY = randomBytes(32).toString('base64');
@@ -58,7 +60,7 @@ afterAll(async () => {
   receiver?.close();
 });
 
-describe('live Onetime Secret mode against another v1 server', () => {
+describe('live Onetime Secret mode against another server', () => {
   it('runs the same hand-off on that server, and every note reaches the PSA webhook signed', async () => {
     expect(svc.config.modes.ots).toBe('live');
     expect(svc.otsEmulator).toBeUndefined();
@@ -112,6 +114,73 @@ describe('live Onetime Secret mode against another v1 server', () => {
     expect(anonymous.statusCode).toBe(401);
     await anonymous.body.dump();
     expect((await svc.api('GET', '/sandbox/outbox')).status).toBe(200);
+  });
+
+  it('/readyz says which Onetime Secret API is in use', async () => {
+    const { request } = await import('undici');
+    const res = await request(`${svc.url}/readyz`);
+    const want = OTS_API_VERSION_UNDER_TEST === 'auto' ? 'v2' : OTS_API_VERSION_UNDER_TEST;
+    expect(await res.body.json()).toMatchObject({ ok: true, otsApiVersion: want });
+    expect(svc.ots.apiVersion).toBe(want);
+  });
+
+  it('an account without the api_access entitlement, or a server without v2, runs the hand-off on v1 (auto)', async () => {
+    for (const opts of [{ apiAccess: false }, { apiVersions: ['v1'] as const }]) {
+      const server = await startOtsEmulatorServer({ credentials: account, ...opts });
+      const other = await startTestService({
+        OTS_BASE_URL: server.baseUrl,
+        OTS_USERNAME: account.username,
+        OTS_API_KEY: account.apiKey,
+        OTS_API_VERSION: 'auto',
+        AGENT_API_TOKENS: 'live-mode-test-token-0001',
+        SEAL_KEY,
+        PAYLOAD_KEYS,
+      });
+      try {
+        expect(other.ots.apiVersion).toBe('v1');
+        const res = await other.api('POST', '/v1/shares', {
+          ticketId: 'T-LIVE-V1',
+          secret: { value: 'Fallback-Secret-1' },
+          link: { channel: 'sms', to: '+15550301299' },
+        });
+        expect(res.status).toBe(202);
+        await other.waitForState(res.body.shareId, 'awaiting_view');
+        expect((await other.openLink(other.linkSentTo('+15550301299'))).value).toBe('Fallback-Secret-1');
+        await other.waitForState(res.body.shareId, 'viewed');
+        // One secret, made on v1: this server would have refused a v2 create (403 or 404), pausing the hand-off.
+        expect(server.emulator.store.receipts.size).toBe(1);
+      } finally {
+        await other.stop();
+        await server.close();
+      }
+    }
+  });
+
+  it('OTS_API_VERSION=v2 on an account without api_access refuses to start, saying what to set', async () => {
+    const server = await startOtsEmulatorServer({ credentials: account, apiAccess: false });
+    try {
+      const config = loadConfig({
+        PORT: String(await freePort()),
+        OTS_BASE_URL: server.baseUrl,
+        OTS_USERNAME: account.username,
+        OTS_API_KEY: account.apiKey,
+        OTS_API_VERSION: 'v2',
+        AGENT_API_TOKENS: 'live-mode-test-token-0001',
+        SEAL_KEY,
+        PAYLOAD_KEYS,
+      });
+      const start = startService({
+        config,
+        temporalAddress: inject('temporalAddress'),
+        workflowBundlePath: inject('workflowBundlePath'),
+        log: createLogger({ level: 'silent' }),
+        sandboxSecrets: makeSandboxSecrets(),
+      });
+      await expect(start).rejects.toBeInstanceOf(StartupError);
+      await expect(start).rejects.toThrow(/api_access entitlement[\s\S]*OTS_API_VERSION=auto or v1/);
+    } finally {
+      await server.close();
+    }
   });
 
   it('refuses to start when the server rejects the account, naming the variables', async () => {

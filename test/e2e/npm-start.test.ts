@@ -60,6 +60,9 @@ describe('npm start', () => {
       expect(output).toMatch(/ots-handoff is running/);
       expect(output).toMatch(new RegExp(`Codec server   : ${base}/codec`));
       expect(output).toMatch(/sandbox key made on first start/);
+      // The emulator speaks v2, so auto chooses it, and the banner and /readyz say so.
+      expect(output).toMatch(/Onetime Secret : sandbox \(emulator at [^)]+\), API v2 \(auto\)/);
+      expect(await (await request(`${base}/readyz`)).body.json()).toMatchObject({ otsApiVersion: 'v2' });
 
       // The embedded UI is told where the codec server is, and the codec server answers that UI's preflight.
       const settings = (await (await request(`http://127.0.0.1:${uiPort}/api/v1/settings`)).body.json()) as {
