@@ -199,15 +199,20 @@ function withhold(env: Env, fillers: ReturnType<typeof makeFillers>): void {
   out.sensitive(fillers.agentToken, fillers.sealKey, fillers.payloadKeys, fillers.payloadKeys.split(':')[1]);
 }
 
-let signals = 0;
+// One Ctrl-C in a terminal reaches this process more than once: the terminal signals the whole foreground group
+// (npm, tsx and this process), and npm and tsx each pass it on to their child as well. Signals within this window
+// of the first are that same Ctrl-C; a later one is the user pressing it again.
+const SAME_CTRL_C_MS = 1_500;
+let firstSignalAt: number | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    signals++;
-    if (signals === 1) {
+    if (firstSignalAt === undefined) {
+      firstSignalAt = Date.now();
       out.warn(`${signal}: stopping; burning what was made first (${signal} again to exit at once) …`);
       interrupt.trigger(signal);
       return;
     }
+    if (Date.now() - firstSignalAt < SAME_CTRL_C_MS) return;
     const live = ledger.items.filter((m) => !m.burned);
     out.warn(
       `${signal} again: exiting now.` +
