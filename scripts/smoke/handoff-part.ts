@@ -5,6 +5,7 @@
 // back, delivered); POST /v1/shares/:id/burn; then Onetime Secret itself, through the OTS client, must say burned.
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { request } from 'undici';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/log.js';
@@ -16,7 +17,6 @@ import { temporalConnectionOptions } from '../../src/temporal/connection-options
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
-import { installTemporalLogging } from '../../src/temporal/runtime-logging.js';
 import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import type { ShareState, ShareStatus, SmsStatus } from '../../workflows/types.js';
 import type { Interrupt, Ledger } from './ledger.js';
@@ -66,7 +66,7 @@ export async function runHandoffPart(ctx: HandoffPartContext): Promise<void> {
   const { out, interrupt } = ctx;
   const config = serviceConfig(ctx, await chooseListener(ctx.env));
   const log = capturingLogger(ctx.logs);
-  installTemporalLogging(log);
+  installRuntime(ctx.logs);
 
   const temporalAddress = await interrupt.guard(startTemporal(ctx, config, log));
   out.say('Service: starting in this process with the live credentials (the workflows are bundled first) …');
@@ -316,6 +316,9 @@ function serviceConfig(ctx: HandoffPartContext, at: { host: string; port: number
     // A smoke hand-off is not a ticket: no notes to the PSA.
     NOTES_WEBHOOK_URL: undefined,
     NOTES_WEBHOOK_SECRET: undefined,
+    // Smoke's hand-off has no passphrase (one would need an email link or a live call); the policy is the agent
+    // API's, and the OTS part already creates a passphrase-protected secret.
+    OTS_REQUIRE_PASSPHRASE: undefined,
   });
 }
 
@@ -351,6 +354,25 @@ async function startTemporal(ctx: HandoffPartContext, config: Config, log: Logge
     await connection.close();
   }
   return address;
+}
+
+/**
+ * Temporal's worker runtime, as src/temporal/runtime-logging.ts installs it for the service but without its default
+ * shutdown signals: on SIGINT the runtime would stop every worker at once (RuntimeOptions.shutdownSignals), and a
+ * hand-off without a worker cannot be burned through the API. Smoke burns first and stops the workers after.
+ * Its warnings and errors join the service's for the failure report (message and error text only).
+ */
+function installRuntime(lines: string[]): void {
+  if (Runtime._instance !== undefined) return;
+  Runtime.install({
+    shutdownSignals: [],
+    logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
+      const error = (meta as { error?: unknown } | undefined)?.error;
+      const err = error instanceof Error ? { message: error.message } : undefined;
+      if (lines.length < 200)
+        lines.push(JSON.stringify({ level: level === 'ERROR' ? 50 : 40, component: 'temporal', msg: message, err }));
+    }),
+  });
 }
 
 /** The service's pino logger, keeping only warnings and errors (as JSON lines) for the failure report. */
