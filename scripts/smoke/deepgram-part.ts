@@ -43,8 +43,14 @@ export async function runDeepgramPart(ctx: { out: Output; interrupt: Interrupt; 
     );
     if (!ok) failed.push(r.name);
   }
-  if (failed.length)
-    throw new StepFailed('Deepgram', `${failed.join(' and ')} not recognised as the service would need (see above)`);
+  if (failed.length) {
+    const refused = results.some((r) => /\b(401|403)\b/.test(r.unavailable ?? ''));
+    throw new StepFailed(
+      'Deepgram',
+      `${failed.join(' and ')} not recognised as the service would need (see above)` +
+        (refused ? '; Deepgram refused the key: check DEEPGRAM_API_KEY (and DEEPGRAM_BASE_URL, if set)' : ''),
+    );
+  }
 }
 
 interface Heard {
