@@ -40,6 +40,8 @@ const TWILIO_TOKEN = `twtoken-${randomBytes(12).toString('hex')}`;
 const DEEPGRAM_KEY = `dgkey-${randomBytes(12).toString('hex')}`;
 const SMS_TO = '+15551230001';
 const CREDENTIALS = [OTS_KEY, TWILIO_TOKEN, DEEPGRAM_KEY];
+/** A hand-off run starts the service in the child, bundling the workflows as npm start does: ~10 s of CPU. */
+const HANDOFF_TIMEOUT_MS = 90_000;
 
 interface Run {
   code: number | null;
@@ -130,9 +132,16 @@ function wireSecrets(wire: string[]): string[] {
     }
     for (const k of text.match(/\b[0-9a-z]{20,}\b/g) ?? []) found.add(k);
   }
-  // Words the output may carry for its own reasons (the API's names and states, hosts, the account).
-  const harmless = /^(https?:|\d|[a-z_]+$|[A-Z][a-z]+|.*@example\.com$)/;
-  return [...found].filter((s) => !harmless.test(s) && /[0-9]/.test(s));
+  // What the output may carry for its own reasons: URLs (shortened keys are checked by the key tokens), field and
+  // state names, the account's address, numbers and dates.
+  const harmless = (t: string) =>
+    /^https?:/.test(t) || /^[a-z_]{1,20}$/.test(t) || t.includes('@') || /^[\d.:TZ+-]+$/.test(t);
+  return [...found].filter((t) => !harmless(t));
+}
+
+/** Every receipt and secret key the emulator handed out. */
+function keysOf(emulator: OtsEmulator): string[] {
+  return [...emulator.store.receipts.values()].flatMap((r) => [r.key, r.secretKey]);
 }
 
 function liveSecrets(emulator: OtsEmulator): number {
@@ -144,7 +153,7 @@ function liveSecrets(emulator: OtsEmulator): number {
 interface TwilioIntercept {
   fake: TwilioFake;
   env: Record<string, string>;
-  close(): Promise<void>;
+  close(opts?: { drop?: boolean }): Promise<void>;
 }
 
 /** A CA the child trusts (NODE_EXTRA_CA_CERTS) and a certificate for api.twilio.com signed by it. */
@@ -185,13 +194,17 @@ function twilioCertificates(dir: string): { caPath: string; cert: string; key: s
   const ca = make('ots-handoff smoke test CA', caKey);
   const leafKey = keyPair();
   const leaf = make('api.twilio.com', leafKey, { cert: ca, priv: caKey.priv });
-  const caPath = join(dir, 'ca.pem');
+  const caPath = join(dir, `ca-${randomBytes(4).toString('hex')}.pem`); // one per fake: tests run at once
   writeFileSync(caPath, forge.pki.certificateToPem(ca));
   return { caPath, cert: forge.pki.certificateToPem(leaf), key: leafKey.keyPem };
 }
 
-async function startTwilio(dir: string): Promise<TwilioIntercept> {
-  const fake = createTwilioFake({ accountSid: TWILIO_SID, authToken: TWILIO_TOKEN, callbackDelayMs: 20 });
+async function startTwilio(dir: string, opts: { callbackDelayMs?: number } = {}): Promise<TwilioIntercept> {
+  const fake = createTwilioFake({
+    accountSid: TWILIO_SID,
+    authToken: TWILIO_TOKEN,
+    callbackDelayMs: opts.callbackDelayMs ?? 20,
+  });
   const { caPath, cert, key } = twilioCertificates(dir);
   // What twilio-node would have handed its httpClient, rebuilt from the HTTP request it sent over TLS.
   const api = http.createServer((req, res) => {
@@ -232,8 +245,10 @@ async function startTwilio(dir: string): Promise<TwilioIntercept> {
       TWILIO_ACCOUNT_SID: TWILIO_SID,
       TWILIO_AUTH_TOKEN: TWILIO_TOKEN,
     },
-    async close() {
-      await fake.settled();
+    /** Waits for the status callbacks still due, unless `drop`: then they are abandoned (fake.reset). */
+    async close(opts: { drop?: boolean } = {}) {
+      if (opts.drop) fake.reset();
+      else await fake.settled();
       proxy.closeAllConnections();
       api.closeAllConnections();
       await new Promise((r) => proxy.close(r));
@@ -269,11 +284,13 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** Checks that no secret, passphrase, key, link or credential is in the output, nor the safety net's marker. */
 function expectNothingLeaked(run: Run, secrets: string[]) {
   const text = `${run.stdout}\n${run.stderr}`;
-  for (const s of [...secrets, ...CREDENTIALS]) expect(text, `the output holds ${s.slice(0, 4)}…`).not.toContain(s);
+  for (const s of [...secrets, ...CREDENTIALS].filter((x) => x.length >= 6))
+    expect(text, `the output holds ${s.slice(0, 4)}…`).not.toContain(s);
   expect(text).not.toContain('[withheld]');
 }
 
-describe.concurrent('npm run smoke', () => {
+// Eight child processes at once on a 2-core machine: each gets more than vitest's default 30 s.
+describe.concurrent('npm run smoke', { timeout: 60_000 }, () => {
   it('with nothing set, says which variables to set and exits 0', async () => {
     const run = await runSmoke({});
     expect(run.code).toBe(0);
@@ -348,7 +365,7 @@ describe.concurrent('npm run smoke', () => {
       expect(liveSecrets(ots.emulator)).toBe(0);
       const secrets = wireSecrets(ots.wire);
       expect(secrets.length).toBeGreaterThanOrEqual(4); // value, passphrase, receipt key, secret key
-      expectNothingLeaked(run, secrets);
+      expectNothingLeaked(run, [...secrets, ...keysOf(ots.emulator)]);
     } finally {
       await Promise.all([ots.close(), deepgram.close()]);
     }
@@ -371,7 +388,7 @@ describe.concurrent('npm run smoke', () => {
       expect(run.stderr).toMatch(/Smoke test FAILED: OTS failed.*1 made, 1 burned/);
       expect(ots.emulator.secretCount()).toBe(1);
       expect(liveSecrets(ots.emulator)).toBe(0);
-      expectNothingLeaked(run, wireSecrets(ots.wire));
+      expectNothingLeaked(run, [...wireSecrets(ots.wire), ...keysOf(ots.emulator)]);
     } finally {
       await ots.close();
     }
@@ -401,7 +418,7 @@ describe.concurrent('npm run smoke', () => {
       expect(run.stdout).toMatch(/^Cleanup: secret [0-9a-z]{6}… burned$/m);
       expect(run.stderr).toMatch(/Smoke test interrupted by SIGINT: OTS interrupted.*1 made, 1 burned/);
       expect(liveSecrets(ots.emulator)).toBe(0);
-      expectNothingLeaked(run, wireSecrets(ots.wire));
+      expectNothingLeaked(run, [...wireSecrets(ots.wire), ...keysOf(ots.emulator)]);
     } finally {
       await ots.close();
     }
@@ -429,86 +446,116 @@ describe.concurrent('npm run smoke', () => {
     }
   });
 
-  it('runs a real hand-off through the service: link by SMS, delivery reported, burned through the API', async () => {
-    const ots = await startOts();
-    const twilio = await startTwilio(dir);
-    const port = await freePort();
-    try {
-      const run = await runSmoke({
-        OTS_USERNAME: OTS_USER,
-        OTS_API_KEY: OTS_KEY,
-        OTS_BASE_URL: ots.baseUrl,
-        ...twilio.env,
-        TWILIO_FROM: '+15017122661',
-        SMOKE_SMS_TO: SMS_TO,
-        // Callbacks can reach it (the fake posts to loopback): smoke listens there and waits for the delivery.
-        PORT: String(port),
-        PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
-      });
-      expect(run.stderr).toBe('');
-      expect(run.code).toBe(0);
-      const out = run.stdout;
-      expect(out).toMatch(/^Temporal: throwaway dev server at 127\.0\.0\.1:\d+/m);
-      expect(out).toMatch(
-        new RegExp(`^Service: http://127\\.0\\.0\\.1:${port}, Onetime Secret API v[12], Twilio live`, 'm'),
-      );
-      expect(out).toMatch(
-        /^Hand-off: POST \/v1\/shares → 202 shr_\S+ \(ticket SMOKE-\d{14}; value redacted, 24 chars;/m,
-      );
-      expect(out).toMatch(/^Hand-off: note: Onetime Secret created \(receipt [0-9a-z]{8}…/m);
-      expect(out).toMatch(
-        /^SMS: sent SM[0-9a-f]{6}… to \+1555…0001 at \S+ \(body redacted: it holds the link\); hand-off awaiting_view$/m,
-      );
-      expect(out).toMatch(/^Hand-off: Twilio reports delivered \(a signed status callback reached PUBLIC_BASE_URL\)$/m);
-      expect(out).toMatch(/^Hand-off: POST \/v1\/shares\/shr_\S+\/burn → 200 burned$/m);
-      expect(out).toMatch(/^OTS: receipt [0-9a-z]{6}… of shr_\S+ says burned \(checked with the OTS client\)$/m);
-      expect(out).toMatch(/^Smoke test passed: OTS passed, hand-off passed, Deepgram skipped; 2 made, 2 burned\.$/m);
-      // Two secrets (the client part's and the hand-off's), both burned; one SMS, holding the hand-off's link.
-      expect(ots.emulator.secretCount()).toBe(2);
-      expect(liveSecrets(ots.emulator)).toBe(0);
-      const sms = twilio.fake.outbox();
-      expect(sms).toHaveLength(1);
-      const link = /https?:\/\/\S+\/secret\/[0-9a-z]+/.exec(sms[0]!.body)?.[0];
-      expect(link).toBeDefined();
-      expectNothingLeaked(run, [...wireSecrets(ots.wire), link!, link!.split('/secret/')[1]!]);
-    } finally {
-      await Promise.all([ots.close(), twilio.close()]);
-    }
-  });
-  it('when the hand-off fails (Twilio refuses the link SMS), burns it through the API and exits 1', async () => {
-    const ots = await startOts();
-    const twilio = await startTwilio(dir);
-    twilio.fake.failNext({ status: 400, code: 21211 });
-    try {
-      // No PUBLIC_BASE_URL: smoke picks a free loopback port itself. TEMPORAL_ADDRESS: the run's shared dev server,
-      // where smoke's workers poll a task queue of their own (PAYLOAD_KEYS is then the operator's, as for npm start).
-      const run = await runSmoke({
-        OTS_USERNAME: OTS_USER,
-        OTS_API_KEY: OTS_KEY,
-        OTS_BASE_URL: ots.baseUrl,
-        ...twilio.env,
-        TWILIO_FROM: '+15005550006',
-        SMOKE_SMS_TO: SMS_TO,
-        TEMPORAL_ADDRESS: inject('temporalAddress'),
-        PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`,
-      });
-      expect(run.code).toBe(1);
-      expect(run.stdout).toContain(`Temporal: ${inject('temporalAddress')} (TEMPORAL_ADDRESS), namespace default`);
-      expect(run.stdout).toMatch(
-        /^Service: http:\/\/127\.0\.0\.1:\d+, .*\(test credentials: From is the magic \+15005550006\)/m,
-      );
-      expect(run.stdout).toMatch(/^Hand-off: note: .*Twilio rejected the message \(HTTP 400: 21211/m);
-      expect(run.stderr).toMatch(/^FAILED hand-off link: the hand-off paused for a technician/m);
-      expect(run.stdout).toMatch(/^Cleanup: hand-off shr_\S+ burned through POST \/v1\/shares\/:id\/burn$/m);
-      expect(run.stderr).toMatch(
-        /Smoke test FAILED: OTS passed, hand-off failed, Deepgram skipped; 2 made, 2 burned\./,
-      );
-      expect(ots.emulator.secretCount()).toBe(2);
-      expect(liveSecrets(ots.emulator)).toBe(0);
-      expect(twilio.fake.outbox()).toHaveLength(0);
-      expectNothingLeaked(run, wireSecrets(ots.wire));
-    } finally {
-      await Promise.all([ots.close(), twilio.close()]);
-    }
-  });
+  it(
+    'runs a real hand-off through the service: link by SMS, delivery reported, burned through the API',
+    { timeout: HANDOFF_TIMEOUT_MS },
+    async () => {
+      const ots = await startOts();
+      const twilio = await startTwilio(dir);
+      const port = await freePort();
+      try {
+        const run = await runSmoke({
+          OTS_USERNAME: OTS_USER,
+          OTS_API_KEY: OTS_KEY,
+          OTS_BASE_URL: ots.baseUrl,
+          ...twilio.env,
+          TWILIO_FROM: '+15017122661',
+          SMOKE_SMS_TO: SMS_TO,
+          // Callbacks can reach it (the fake posts to loopback): smoke listens there and waits for the delivery.
+          PORT: String(port),
+          PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+        });
+        expect(run.stderr).toBe('');
+        expect(run.code).toBe(0);
+        const out = run.stdout;
+        expect(out).toMatch(/^Temporal: throwaway dev server at 127\.0\.0\.1:\d+/m);
+        expect(out).toMatch(
+          new RegExp(`^Service: http://127\\.0\\.0\\.1:${port}, Onetime Secret API v[12], Twilio live`, 'm'),
+        );
+        expect(out).toMatch(
+          /^Hand-off: POST \/v1\/shares → 202 shr_\S+ \(ticket SMOKE-\d{14}; value redacted, 24 chars;/m,
+        );
+        expect(out).toMatch(/^Hand-off: note: Onetime Secret created \(receipt [0-9a-z]{8}…/m);
+        expect(out).toMatch(
+          /^SMS: sent SM[0-9a-f]{6}… to \+1555…0001 at \S+ \(body redacted: it holds the link\); hand-off awaiting_view$/m,
+        );
+        expect(out).toMatch(
+          /^Hand-off: Twilio reports delivered \(a signed status callback reached PUBLIC_BASE_URL\)$/m,
+        );
+        expect(out).toMatch(/^Hand-off: POST \/v1\/shares\/shr_\S+\/burn → 200 burned$/m);
+        expect(out).toMatch(/^OTS: receipt [0-9a-z]{6}… of shr_\S+ says burned \(checked with the OTS client\)$/m);
+        expect(out).toMatch(/^Smoke test passed: OTS passed, hand-off passed, Deepgram skipped; 2 made, 2 burned\.$/m);
+        // Two secrets (the client part's and the hand-off's), both burned; one SMS, holding the hand-off's link.
+        expect(ots.emulator.secretCount()).toBe(2);
+        expect(liveSecrets(ots.emulator)).toBe(0);
+        const sms = twilio.fake.outbox();
+        expect(sms).toHaveLength(1);
+        const link = /https?:\/\/\S+\/secret\/[0-9a-z]+/.exec(sms[0]!.body)?.[0];
+        expect(link).toBeDefined();
+        expectNothingLeaked(run, [
+          ...wireSecrets(ots.wire),
+          ...keysOf(ots.emulator),
+          link!,
+          link!.split('/secret/')[1]!,
+        ]);
+      } finally {
+        await Promise.all([ots.close(), twilio.close()]);
+      }
+    },
+  );
+  it(
+    'on Ctrl-C while it waits for the delivery, burns the hand-off through the API and exits 130',
+    { timeout: HANDOFF_TIMEOUT_MS },
+    async () => {
+      const ots = await startOts();
+      // Slow status callbacks (queued, sent, delivered 5 s apart): the run is still waiting for the delivery report
+      // when the test presses Ctrl-C.
+      const twilio = await startTwilio(dir, { callbackDelayMs: 5_000 });
+      const port = await freePort();
+      try {
+        let sent = false;
+        // TEMPORAL_ADDRESS: the test run's dev server, where smoke's workers poll a task queue of their own
+        // (PAYLOAD_KEYS then comes from the environment, as for npm start).
+        const run = await runSmoke(
+          {
+            OTS_USERNAME: OTS_USER,
+            OTS_API_KEY: OTS_KEY,
+            OTS_BASE_URL: ots.baseUrl,
+            ...twilio.env,
+            TWILIO_FROM: '+15017122661',
+            SMOKE_SMS_TO: SMS_TO,
+            PORT: String(port),
+            PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
+            TEMPORAL_ADDRESS: inject('temporalAddress'),
+            PAYLOAD_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+          },
+          {
+            whenOutput: (text, interrupt) => {
+              if (!sent && /waiting up to 60 s for Twilio's status callbacks/.test(text)) {
+                sent = true;
+                setTimeout(interrupt, 300);
+              }
+            },
+          },
+        );
+        expect(run.code).toBe(130);
+        expect(run.stdout).toContain(`Temporal: ${inject('temporalAddress')} (TEMPORAL_ADDRESS), namespace default`);
+        expect(run.stderr).toMatch(/^SIGINT: stopping; burning what was made first/m);
+        // The workers outlive the Ctrl-C (smoke's Temporal runtime has no shutdown signals), so the API can burn it.
+        expect(run.stdout).toMatch(/^Cleanup: hand-off shr_\S+ burned through POST \/v1\/shares\/:id\/burn$/m);
+        expect(run.stderr).toMatch(
+          /Smoke test interrupted by SIGINT: OTS passed, hand-off interrupted, Deepgram skipped; 2 made, 2 burned\./,
+        );
+        expect(ots.emulator.secretCount()).toBe(2);
+        expect(liveSecrets(ots.emulator)).toBe(0);
+        const sms = twilio.fake.outbox();
+        expect(sms).toHaveLength(1);
+        const link = /https?:\/\/\S+\/secret\/[0-9a-z]+/.exec(sms[0]!.body)![0];
+        expectNothingLeaked(run, [...wireSecrets(ots.wire), ...keysOf(ots.emulator), link, link.split('/secret/')[1]!]);
+      } finally {
+        // The callbacks still due would go to a service that is gone.
+        await Promise.all([ots.close(), twilio.close({ drop: true })]);
+      }
+    },
+  );
 });
