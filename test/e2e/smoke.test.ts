@@ -145,7 +145,7 @@ function keysOf(emulator: OtsEmulator): string[] {
 }
 
 function liveSecrets(emulator: OtsEmulator): number {
-  return [...emulator.store.receipts.values()].filter((r) => r.state === 'new' || r.state === 'viewed').length;
+  return [...emulator.store.receipts.values()].filter((r) => r.state === 'new').length;
 }
 
 // ---- Twilio: the fake, reached by the child's twilio-node through HTTP_PROXY, TLS intercepted ----
