@@ -37,7 +37,7 @@ function banner(
   const lines = [
     '',
     'ots-handoff is running',
-    `  Onetime Secret : ${config.modes.ots}${config.modes.ots === 'sandbox' ? ` (emulator at ${svc.url}/sandbox/ots)` : ` (${config.OTS_BASE_URL ?? 'https://us.onetimesecret.com'})`}, API ${svc.ots.apiVersion ?? '?'}${config.OTS_API_VERSION === 'auto' ? ' (auto)' : ` (OTS_API_VERSION=${config.OTS_API_VERSION})`}`,
+    `  Onetime Secret : ${config.modes.ots}${config.modes.ots === 'sandbox' ? ` (emulator at ${svc.url}/sandbox/ots)` : ` (${svc.ots.baseUrl})`}, API ${svc.ots.apiVersion ?? '?'}${config.OTS_API_VERSION === 'auto' ? ' (auto)' : ` (OTS_API_VERSION=${config.OTS_API_VERSION})`}`,
     `  Twilio SMS     : ${config.modes.twilio}${config.modes.twilio === 'sandbox' ? ` (sent messages at ${svc.url}/sandbox/outbox)` : ''}`,
     `  Voice          : media streams ${svc.voice.mediaUrl}/<call token>, clips "${svc.voice.clips.id}", speech ${config.modes.deepgram === 'live' ? 'Deepgram' : svc.sandbox?.deepgramFake ? 'sandbox Deepgram fake' : 'off (DTMF only)'}${svc.sandbox?.simulatedCalls ? `; simulated calls at ${svc.url}/sandbox/calls` : ''}`,
     `  Agent API      : ${svc.url}/v1  (Authorization: Bearer ${token})`,

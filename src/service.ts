@@ -16,7 +16,7 @@ import { voiceTaskQueue } from '../workflows/queues.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { createNotesWebhook, noNotesWebhook, type NotesSink } from './notes.js';
-import { OtsClient, type OtsApiSelection } from './ots/client.js';
+import { OTS_DEFAULT_BASE_URL, OtsClient, type OtsApiSelection } from './ots/client.js';
 import { createReceiptBatcher } from './ots/receipt-batcher.js';
 import { createSandbox, type Sandbox, type SandboxKnobs, type SandboxSecrets } from './sandbox/index.js';
 import { setupVoice, type Voice } from './voice/setup.js';
@@ -78,8 +78,6 @@ export interface RunningService {
 export class StartupError extends Error {
   readonly code = 'STARTUP_FAILED';
 }
-
-export const OTS_DEFAULT_BASE_URL = 'https://us.onetimesecret.com';
 
 export async function startService(opts: ServiceOptions): Promise<RunningService> {
   const { config, log, sandboxSecrets: sb } = opts;
@@ -318,7 +316,7 @@ async function checkOtsAccount(ots: OtsClient, config: Config, undo: () => Promi
   } catch (err) {
     await undo();
     throw new StartupError(
-      `Onetime Secret at ${config.modes.ots === 'sandbox' ? ots.baseUrl : (config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL)} rejected OTS_USERNAME/OTS_API_KEY, is unreachable, or cannot speak OTS_API_VERSION=${config.OTS_API_VERSION}: ${(err as Error).message}`,
+      `Onetime Secret at ${ots.baseUrl} rejected OTS_USERNAME/OTS_API_KEY, is unreachable, or cannot speak OTS_API_VERSION=${config.OTS_API_VERSION}: ${(err as Error).message}`,
     );
   }
 }

@@ -5,7 +5,6 @@
 // back, delivered); POST /v1/shares/:id/burn; then Onetime Secret itself, through the OTS client, must say burned.
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { request } from 'undici';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/log.js';
@@ -23,6 +22,7 @@ import type { Interrupt, Ledger } from './ledger.js';
 import { burnWithClient, randomValue, SMOKE_TTL_SECONDS, StepFailed } from './ots-part.js';
 import { errorText, showKey, showPhone, showSid, type Output } from './output.js';
 import { smokeEnv, TWILIO_MAGIC_FROM, type Env, type Fillers } from './plan.js';
+import { installTemporalLogging } from '../../src/temporal/runtime-logging.js';
 
 const projectDir = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -66,7 +66,9 @@ export async function runHandoffPart(ctx: HandoffPartContext): Promise<void> {
   const { out, interrupt } = ctx;
   const config = serviceConfig(ctx, await chooseListener(ctx.env));
   const log = capturingLogger(ctx.logs);
-  installRuntime(ctx.logs);
+  // Without shutdown signals: on SIGINT the runtime would stop every worker at once, and a hand-off without a worker
+  // cannot be burned through the API. Smoke burns first and stops the workers after.
+  installTemporalLogging(log, 'WARN', { shutdownSignals: [] });
 
   const temporalAddress = await interrupt.guard(startTemporal(ctx, config, log));
   out.say('Service: starting in this process with the live credentials (the workflows are bundled first) …');
@@ -354,25 +356,6 @@ async function startTemporal(ctx: HandoffPartContext, config: Config, log: Logge
     await connection.close();
   }
   return address;
-}
-
-/**
- * Temporal's worker runtime, as src/temporal/runtime-logging.ts installs it for the service but without its default
- * shutdown signals: on SIGINT the runtime would stop every worker at once (RuntimeOptions.shutdownSignals), and a
- * hand-off without a worker cannot be burned through the API. Smoke burns first and stops the workers after.
- * Its warnings and errors join the service's for the failure report (message and error text only).
- */
-function installRuntime(lines: string[]): void {
-  if (Runtime._instance !== undefined) return;
-  Runtime.install({
-    shutdownSignals: [],
-    logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
-      const error = (meta as { error?: unknown } | undefined)?.error;
-      const err = error instanceof Error ? { message: error.message } : undefined;
-      if (lines.length < 200)
-        lines.push(JSON.stringify({ level: level === 'ERROR' ? 50 : 40, component: 'temporal', msg: message, err }));
-    }),
-  });
 }
 
 /** The service's pino logger, keeping only warnings and errors (as JSON lines) for the failure report. */

@@ -79,14 +79,9 @@ async function main(argv: string[], env: Env): Promise<number> {
     names(GROUPS.filter((g) => gs.includes(g.name) && !set(g.name)).flatMap((g) => g.required));
 
   // Modules are loaded only for the parts that run (the service's whole graph takes seconds to load): the skip path
-  // stays quick, and the OTS part needs src/service.ts only for its default base URL.
+  // stays quick.
   const { makeOtsClient } = await import('./ots-part.js');
-  const ots = set('ots')
-    ? makeOtsClient(
-        plan.config,
-        plan.config.OTS_BASE_URL ?? (await import('../../src/service.js')).OTS_DEFAULT_BASE_URL,
-      )
-    : undefined;
+  const ots = set('ots') ? makeOtsClient(plan.config) : undefined;
 
   const run = async (part: PartName, body: () => Promise<void>) => {
     if (interrupt.signal) return void results.push({ part, outcome: 'skipped', why: `${interrupt.signal} before it` });

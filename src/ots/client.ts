@@ -91,6 +91,9 @@ type Json = Record<string, unknown>;
 /** A request body: v1 sends a form, v2 JSON. */
 type Body = { form: Form } | { json: Json };
 
+/** Where a live account is unless OTS_BASE_URL says otherwise: the US region (regions do not share accounts). */
+export const OTS_DEFAULT_BASE_URL = 'https://us.onetimesecret.com';
+
 const USER_AGENT = 'ots-handoff/0.1';
 const DEFAULT_TIMEOUT_MS = 10_000;
 

@@ -5,10 +5,20 @@ import type { Logger } from 'pino';
 
 const LEVELS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
-export function installTemporalLogging(log: Logger, level: LogLevel = 'WARN'): void {
+/**
+ * `shutdownSignals`: what makes the runtime stop every worker at once (Temporal's default: SIGINT, SIGTERM, SIGQUIT,
+ * SIGUSR2). `npm run smoke` passes none: after a Ctrl-C it still burns its hand-off through the API, which needs the
+ * workers running, and stops them itself.
+ */
+export function installTemporalLogging(
+  log: Logger,
+  level: LogLevel = 'WARN',
+  opts: { shutdownSignals?: NodeJS.Signals[] } = {},
+): void {
   if (Runtime._instance !== undefined) return;
   const temporalLog = log.child({ component: 'temporal' });
   Runtime.install({
+    ...(opts.shutdownSignals ? { shutdownSignals: opts.shutdownSignals } : {}),
     logger: new DefaultLogger(level, ({ level: l, message, meta }) => {
       const { error, ...rest } = (meta ?? {}) as { error?: unknown } & Record<string, unknown>;
       const err = error instanceof Error ? { type: error.name, message: error.message } : error;

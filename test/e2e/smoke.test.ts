@@ -133,9 +133,15 @@ function wireSecrets(wire: string[]): string[] {
     for (const k of text.match(/\b[0-9a-z]{20,}\b/g) ?? []) found.add(k);
   }
   // What the output may carry for its own reasons: URLs (shortened keys are checked by the key tokens), field and
-  // state names, the account's address, numbers and dates.
+  // state names, the account's address, numbers and dates, and v2's short ids (`shortid`, `secret_shortid`: a key's
+  // first 8 characters, which the server hands out as a non-capability, lib/onetime/models/receipt/features/
+  // safe_dump_fields.rb, and which the hand-off's notes name by design).
   const harmless = (t: string) =>
-    /^https?:/.test(t) || /^[a-z_]{1,20}$/.test(t) || t.includes('@') || /^[\d.:TZ+-]+$/.test(t);
+    /^https?:/.test(t) ||
+    /^[a-z_]{1,20}$/.test(t) ||
+    t.includes('@') ||
+    /^[\d.:TZ+-]+$/.test(t) ||
+    /^[0-9a-z]{8}$/.test(t);
   return [...found].filter((t) => !harmless(t));
 }
 
