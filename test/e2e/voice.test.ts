@@ -15,6 +15,7 @@ import { freePort } from '../../src/temporal/ports.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { shortClipSetDir, until } from '../helpers/voice.js';
 import type { SimulatedCallSnapshot } from '../../src/sandbox/index.js';
+import { wrongPassphrase } from '../helpers/ots-version.js';
 
 interface Scan {
   secrets: string[];
@@ -149,7 +150,7 @@ describe('live-call passphrase with the committed clips', () => {
     expect(svc.twilioFake!.outbox().filter((m) => m.to === to)).toHaveLength(1);
     await expect(
       svc.openLink(link, '000000000000' === passphrase ? '111111111111' : '000000000000'),
-    ).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+    ).rejects.toMatchObject(wrongPassphrase(svc.ots.apiVersion));
     expect((await svc.openLink(link, heard.wroteDown)).value).toBe(secret);
     await svc.waitForState(shareId, 'viewed');
 
@@ -327,7 +328,9 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
     expect(heard).not.toContain('prompt-goodbye');
     const s = await svc.status(shareId);
     expect(s.passphrase.deliveredAt).toBeUndefined();
-    await expect(svc.openLink(svc.linkSentTo(to), '123456789012')).rejects.toMatchObject({ code: 'OTS_NOT_FOUND' });
+    await expect(svc.openLink(svc.linkSentTo(to), '123456789012')).rejects.toMatchObject(
+      wrongPassphrase(svc.ots.apiVersion),
+    );
     scanned = { secrets: [secret, await svc.passphraseOf(shareId)], shareIds: [shareId] };
   }, 90_000);
 

@@ -13,6 +13,7 @@ import { tokenId } from '../../src/http/auth.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 
 import { startTestService, type TestService } from '../helpers/service.js';
+import { burnPath } from '../helpers/ots-version.js';
 
 /** The agent API's deadline for Temporal in this file. */
 const DEADLINE_MS = 3_000;
@@ -156,7 +157,7 @@ describe('POST /v1/shares/:id/burn is bounded', () => {
     // OTS burns at once but holds its answer for 3 s past the deadline.
     svc.otsEmulator!.injectFault({
       method: 'POST',
-      path: `/api/v1/private/${receipt.key}/burn`,
+      path: burnPath(receipt.key, svc.ots.apiVersion),
       stall: { ms: DEADLINE_MS + 3_000 },
     });
 

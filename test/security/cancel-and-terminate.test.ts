@@ -19,6 +19,7 @@ import { shareWorkflowId } from '../../workflows/ids.js';
 import { burnMaterialQuery } from '../../workflows/messages.js';
 import type { ShareStatus } from '../../workflows/types.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { authRefusal, burnPath } from '../helpers/ots-version.js';
 
 let svc: TestService;
 const fresh = () => ({
@@ -117,7 +118,7 @@ describe('cancelled in Temporal', () => {
   it('while the create is in flight and its answer is lost: the create is let finish and found again, then burned; nothing is sent', async () => {
     const before = emu().secretCount();
     // OTS makes the secret but holds the answer back; the client gives up after 2 s.
-    emu().injectFault({ method: 'POST', path: '/api/v1/share', stall: {} });
+    emu().injectFault({ method: 'POST', op: 'create', stall: {} });
     const s = await share();
     for (const deadline = Date.now() + 15_000; emu().secretCount() === before;) {
       if (Date.now() > deadline) throw new Error('the create never reached OTS');
@@ -167,13 +168,7 @@ describe('cancelled in Temporal', () => {
     const link = svc.linkSentTo(s.to);
     scanned.links.push(link);
     const { key } = await receiptOf(s.shareId);
-    emu().injectFault({
-      method: 'POST',
-      path: `/api/v1/private/${key}/burn`,
-      status: 404,
-      headers: { 'X-OTS-Intended-Status': '401' },
-      body: { message: 'Not authorized' },
-    });
+    emu().injectFault({ method: 'POST', path: burnPath(key, svc.ots.apiVersion), ...authRefusal(svc.ots.apiVersion) });
 
     await handle(s.shareId).cancel();
     expect(await closed(s.shareId)).toBe('CANCELLED');
@@ -294,7 +289,7 @@ describe('terminated or timed out in Temporal', () => {
   });
 
   it('terminated before a secret was recorded: the status says so, and a burn answers 409 with nothing to burn', async () => {
-    emu().injectFault({ method: 'POST', path: '/api/v1/share', stall: {} });
+    emu().injectFault({ method: 'POST', op: 'create', stall: {} });
     const before = emu().secretCount();
     const s = await share();
     for (const deadline = Date.now() + 15_000; emu().secretCount() === before;) {

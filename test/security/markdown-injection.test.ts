@@ -56,7 +56,7 @@ describe('Markdown injection into Temporal UI', () => {
     // Onetime Secret asks for an hour's wait: the hand-off pauses for a technician at once.
     svc.otsEmulator!.injectFault({
       method: 'POST',
-      path: '/api/v1/share',
+      op: 'create',
       status: 429,
       headers: { 'Retry-After': '3600' },
       body: 'Too Many Requests',

@@ -25,7 +25,7 @@ import { createSealer, handoffContext } from '../../src/seal.js';
 import { SmsRateLimitedError } from '../../src/twilio/sms.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import type { CreatedSecret } from '../../workflows/types.js';
-import { OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
+import { authRefusal, OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
 
 describe('fingerprintTtl', () => {
   it('is fixed per share id, never above the TTL asked for, within 1 % (at most 15 min) of it, never below 60 s', () => {
@@ -327,12 +327,7 @@ describe('createSecret across attempts', () => {
       method: 'POST',
       path: createPath(),
       times: 1,
-      ...(ots.apiVersion === 'v1'
-        ? { status: 404, headers: { 'X-OTS-Intended-Status': '401' }, body: { message: 'Not authorized' } }
-        : {
-            status: 401,
-            body: { error: 'Authentication Required', message: '[CREDENTIALS_INVALID] Invalid credentials' },
-          }),
+      ...authRefusal(ots.apiVersion),
     });
     const env = new MockActivityEnvironment(
       {
