@@ -158,10 +158,12 @@ async function recoverCreated(
   if (protectedSecret !== undefined && protectedSecret !== (passphrase !== undefined)) return undefined;
   const secretKey = receipt.secretKey ?? listed.secretKey;
   if (!secretKey) {
-    // No key anywhere (no server known to us answers so): the link cannot be rebuilt, so a new one is made. With a
-    // passphrase, the old one is burned first with it, which a stranger's secret would refuse; without one, a burn
-    // could destroy a stranger's secret, so it is left to expire undelivered.
-    if (passphrase !== undefined) await ots.burn(listed.metadataKey, passphrase).catch(() => undefined);
+    // No key anywhere (no server known to us answers so): the link cannot be rebuilt, so a new one is made. When the
+    // server says the old one is passphrase-protected, as ours is, it is burned first with our passphrase, which a
+    // stranger's would refuse. Otherwise a burn could destroy a stranger's secret (OTS burns one without a passphrase
+    // whatever passphrase is sent: burn_secret.rb), so it is left to expire undelivered.
+    if (passphrase !== undefined && protectedSecret === true)
+      await ots.burn(listed.metadataKey, passphrase).catch(() => undefined);
     return undefined;
   }
   return toCreated(deps, binding, { ...receipt, secretKey }, passphrase, true);

@@ -102,11 +102,12 @@ export const shortKey = (key: string): string => (key.length > 6 ? `${key.slice(
 
 /**
  * A server message with every key-like token (20+ base36 characters: OTS keys are 62, legacy ones about 31)
- * shortened: v2 puts the key in some messages ("identifier: <key>", apps/api/v2/logic/secrets/show_receipt.rb), and a
- * key is a capability that must not reach a log line or a ticket note.
+ * shortened, then cut to 300 characters: v2 puts the key in some messages ("identifier: <key>",
+ * apps/api/v2/logic/secrets/show_receipt.rb), a proxy may echo the path, and a key is a capability that must not
+ * reach a log line or a ticket note.
  */
 function withoutKeys(message: string): string {
-  return message.replace(/\b[0-9a-z]{20,}\b/g, (k) => shortKey(k));
+  return message.replace(/(?<![0-9a-z])[0-9a-z]{20,}(?![0-9a-z])/g, (k) => shortKey(k)).slice(0, 300);
 }
 
 /** The fields of a JSON body that are set (an empty string is sent as it is: v2 reads a present key as given). */
@@ -188,9 +189,17 @@ export class OtsClient {
         { status: refused.err.status, request: refused.err.request, serverMessage: refused.err.serverMessage },
       );
     }
-    // v1 says whether credentials v2 refused are wrong (then its OtsAuthError stands) or only closed to v2.
     if (this.apiChoice === 'v2') throw refused.err;
-    if (this.#authorization) await this.#v1Authcheck();
+    // v1 says whether credentials v2 refused are wrong (then its OtsAuthError stands) or only closed to v2. A server
+    // without v1 either (v1 is frozen upstream) says nothing about them: then v2's refusal is the answer.
+    if (this.#authorization) {
+      try {
+        await this.#v1Authcheck();
+      } catch (err) {
+        if (refused.why !== 'route' && err instanceof OtsProtocolError) throw refused.err;
+        throw err;
+      }
+    }
     const reason = {
       entitlement: 'API v2 refused the account for the api_access entitlement, so API v1 is used',
       route: 'the server has no API v2 (an older install), so API v1 is used',
@@ -199,7 +208,11 @@ export class OtsClient {
     return { version: 'v1', reason };
   }
 
-  /** Undefined when v2 may be used; else why not. Failures that say nothing about v2 (outages) are thrown. */
+  /**
+   * Undefined when v2 may be used; else why not: the plan lacks api_access (403 EntitlementRequired naming it), no
+   * v2 routes (404), or v2 refused the credentials (401). Anything else says nothing about v2 and is thrown: an
+   * outage, a proxy's 403 page, the server failing to load the account's entitlements.
+   */
   async #v2Refusal(): Promise<{ why: 'entitlement' | 'route' | 'credentials'; err: OtsError } | undefined> {
     try {
       if (this.#authorization) {
@@ -209,7 +222,8 @@ export class OtsClient {
       }
       return undefined;
     } catch (err) {
-      if (err instanceof OtsAuthError && err.status === 403) return { why: 'entitlement', err };
+      if (err instanceof OtsAuthError && err.status === 403 && err.entitlement === 'api_access')
+        return { why: 'entitlement', err };
       if (err instanceof OtsProtocolError && err.status === 404) return { why: 'route', err };
       if (err instanceof OtsAuthError && err.status === 401) return { why: 'credentials', err };
       throw err;
@@ -518,7 +532,7 @@ export class OtsClient {
       status: statusCode === 404 && intended ? intended : statusCode,
       intended,
       where,
-      serverMessage: wire.message?.slice(0, 300),
+      serverMessage: wire.message,
       routeError: wire.error,
       retryAfterMs: parseRetryAfter(headers['retry-after']),
       // "Not Found" as a message is v1 refusing a key shorter than 20 chars: no such secret either.
@@ -553,12 +567,18 @@ export class OtsClient {
       statusCode,
       status: statusCode,
       where,
-      serverMessage: said?.slice(0, 300),
+      serverMessage: said,
       routeError: wire.error_type === 'NotFound' ? wire.error : undefined,
       retryAfterMs,
       missing: statusCode === 404 && wire.error_type === 'RecordNotFound',
       field: wire.field ?? undefined,
-      entitlement: wire.error_type === 'EntitlementRequired' ? (wire.entitlement ?? 'an') : undefined,
+      // "Unable to verify entitlements (organization context unavailable)" is a fault on the server's side
+      // (lib/onetime/logic/base.rb, require_entitlement!), not a plan without the entitlement.
+      entitlement:
+        wire.error_type === 'EntitlementRequired' && wire.error_key !== 'api.entitlements.errors.context_unavailable'
+          ? (wire.entitlement ?? undefined)
+          : undefined,
+      forbidden: wire.error_type === 'Forbidden',
     });
   }
 
@@ -579,9 +599,12 @@ export class OtsClient {
     field?: string;
     /** v2's 403 for a plan without this entitlement. */
     entitlement?: string;
+    /** v2's 403 Forbidden: the account may not do what was asked (e.g. use that share domain). */
+    forbidden?: boolean;
   }): OtsError {
     const { statusCode, status, intended, where, retryAfterMs } = r;
     const serverMessage = r.serverMessage && withoutKeys(r.serverMessage);
+    const routeError = r.routeError && withoutKeys(r.routeError).slice(0, 100);
     const said = serverMessage ? `: "${serverMessage}"` : '';
     const http =
       intended && intended !== statusCode ? `HTTP ${statusCode}, intended ${intended}` : `HTTP ${statusCode}`;
@@ -599,16 +622,23 @@ export class OtsClient {
     }
 
     if (r.entitlement) {
-      // api_access gates the whole v2 API; extended_default_expiration a TTL over the free plan's 14 days, which v2
-      // refuses where v1 would clamp (apps/api/v2/logic/secrets/base_secret_action.rb, process_ttl).
+      // api_access gates the whole v2 API (the version is chosen at start-up: a plan that lost it since needs a
+      // restart to fall back); extended_default_expiration a TTL over the free plan's 14 days, which v2 refuses where
+      // v1 would clamp (apps/api/v2/logic/secrets/base_secret_action.rb, process_ttl).
       const fix =
         r.entitlement === 'api_access'
-          ? 'use API v1 (OTS_API_VERSION=auto or v1) or a plan with API access'
+          ? 'restart the service with OTS_API_VERSION=auto (the default) or v1 to use API v1, or use a plan with API access'
           : r.entitlement === 'extended_default_expiration'
             ? 'ask for a TTL of at most 14 days, or upgrade the plan'
             : 'upgrade the plan or use API v1';
       return new OtsAuthError(
         `Onetime Secret refused ${where} (${http})${said}: the account's plan lacks the ${r.entitlement} entitlement; ${fix}`,
+        { ...details, entitlement: r.entitlement },
+      );
+    }
+    if (r.forbidden) {
+      return new OtsBadRequestError(
+        `Onetime Secret refused ${where} (${http})${said}: the account may not do this; sending it again unchanged will fail the same way`,
         details,
       );
     }
@@ -643,7 +673,7 @@ export class OtsClient {
         );
       }
       return new OtsProtocolError(
-        `Onetime Secret has no route ${where} (${http}${r.routeError ? `: "${r.routeError.slice(0, 100)}"` : ''}): the base URL ${this.baseUrl} looks wrong; use the server root, e.g. https://us.onetimesecret.com`,
+        `Onetime Secret has no route ${where} (${http}${routeError ? `: "${routeError}"` : ''}): the base URL ${this.baseUrl} looks wrong; use the server root, e.g. https://us.onetimesecret.com`,
         details,
       );
     }

@@ -12,17 +12,21 @@ export interface OtsErrorDetails extends ServiceErrorDetails {
   request?: string;
   /** The server's own `message`, when it sent one. */
   serverMessage?: string;
+  /** v2's 403 EntitlementRequired: the entitlement the account's plan lacks (e.g. api_access). */
+  entitlement?: string;
 }
 
 export abstract class OtsError extends ServiceError {
   abstract override readonly code: OtsErrorCode;
   readonly request: string | undefined;
   readonly serverMessage: string | undefined;
+  readonly entitlement: string | undefined;
 
   constructor(message: string, details: OtsErrorDetails = {}) {
     super(message, details);
     this.request = details.request;
     this.serverMessage = details.serverMessage;
+    this.entitlement = details.entitlement;
   }
 }
 
@@ -62,7 +66,7 @@ export class OtsUnavailableError extends OtsError {
 }
 
 /**
- * The answer is not what OTS v1 sends: bad JSON, a body that fails the schema, or no such route (wrong base URL).
+ * The answer is not what OTS sends: bad JSON, a body that fails the schema, or no such route (wrong base URL).
  * Not `refused`: a 2xx whose body was cut may still have done what was asked.
  */
 export class OtsProtocolError extends OtsError {

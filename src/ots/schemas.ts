@@ -237,6 +237,7 @@ export const v2ErrorWireSchema = z
     error_type: z.string().nullish(),
     field: z.string().nullish(),
     entitlement: z.string().nullish(),
+    error_key: z.string().nullish(),
     retry_after: seconds.nullish(),
     message: z.string().optional(),
   })

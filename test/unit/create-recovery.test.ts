@@ -580,6 +580,17 @@ describe('recovering a secret whose share key only the recent list carries (API 
     expect(calls).toEqual(['recent', 'receipt', 'burn:open sesame 42', 'share']);
   });
 
+  it('with no key anywhere and nothing saying the old one has a passphrase, nothing is burned', async () => {
+    // OTS burns a secret without a passphrase whatever passphrase is sent: a stranger's could not refuse ours.
+    const { ots, calls } = stub(
+      { passphraseRequired: undefined },
+      { secretKey: undefined, passphraseRequired: undefined },
+    );
+    const { result } = await retry(ots, 'open sesame 42');
+    expect(result.recovered).toBeUndefined();
+    expect(calls).toEqual(['recent', 'receipt', 'share']);
+  });
+
   it("with no key anywhere and no passphrase, nothing is burned (it could be a stranger's): a new one is made", async () => {
     const { ots, calls } = stub({ passphraseRequired: false }, { secretKey: undefined, passphraseRequired: false });
     const { result } = await retry(ots);

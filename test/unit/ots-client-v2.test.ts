@@ -343,6 +343,30 @@ describe('OtsClient: v2 answers the fixtures do not cover', () => {
     expect(r).toMatchObject({ ttl: 3600, created: Math.floor(w.created), passphraseRequired: true });
   });
 
+  it('a key echoed in a route error or glued to other text never reaches a message whole', async () => {
+    const key = 'k1'.repeat(31);
+    nock(BASE)
+      .get(`/api/v2/receipt/${key}`)
+      .reply(404, { error: `No route /api/v2/receipt/${key}`, error_type: 'NotFound' });
+    const e = await failure(client().receipt(key), OtsProtocolError);
+    expect(e.message).toContain(`${key.slice(0, 6)}…`);
+    nock(BASE)
+      .get(`/api/v2/receipt/${key}`)
+      .reply(404, { error: `key_${key}`, error_type: 'RecordNotFound' });
+    expect((await failure(client().receipt(key), OtsNotFoundError)).serverMessage).toBe(`key_${key.slice(0, 6)}…`);
+  });
+
+  it('a 403 Forbidden (a share domain the account may not use) is OTS_BAD_REQUEST, not a credentials problem', async () => {
+    nock(BASE)
+      .post('/api/v2/secret/conceal')
+      .reply(403, { error: 'You do not have permission to use domain: x.example.com', error_type: 'Forbidden' });
+    const e = await failure(
+      client().share({ secret: VALUE, ttl: 3600, shareDomain: 'x.example.com' }),
+      OtsBadRequestError,
+    );
+    expect(e.message).not.toMatch(/OTS_USERNAME/);
+  });
+
   it('burn with success: false (a concurrent reveal won) is OTS_NOT_FOUND', async () => {
     const b = body('v2_burn_ok');
     nock(BASE)
@@ -356,6 +380,12 @@ describe('choosing the API version', () => {
   const [username, apiKey] = credentials(fixtureV2('v2_recent_ok').request.headers.Authorization!);
   const account = (apiVersion: OtsApiChoice = 'auto') => new OtsClient({ baseUrl: BASE, username, apiKey, apiVersion });
   const v1Authcheck = () => replayV1('authcheck_ok');
+  const replayV1Route404 = () => {
+    const f = fixtureV1('unknown_route');
+    return nock(BASE)
+      .get('/api/v1/authcheck')
+      .reply(f.response.status, f.response.body as nock.Body, f.response.headers);
+  };
   /** The v1 authcheck fixture's answer, for this test's account. */
   function replayV1(name: string) {
     const f = fixtureV1(name);
@@ -397,6 +427,40 @@ describe('choosing the API version', () => {
       .reply(f.response.status, f.response.body as nock.Body, f.response.headers);
     const c = account();
     await failure(c.detectApiVersion(), OtsAuthError);
+    expect(c.apiVersion).toBeUndefined();
+  });
+
+  it('auto: v1 when v2 refuses the credentials and v1 accepts them', async () => {
+    replay(fixtureV2('v2_recent_bad_credentials'));
+    v1Authcheck();
+    expect(await account().detectApiVersion()).toMatchObject({
+      version: 'v1',
+      reason: expect.stringMatching(/API v2 refused the credentials and API v1 accepted them/),
+    });
+  });
+
+  it("auto: v2 refusing the credentials on a server without v1 is v2's refusal, not a wrong base URL", async () => {
+    replay(fixtureV2('v2_recent_bad_credentials'));
+    replayV1Route404();
+    const e = await failure(account().detectApiVersion(), OtsAuthError);
+    expect(e.status).toBe(401);
+    expect(e.message).toMatch(/GET \/api\/v2\/receipt\/recent[\s\S]*check OTS_USERNAME/);
+  });
+
+  it('auto: a 403 that is not the api_access entitlement (a proxy page, entitlements unavailable) is thrown, not taken for v1', async () => {
+    nock(BASE)
+      .get('/api/v2/receipt/recent')
+      .reply(403, '<html>Forbidden by WAF</html>', { 'content-type': 'text/html' });
+    await failure(account().detectApiVersion(), OtsAuthError);
+    nock(BASE).get('/api/v2/receipt/recent').reply(403, {
+      error: 'Unable to verify entitlements (organization context unavailable)',
+      error_type: 'EntitlementRequired',
+      entitlement: 'api_access',
+      error_key: 'api.entitlements.errors.context_unavailable',
+    });
+    const c = account();
+    const e = await failure(c.detectApiVersion(), OtsAuthError);
+    expect(e.entitlement).toBeUndefined();
     expect(c.apiVersion).toBeUndefined();
   });
 
