@@ -118,16 +118,6 @@ function printable(s: string): string {
   return s.slice(0, 100).replace(/[^\x20-\x7e]/g, '?');
 }
 
-/** One signature against one URL, with the auth token (HMAC_SHA1) alone. */
-export function isValidTwilioSignature(
-  authToken: string,
-  signature: string | undefined,
-  url: string,
-  params: Record<string, unknown>,
-): boolean {
-  return checkTwilioSignature({ authToken }, url, params, { signature }).ok;
-}
-
 /** The first value of a header Node may give as a list. */
 function one(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
@@ -148,16 +138,6 @@ export function checkTwilioUpgrade(signing: TwilioSigning, url: string, headers:
       settings: one(headers[SIGNATURE_SETTINGS_HEADER.toLowerCase()]),
     },
   );
-}
-
-/** checkTwilioUpgrade as a yes or no. */
-export function validateTwilioUpgrade(
-  authToken: string,
-  url: string,
-  headers: IncomingHttpHeaders,
-  sharedKeys?: readonly TwilioWebhookKey[],
-): boolean {
-  return checkTwilioUpgrade({ authToken, sharedKeys }, url, headers).ok;
 }
 
 /**

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
-import { isValidTwilioSignature } from '../../src/twilio/signature.js';
+import { checkTwilioSignature } from '../../src/twilio/signature.js';
 import { expectedTwilioSignature } from '../../src/twilio/signature.js';
 import { callQuery } from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
@@ -252,12 +252,9 @@ describe('live-call passphrase: repeats, letters and hang-ups (short clips)', ()
         const url = `http://127.0.0.1:${(agent.address() as AddressInfo).port}${req.url}`;
         received.push({
           url,
-          valid: isValidTwilioSignature(
-            svc.sandboxSecrets.twilioAuthToken,
-            req.headers['x-twilio-signature'] as string,
-            url,
-            params,
-          ),
+          valid: checkTwilioSignature({ authToken: svc.sandboxSecrets.twilioAuthToken }, url, params, {
+            signature: req.headers['x-twilio-signature'] as string,
+          }).ok,
           callSid: params.CallSid ?? null,
         });
         res.writeHead(200, { 'content-type': 'text/xml' }).end('<Response><Say>Back with the agent.</Say></Response>');

@@ -1,5 +1,5 @@
 // The simulated Twilio caller against a test-local service stand-in on 127.0.0.1 (express + ws): signed webhook,
-// TwiML from twilio-node's builder, signed upgrade checked with validateTwilioUpgrade, a composed reading played with
+// TwiML from twilio-node's builder, signed upgrade checked with checkTwilioUpgrade, a composed reading played with
 // marks. Short synthetic clips keep each call to a second or two of real-time audio.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -17,7 +17,7 @@ import {
   type SimulatedCall,
   type SimulatedCallOptions,
 } from '../../src/sandbox/index.js';
-import { twilioSignatureMiddleware, validateTwilioUpgrade } from '../../src/twilio/signature.js';
+import { checkTwilioUpgrade, twilioSignatureMiddleware } from '../../src/twilio/signature.js';
 import { clipSetOf } from '../../src/voice/clips.js';
 import { composeReading, PAUSE, readingText } from '../../src/voice/compose.js';
 import { silenceFrames } from '../../src/voice/mulaw.js';
@@ -174,7 +174,8 @@ beforeAll(async () => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const accepted = req.url === '/twilio/media' && validateTwilioUpgrade(AUTH_TOKEN, STREAM_URL, req.headers);
+    const accepted =
+      req.url === '/twilio/media' && checkTwilioUpgrade({ authToken: AUTH_TOKEN }, STREAM_URL, req.headers).ok;
     upgrades.push({ url: req.url ?? '', accepted });
     if (!accepted) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n');

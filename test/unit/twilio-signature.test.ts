@@ -10,12 +10,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTwilioFake } from '../../src/sandbox/index.js';
 import { createSmsSender } from '../../src/twilio/sms.js';
-import {
-  checkTwilioUpgrade,
-  expectedTwilioSignature,
-  twilioSignatureMiddleware,
-  validateTwilioUpgrade,
-} from '../../src/twilio/signature.js';
+import { checkTwilioUpgrade, expectedTwilioSignature, twilioSignatureMiddleware } from '../../src/twilio/signature.js';
 import type { TwilioWebhookKey } from '../../src/twilio/webhook-keys.js';
 
 const ACCOUNT_SID = `AC${'c3'.repeat(16)}`;
@@ -388,16 +383,20 @@ describe('shared-key signing (Twilio Webhook Rules)', () => {
   });
 });
 
-describe('validateTwilioUpgrade', () => {
+describe('checkTwilioUpgrade with the auth token', () => {
   it('accepts the GET signature over the wss:// URL, with no params, and nothing else', () => {
     const url = 'wss://127.0.0.1:8443/twilio/media';
     const sig = expectedTwilioSignature(AUTH_TOKEN, url, {});
-    expect(validateTwilioUpgrade(AUTH_TOKEN, url, { 'x-twilio-signature': sig })).toBe(true);
+    expect(checkTwilioUpgrade({ authToken: AUTH_TOKEN }, url, { 'x-twilio-signature': sig }).ok).toBe(true);
     expect(
-      validateTwilioUpgrade(AUTH_TOKEN, 'https://127.0.0.1:8443/twilio/media', { 'x-twilio-signature': sig }),
+      checkTwilioUpgrade({ authToken: AUTH_TOKEN }, 'https://127.0.0.1:8443/twilio/media', {
+        'x-twilio-signature': sig,
+      }).ok,
     ).toBe(false);
-    expect(validateTwilioUpgrade('ffffffffffffffffffffffffffffffff', url, { 'x-twilio-signature': sig })).toBe(false);
-    expect(validateTwilioUpgrade(AUTH_TOKEN, url, {})).toBe(false);
+    expect(
+      checkTwilioUpgrade({ authToken: 'ffffffffffffffffffffffffffffffff' }, url, { 'x-twilio-signature': sig }).ok,
+    ).toBe(false);
+    expect(checkTwilioUpgrade({ authToken: AUTH_TOKEN }, url, {}).ok).toBe(false);
   });
 
   it('accepts a SharedKey signature over the wss:// URL when the settings header names a key we hold', () => {
@@ -409,27 +408,24 @@ describe('validateTwilioUpgrade', () => {
       ok: true,
       keyId: NEW_KEY.id,
     });
-    expect(validateTwilioUpgrade(AUTH_TOKEN, url, headers, keys)).toBe(true);
+    expect(checkTwilioUpgrade({ authToken: AUTH_TOKEN, sharedKeys: keys }, url, headers).ok).toBe(true);
     // Not without the key, not over https://, not with the header dropped, not under another key's id.
     expect(checkTwilioUpgrade({ authToken: AUTH_TOKEN, sharedKeys: [OLD_KEY] }, url, headers)).toEqual({
       ok: false,
       reason: 'shared key not in TWILIO_WEBHOOK_KEYS',
       keyId: NEW_KEY.id,
     });
-    expect(validateTwilioUpgrade(AUTH_TOKEN, url.replace('wss:', 'https:'), headers, keys)).toBe(false);
-    expect(validateTwilioUpgrade(AUTH_TOKEN, url, { 'x-twilio-signature': sha256 }, keys)).toBe(false);
     expect(
-      validateTwilioUpgrade(
-        AUTH_TOKEN,
-        url,
-        { ...headers, 'x-twilio-webhooks-signature-settings': settings(OLD_KEY) },
-        keys,
-      ),
+      checkTwilioUpgrade({ authToken: AUTH_TOKEN, sharedKeys: keys }, url.replace('wss:', 'https:'), headers).ok,
     ).toBe(false);
+    const ok = (h: Record<string, string>, sharedKeys?: typeof keys) =>
+      checkTwilioUpgrade({ authToken: AUTH_TOKEN, sharedKeys }, url, h).ok;
+    expect(ok({ 'x-twilio-signature': sha256 }, keys)).toBe(false);
+    expect(ok({ ...headers, 'x-twilio-webhooks-signature-settings': settings(OLD_KEY) }, keys)).toBe(false);
     // The auth token signature still opens it, keys configured or not.
     const sha1 = { 'x-twilio-signature': twilioHmac('sha1', AUTH_TOKEN, url, {}) };
-    expect(validateTwilioUpgrade(AUTH_TOKEN, url, sha1, keys)).toBe(true);
-    expect(validateTwilioUpgrade(AUTH_TOKEN, url, sha1)).toBe(true);
+    expect(ok(sha1, keys)).toBe(true);
+    expect(ok(sha1)).toBe(true);
   });
 });
 

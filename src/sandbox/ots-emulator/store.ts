@@ -72,6 +72,8 @@ export interface SentMail {
 }
 
 /** passphrase_rate_limiter.rb: per secret+IP tier and per-secret global backstop. */
+/** Recent lists cover the last 30 days (v1 show_receipt_list.rb, v2 list_receipts.rb). */
+export const RECENT_WINDOW_S = 30 * 86_400;
 export const PASSPHRASE_MAX_ATTEMPTS_PER_IP = 5;
 export const PASSPHRASE_MAX_ATTEMPTS = 20;
 export const PASSPHRASE_ATTEMPT_WINDOW_S = 600;

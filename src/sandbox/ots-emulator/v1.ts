@@ -6,12 +6,11 @@ import type { Request, Response, Router } from 'express';
 import { type Ctx, GENERATED_VALUE_DISPLAY_S, sameSecret } from './context.js';
 import { CreateError, createSecret, type Caller } from './create.js';
 import { rbToS, sanitizeIdentifier } from './params.js';
-import { passphraseMatches, redisTtl, storedSecretId, type StoredReceipt } from './store.js';
+import { passphraseMatches, RECENT_WINDOW_S, redisTtl, storedSecretId, type StoredReceipt } from './store.js';
 
 const JSON_UTF8 = 'application/json; charset=utf-8'; // base.rb#json
 const INTENDED = 'X-OTS-Intended-Status';
 const RECEIPT_PREFIXES = ['/api/v1/private', '/api/v1/receipt', '/api/v1/metadata'];
-const RECENT_WINDOW_S = 30 * 86_400;
 
 export function mountV1(router: Router, ctx: Ctx): void {
   const json = (res: Response, body: unknown, status = 200, headers: Record<string, string> = {}) =>

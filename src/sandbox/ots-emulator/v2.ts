@@ -19,6 +19,7 @@ import {
   isDestroyed,
   obscureEmail,
   passphraseMatches,
+  RECENT_WINDOW_S,
   redisTtl,
   storedSecretId,
   type StoredReceipt,
@@ -26,7 +27,6 @@ import {
 } from './store.js';
 
 const JSON_TYPE = 'application/json'; // Otto sets it without a charset
-const RECENT_WINDOW_S = 30 * 86_400;
 /** OT::VERSION.to_a: the parts of package.json's version, as strings (lib/onetime/version.rb; "0.0.0-rc0" at HEAD). */
 const SERVER_VERSION = ['0', '0', '0'];
 
