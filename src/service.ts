@@ -16,7 +16,7 @@ import { voiceTaskQueue } from '../workflows/queues.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { createNotesWebhook, noNotesWebhook, type NotesSink } from './notes.js';
-import { OTS_DEFAULT_BASE_URL, OtsClient, type OtsApiSelection } from './ots/client.js';
+import { liveOtsOptions, OtsClient, type OtsApiSelection } from './ots/client.js';
 import { createReceiptBatcher } from './ots/receipt-batcher.js';
 import { createSandbox, type Sandbox, type SandboxKnobs, type SandboxSecrets } from './sandbox/index.js';
 import { setupVoice, type Voice } from './voice/setup.js';
@@ -208,15 +208,7 @@ function createClients(
   sandbox: Sandbox | undefined,
 ): { ots: OtsClient; sms: SmsSender; notes: NotesSink; twilioAuthToken: string } {
   const { config } = opts;
-  const ots = new OtsClient({
-    ...(sandbox?.ots ?? {
-      baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL,
-      username: config.OTS_USERNAME,
-      apiKey: config.OTS_API_KEY,
-    }),
-    apiVersion: config.OTS_API_VERSION,
-    timeoutMs: opts.sandbox?.otsTimeoutMs,
-  });
+  const ots = new OtsClient({ ...liveOtsOptions(config), ...sandbox?.ots, timeoutMs: opts.sandbox?.otsTimeoutMs });
   // Twilio's credentials come all three or none (src/config.ts); none means the sandbox's account.
   const twilio = sandbox?.twilio ?? {
     accountSid: config.TWILIO_ACCOUNT_SID!,

@@ -103,17 +103,25 @@ export async function runHandoffPart(ctx: HandoffPartContext): Promise<void> {
   const value = randomValue(24);
   out.sensitive(value);
   const ticketId = `SMOKE-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}`;
-  const started = await api('POST', '/v1/shares', {
-    body: {
-      ticketId,
-      secret: { value },
-      ttl: SMOKE_TTL_SECONDS,
-      link: { channel: 'sms', to: ctx.twilio.to },
-    },
-    headers: { 'idempotency-key': `smoke-${ctx.runId}` },
-  }).catch((err: unknown) => {
-    throw new StepFailed('hand-off start', `POST /v1/shares: ${errorText(err)}`);
-  });
+  const start = () =>
+    api('POST', '/v1/shares', {
+      body: {
+        ticketId,
+        secret: { value },
+        ttl: SMOKE_TTL_SECONDS,
+        link: { channel: 'sms', to: ctx.twilio.to },
+      },
+      headers: { 'idempotency-key': `smoke-${ctx.runId}` },
+    });
+  // An answer lost on the way (a timeout) may hide a hand-off that started and texts a live link: the same request
+  // again, with the same Idempotency-Key, answers that hand-off's id (README, "The agent API") so it can be burned.
+  let started: Awaited<ReturnType<typeof start>> | undefined;
+  for (let attempt = 1; !started; attempt++) {
+    started = await start().catch((err: unknown) => {
+      if (attempt >= 3) throw new StepFailed('hand-off start', `POST /v1/shares: ${errorText(err)}`);
+      return undefined;
+    });
+  }
   if (started.status !== 202 || typeof started.body?.shareId !== 'string')
     throw new StepFailed('hand-off start', `POST /v1/shares answered ${started.status} ${describeError(started.body)}`);
   const shareId: string = started.body.shareId;

@@ -176,7 +176,7 @@ function logLine(line: string): string {
 
 /** Every credential and key the environment holds, and smoke's own: never printed, whatever a library says. */
 function withhold(env: Env, fillers: ReturnType<typeof makeFillers>): void {
-  const lists = ['AGENT_API_TOKENS', 'CODEC_TOKENS', 'PAYLOAD_KEYS', 'NOTES_WEBHOOK_SECRET'];
+  const lists = ['AGENT_API_TOKENS', 'CODEC_TOKENS', 'PAYLOAD_KEYS', 'NOTES_WEBHOOK_SECRET', 'TWILIO_WEBHOOK_KEYS'];
   const single = [
     'OTS_API_KEY',
     'TWILIO_AUTH_TOKEN',

@@ -3,7 +3,7 @@
 // in the ledger from the moment its receipt is known, and a create whose answer was lost is looked for the way the
 // service's own recovery does it (src/ots/create-recovery.ts), so it gets burned too.
 import { randomBytes } from 'node:crypto';
-import { OTS_DEFAULT_BASE_URL, OtsClient, type Receipt } from '../../src/ots/client.js';
+import { liveOtsOptions, OtsClient, type Receipt } from '../../src/ots/client.js';
 import { fingerprintTtl, matchCreatedReceipt } from '../../src/ots/create-recovery.js';
 import { OtsError, OtsNotFoundError } from '../../src/ots/errors.js';
 import type { Config } from '../../src/config.js';
@@ -23,14 +23,9 @@ export class StepFailed extends Error {
   }
 }
 
-/** The client exactly as src/service.ts `createClients` makes it for a live account. */
+/** The client as src/service.ts `createClients` makes it for a live account. */
 export function makeOtsClient(config: Config): OtsClient {
-  return new OtsClient({
-    baseUrl: config.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL,
-    username: config.OTS_USERNAME,
-    apiKey: config.OTS_API_KEY,
-    apiVersion: config.OTS_API_VERSION,
-  });
+  return new OtsClient(liveOtsOptions(config));
 }
 
 /** A random value of `chars` URL-safe characters: what smoke shares. Never printed, only its length. */

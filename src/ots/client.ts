@@ -66,7 +66,10 @@ export interface OtsApiSelection {
 
 export interface ShareParams {
   secret: string;
-  /** Seconds. OTS clamps to [60 s, account maximum] silently; read the effective value back from the receipt. */
+  /**
+   * Seconds. OTS clamps to [60 s, account maximum] silently (v2 refuses more than 14 days on a free plan instead);
+   * read the effective value back from the receipt.
+   */
   ttl: number;
   passphrase?: string;
   /** One email address; OTS mails it the link (never the value). Needs an account. */
@@ -93,6 +96,21 @@ type Body = { form: Form } | { json: Json };
 
 /** Where a live account is unless OTS_BASE_URL says otherwise: the US region (regions do not share accounts). */
 export const OTS_DEFAULT_BASE_URL = 'https://us.onetimesecret.com';
+
+/** A live account's client options, as the OTS_* variables (src/config.ts) say. */
+export function liveOtsOptions(c: {
+  OTS_BASE_URL?: string;
+  OTS_USERNAME?: string;
+  OTS_API_KEY?: string;
+  OTS_API_VERSION: OtsApiChoice;
+}): OtsClientOptions {
+  return {
+    baseUrl: c.OTS_BASE_URL ?? OTS_DEFAULT_BASE_URL,
+    username: c.OTS_USERNAME,
+    apiKey: c.OTS_API_KEY,
+    apiVersion: c.OTS_API_VERSION,
+  };
+}
 
 const USER_AGENT = 'ots-handoff/0.1';
 const DEFAULT_TIMEOUT_MS = 10_000;

@@ -90,9 +90,10 @@ export function toReceipt(w: ReceiptWire): Receipt {
     recipient: list(w.recipient ?? w.recipients),
     shareDomain: w.share_domain ?? '',
   };
-  // Only secret_key, never its alias: recent deletes secret_key but still emits secret_identifier
-  // (docs/onetime-secret.md, "Receipt states"), and a list of receipts must not hand out share keys. "" after a
-  // burn means "none".
+  // Only secret_key, never its alias: v1's recent deletes secret_key (but still emits the alias
+  // secret_identifier), and the client keeps v1's list as v1 means it, without share keys. v2's list gives
+  // secret_identifier as a field of its own, which toReceiptV2 keeps (create recovery uses it:
+  // docs/onetime-secret.md, "Creating exactly once"). "" after a burn means "none".
   if (w.secret_key) r.secretKey = w.secret_key;
   const metadataTtl = w.metadata_ttl ?? w.receipt_ttl;
   if (metadataTtl != null) r.metadataTtl = metadataTtl;

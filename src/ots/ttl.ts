@@ -1,5 +1,5 @@
 // Link lifetimes as the agent API accepts them: a preset or a whole number of seconds. The bounds are the real
-// server's: v1 clamps ttl to [60 s, 30 days] (V1_MIN_TTL; docs/onetime-secret.md, "TTL bounds"); we reject instead of
+// server's: v1 and v2 clamp ttl to [60 s, 30 days] (docs/onetime-secret.md, "TTL bounds"); we reject instead of
 // letting OTS clamp silently, so a caller never gets a link that lives longer or shorter than it asked for.
 import { z } from 'zod';
 

@@ -292,6 +292,9 @@ function expectNothingLeaked(run: Run, secrets: string[]) {
   const text = `${run.stdout}\n${run.stderr}`;
   for (const s of [...secrets, ...CREDENTIALS].filter((x) => x.length >= 6))
     expect(text, `the output holds ${s.slice(0, 4)}…`).not.toContain(s);
+  // A key is shown by its first 6 (smoke) or 8 (a note's receipt ref) characters at most, never a long prefix.
+  for (const k of secrets.filter((x) => /^[0-9a-z]{20,}$/.test(x)))
+    expect(text, `the output holds 12 characters of ${k.slice(0, 4)}…`).not.toContain(k.slice(0, 12));
   expect(text).not.toContain('[withheld]');
 }
 
