@@ -17,7 +17,8 @@ export default defineConfig({
   test: {
     // Runs once, for both projects (one Temporal dev server and the workflow bundles; test/global-setup.ts).
     globalSetup: ['test/global-setup.ts'],
-    reporters: ['default', ['json', { outputFile: '.artifacts/vitest.json' }]],
+    // VITEST_JSON_REPORT: where the JSON report goes (npm run test:ots-v1 writes its own, so .ci/run can read both).
+    reporters: ['default', ['json', { outputFile: process.env.VITEST_JSON_REPORT ?? '.artifacts/vitest.json' }]],
     sequence: { sequencer: LongestFirstSequencer },
     projects: [
       {
