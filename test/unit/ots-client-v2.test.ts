@@ -3,7 +3,7 @@
 // Authorization and the JSON body, and answers with the fixture's status, headers and body. Then how the client
 // chooses between v2 and v1 at start-up.
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OtsClient, type OtsApiChoice } from '../../src/ots/client.js';
 import {
   OtsAuthError,
@@ -14,6 +14,7 @@ import {
   OtsRateLimitedError,
   OtsUnavailableError,
 } from '../../src/ots/errors.js';
+import { fixtureTests, strictNock } from '../helpers/nock-replay.js';
 import { fixtureV2, fixturesV2, fixture as fixtureV1, type Fixture } from '../helpers/ots-fixtures.js';
 
 const BASE = 'http://ots.test';
@@ -94,25 +95,8 @@ async function failure<E extends OtsError>(call: Promise<unknown>, type: new (..
 }
 
 const body = (name: string) => fixtureV2(name).response.body as any;
-const handled = new Set<string>();
-function replays(name: string, title: string, fn: (f: Fixture) => Promise<void>) {
-  handled.add(name);
-  it(`${name}: ${title}`, async () => {
-    await fn(fixtureV2(name));
-  });
-}
-
-beforeAll(() => {
-  nock.disableNetConnect();
-});
-afterEach(() => {
-  const pending = nock.pendingMocks();
-  nock.cleanAll();
-  expect(pending, 'every expected request was made').toEqual([]);
-});
-afterAll(() => {
-  nock.enableNetConnect();
-});
+const { handled, replays } = fixtureTests(fixtureV2);
+strictNock();
 
 describe('OtsClient replays every OTS v2 answer taken from the server code', () => {
   replays('v2_status', 'status() reads {success, status, locale}', async (f) => {

@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OtsClient } from '../../src/ots/client.js';
 import { parseRetryAfter } from '../../src/retry-after.js';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../../src/ots/errors.js';
 import type { Receipt } from '../../src/ots/schemas.js';
 import { parseTtl, ttlSchema } from '../../src/ots/ttl.js';
+import { fixtureTests, strictNock } from '../helpers/nock-replay.js';
 import { fixture, fixtures, type Fixture } from '../helpers/ots-fixtures.js';
 
 const BASE = 'http://ots.test';
@@ -112,27 +113,8 @@ async function failure<E extends OtsError>(
   return e;
 }
 
-const handled = new Set<string>();
-/** One test per fixture; the last test proves none was skipped. */
-function replays(name: string, title: string, fn: (f: Fixture) => Promise<void>) {
-  handled.add(name);
-  it(`${name}: ${title}`, async () => {
-    await fn(fixture(name));
-  });
-}
-
-beforeAll(() => {
-  nock.disableNetConnect();
-  nock.enableNetConnect('127.0.0.1');
-});
-afterEach(() => {
-  const pending = nock.pendingMocks();
-  nock.cleanAll();
-  expect(pending, 'every recorded request was made').toEqual([]);
-});
-afterAll(() => {
-  nock.enableNetConnect();
-});
+const { handled, replays } = fixtureTests(fixture);
+strictNock();
 
 describe('OtsClient replays every recorded OTS v1 exchange', () => {
   replays('status_ok', 'status() returns the server status', async (f) => {

@@ -157,16 +157,24 @@ export function mountV1(router: Router, ctx: Ctx): void {
     },
   );
 
+  /** The caller and the receipt of `:key`, or undefined once the refusal is answered (v1's order of checks). */
+  const receiptFor = (req: Request, res: Response) => {
+    const who = identify(req);
+    if (!who) return void notAuthorized(res);
+    const key = String(req.params.key);
+    if (key.length < 20) return void shortKey(res);
+    const r = ctx.store.receipt(sanitizeIdentifier(key));
+    if (!r) return void unknownSecret(res, key);
+    return { who, r };
+  };
+
   router.all(
     RECEIPT_PREFIXES.map((p) => `${p}/:key`),
     (req, res, next) => {
       if (req.method !== 'GET' && req.method !== 'POST') return next();
-      const who = identify(req);
-      if (!who) return notAuthorized(res);
-      const key = String(req.params.key);
-      if (key.length < 20) return shortKey(res);
-      const r = ctx.store.receipt(sanitizeIdentifier(key));
-      if (!r) return unknownSecret(res, key);
+      const found = receiptFor(req, res);
+      if (!found) return;
+      const { who, r } = found;
       const s = ctx.store.settle(r);
       const viewable = s !== undefined && r.state === 'new';
       const hasPassphrase = viewable ? s.passphrase !== undefined : undefined;
@@ -202,15 +210,12 @@ export function mountV1(router: Router, ctx: Ctx): void {
   router.post(
     RECEIPT_PREFIXES.map((p) => `${p}/:key/burn`),
     async (req, res) => {
-      const who = identify(req);
-      if (!who) return notAuthorized(res);
-      const key = String(req.params.key);
-      if (key.length < 20) return shortKey(res);
-      const r = ctx.store.receipt(sanitizeIdentifier(key));
-      if (!r) return unknownSecret(res, key);
+      const found = receiptFor(req, res);
+      if (!found) return;
+      const { who, r } = found;
       const before = structuredClone(r);
       const s = ctx.store.secret(r.secretKey);
-      if (!s || r.state !== 'new') return unknownSecret(res, key);
+      if (!s || r.state !== 'new') return unknownSecret(res, String(req.params.key));
       if (s.passphrase && ctx.limiter.check(s.key)) return unexpected(res);
       const given = rbToS(ctx.params(req).passphrase);
       if (s.passphrase && !(await passphraseMatches(s.passphrase, given))) {
