@@ -118,6 +118,9 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** Keys are capabilities: show only enough of one to tell them apart in a message. */
 export const shortKey = (key: string): string => (key.length > 6 ? `${key.slice(0, 6)}…` : key);
 
+/** `path` as messages show it: the key it holds shortened. */
+const shown = (path: string, key: string): string => path.replace(encodeURIComponent(key), shortKey(key));
+
 /**
  * A server message with every key-like token (20+ base36 characters: OTS keys are 62, legacy ones about 31)
  * shortened, then cut to 300 characters: v2 puts the key in some messages ("identifier: <key>",
@@ -234,9 +237,9 @@ export class OtsClient {
   async #v2Refusal(): Promise<{ why: 'entitlement' | 'route' | 'credentials'; err: OtsError } | undefined> {
     try {
       if (this.#authorization) {
-        await this.#call('GET', '/api/v2/receipt/recent', '/api/v2/receipt/recent', v2RecentWireSchema, 'v2');
+        await this.#v2AccountCheck();
       } else {
-        await this.#call('GET', '/api/v2/status', '/api/v2/status', statusSchema, 'v2');
+        await this.#call('GET', '/api/v2/status', statusSchema);
       }
       return undefined;
     } catch (err) {
@@ -249,7 +252,12 @@ export class OtsClient {
   }
 
   async #v1Authcheck(): Promise<void> {
-    await this.#call('GET', '/api/v1/authcheck', '/api/v1/authcheck', statusSchema, 'v1');
+    await this.#call('GET', '/api/v1/authcheck', statusSchema);
+  }
+
+  /** The account may use v2: GET /api/v2/receipt/recent (authenticated, checks `api_access`, creates nothing). */
+  async #v2AccountCheck(): Promise<void> {
+    await this.#call('GET', '/api/v2/receipt/recent', v2RecentWireSchema);
   }
 
   /** The version a call speaks: a fixed choice at once (detectApiVersion still checks it at start-up), else detected. */
@@ -261,13 +269,12 @@ export class OtsClient {
   /** Is the server up. Anonymous, and answered whatever the account may do: GET /api/v{1,2}/status. */
   async status(): Promise<OtsStatus> {
     const v = await this.#ver();
-    return this.#call('GET', `/api/${v}/status`, `/api/${v}/status`, statusSchema, v);
+    return this.#call('GET', `/api/${v}/status`, statusSchema);
   }
 
   /** Throws OtsAuthError unless the configured account is accepted (and, on v2, may use the API). */
   async authcheck(): Promise<void> {
-    if ((await this.#ver()) === 'v1') return this.#v1Authcheck();
-    await this.#call('GET', '/api/v2/receipt/recent', '/api/v2/receipt/recent', v2RecentWireSchema, 'v2');
+    return (await this.#ver()) === 'v1' ? this.#v1Authcheck() : this.#v2AccountCheck();
   }
 
   /** Stores `secret` and returns its receipt (keep `metadataKey`, share `secretKey`). */
@@ -275,7 +282,7 @@ export class OtsClient {
     if ((await this.#ver()) === 'v2')
       return (await this.#createV2('conceal', { secret: p.secret, ...this.#v2Params(p) })).receipt;
     const form: Form = { secret: p.secret, ttl: p.ttl, ...this.#createParams(p) };
-    return toReceipt(await this.#call('POST', '/api/v1/share', '/api/v1/share', receiptWireSchema, 'v1', { form }));
+    return toReceipt(await this.#call('POST', '/api/v1/share', receiptWireSchema, { body: { form } }));
   }
 
   /**
@@ -285,7 +292,7 @@ export class OtsClient {
   async generate(p: GenerateParams): Promise<{ receipt: Receipt; value?: string }> {
     if ((await this.#ver()) === 'v2') return this.#createV2('generate', { length: p.length, ...this.#v2Params(p) });
     const form: Form = { ttl: p.ttl, length: p.length, ...this.#createParams(p) };
-    const wire = await this.#call('POST', '/api/v1/generate', '/api/v1/generate', receiptWireSchema, 'v1', { form });
+    const wire = await this.#call('POST', '/api/v1/generate', receiptWireSchema, { body: { form } });
     const value = wire.value ?? wire.secret_value;
     return value === undefined ? { receipt: toReceipt(wire) } : { receipt: toReceipt(wire), value };
   }
@@ -298,24 +305,16 @@ export class OtsClient {
   async retrieveSecret(secretKey: string, passphrase?: string): Promise<RetrievedSecret> {
     const key = encodeURIComponent(secretKey);
     if ((await this.#ver()) === 'v2') {
-      const wire = await this.#call(
-        'POST',
-        `/api/v2/secret/${key}/reveal`,
-        `/api/v2/secret/${shortKey(secretKey)}/reveal`,
-        v2RevealWireSchema,
-        'v2',
-        { json: defined({ passphrase, continue: true }) },
-      );
+      const wire = await this.#call('POST', `/api/v2/secret/${key}/reveal`, v2RevealWireSchema, {
+        key: secretKey,
+        body: { json: defined({ passphrase, continue: true }) },
+      });
       return { value: wire.record.secret_value, secretKey, shareDomain: wire.record.share_domain ?? '' };
     }
-    const wire = await this.#call(
-      'POST',
-      `/api/v1/secret/${key}`,
-      `/api/v1/secret/${shortKey(secretKey)}`,
-      retrieveWireSchema,
-      'v1',
-      { form: { passphrase } },
-    );
+    const wire = await this.#call('POST', `/api/v1/secret/${key}`, retrieveWireSchema, {
+      key: secretKey,
+      body: { form: { passphrase } },
+    });
     return { value: wire.value, secretKey: wire.secret_key ?? secretKey, shareDomain: wire.share_domain ?? '' };
   }
 
@@ -327,20 +326,10 @@ export class OtsClient {
   async receipt(metadataKey: string): Promise<Receipt> {
     const key = encodeURIComponent(metadataKey);
     if ((await this.#ver()) === 'v2') {
-      const path = `/api/v2/receipt/${key}`;
-      const wire = await this.#call(
-        'GET',
-        path,
-        `/api/v2/receipt/${shortKey(metadataKey)}`,
-        v2ShowReceiptWireSchema,
-        'v2',
-      );
+      const wire = await this.#call('GET', `/api/v2/receipt/${key}`, v2ShowReceiptWireSchema, { key: metadataKey });
       return toReceiptV2(wire.record, wire.details?.secret_realttl ?? (wire.details ? null : undefined));
     }
-    const path = `/api/v1/private/${key}`;
-    return toReceipt(
-      await this.#call('GET', path, `/api/v1/private/${shortKey(metadataKey)}`, receiptWireSchema, 'v1'),
-    );
+    return toReceipt(await this.#call('GET', `/api/v1/private/${key}`, receiptWireSchema, { key: metadataKey }));
   }
 
   /**
@@ -349,18 +338,10 @@ export class OtsClient {
    */
   async recent(): Promise<Receipt[]> {
     if ((await this.#ver()) === 'v2') {
-      const wire = await this.#call(
-        'GET',
-        '/api/v2/receipt/recent',
-        '/api/v2/receipt/recent',
-        v2RecentWireSchema,
-        'v2',
-      );
+      const wire = await this.#call('GET', '/api/v2/receipt/recent', v2RecentWireSchema);
       return wire.records.map((r) => toReceiptV2(r));
     }
-    return (await this.#call('GET', '/api/v1/private/recent', '/api/v1/private/recent', recentWireSchema, 'v1')).map(
-      toReceipt,
-    );
+    return (await this.#call('GET', '/api/v1/private/recent', recentWireSchema)).map(toReceipt);
   }
 
   /**
@@ -374,22 +355,23 @@ export class OtsClient {
   async burn(metadataKey: string, passphrase?: string): Promise<Receipt> {
     const key = encodeURIComponent(metadataKey);
     if ((await this.#ver()) === 'v2') {
-      const shown = `/api/v2/receipt/${shortKey(metadataKey)}/burn`;
-      const wire = await this.#call('POST', `/api/v2/receipt/${key}/burn`, shown, v2BurnWireSchema, 'v2', {
-        json: defined({ passphrase, continue: true }),
+      const path = `/api/v2/receipt/${key}/burn`;
+      const wire = await this.#call('POST', path, v2BurnWireSchema, {
+        key: metadataKey,
+        body: { json: defined({ passphrase, continue: true }) },
       });
       if (!wire.record || wire.success === false) {
+        const where = `POST ${shown(path, metadataKey)}`;
         throw new OtsNotFoundError(
-          `Onetime Secret has no secret left to burn for POST ${shown}: it was already viewed, burned or expired`,
-          { status: 200, request: `POST ${shown}` },
+          `Onetime Secret has no secret left to burn for ${where}: it was already viewed, burned or expired`,
+          { status: 200, request: where },
         );
       }
       return { ...toReceiptV2(wire.record), state: 'burned' };
     }
-    const path = `/api/v1/private/${key}/burn`;
-    const shown = `/api/v1/private/${shortKey(metadataKey)}/burn`;
-    const wire = await this.#call('POST', path, shown, burnWireSchema, 'v1', {
-      form: { passphrase, continue: 'true' },
+    const wire = await this.#call('POST', `/api/v1/private/${key}/burn`, burnWireSchema, {
+      key: metadataKey,
+      body: { form: { passphrase, continue: 'true' } },
     });
     // v1 answers 200 only when this request burned it (apps/api/v1/controllers/index.rb, burn_secret).
     return { ...toReceipt(wire.state), state: 'burned' };
@@ -429,8 +411,9 @@ export class OtsClient {
 
   /** POST /api/v2/secret/{conceal,generate} with `{secret: {...}}` (base_secret_action.rb, process_params). */
   async #createV2(kind: 'conceal' | 'generate', params: Json): Promise<{ receipt: Receipt }> {
-    const path = `/api/v2/secret/${kind}`;
-    const wire = await this.#call('POST', path, path, v2CreateWireSchema, 'v2', { json: { secret: defined(params) } });
+    const wire = await this.#call('POST', `/api/v2/secret/${kind}`, v2CreateWireSchema, {
+      body: { json: { secret: defined(params) } },
+    });
     const { receipt, secret, share_domain } = wire.record;
     const r = toReceiptV2(receipt);
     r.secretKey = secret.identifier ?? secret.key;
@@ -439,16 +422,18 @@ export class OtsClient {
     return { receipt: r };
   }
 
-  /** One request. `shown` is the path with keys shortened, the only form of it that goes into errors. */
+  /**
+   * One request. The version it speaks is in its path; `key` is the receipt or secret key the path holds, shortened
+   * in the only form of the path that goes into errors.
+   */
   async #call<S extends z.ZodType>(
     method: 'GET' | 'POST',
     path: string,
-    shown: string,
     schema: S,
-    version: OtsApiVersion,
-    body?: Body,
+    { key, body }: { key?: string; body?: Body } = {},
   ): Promise<z.output<S>> {
-    const where = `${method} ${shown}`;
+    const version: OtsApiVersion = path.startsWith('/api/v2/') ? 'v2' : 'v1';
+    const where = `${method} ${key === undefined ? path : shown(path, key)}`;
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
     if (this.#authorization) headers.authorization = this.#authorization;
     let payload: string | undefined;
