@@ -27,7 +27,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { type Ctx, objidFor, requestId } from './ots-emulator/context.js';
-import { parseNestedQuery, type Params, rbToS } from './ots-emulator/params.js';
+import { isHash, parseNestedQuery, type Params, rbToS } from './ots-emulator/params.js';
 import {
   createLimiter,
   createStore,
@@ -128,8 +128,6 @@ interface Answer {
 /** The router's own answers (no charset): apps/api/v1/application.rb not_found / server_error. */
 const routerAnswer = (res: Response, status: number, body: unknown) =>
   res.status(status).setHeader('Content-Type', 'application/json').end(JSON.stringify(body));
-
-const isHash = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   const now = opts.now ?? Date.now;

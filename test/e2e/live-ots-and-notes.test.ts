@@ -60,6 +60,25 @@ afterAll(async () => {
   receiver?.close();
 });
 
+/** startService in live OTS mode with this file's account (a start expected to fail: no test-service wrapper). */
+async function startLive(env: { OTS_BASE_URL: string; OTS_API_KEY: string; OTS_API_VERSION?: string }) {
+  const config = loadConfig({
+    PORT: String(await freePort()),
+    OTS_USERNAME: account.username,
+    AGENT_API_TOKENS: 'live-mode-test-token-0001',
+    SEAL_KEY,
+    PAYLOAD_KEYS,
+    ...env,
+  });
+  return startService({
+    config,
+    temporalAddress: inject('temporalAddress'),
+    workflowBundlePath: inject('workflowBundlePath'),
+    log: createLogger({ level: 'silent' }),
+    sandboxSecrets: makeSandboxSecrets(),
+  });
+}
+
 describe('live Onetime Secret mode against another server', () => {
   it('runs the same hand-off on that server, and every note reaches the PSA webhook signed', async () => {
     expect(svc.config.modes.ots).toBe('live');
@@ -159,23 +178,7 @@ describe('live Onetime Secret mode against another server', () => {
   it('OTS_API_VERSION=v2 on an account without api_access refuses to start, saying what to set', async () => {
     const server = await startOtsEmulatorServer({ credentials: account, apiAccess: false });
     try {
-      const config = loadConfig({
-        PORT: String(await freePort()),
-        OTS_BASE_URL: server.baseUrl,
-        OTS_USERNAME: account.username,
-        OTS_API_KEY: account.apiKey,
-        OTS_API_VERSION: 'v2',
-        AGENT_API_TOKENS: 'live-mode-test-token-0001',
-        SEAL_KEY,
-        PAYLOAD_KEYS,
-      });
-      const start = startService({
-        config,
-        temporalAddress: inject('temporalAddress'),
-        workflowBundlePath: inject('workflowBundlePath'),
-        log: createLogger({ level: 'silent' }),
-        sandboxSecrets: makeSandboxSecrets(),
-      });
+      const start = startLive({ OTS_BASE_URL: server.baseUrl, OTS_API_KEY: account.apiKey, OTS_API_VERSION: 'v2' });
       await expect(start).rejects.toBeInstanceOf(StartupError);
       await expect(start).rejects.toThrow(/api_access entitlement[\s\S]*OTS_API_VERSION=auto or v1/);
     } finally {
@@ -184,22 +187,7 @@ describe('live Onetime Secret mode against another server', () => {
   });
 
   it('refuses to start when the server rejects the account, naming the variables', async () => {
-    const config = loadConfig({
-      PORT: String(await freePort()),
-      OTS_BASE_URL: otsServer.baseUrl,
-      OTS_USERNAME: account.username,
-      OTS_API_KEY: 'wrong-api-key-0000',
-      AGENT_API_TOKENS: 'live-mode-test-token-0001',
-      SEAL_KEY,
-      PAYLOAD_KEYS,
-    });
-    const start = startService({
-      config,
-      temporalAddress: inject('temporalAddress'),
-      workflowBundlePath: inject('workflowBundlePath'),
-      log: createLogger({ level: 'silent' }),
-      sandboxSecrets: makeSandboxSecrets(),
-    });
+    const start = startLive({ OTS_BASE_URL: otsServer.baseUrl, OTS_API_KEY: 'wrong-api-key-0000' });
     await expect(start).rejects.toBeInstanceOf(StartupError);
     await expect(start).rejects.toThrow(/rejected OTS_USERNAME\/OTS_API_KEY/);
   });

@@ -12,7 +12,7 @@ export type Params = { [k: string]: Param };
 /** Two parameter names that need different structures (e.g. `a=1&a[b]=2`): Rack raises ParameterTypeError. */
 export class ParameterTypeError extends Error {}
 
-const isHash = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isHash = (v: unknown): v is Params => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function unescape(s: string): string {
   const plus = s.replace(/\+/g, ' ');
