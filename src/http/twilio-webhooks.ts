@@ -1,6 +1,7 @@
 // Twilio's side of the service. Every route checks X-Twilio-Signature against the URL built from PUBLIC_BASE_URL,
-// keyed with the auth token or the SharedKey the request names (src/twilio/signature.ts), after express.urlencoded has parsed the form, as Twilio signs the form parameters, and
-// refuses a validly signed request it has already handled (src/twilio/replay-guard.ts).
+// keyed with the auth token or the SharedKey the request names (src/twilio/signature.ts), after express.urlencoded
+// has parsed the form, as Twilio signs the form parameters, and refuses a validly signed request it has already
+// handled (src/twilio/replay-guard.ts).
 import express, { Router } from 'express';
 import twilio from 'twilio';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
