@@ -28,7 +28,8 @@ export default defineConfig({
           ...common,
           name: 'tests',
           include: ['test/**/*.test.ts'],
-          exclude: ALONE,
+          // test/stack/: its own run, `npm run test:stack` (vitest.stack.config.ts), after npm test in .ci/run.
+          exclude: [...ALONE, 'test/stack/**'],
           maxWorkers: 2,
           sequence: { groupOrder: 0 },
         },

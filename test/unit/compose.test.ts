@@ -12,6 +12,19 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allSearchAttributes } from '../../workflows/search-attributes.js';
+import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION, type Binaries } from '../../scripts/stack/binaries.js';
+import {
+  ADDED_BY_STACK,
+  placeRewrites,
+  resolvedCompose,
+  SERVER_PORT_VARIABLES,
+  SET_BY_STACK,
+  type ComposeProject,
+  type StackPlaces,
+  type StackService,
+} from '../../scripts/stack/compose-env.js';
+import type { ProcSpec } from '../../scripts/stack/procs.js';
+import { jobSpec, planStack } from '../../scripts/stack/stack.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const validateScript = join(root, 'scripts/validate-compose.sh');
@@ -205,6 +218,8 @@ describe('docker-compose.yml', () => {
       for (const [name, s] of Object.entries(project.services)) {
         for (const v of s.volumes ?? []) {
           if (v.type !== 'bind') continue;
+          // TEMPORAL_TLS_DIR: made by deploy/temporal/make-certs.sh (or the operator's PKI), never committed.
+          if (v.target === '/etc/temporal/tls') continue;
           await expect(
             stat(v.source).then(() => true),
             `${name}: ${v.source}`,
@@ -322,5 +337,138 @@ esac
     const r = await runJob('giveup', { FAKE_UNHEALTHY: '99', TEMPORAL_HEALTH_CHECK_MAX_ATTEMPTS: '3' });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('Gave up: temporal operator cluster health did not succeed after 3 attempts');
+  });
+});
+
+// npm run stack (scripts/stack/) runs docker-compose.yml's topology natively: each process must get its compose
+// service's environment, changed only by the documented place rewrites and the documented stack values.
+describe('the native stack runs docker-compose.yml (scripts/stack/compose-env.ts)', () => {
+  let tmp: string;
+  const places: StackPlaces = {
+    pgPort: 15432,
+    frontendPort: 17233,
+    uiPort: 18080,
+    certsDir: '/run/stack/certs',
+    codecBaseUrl: 'http://127.0.0.1:13000',
+    schemaDir: '/cache/schema/postgresql/v12',
+  };
+  const bins: Binaries = {
+    binDir: '/cache/bin',
+    bin: {
+      'temporal-server': '/cache/bin/ts',
+      'temporal-sql-tool': '/cache/bin/sql',
+      'temporal-ui-server': '/cache/bin/ui',
+    },
+    cliDir: '/cache/cli',
+    schemaDir: places.schemaDir,
+    uiConfigTemplate: '',
+    pgBinDir: '/usr/lib/postgresql/15/bin',
+  };
+  /** The stack's plan for `project`: every process spec, by compose service. */
+  const plan = async (project: ComposeProject) => {
+    const runDir = await mkdtemp(join(tmp, 'run-'));
+    await writeFile(join(runDir, 'docker.yaml'), '');
+    const state = planStack({
+      runDir,
+      places: { ...places, otsPort: 19000 },
+      serverPorts: Object.fromEntries(
+        SERVER_PORT_VARIABLES.map((v, i) => [v, v === 'FRONTEND_GRPC_PORT' ? places.frontendPort : 20000 + i]),
+      ),
+      replicaPorts: [13000, 13001],
+      bins: { ...bins, uiConfigTemplate: join(runDir, 'docker.yaml') },
+      project,
+    });
+    return {
+      state,
+      specs: [
+        ['temporal', state.temporal.spec],
+        ['temporal-ui', state.ui.spec],
+        ['ots-handoff', state.replicas[0]!.spec],
+        ['ots-handoff', state.replicas[1]!.spec],
+        ['temporal-admin-tools', jobSpec(state, bins, project, 'temporal-admin-tools', 'setup-postgres.sh')],
+        [
+          'temporal-create-namespace',
+          jobSpec(state, bins, project, 'temporal-create-namespace', 'create-namespace.sh'),
+        ],
+      ] as [StackService, ProcSpec][],
+    };
+  };
+  const PROCESS_ONLY = new Set(['PATH', 'HOME']);
+
+  beforeAll(async () => {
+    tmp = await mkdtemp(join(tmpdir(), 'ots-stack-env-'));
+    await validated();
+  }, 180_000);
+  afterAll(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('gives each process its compose service environment, changed only where the tables say why', async () => {
+    const project = await resolvedCompose();
+    const { specs } = await plan(project);
+    const rules = placeRewrites(places);
+    for (const [service, spec] of specs) {
+      const compose = project.services[service]!.environment!;
+      const env = Object.fromEntries(Object.entries(spec.env).filter(([k]) => !PROCESS_ONLY.has(k)));
+      const label = `${spec.name} (${service})`;
+      // No variable the stack invents without a reason, none of compose's left out.
+      expect(Object.keys(env).sort(), label).toEqual(
+        [...new Set([...Object.keys(compose), ...Object.keys(ADDED_BY_STACK[service] ?? {})])].sort(),
+      );
+      for (const [k, v] of Object.entries(compose)) {
+        if (SET_BY_STACK[service]?.[k]) continue;
+        let expected = v ?? '';
+        for (const [from, to] of rules) expected = expected.replace(from, to);
+        expect(env[k], `${label}: ${k}`).toBe(expected);
+      }
+    }
+  });
+
+  it('follows a change to docker-compose.yml (a new variable, a changed value) without a change of its own', async () => {
+    const text = await readFile(composeFile, 'utf8');
+    const changed = text
+      .replace('      LOG_LEVEL: ${LOG_LEVEL:-info}\n', '      LOG_LEVEL: debug\n      SOME_NEW_SETTING: "42"\n')
+      .replace('      LOG_LEVEL: ${TEMPORAL_LOG_LEVEL:-warn}\n', '      LOG_LEVEL: error\n');
+    expect(changed).not.toBe(text);
+    const file = join(tmp, 'docker-compose.yml');
+    await writeFile(file, changed);
+    const { specs } = await plan(await resolvedCompose({}, file));
+    const env = (s: StackService) => specs.find(([svc]) => svc === s)![1].env;
+    expect(env('ots-handoff')).toMatchObject({ LOG_LEVEL: 'debug', SOME_NEW_SETTING: '42' });
+    expect(env('temporal').LOG_LEVEL).toBe('error');
+  });
+
+  it('takes compose interpolation variables as docker compose does (OTS_POLL_INTERVALS=5 npm run stack -- up)', async () => {
+    const { specs } = await plan(await resolvedCompose({ OTS_POLL_INTERVALS: '5', TEMPORAL_NAMESPACE: 'ots' }));
+    for (const [service, spec] of specs) {
+      if (service === 'ots-handoff')
+        expect(spec.env).toMatchObject({ OTS_POLL_INTERVALS: '5', TEMPORAL_NAMESPACE: 'ots' });
+      if (service === 'temporal-create-namespace') expect(spec.env.DEFAULT_NAMESPACE).toBe('ots');
+    }
+  });
+
+  it('runs the pinned images as binaries of the same versions, with mutual TLS on every Temporal client', async () => {
+    const project = await resolvedCompose();
+    const tag = (s: string) => project.services[s]!.image!.split(':')[1];
+    expect(`v${tag('temporal')}`).toBe(TEMPORAL_SERVER_VERSION);
+    expect(`v${tag('temporal-admin-tools')}`).toBe(TEMPORAL_SERVER_VERSION);
+    expect(`v${tag('temporal-ui')}`).toBe(TEMPORAL_UI_VERSION);
+    const { specs } = await plan(project);
+    const env = (s: StackService) => specs.find(([svc]) => svc === s)![1].env;
+    expect(env('temporal')).toMatchObject({
+      TEMPORAL_TLS_REQUIRE_CLIENT_AUTH: 'true',
+      TEMPORAL_TLS_FRONTEND_CERT: '/run/stack/certs/cluster.pem',
+      TEMPORAL_TLS_CLIENT1_CA_CERT: '/run/stack/certs/ca.pem',
+      BIND_ON_IP: '127.0.0.1',
+    });
+    expect(env('ots-handoff')).toMatchObject({
+      TEMPORAL_ADDRESS: '127.0.0.1:17233',
+      TEMPORAL_TLS_CLIENT_CERT_PATH: '/run/stack/certs/ots-handoff.pem',
+      TEMPORAL_TLS_SERVER_NAME: 'temporal',
+    });
+    expect(env('temporal-ui')).toMatchObject({ TEMPORAL_TLS_CERT: '/run/stack/certs/ui.pem' });
+    expect(env('temporal-create-namespace')).toMatchObject({
+      TEMPORAL_TLS_CLIENT_CERT_PATH: '/run/stack/certs/admin.pem',
+    });
   });
 });
