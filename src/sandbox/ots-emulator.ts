@@ -7,6 +7,7 @@
 //   ots-emulator/v1.ts       /api/v1: v0.23 field names, every application error a 404 + X-OTS-Intended-Status
 //   ots-emulator/v2.ts       /api/v2: safe_dump records, Otto's error bodies and status codes
 //   ots-emulator/params.ts   parameters parsed as Rack parses them, and the Ruby conversions the logic applies
+//   ots-emulator/faults.ts   the faults a test can inject (injectFault)
 //
 // Deliberate differences from the real server (all for tests and demos):
 //  - One account (HTTP Basic: username + API key), billing disabled: v1 allows it 30-day TTLs, v2 up to its 365-day
@@ -27,6 +28,7 @@ import { STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { type Ctx, objidFor, requestId } from './ots-emulator/context.js';
+import { type InjectedFault, OPERATIONS } from './ots-emulator/faults.js';
 import { isHash, parseNestedQuery, type Params, rbToS } from './ots-emulator/params.js';
 import {
   createLimiter,
@@ -43,43 +45,7 @@ import { mountV1 } from './ots-emulator/v1.js';
 import { mountV2 } from './ots-emulator/v2.js';
 
 export type { EmulatorState, SentMail, StoredReceipt, StoredSecret } from './ots-emulator/store.js';
-
-/**
- * What the service's client does, on whichever API version it speaks: a fault aimed at one hits the routes of both
- * (a test of an outage then holds on v1 and v2 alike). Aliases included.
- */
-const OPERATIONS = {
-  create: /^\/api\/(v1\/(share|create|generate)|v2\/secret\/(conceal|generate))$/,
-  recent: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/recent$/,
-  receipt: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/(?!recent$)[^/]+$/,
-  burn: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/[^/]+\/burn$/,
-} as const;
-export type FaultOperation = keyof typeof OPERATIONS;
-
-export interface InjectedFault {
-  /** Any method when omitted. */
-  method?: string;
-  /** Path under the mount point, e.g. /api/v1/share or /api/v2/secret/conceal; or `op`. */
-  path?: string;
-  /** Instead of `path`: every route of this operation on either version (OPERATIONS). */
-  op?: FaultOperation;
-  /** How many matching requests get the fault (default 1). */
-  times?: number;
-  /** The canned answer's status (unless `reset` or `stall`). */
-  status?: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-  /** Drop the connection without answering, before the request is handled (a connection reset). */
-  reset?: true;
-  /**
-   * Handle the request normally (a create does create the secret) but hold its answer back: for `ms`, or until
-   * releaseStalled(). The client times out or its process dies while the server has done the work: the ambiguous
-   * failure a retried create must not turn into a second secret.
-   */
-  stall?: { ms?: number };
-  /** Handle the request normally, then answer 200 with its JSON cut in half (a proxy truncating the body). */
-  garble?: true;
-}
+export type { FaultOperation, InjectedFault } from './ots-emulator/faults.js';
 
 export interface OtsEmulatorOptions {
   /** The one account the emulator knows (HTTP Basic: username + API key). */
