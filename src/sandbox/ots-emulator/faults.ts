@@ -1,5 +1,6 @@
 // The faults a test can inject into the emulator (createOtsEmulator's injectFault, in ../ots-emulator.ts): what they
-// match and what they answer.
+// match and what they answer, and the schema the emulator's control API (control.ts) reads them with.
+import { z } from 'zod';
 
 /**
  * What the service's client does, on whichever API version it speaks: a fault aimed at one hits the routes of both
@@ -37,3 +38,45 @@ export interface InjectedFault {
   /** Handle the request normally, then answer 200 with its JSON cut in half (a proxy truncating the body). */
   garble?: true;
 }
+
+const FAULT_OPERATIONS = Object.keys(OPERATIONS) as [FaultOperation, ...FaultOperation[]];
+
+/**
+ * An InjectedFault as JSON (the control API's POST /_control/faults): unknown fields are refused, so a misspelt one
+ * is an error rather than a fault that silently does something else.
+ */
+export const injectedFaultSchema: z.ZodType<InjectedFault> = z
+  .strictObject({
+    method: z
+      .string()
+      .regex(/^[A-Za-z]+$/, 'is an HTTP method, e.g. POST')
+      .optional(),
+    path: z.string().startsWith('/', 'is a path under the mount point, e.g. /api/v2/secret/conceal').optional(),
+    op: z.enum(FAULT_OPERATIONS).optional(),
+    times: z.int().min(1).max(10_000).optional(),
+    status: z.int().min(100).max(599).optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    body: z.unknown().optional(),
+    reset: z.literal(true).optional(),
+    stall: z.strictObject({ ms: z.int().min(0).max(600_000).optional() }).optional(),
+    garble: z.literal(true).optional(),
+  })
+  .superRefine((f, ctx) => {
+    if (f.path === undefined && f.op === undefined)
+      ctx.addIssue({ code: 'custom', path: ['op'], message: `give a path or an op (${FAULT_OPERATIONS.join(', ')})` });
+    if (f.path !== undefined && f.op !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['path'], message: 'give a path or an op, not both' });
+    const kinds = (['reset', 'stall', 'garble'] as const).filter((k) => f[k] !== undefined);
+    if (kinds.length > 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: [kinds[1]!],
+        message: `is one kind of fault, ${kinds[0]} another: pick one`,
+      });
+    if (kinds.length > 0 && (f.status !== undefined || f.headers !== undefined || f.body !== undefined))
+      ctx.addIssue({
+        code: 'custom',
+        path: [kinds[0]!],
+        message: 'answers on its own: status, headers and body are only for a canned answer',
+      });
+  });
