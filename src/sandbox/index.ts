@@ -228,7 +228,11 @@ export {
   type OtsEmulator,
   type OtsEmulatorOptions,
   type OtsEmulatorSnapshot,
+  type OtsEmulatorStats,
+  type SecretListing,
 } from './ots-emulator.js';
+export { OTS_CONTROL_PATH, otsControlRouter } from './ots-emulator/control.js';
+export { injectedFaultSchema } from './ots-emulator/faults.js';
 export { persistEmulator } from './persist.js';
 export {
   callerScriptSchema,

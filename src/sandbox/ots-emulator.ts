@@ -7,6 +7,8 @@
 //   ots-emulator/v1.ts       /api/v1: v0.23 field names, every application error a 404 + X-OTS-Intended-Status
 //   ots-emulator/v2.ts       /api/v2: safe_dump records, Otto's error bodies and status codes
 //   ots-emulator/params.ts   parameters parsed as Rack parses them, and the Ruby conversions the logic applies
+//   ots-emulator/faults.ts   the faults a test can inject (injectFault), and their JSON schema
+//   ots-emulator/control.ts  the control API for tests of an emulator in its own process (faults, counters)
 //
 // Deliberate differences from the real server (all for tests and demos):
 //  - One account (HTTP Basic: username + API key), billing disabled: v1 allows it 30-day TTLs, v2 up to its 365-day
@@ -26,11 +28,16 @@
 import { STATUS_CODES, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { isLoopbackAddress } from '../loopback.js';
+import type { Sealer } from '../seal.js';
 import { type Ctx, objidFor, requestId } from './ots-emulator/context.js';
+import { OTS_CONTROL_PATH, otsControlRouter } from './ots-emulator/control.js';
+import { type InjectedFault, OPERATIONS } from './ots-emulator/faults.js';
 import { isHash, parseNestedQuery, type Params, rbToS } from './ots-emulator/params.js';
 import {
   createLimiter,
   createStore,
+  type EmulatorState,
   type LimiterState,
   migrateReceipt,
   passphraseMatches,
@@ -41,45 +48,10 @@ import {
 } from './ots-emulator/store.js';
 import { mountV1 } from './ots-emulator/v1.js';
 import { mountV2 } from './ots-emulator/v2.js';
+import { persistEmulator } from './persist.js';
 
 export type { EmulatorState, SentMail, StoredReceipt, StoredSecret } from './ots-emulator/store.js';
-
-/**
- * What the service's client does, on whichever API version it speaks: a fault aimed at one hits the routes of both
- * (a test of an outage then holds on v1 and v2 alike). Aliases included.
- */
-const OPERATIONS = {
-  create: /^\/api\/(v1\/(share|create|generate)|v2\/secret\/(conceal|generate))$/,
-  recent: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/recent$/,
-  receipt: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/(?!recent$)[^/]+$/,
-  burn: /^\/api\/(v1\/(private|receipt|metadata)|v2\/(receipt|private))\/[^/]+\/burn$/,
-} as const;
-export type FaultOperation = keyof typeof OPERATIONS;
-
-export interface InjectedFault {
-  /** Any method when omitted. */
-  method?: string;
-  /** Path under the mount point, e.g. /api/v1/share or /api/v2/secret/conceal; or `op`. */
-  path?: string;
-  /** Instead of `path`: every route of this operation on either version (OPERATIONS). */
-  op?: FaultOperation;
-  /** How many matching requests get the fault (default 1). */
-  times?: number;
-  /** The canned answer's status (unless `reset` or `stall`). */
-  status?: number;
-  headers?: Record<string, string>;
-  body?: unknown;
-  /** Drop the connection without answering, before the request is handled (a connection reset). */
-  reset?: true;
-  /**
-   * Handle the request normally (a create does create the secret) but hold its answer back: for `ms`, or until
-   * releaseStalled(). The client times out or its process dies while the server has done the work: the ambiguous
-   * failure a retried create must not turn into a second secret.
-   */
-  stall?: { ms?: number };
-  /** Handle the request normally, then answer 200 with its JSON cut in half (a proxy truncating the body). */
-  garble?: true;
-}
+export type { FaultOperation, InjectedFault } from './ots-emulator/faults.js';
 
 export interface OtsEmulatorOptions {
   /** The one account the emulator knows (HTTP Basic: username + API key). */
@@ -118,6 +90,47 @@ export interface OtsEmulatorSnapshot {
   limiter?: LimiterState;
 }
 
+/** What the emulator counts and holds, cheap to read: GET …/_stats and the control API's GET /_control/stats. */
+export interface OtsEmulatorStats {
+  /** API requests received since start (what an account's rate limit counts). */
+  apiRequests: number;
+  /** Requests answered 429 by the rate limit since start. */
+  rateLimited: number;
+  /** Secrets created since start or reset, whatever became of them (secretCount(); kept in snapshots). */
+  secretsCreated: number;
+  /** Secrets stored now: not revealed, burned or past their lifetime. */
+  secretsStored: number;
+  /** Receipts stored now (a receipt outlives its secret: it lives 2×ttl). */
+  receipts: number;
+  /** Injected faults not yet used up (pendingFaults()). */
+  pendingFaults: number;
+  /** Answers held back by a `stall` fault until releaseStalled() or their `ms`. */
+  stalled: number;
+}
+
+/**
+ * One stored secret as tests may see it: its receipt's facts, never the value, the passphrase (or its hash) or the
+ * secret key (the link's capability). For checks like "exactly one secret per hand-off".
+ */
+export interface SecretListing {
+  /** The receipt (metadata) key the creator keeps. */
+  receiptKey: string;
+  /** The receipt's stored state (a receipt view is what marks one whose secret ran out `expired`). */
+  state: EmulatorState;
+  kind: 'conceal' | 'generate';
+  /** ISO 8601. */
+  created: string;
+  /** The lifespan in seconds, after clamping. */
+  ttl: number;
+  /** When the secret's own lifetime ends, ISO 8601. */
+  secretExpires: string;
+  /** The secret is still stored: not revealed, burned or past its lifetime. */
+  secretStored: boolean;
+  passphrase: boolean;
+  /** The first recipient, obscured as the receipt keeps it (bo***@e***.org); absent when none was given. */
+  recipient?: string;
+}
+
 interface Answer {
   status: number;
   headers: Record<string, string>;
@@ -141,6 +154,22 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   let rateWindow = { start: 0, count: 0 };
   let rateLimited = 0;
   let apiRequests = 0;
+
+  const pendingFaults = (): number => faults.reduce((n, f) => n + (f.times ?? 1), 0);
+  const live = (m: ReadonlyMap<string, { expiresAtMs: number }>) => {
+    let n = 0;
+    for (const x of m.values()) if (now() < x.expiresAtMs) n += 1;
+    return n;
+  };
+  const stats = (): OtsEmulatorStats => ({
+    apiRequests,
+    rateLimited,
+    secretsCreated: created,
+    secretsStored: live(store.secrets),
+    receipts: live(store.receipts),
+    pendingFaults: pendingFaults(),
+    stalled: stalled.size,
+  });
 
   const base = (req: Request) =>
     (opts.publicBaseUrl?.() ?? `${req.protocol}://${req.get('host')}${req.baseUrl}`).replace(/\/+$/, '');
@@ -186,7 +215,7 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
   const router = Router();
   // Not part of Onetime Secret's API: what the sandbox counted, for `npm run bench` and the curious.
   router.get('/_stats', (_req, res) => {
-    res.json({ apiRequests, rateLimited, secretsCreated: created });
+    res.json(stats());
   });
 
   // Rack::RequestId (lib/middleware/request_id.rb, in the universal middleware stack): every answer carries one.
@@ -351,10 +380,41 @@ export function createOtsEmulator(opts: OtsEmulatorOptions = {}) {
       faults.push({ ...fault });
     },
     /** Injected faults not yet used up (a test watches it fall to time the client's retries). */
-    pendingFaults: (): number => faults.reduce((n, f) => n + (f.times ?? 1), 0),
-    /** Sends every answer held back by a `stall` fault (to a client that may be long gone). */
-    releaseStalled(): void {
-      for (const release of [...stalled]) release();
+    pendingFaults,
+    /** Drops every injected fault not yet used up (answers already held back stay held); returns how many. */
+    clearFaults(): number {
+      const n = pendingFaults();
+      faults.length = 0;
+      return n;
+    },
+    /** Sends every answer held back by a `stall` fault (to a client that may be long gone); returns how many. */
+    releaseStalled(): number {
+      const held = [...stalled];
+      for (const release of held) release();
+      return held.length;
+    },
+    /** The counters and sizes above in one object (what GET …/_stats answers). */
+    stats,
+    /** Every stored receipt and whether its secret is still there, oldest first: no values, passphrases or keys. */
+    listSecrets(): SecretListing[] {
+      const t = now();
+      return [...store.receipts.values()]
+        .filter((r) => t < r.expiresAtMs)
+        .sort((a, b) => a.createdMs - b.createdMs)
+        .map((r) => {
+          const s = store.secrets.get(r.secretKey);
+          return {
+            receiptKey: r.key,
+            state: r.state,
+            kind: r.kind ?? 'conceal',
+            created: new Date(r.createdMs).toISOString(),
+            ttl: r.ttl,
+            secretExpires: new Date(r.secretExpiresAtMs).toISOString(),
+            secretStored: s !== undefined && t < s.expiresAtMs,
+            passphrase: r.hasPassphrase,
+            ...(r.recipient[0] !== undefined ? { recipient: r.recipient[0] } : {}),
+          };
+        });
     },
     snapshot(): OtsEmulatorSnapshot {
       return {
@@ -422,24 +482,42 @@ function page(res: Response, content: string): void {
     .send(`<!doctype html><meta charset="utf-8"><title>Onetime Secret (sandbox)</title>${content}`);
 }
 
-/** Runs the emulator alone on loopback, mounted at /sandbox/ots as in the service. For tests. */
+/**
+ * Runs the emulator alone, mounted at /sandbox/ots as in the service: for tests, and as a process of its own
+ * (scripts/stack/ots-emulator.ts). Loopback only: 127.0.0.1 unless `host` is another loopback address or localhost.
+ * `control` mounts the control API beside it (ots-emulator/control.ts, at /_control); `state` keeps its state in a
+ * sealed file (persist.ts), read before it listens and written on close().
+ */
 export async function startOtsEmulatorServer(
-  opts: OtsEmulatorOptions & { port?: number } = {},
+  opts: OtsEmulatorOptions & {
+    port?: number;
+    host?: string;
+    control?: boolean;
+    state?: { file: string; sealer: Sealer };
+  } = {},
 ): Promise<{ baseUrl: string; close(): Promise<void>; emulator: OtsEmulator }> {
+  const host = opts.host ?? '127.0.0.1';
+  if (host !== 'localhost' && !isLoopbackAddress(host))
+    throw new TypeError(`the OTS emulator listens on this machine only (a loopback address or localhost), not ${host}`);
   const emulator = createOtsEmulator(opts);
+  const persistence = opts.state && persistEmulator(emulator, opts.state.file, opts.state.sealer);
   const app = express();
-  app.use('/sandbox/ots', emulator.router);
+  if (opts.control) app.use(OTS_CONTROL_PATH, otsControlRouter(emulator));
+  if (persistence) app.use('/sandbox/ots', persistence.middleware, emulator.router);
+  else app.use('/sandbox/ots', emulator.router);
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(opts.port ?? 0, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = app.listen(opts.port ?? 0, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   const { port } = server.address() as AddressInfo;
   return {
-    baseUrl: `http://127.0.0.1:${port}/sandbox/ots`,
+    baseUrl: `http://${host.includes(':') ? `[${host}]` : host}:${port}/sandbox/ots`,
     emulator,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+      persistence?.flush();
+    },
   };
 }
