@@ -88,7 +88,7 @@ export type StatusBody = ShareStatus & { closed?: Closed };
  * How long a request waits for Temporal. Without a deadline the client retries an unreachable server for about
  * 20 s; with one the agent hears 503 (src/http/app.ts) sooner and can retry with the same Idempotency-Key.
  */
-const TEMPORAL_DEADLINE_MS = 10_000;
+export const TEMPORAL_DEADLINE_MS = 10_000;
 /** How long a burn request whose update was not taken up should wait before trying again. */
 const BURN_RETRY_AFTER_SECONDS = 5;
 /**
