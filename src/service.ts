@@ -145,6 +145,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     callWaitMs: config.VOICE_CALL_WAIT_SECONDS * 1000,
     temporalDeadlineMs: opts.sandbox?.temporalDeadlineMs,
     ready: () => readiness(temporal, workers),
+    temporalSeemsUnreachable: temporal.seemsUnreachable,
     otsApiVersion: () => ots.apiVersion,
     outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
     sandbox: sandbox?.routers,

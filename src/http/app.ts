@@ -1,12 +1,13 @@
 // The HTTP app: agent API, Twilio webhooks, the codec server, health, and (in sandbox mode only) the local fakes.
 import { TemporalBusyError } from './admission.js';
 import express, { type ErrorRequestHandler, type Router } from 'express';
-import { isGrpcServiceError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { OtsApiVersion } from '../ots/schemas.js';
 import { bearerAuth } from './auth.js';
 import { codecRouter, type CodecServerOptions } from './codec-server.js';
-import { RetryLaterError, sharesRouter, type SharesDeps } from './shares.js';
+import { RetryLaterError, sharesRouter, TEMPORAL_DEADLINE_MS, type SharesDeps } from './shares.js';
+import { grpcCodeOf, temporalTrouble } from './temporal-errors.js';
 import { twilioRouter, type VoiceWebhookDeps } from './twilio-webhooks.js';
 import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
 
@@ -21,6 +22,8 @@ export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   codec: Omit<CodecServerOptions, 'log'>;
   /** Temporal reachable and workers polling. */
   ready(): Promise<Record<string, boolean>>;
+  /** Whether the Temporal client's latest news is that the server could not be reached (src/temporal/client.ts). */
+  temporalSeemsUnreachable?: () => boolean;
   /** The Onetime Secret API version in use, once chosen at start-up (src/ots/client.ts, detectApiVersion). */
   otsApiVersion?: () => OtsApiVersion | undefined;
   /** Mounted only in sandbox mode. */
@@ -68,8 +71,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(404).json({ error: 'not found' });
   });
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
-    // Nothing was started or changed, and the same request later will work: a 503 with Retry-After says so to the
-    // agent's HTTP client, where a 500 would read as a bug. The agent retries with the same Idempotency-Key.
+    // The same request later will work: a 503 with Retry-After says so to the agent's HTTP client, where a 500 would
+    // read as a bug. The agent retries with the same Idempotency-Key (scripts/lib/agent.ts does).
     const retryLater = (retryAfterSeconds: number, error: string) => {
       if (!res.headersSent) res.status(503).set('Retry-After', String(retryAfterSeconds)).json({ error });
     };
@@ -85,17 +88,24 @@ export function createApp(deps: AppDeps): express.Express {
       retryLater(err.retryAfterSeconds, err.message);
       return;
     }
-    if (temporalUnreachable(err)) {
-      // Temporal down or restarting.
-      deps.log.warn({ path: req.path, grpcCode: grpcCodeOf(err) }, 'Temporal unreachable');
-      retryLater(5, 'Temporal is unreachable; nothing was changed, retry shortly');
+    const trouble = temporalTrouble(err, {
+      deadlineMs: deps.temporalDeadlineMs ?? TEMPORAL_DEADLINE_MS,
+      seemsUnreachable: deps.temporalSeemsUnreachable?.() ?? false,
+    });
+    if (trouble) {
+      // Down or restarting, or up and overloaded: either way the same request later will work, never a 500.
+      deps.log.warn(
+        { path: req.path, grpcCode: trouble.grpcCode },
+        trouble.kind === 'busy' ? 'Temporal busy' : 'Temporal unreachable',
+      );
+      retryLater(trouble.retryAfterSeconds, trouble.message);
       return;
     }
     // Body parser errors carry a status (400 bad JSON, 413 too large, 415); never echo what was sent.
     const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500)
       deps.log.error(
-        { err: { type: err?.name, code: err?.code, message: err?.message }, path: req.path },
+        { err: { type: err?.name, code: err?.code, message: err?.message }, grpcCode: grpcCodeOf(err), path: req.path },
         'request failed',
       );
     const message =
@@ -112,21 +122,4 @@ export function createApp(deps: AppDeps): express.Express {
   };
   app.use(onError);
   return app;
-}
-
-// gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html) that mean "the server is not there
-// right now", as opposed to an answer: UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (server overloaded).
-const UNREACHABLE_GRPC_CODES = new Set([14, 4, 8]);
-
-/** The gRPC status of a Temporal client error: on the error itself or on its cause (ServiceError wraps it). */
-function grpcCodeOf(err: unknown): number | undefined {
-  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isGrpcServiceError(e)) return e.code;
-  }
-  return undefined;
-}
-
-function temporalUnreachable(err: unknown): boolean {
-  const code = grpcCodeOf(err);
-  return code !== undefined && UNREACHABLE_GRPC_CODES.has(code);
 }

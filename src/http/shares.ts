@@ -88,7 +88,7 @@ export type StatusBody = ShareStatus & { closed?: Closed };
  * How long a request waits for Temporal. Without a deadline the client retries an unreachable server for about
  * 20 s; with one the agent hears 503 (src/http/app.ts) sooner and can retry with the same Idempotency-Key.
  */
-const TEMPORAL_DEADLINE_MS = 10_000;
+export const TEMPORAL_DEADLINE_MS = 10_000;
 /** How long a burn request whose update was not taken up should wait before trying again. */
 const BURN_RETRY_AFTER_SECONDS = 5;
 /**
@@ -99,7 +99,8 @@ export const TEMPORAL_ADMISSION = { maxInFlight: 32, maxQueued: 5_000, maxWaitMs
 
 /**
  * A retried request with the same Idempotency-Key (from the same token) maps to the same shareId, hence the same
- * workflow id; the workflow id conflict policy then returns the existing hand-off instead of starting another.
+ * workflow id; its start then fails ALREADY_EXISTS (conflict policy FAIL, reuse policy REJECT_DUPLICATE) and the
+ * request is answered with the existing hand-off instead of starting another.
  */
 function shareIdFor(token: string, idempotencyKey: string | undefined): string {
   const raw = idempotencyKey ? createHash('sha256').update(`${token}\0${idempotencyKey}`).digest() : randomBytes(16);
@@ -201,15 +202,15 @@ export function sharesRouter(deps: SharesDeps): Router {
         ]),
       )
       .digest('hex');
-    const startAndDescribe = async (): Promise<unknown> => {
-      let handle;
+    // Resolves with the digest of the request that started the hand-off, to tell a repeat from a different request.
+    const startOrRead = async (): Promise<unknown> => {
       try {
-        handle = await inTime(() =>
+        await inTime(() =>
           deps.client.workflow.start<typeof shareSecret>('shareSecret', {
             taskQueue: deps.taskQueue,
             workflowId,
             args: [input],
-            workflowIdConflictPolicy: 'USE_EXISTING',
+            workflowIdConflictPolicy: 'FAIL',
             workflowIdReusePolicy: 'REJECT_DUPLICATE',
             typedSearchAttributes: [
               { key: TicketId, value: body.ticketId },
@@ -234,19 +235,20 @@ export function sharesRouter(deps: SharesDeps): Router {
             }),
           }),
         );
+        // Started by this request: the digest is ours. Reading it back would double the calls of a burst.
+        return requestDigest;
       } catch (err) {
-        // The same key after the first hand-off finished: still the same hand-off.
+        // The key's hand-off is already there, running or finished: still the same hand-off (ALREADY_EXISTS).
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        handle = deps.client.workflow.getHandle(workflowId);
       }
-      // The digest of the request that started the hand-off, to tell a repeat from a different request.
+      const handle = deps.client.workflow.getHandle(workflowId);
       return key === undefined ? requestDigest : (await inTime(() => handle.describe())).memo?.requestDigest;
     };
     // Repeats of one Idempotency-Key that arrive while its start is in flight share that one start instead of
     // racing each other to the Temporal frontend (each still compares its own digest below).
     let starting = startsInFlight.get(workflowId);
     if (!starting) {
-      starting = startAndDescribe().finally(() => startsInFlight.delete(workflowId));
+      starting = startOrRead().finally(() => startsInFlight.delete(workflowId));
       startsInFlight.set(workflowId, starting);
     }
     if ((await starting) !== requestDigest) {

@@ -7,6 +7,10 @@
 // vinceblank/agent-tempo#624). So the interceptor here is the SDK's own with two additions: once closing, no new
 // retry is scheduled, and close() waits for the retries already scheduled to fire (each at most a few seconds away,
 // bounded by the SDK's backoff) before closing the channel.
+//
+// The interceptor also notes what each attempt came to (reachTracker): a call that runs out of its deadline looks
+// the same whether Temporal is down or only slow, and the agent API's answer says which it was
+// (src/http/temporal-errors.ts).
 import {
   Client,
   Connection,
@@ -22,7 +26,34 @@ type Interceptor = NonNullable<ConnectionOptions['interceptors']>[number];
 export interface TemporalClient {
   connection: Connection;
   client: Client;
+  /** True while the latest news of the server is that it could not be reached: see reachTracker. */
+  seemsUnreachable(): boolean;
   close(): Promise<void>;
+}
+
+/** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html) that tell of the server's state. */
+export const GRPC_STATUS = { CANCELLED: 1, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNAVAILABLE: 14 } as const;
+const { CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE } = GRPC_STATUS;
+
+/**
+ * What the attempts of the client's calls came to, latest first: UNAVAILABLE (no connection, or the server said it
+ * cannot serve) against an answer from the server (success or any other error). DEADLINE_EXCEEDED and CANCELLED
+ * count as neither: they are what a call that waited too long ends with, on a server that is down as well as on one
+ * that is slow. Down, every attempt fails UNAVAILABLE at once and is retried until the deadline (measured against
+ * a stopped dev server: the call then ends DEADLINE_EXCEEDED, like a slow one); slow, the calls that do finish
+ * keep answering.
+ */
+export function reachTracker(now: () => number = Date.now) {
+  let lastAnswerAt = -Infinity;
+  let lastUnreachableAt = -Infinity;
+  return {
+    /** Notes the status one attempt ended with. */
+    heard(code: number): void {
+      if (code === UNAVAILABLE) lastUnreachableAt = now();
+      else if (code !== DEADLINE_EXCEEDED && code !== CANCELLED) lastAnswerAt = now();
+    },
+    seemsUnreachable: () => lastUnreachableAt > lastAnswerAt,
+  };
 }
 
 /** Longest close() waits for scheduled retries (the SDK's backoff caps a single delay well below this). */
@@ -32,10 +63,15 @@ export async function connectClient(
   opts: TemporalConnectionOptions & { namespace: string; dataConverter: DataConverter },
 ): Promise<TemporalClient> {
   const sdk = defaultGrpcRetryOptions();
+  const reach = reachTracker();
   let closing = false;
   let scheduled = 0;
   const retry = makeGrpcRetryInterceptor({
-    retryableDecider: (attempt, status) => !closing && sdk.retryableDecider(attempt, status),
+    // Asked once for every attempt's status, OK included.
+    retryableDecider: (attempt, status) => {
+      reach.heard(status.code);
+      return !closing && sdk.retryableDecider(attempt, status);
+    },
     delayFunction: (attempt, status) => {
       scheduled += 1;
       return sdk.delayFunction(attempt, status);
@@ -55,6 +91,7 @@ export async function connectClient(
   return {
     connection,
     client,
+    seemsUnreachable: reach.seemsUnreachable,
     async close() {
       closing = true;
       for (const deadline = Date.now() + CLOSE_GRACE_MS; scheduled > 0 && Date.now() < deadline;)
