@@ -276,16 +276,35 @@ async function startVoice(
 }
 
 /** /readyz: Temporal answers its health check within 2 s, and the workers are polling. */
+/** A workflow id no hand-off has: looking it up reads Temporal's execution store, and answers "not found". */
+const READINESS_PROBE_ID = 'ots-handoff-readiness-probe';
+/** gRPC NOT_FOUND (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
+const GRPC_NOT_FOUND = 5;
+
+/**
+ * Ready = Temporal's frontend answers, its persistence answers, and the workers run. The frontend's own health
+ * check stays SERVING while its database is gone (the frontend needs none to answer it), so a lookup of a workflow
+ * that does not exist goes through to the execution store: NotFound means the store answered; Unavailable or a
+ * deadline means it did not, and a share request would fail too.
+ */
 async function readiness(temporal: TemporalClient, workers: Workers): Promise<Record<string, boolean>> {
-  return {
-    temporal: await temporal.connection
-      .withDeadline(Date.now() + 2_000, () => temporal.connection.healthService.check({}))
-      .then(
-        () => true,
-        () => false,
-      ),
-    worker: workers.isRunning(),
-  };
+  const within = <T>(fn: () => Promise<T>) => temporal.connection.withDeadline(Date.now() + 2_000, fn);
+  const [frontend, persistence] = await Promise.all([
+    within(() => temporal.connection.healthService.check({})).then(
+      () => true,
+      () => false,
+    ),
+    within(() =>
+      temporal.connection.workflowService.describeWorkflowExecution({
+        namespace: temporal.client.options.namespace,
+        execution: { workflowId: READINESS_PROBE_ID },
+      }),
+    ).then(
+      () => true,
+      (err: { code?: number }) => err?.code === GRPC_NOT_FOUND,
+    ),
+  ]);
+  return { temporal: frontend, persistence, worker: workers.isRunning() };
 }
 
 /** Listens on HOST:PORT; when it cannot, `undo` stops what was started and start-up fails with the reason. */

@@ -14,6 +14,11 @@ export interface PostShareOptions {
   maxWaitMs?: number;
   /** The undici dispatcher to send through (default undici's global one), e.g. an Agent with a longer connect timeout. */
   dispatcher?: Dispatcher;
+  /**
+   * Also retry a request that got no answer at all because the connection was refused or reset (a replica
+   * restarting behind a load balancer, which tries the next one), after 200 ms. Default false: thrown.
+   */
+  retryConnectionErrors?: boolean;
 }
 
 export interface ShareAnswer {
@@ -29,7 +34,12 @@ export interface ShareAnswer {
   statuses: number[];
   /** The Retry-After header of every deferred answer, in order; undefined where there was none. */
   retryAfter: (string | undefined)[];
+  /** Attempts that got no answer (connection refused or reset) and were tried again (retryConnectionErrors). */
+  connectionErrors: number;
 }
+
+/** Errors that mean the request got no answer from a server: safe to send again anywhere, with the same key. */
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 
 /** What a deferred answer makes the agent wait: Retry-After, at least this much and at most… */
 const MIN_WAIT_MS = 500;
@@ -41,10 +51,11 @@ const DEFAULT_WAIT_MS = 1_000;
 /**
  * POSTs `body` to `${baseUrl}/v1/shares` with the bearer `token` and retries 429 and 503 as above. The wait before
  * each retry is Retry-After (clamped to 0.5 to 30 s) plus up to half as much again at random, so that agents turned
- * away together do not all come back at the same instant. Network errors are thrown, not retried.
+ * away together do not all come back at the same instant. Network errors are thrown, not retried, unless
+ * `retryConnectionErrors` (a load balancer's part: with a function for `baseUrl` each attempt asks it where to go).
  */
 export async function postShare(
-  baseUrl: string,
+  baseUrl: string | (() => string),
   token: string,
   body: unknown,
   opts: PostShareOptions,
@@ -52,8 +63,10 @@ export async function postShare(
   const giveUpAt = Date.now() + (opts.maxWaitMs ?? 120_000);
   const statuses: number[] = [];
   const retryAfter: (string | undefined)[] = [];
+  let connectionErrors = 0;
   for (;;) {
-    const res = await request(`${baseUrl}/v1/shares`, {
+    const url = typeof baseUrl === 'function' ? baseUrl() : baseUrl;
+    const res = await request(`${url}/v1/shares`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${token}`,
@@ -66,7 +79,15 @@ export async function postShare(
       // loop lagging, the retry loses and gets ECONNRESET.
       reset: true,
       dispatcher: opts.dispatcher,
+    }).catch((err: { code?: string }) => {
+      if (!opts.retryConnectionErrors || !CONNECTION_ERRORS.has(err?.code ?? '') || Date.now() > giveUpAt) throw err;
+      connectionErrors += 1;
+      return undefined;
     });
+    if (!res) {
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
     const text = await res.body.text();
     statuses.push(res.statusCode);
     const answer = (): ShareAnswer => ({
@@ -76,6 +97,7 @@ export async function postShare(
       deferred: retryAfter.length,
       statuses,
       retryAfter,
+      connectionErrors,
     });
     if (res.statusCode !== 429 && res.statusCode !== 503) return answer();
     const header = res.headers['retry-after'];

@@ -20,6 +20,7 @@ import {
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { makeSandboxSecrets } from '../../src/sandbox/index.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { ensureBinaries, type Binaries } from './binaries.js';
 import {
@@ -319,6 +320,14 @@ export async function stackUp(opts: StackOptions = {}): Promise<Stack> {
   const state = planStack({ runDir, places, serverPorts, replicaPorts, bins, project });
   const stack = new Stack(state, say);
   stack.save();
+  // One sandbox Twilio account for the fleet, as one real account would be: a replica's fake texts the link and
+  // signs its status callbacks with the account's token, and they go to the replica the request came in at.
+  const sandboxAccount = JSON.stringify(makeSandboxSecrets());
+  for (const r of state.replicas) {
+    const dir = r.spec.env.DATA_DIR!;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'sandbox-secrets.json'), sandboxAccount, { mode: 0o600 });
+  }
   const env = stackEnvironment(project, 'postgresql', places, {});
   try {
     say(`PostgreSQL on 127.0.0.1:${pgPort} …`);

@@ -13,7 +13,7 @@
 import { isGrpcServiceError } from '@temporalio/client';
 import { GRPC_STATUS } from '../temporal/client.js';
 
-const { CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE } = GRPC_STATUS;
+const { CANCELLED, DEADLINE_EXCEEDED, NOT_FOUND, RESOURCE_EXHAUSTED, UNAVAILABLE } = GRPC_STATUS;
 
 export interface TemporalTrouble {
   /** `busy`: Temporal is there but did not answer in time or refused for load; `unreachable`: it is not there. */
@@ -75,7 +75,27 @@ export function temporalTrouble(
           'taken effect. Retry shortly: a share request retried with the same Idempotency-Key never starts a ' +
           'second hand-off',
       };
+    case NOT_FOUND:
+      // The namespace, not a workflow (a missing hand-off is a 404, src/http/shares.ts): the service checked it at
+      // start-up, so now it is the frontend that cannot read it, as when Temporal's database is gone (measured on
+      // the stack with PostgreSQL stopped: "Namespace not found: 'default'" on every start).
+      if (!/namespace not found/i.test(grpcDetails(err))) return undefined;
+      return {
+        kind: 'unreachable',
+        grpcCode,
+        retryAfterSeconds: 5,
+        message:
+          'Temporal cannot read its namespace right now (is its database up?); nothing was changed, retry shortly',
+      };
     default:
       return undefined;
   }
+}
+
+/** The server's message of the gRPC error inside `err`. */
+function grpcDetails(err: unknown): string {
+  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isGrpcServiceError(e)) return `${e.details ?? ''} ${e.message ?? ''}`;
+  }
+  return '';
 }

@@ -32,7 +32,13 @@ export interface TemporalClient {
 }
 
 /** gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html) that tell of the server's state. */
-export const GRPC_STATUS = { CANCELLED: 1, DEADLINE_EXCEEDED: 4, RESOURCE_EXHAUSTED: 8, UNAVAILABLE: 14 } as const;
+export const GRPC_STATUS = {
+  CANCELLED: 1,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  RESOURCE_EXHAUSTED: 8,
+  UNAVAILABLE: 14,
+} as const;
 const { CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE } = GRPC_STATUS;
 
 /**

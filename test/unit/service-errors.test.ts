@@ -121,6 +121,13 @@ describe('temporalTrouble (the agent API on a failed Temporal call)', () => {
     expect(temporalTrouble(grpcError(14, 'Connection dropped'), ctx)).toMatchObject({ kind: 'unreachable' });
   });
 
+  it("NOT_FOUND for the namespace (Temporal's database gone) is unreachable; a missing workflow is not Temporal's trouble", () => {
+    const gone = temporalTrouble(wrapped('start', 5, "Namespace not found: 'default'"), ctx);
+    expect(gone).toMatchObject({ kind: 'unreachable', grpcCode: 5, retryAfterSeconds: 5 });
+    expect(gone!.message).toMatch(/cannot read its namespace right now .*nothing was changed/);
+    expect(temporalTrouble(wrapped('query', 5, 'workflow execution not found'), ctx)).toBeUndefined();
+  });
+
   it('anything else is none of these: a genuine bug still gets its 500', () => {
     for (const err of [
       wrapped('start', 3, 'invalid search attribute'),
