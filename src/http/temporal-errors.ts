@@ -10,7 +10,7 @@
 // build/src/subchannel-call.js) when the reset reaches it before its own deadline timer has fired, as it does on a
 // busy machine. Measured: 1,000 starts at once on the dev server, 10 s deadline each: 98 started, 144
 // DEADLINE_EXCEEDED, 758 CANCELLED "Call cancelled", all of them 10.0 to 11.7 s after they were sent.
-import { isGrpcServiceError } from '@temporalio/client';
+import { isGrpcServiceError, NamespaceNotFoundError } from '@temporalio/client';
 import { GRPC_STATUS } from '../temporal/client.js';
 
 const { CANCELLED, DEADLINE_EXCEEDED, NOT_FOUND, RESOURCE_EXHAUSTED, UNAVAILABLE } = GRPC_STATUS;
@@ -42,6 +42,8 @@ export function temporalTrouble(
   err: unknown,
   ctx: { deadlineMs: number; seemsUnreachable: boolean },
 ): TemporalTrouble | undefined {
+  // The client turns a NOT_FOUND for the namespace into this error of its own, without the gRPC error.
+  if (err instanceof NamespaceNotFoundError) return namespaceUnreadable(GRPC_STATUS.NOT_FOUND);
   const grpcCode = grpcCodeOf(err);
   const unreachable = (): TemporalTrouble => ({
     kind: 'unreachable',
@@ -79,17 +81,19 @@ export function temporalTrouble(
       // The namespace, not a workflow (a missing hand-off is a 404, src/http/shares.ts): the service checked it at
       // start-up, so now it is the frontend that cannot read it, as when Temporal's database is gone (measured on
       // the stack with PostgreSQL stopped: "Namespace not found: 'default'" on every start).
-      if (!/namespace not found/i.test(grpcDetails(err))) return undefined;
-      return {
-        kind: 'unreachable',
-        grpcCode,
-        retryAfterSeconds: 5,
-        message:
-          'Temporal cannot read its namespace right now (is its database up?); nothing was changed, retry shortly',
-      };
+      return /namespace not found/i.test(grpcDetails(err)) ? namespaceUnreadable(grpcCode) : undefined;
     default:
       return undefined;
   }
+}
+
+function namespaceUnreadable(grpcCode: number): TemporalTrouble {
+  return {
+    kind: 'unreachable',
+    grpcCode,
+    retryAfterSeconds: 5,
+    message: 'Temporal cannot read its namespace right now (is its database up?); nothing was changed, retry shortly',
+  };
 }
 
 /** The server's message of the gRPC error inside `err`. */

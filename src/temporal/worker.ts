@@ -30,6 +30,14 @@ export interface Workers {
   connection: NativeConnection;
 }
 
+/**
+ * How long a stopping worker lets its running activities finish before it cancels them (the SDK's default is 0).
+ * A create cancelled mid-request leaves its outcome unknown, and its retry must then look for the secret it may have
+ * made (src/ots/create-recovery.ts); a rolling restart (SIGTERM) should not manufacture those. Below compose's
+ * stop_grace_period (30 s), so the process still exits on its own.
+ */
+export const SHUTDOWN_GRACE = '20s';
+
 export async function createWorkers(
   opts: TemporalConnectionOptions & {
     namespace: string;
@@ -55,6 +63,7 @@ export async function createWorkers(
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     dataConverter: opts.dataConverter,
+    shutdownGraceTime: SHUTDOWN_GRACE,
     ...workflowSource,
     activities: opts.activities.main,
   });
@@ -63,6 +72,7 @@ export async function createWorkers(
     namespace: opts.namespace,
     taskQueue: otsTaskQueue(opts.taskQueue),
     dataConverter: opts.dataConverter,
+    shutdownGraceTime: SHUTDOWN_GRACE,
     activities: opts.activities.ots,
     maxTaskQueueActivitiesPerSecond: (opts.otsRatePerMinute * OTS_BUDGET_SHARE) / 60,
   });
@@ -71,6 +81,7 @@ export async function createWorkers(
     namespace: opts.namespace,
     taskQueue: opts.voiceTaskQueue,
     dataConverter: opts.dataConverter,
+    shutdownGraceTime: SHUTDOWN_GRACE,
     activities: opts.activities.voice,
   });
   const all = [main, ots, voice];

@@ -238,9 +238,10 @@ describe('a rolling restart under load', () => {
     const load = (async () => {
       const pending: Promise<void>[] = [];
       for (let k = 0; k < total; k++) {
-        // One ticket for the run (counted in Temporal's visibility below), and links that expire after 2 minutes, so
-        // these 500 watches end soon after and do not weigh on the scenarios that follow.
-        const body = { ...smsShare(`ROLL-${k}`), ticketId: rollTicket, ttl: 120 };
+        // One ticket for the run, counted in Temporal's visibility below. The default 24 h link: a 2 min one would
+        // leave the create-recovery fingerprint (src/ots/create-recovery.ts) 1 or 2 possible values, and a create
+        // whose outcome is unknown would rightly refuse to guess among dozens of candidates.
+        const body = { ...smsShare(`ROLL-${k}`), ticketId: rollTicket };
         f.secrets.push(body.secret.value);
         pending.push(
           postShare(() => f.url(pick()), f.stack.state.agentToken, body, {

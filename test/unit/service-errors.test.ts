@@ -1,7 +1,7 @@
 // The shared Retry-After parser (src/retry-after.ts), the service-error base (src/errors.ts) that the Onetime
 // Secret and Twilio SMS errors derive from, and how the agent API answers a failed call to Temporal
 // (src/http/temporal-errors.ts, with the client's reachTracker from src/temporal/client.ts).
-import { ServiceError as TemporalServiceError } from '@temporalio/client';
+import { NamespaceNotFoundError, ServiceError as TemporalServiceError } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { ServiceError } from '../../src/errors.js';
 import {
@@ -126,6 +126,8 @@ describe('temporalTrouble (the agent API on a failed Temporal call)', () => {
     expect(gone).toMatchObject({ kind: 'unreachable', grpcCode: 5, retryAfterSeconds: 5 });
     expect(gone!.message).toMatch(/cannot read its namespace right now .*nothing was changed/);
     expect(temporalTrouble(wrapped('query', 5, 'workflow execution not found'), ctx)).toBeUndefined();
+    // What the client throws for it on a start (measured on the stack with PostgreSQL stopped).
+    expect(temporalTrouble(new NamespaceNotFoundError('default'), ctx)).toMatchObject({ kind: 'unreachable' });
   });
 
   it('anything else is none of these: a genuine bug still gets its 500', () => {
