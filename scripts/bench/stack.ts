@@ -52,6 +52,8 @@ const SIZES = {
 };
 /** How many hand-offs may be started and not yet have sent their SMS while filling watches. */
 const FILL_BACKLOG = 200;
+/** How long the fill waits for the last hand-offs' SMS without any progress. */
+const STRAGGLER_S = 90;
 const GOAL = { watches: 10_000, rss_mb_per_replica_max: 1024 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -142,6 +144,22 @@ async function busyElsewhere(exclude: number[], ms = 2_000) {
 
 const load = () => loadavg().map((l) => round(l, 2));
 
+/**
+ * Pressure stall information (Linux /proc/pressure): the share of the last minute in which some runnable task
+ * waited for a CPU, or for I/O. Tells a CPU-starved machine from a slow disk.
+ */
+function pressure(): { cpu_some_avg60_pct?: number; io_some_avg60_pct?: number } {
+  const read = (what: string) => {
+    try {
+      const m = /^some .*avg60=([\d.]+)/m.exec(readFileSync(`/proc/pressure/${what}`, 'utf8'));
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { cpu_some_avg60_pct: read('cpu'), io_some_avg60_pct: read('io') };
+}
+
 /** CPU seconds used so far by each of the stack's processes (with their children: PostgreSQL's backends). */
 function stackCpu(stack: Stack): Record<string, number> {
   const table = procTable();
@@ -162,6 +180,30 @@ function stackCpu(stack: Stack): Record<string, number> {
   }
   out.bench = (table.get(process.pid)?.ticks ?? 0) / CLK_TCK;
   return out;
+}
+
+/** CPU seconds the stack's own processes (not the bench, not the UI) used between two stackCpu readings. */
+function stackCpuSeconds(a: Record<string, number>, b: Record<string, number>): number {
+  return Object.entries(b)
+    .filter(([k]) => k !== 'bench' && k !== 'temporal-ui')
+    .reduce((sum, [k, v]) => sum + (v >= (a[k] ?? 0) ? v - (a[k] ?? 0) : v), 0);
+}
+
+/**
+ * How many receipt checks watches that reached awaiting_view at `starts` (ms) have due in [fromMs, toMs) by the
+ * poll schedule (seconds, the last repeating): the workflow's own timers (workflows/poll-schedule.ts), without the
+ * check at expiry (24 h away here).
+ */
+export function checksDue(starts: number[], schedule: number[], fromMs: number, toMs: number): number {
+  let due = 0;
+  for (const start of starts) {
+    let t = start;
+    for (let k = 0; t < toMs; k++) {
+      t += (schedule[Math.min(k, schedule.length - 1)] ?? 60) * 1000;
+      if (t >= fromMs && t < toMs) due++;
+    }
+  }
+  return due;
 }
 
 /** CPU used between two stackCpu readings, in % of one core. A process restarted in between counts from 0. */
@@ -459,6 +501,7 @@ async function shareStage(
     const seconds = (performance.now() - t0) / 1000;
     out.cpu_pct_of_one_core = cpuPct(cpu0, stackCpu(stack), seconds);
     out.load = load();
+    out.pressure = pressure();
     out.counters = { ...c };
     await outboxes.stop();
     // Their watches would otherwise poll on through the next stage.
@@ -473,6 +516,7 @@ async function watchStage(
   next: () => string,
   n: (typeof SIZES)['full'] & { watches: number },
   cacheSize: { value: number; from: string },
+  schedule: number[],
   out: Measured,
 ) {
   const replicas = stack.state.replicas;
@@ -486,7 +530,11 @@ async function watchStage(
   out.goal = GOAL;
   // Idle: the share stages' hand-offs were burned; give the workers a moment to let them go.
   await sleep(5_000);
+  const idleCpu0 = stackCpu(stack);
+  await sleep(5_000);
+  const idleCpuPerS = stackCpuSeconds(idleCpu0, stackCpu(stack)) / 5;
   out.rss_idle_mb = rss();
+  out.idle_stack_cpu_pct_of_one_core = round(idleCpuPerS * 100);
   say(`watches: idle RSS ${(out.rss_idle_mb as number[]).join(' / ')} MB; filling ${n.watches} …`);
 
   const ots = async () =>
@@ -505,6 +553,7 @@ async function watchStage(
   const t0 = performance.now();
   const capMs = n.fillCapMin * 60_000;
   let posted = 0;
+  const stageNumbers: string[] = [];
   let stopped: string | undefined;
   const partialFill = () => {
     const s = (performance.now() - t0) / 1000;
@@ -552,7 +601,9 @@ async function watchStage(
           }
           const i = posted++;
           try {
-            await postShare(bases[i % bases.length]!, token, next(), `bench-watch-${run}-${i}`, c);
+            const to = next();
+            stageNumbers.push(to);
+            await postShare(bases[i % bases.length]!, token, to, `bench-watch-${run}-${i}`, c);
           } catch (err) {
             c.errors++;
             c.lastError = (err as Error).message;
@@ -560,8 +611,16 @@ async function watchStage(
         }
       }),
     );
-    // Then until every started hand-off has sent its SMS (or the cap).
-    while (held() < posted - c.errors && !stopped) await sleep(500);
+    // Then until every started hand-off has sent its SMS, or the cap, or no progress for STRAGGLER_S (a hand-off
+    // whose SMS activity is being retried under load; it is reported, not waited for).
+    let last = held();
+    let lastProgress = performance.now();
+    while (held() < posted - c.errors && !stopped) {
+      await sleep(500);
+      if (held() !== last) [last, lastProgress] = [held(), performance.now()];
+      else if (performance.now() - lastProgress > STRAGGLER_S * 1000)
+        stopped = `${posted - c.errors - held()} started hand-offs had not sent their SMS ${STRAGGLER_S} s after the last one did`;
+    }
   } finally {
     monitoring = false;
     await monitor;
@@ -571,8 +630,11 @@ async function watchStage(
     out.progress = progress;
     out.cpu_pct_of_one_core_while_filling = cpuPct(cpu0, stackCpu(stack), (performance.now() - t0) / 1000);
     out.load_after_fill = load();
+    out.pressure_after_fill = pressure();
   }
   if (stopped) out.stopped_because = stopped;
+  if (held() < n.watches && held() > 0)
+    out.estimate_min_for_target_at_this_rate = round(n.watches / (out.fill_per_s as number) / 60, 0);
   say(`watches: ${held()} held after ${out.fill_s} s${stopped ? ` (stopped: ${stopped})` : ''}`);
 
   // Held: let their first receipt checks run, then read memory and the Onetime Secret calls over a window.
@@ -580,9 +642,24 @@ async function watchStage(
   out.rss_after_mb = rss();
   const before = await ots();
   const w0 = performance.now();
+  const w0Ms = Date.now();
+  const cpuW0 = stackCpu(stack);
   await sleep(n.otsWindowS * 1000);
   const after = await ots();
+  const cpuW1 = stackCpu(stack);
   const windowS = (performance.now() - w0) / 1000;
+  // What holding them costs: the stack's CPU over the window, less its idle rate, per receipt check due in it.
+  const starts = stageNumbers.map((to) => outboxes.sentAt.get(to)).filter((t): t is number => t !== undefined);
+  const due = checksDue(starts, schedule, w0Ms, Date.now());
+  const cpuS = stackCpuSeconds(cpuW0, cpuW1);
+  out.held_window = {
+    window_s: round(windowS),
+    receipt_checks_due: due,
+    stack_cpu_pct_of_one_core: round((cpuS / windowS) * 100),
+    cpu_pct_by_process: cpuPct(cpuW0, cpuW1, windowS),
+    // Checks due by the schedule, not checks made: under a backlog the workers catch up on older ones too.
+    cpu_ms_per_check_due_above_idle: due > 0 ? round(((cpuS - idleCpuPerS * windowS) * 1000) / due) : null,
+  };
   out.rss_after_window_mb = rss();
   const idle = out.rss_idle_mb as number[];
   const afterRss = out.rss_after_mb as number[];
@@ -645,6 +722,14 @@ function table(r: any): string[] {
         `idle ${w.rss_idle_mb.join(' / ')} MB → held ${w.rss_after_mb.join(' / ')} MB (peak ${w.rss_peak_mb.join(' / ')})`,
         `${w.kb_per_watch} KB per watch; goal < ${GOAL.rss_mb_per_replica_max} MB: ${w.met.rss_under_1gb ? 'met' : 'NOT met'}`,
       ]);
+    if (w.estimate_min_for_target_at_this_rate)
+      rows.push(['  at this fill rate', `${w.target} would take ${w.estimate_min_for_target_at_this_rate} min`, '']);
+    if (w.held_window)
+      rows.push([
+        'holding them',
+        `stack CPU ${w.held_window.stack_cpu_pct_of_one_core} % of a core (idle ${w.idle_stack_cpu_pct_of_one_core} %)`,
+        `${w.held_window.receipt_checks_due} receipt checks due in ${w.held_window.window_s} s: ${w.held_window.cpu_ms_per_check_due_above_idle ?? '–'} CPU ms per check due`,
+      ]);
     if (w.ots)
       rows.push([
         'OTS calls while held',
@@ -660,7 +745,7 @@ function table(r: any): string[] {
   return [
     '',
     `ots-handoff scale (stack, 2 replicas)${r.quick ? ' (quick)' : ''} — ${m.cores} cores, ${m.memory_gb} GB, Node ${m.node}, ${r.date}`,
-    `  load average ${r.load.start.join(' ')} → ${r.load.end.join(' ')}; busy elsewhere at start: ${r.elsewhere_at_start.cpu_pct_of_one_core_total} % of a core (${r.elsewhere_at_start.top.map((p: any) => `${p.command} ${p.cpu_pct_of_one_core} %`).join(', ') || 'nothing'})`,
+    `  load average ${r.load.start.join(' ')} → ${r.load.end.join(' ')}, CPU pressure ${r.pressure.start.cpu_some_avg60_pct ?? '?'} → ${r.pressure.end.cpu_some_avg60_pct ?? '?'} %; busy elsewhere at start: ${r.elsewhere_at_start.cpu_pct_of_one_core_total} % of a core (${r.elsewhere_at_start.top.map((p: any) => `${p.command} ${p.cpu_pct_of_one_core} %`).join(', ') || 'nothing'})`,
     ...rows.map(([x, y, z]) => `  ${x.padEnd(w0)}  ${y.padEnd(w1)}  ${z}`),
     `  ${r.command}: ${r.wall_s} s`,
     '',
@@ -725,6 +810,7 @@ async function stackBench(argv: string[]): Promise<number> {
       platform: process.platform,
     },
     load: { start: load() },
+    pressure: { start: pressure() },
     elsewhere_at_start: await busyElsewhere([process.pid]),
     stack: {
       replicas: 2,
@@ -782,7 +868,8 @@ async function stackBench(argv: string[]): Promise<number> {
     });
     results.stages.watch_capacity = await stage('watch capacity', async (out) => {
       for (const i of [0, 1]) if (!alive(s.replica(i).pid)) await s.startReplica(i);
-      await watchStage(s, outboxes, next, n, results.stack.cache, out);
+      const schedule = String(results.stack.poll_intervals).split(',').map(Number);
+      await watchStage(s, outboxes, next, n, results.stack.cache, schedule, out);
     });
   } catch (err) {
     say(`failed: ${(err as Error).message.split('\n')[0]}`);
@@ -791,6 +878,7 @@ async function stackBench(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     results.load.end = load();
+    results.pressure.end = pressure();
     results.elsewhere_at_end = await busyElsewhere([process.pid]);
     results.wall_s = round((performance.now() - wall) / 1000);
     mkdirSync(dirname(outFile), { recursive: true });
