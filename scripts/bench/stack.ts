@@ -738,6 +738,8 @@ function table(r: any): string[] {
       ]);
   }
   if (w?.error) rows.push(['watches', `FAILED: ${String(w.error).split('\n')[0]!.slice(0, 100)}`, '']);
+  for (const [key, st] of Object.entries<any>(r.stages))
+    if (st.skipped) rows.push([key.replaceAll('_', ' '), `skipped: ${st.skipped}`, '']);
   if (r.stack_error) rows.push(['stack', `FAILED: ${String(r.stack_error).split('\n')[0]!.slice(0, 120)}`, '']);
   const w0 = Math.max(...rows.map((x) => x[0].length));
   const w1 = Math.max(...rows.map((x) => x[1].length));
@@ -825,16 +827,27 @@ async function stackBench(argv: string[]): Promise<number> {
   );
 
   let stack: Stack | undefined;
-  const down = async () => {
-    if (!stack) return;
-    const s = stack;
-    stack = undefined;
-    say('bringing the stack down …');
-    await s.down().catch((err: Error) => say(`stack down: ${err.message}`));
-  };
+  // Chained, so that every caller waits for a take-down already under way.
+  let downing = Promise.resolve();
+  const down = () =>
+    (downing = downing.then(async () => {
+      if (!stack) return;
+      const s = stack;
+      stack = undefined;
+      say('bringing the stack down …');
+      await s.down().catch((err: Error) => say(`stack down: ${err.message}`));
+    }));
+  // A signal takes the stack down at once; the stage under way then fails on its own, the rest are skipped, and what
+  // was measured is still written. A second signal exits without waiting.
+  let aborted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    say(`${signal}: stopping`);
-    void down().then(() => process.exit(130));
+    if (aborted) process.exit(130);
+    aborted = signal;
+    say(`${signal}: bringing the stack down, then writing what was measured`);
+    void down();
+  };
+  const run = async (key: string, name: string, fn: (out: Measured) => Promise<void>) => {
+    results.stages[key] = aborted ? { skipped: `${aborted} received` } : await stage(name, fn);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -857,16 +870,16 @@ async function stackBench(argv: string[]): Promise<number> {
     const outboxes = new Outboxes(s, s.state.agentToken);
     const next = numbers();
 
-    results.stages.shares_1_replica = await stage('shares, 1 replica', async (out) => {
+    await run('shares_1_replica', 'shares, 1 replica', async (out) => {
       await s.stopReplica(1);
       await shareStage(s, outboxes, next, n, out, 1);
     });
-    results.stages.shares_2_replicas = await stage('shares, 2 replicas', async (out) => {
+    await run('shares_2_replicas', 'shares, 2 replicas', async (out) => {
       if (!alive(s.replica(1).pid)) await s.startReplica(1);
       if (!alive(s.replica(0).pid)) await s.startReplica(0);
       await shareStage(s, outboxes, next, n, out, 2);
     });
-    results.stages.watch_capacity = await stage('watch capacity', async (out) => {
+    await run('watch_capacity', 'watch capacity', async (out) => {
       for (const i of [0, 1]) if (!alive(s.replica(i).pid)) await s.startReplica(i);
       const schedule = String(results.stack.poll_intervals).split(',').map(Number);
       await watchStage(s, outboxes, next, n, results.stack.cache, schedule, out);
@@ -881,11 +894,13 @@ async function stackBench(argv: string[]): Promise<number> {
     results.pressure.end = pressure();
     results.elsewhere_at_end = await busyElsewhere([process.pid]);
     results.wall_s = round((performance.now() - wall) / 1000);
+    if (aborted) results.aborted = aborted;
     mkdirSync(dirname(outFile), { recursive: true });
     writeFileSync(outFile, `${JSON.stringify(results, null, 2)}\n`);
     for (const line of table(results)) console.log(line);
     say(`wrote ${outFile}`);
   }
+  if (aborted) return 130;
   const failed = results.stack_error || Object.values(results.stages).some((st: any) => st.error);
   return failed ? 1 : 0;
 }
