@@ -43,6 +43,30 @@ const ttlValue = z.union(
 export const DEFAULT_POLL_INTERVALS_TEXT =
   '15,15,15,15,15,15,15,15,30,30,60,60,60,60,60,60,60,300,600,1800,3600,7200,14400';
 
+// How many running workflows each process keeps in its worker's cache (the SDK's `maxCachedWorkflows`). A cached
+// workflow is resumed in memory; one that is not is replayed from its history on its next task, so a hand-off that
+// sleeps for hours between receipt checks loses little by being evicted, and memory stays bounded by this number,
+// not by the number of hand-offs. The SDK's own default grows with the V8 heap limit (with reuseV8Context, its
+// default, about 600 per GB of heap above 200 MB: node_modules/@temporalio/worker/src/worker-options.ts): 2,300 on
+// the 4 GB heap Node gives itself on a large machine, while a cached hand-off costs about 0.5 MB of RSS (README.md,
+// "Performance", memory), so that default alone could take a process past 1 GB. 500 keeps a process near 0.6 GB and
+// still holds every watch in its fast first 10 minutes (receipt checks every 15 to 60 s) at up to ~0.8 new hand-offs
+// a second per process. 0 turns the cache off; 1 is not a size the SDK accepts (it raises it to 2).
+export const DEFAULT_WORKFLOW_CACHE_SIZE = 500;
+export const MAX_WORKFLOW_CACHE_SIZE = 100_000;
+const CACHE_RULE = `must be a whole number of workflows: 0 (no cache) or from 2 to ${MAX_WORKFLOW_CACHE_SIZE}`;
+const workflowCacheSize = z
+  .string()
+  .regex(/^\d+$/, CACHE_RULE)
+  .transform(Number)
+  .pipe(
+    z
+      .number()
+      .int()
+      .max(MAX_WORKFLOW_CACHE_SIZE, CACHE_RULE)
+      .refine((n) => n !== 1, CACHE_RULE),
+  );
+
 /** A comma list: entries trimmed, empty ones dropped. */
 const commaList = z.string().transform((s) =>
   s
@@ -180,6 +204,7 @@ const envSchema = z
       .optional(),
     TEMPORAL_API_KEY: z.string().regex(/^\S+$/, 'must be the API key alone, without spaces or line breaks').optional(),
     TEMPORAL_TASK_QUEUE: z.string().min(1).default('ots-handoff'),
+    TEMPORAL_WORKFLOW_CACHE_SIZE: workflowCacheSize.default(DEFAULT_WORKFLOW_CACHE_SIZE),
     TEMPORAL_UI_PORT: port.default(8233),
     TEMPORAL_PORT: port.default(7233),
     TEMPORAL_CLI: z.string().min(1).optional(),

@@ -115,6 +115,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     }),
     voiceTaskQueue: voiceQueue,
     otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
+    maxCachedWorkflows: config.TEMPORAL_WORKFLOW_CACHE_SIZE,
     dataConverter: temporalConverter,
     workflowBundlePath: opts.workflowBundlePath,
   });

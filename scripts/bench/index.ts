@@ -37,6 +37,9 @@ import { measureWatchCost } from './watch-cost.js';
 import { postShare } from '../lib/agent.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+// `--stack`: the scale figure on the stack, with options of its own (scripts/bench/stack.ts).
+if (process.argv.includes('--stack'))
+  process.exit(await import('./stack.js').then(({ runStackBench }) => runStackBench(process.argv.slice(2))));
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },

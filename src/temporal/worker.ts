@@ -47,6 +47,11 @@ export async function createWorkers(
     /** This process's own queue (workflows/queues.ts voiceTaskQueue). */
     voiceTaskQueue: string;
     otsRatePerMinute: number;
+    /**
+     * The main worker's workflow cache (TEMPORAL_WORKFLOW_CACHE_SIZE, src/config.ts): what bounds the process's
+     * memory, whatever the number of hand-offs sleeping in Temporal. The other two workers run no workflows.
+     */
+    maxCachedWorkflows: number;
     /** From data-converter.ts; a prebuilt bundle must have been built with its failureConverterPath. */
     dataConverter: DataConverter;
     /** A prebuilt bundle (tests build one per run); otherwise workflows are bundled from source at start. */
@@ -66,6 +71,7 @@ export async function createWorkers(
     shutdownGraceTime: SHUTDOWN_GRACE,
     ...workflowSource,
     activities: opts.activities.main,
+    maxCachedWorkflows: opts.maxCachedWorkflows,
   });
   const ots = await Worker.create({
     connection,

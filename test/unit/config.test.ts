@@ -3,7 +3,7 @@ import { createPrivateKey, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, DEFAULT_WORKFLOW_CACHE_SIZE, loadConfig } from '../../src/config.js';
 import { describeTemporalSecurity, temporalConnectionOptions } from '../../src/temporal/connection-options.js';
 import { makeTestPki, writeTestPki, type TestPki } from '../helpers/tls-certs.js';
 
@@ -248,6 +248,24 @@ describe('config', () => {
     for (const v of ['0.001', '15,0.1', '0'])
       expect(() => loadConfig({ OTS_POLL_INTERVALS: v })).toThrow(/OTS_POLL_INTERVALS.*at least 0.25/);
     expect(loadConfig({ OTS_POLL_INTERVALS: '0.25,0.3' }).OTS_POLL_INTERVALS).toEqual([0.25, 0.3]);
+  });
+
+  it('TEMPORAL_WORKFLOW_CACHE_SIZE: a whole number, 0 (no cache) or from 2; anything else is named with the rule', () => {
+    expect(loadConfig({}).TEMPORAL_WORKFLOW_CACHE_SIZE).toBe(DEFAULT_WORKFLOW_CACHE_SIZE);
+    for (const [v, n] of [
+      ['0', 0],
+      ['2', 2],
+      ['2000', 2000],
+    ] as const)
+      expect(loadConfig({ TEMPORAL_WORKFLOW_CACHE_SIZE: v }).TEMPORAL_WORKFLOW_CACHE_SIZE).toBe(n);
+    // 1 is not a cache the SDK runs (it raises it to 2 with a warning); signs, decimals and exponents are typos.
+    for (const v of ['1', '-5', '2.5', '1e3', 'lots', '100001'])
+      expect(problems({ TEMPORAL_WORKFLOW_CACHE_SIZE: v })).toEqual([
+        {
+          variable: 'TEMPORAL_WORKFLOW_CACHE_SIZE',
+          message: 'must be a whole number of workflows: 0 (no cache) or from 2 to 100000',
+        },
+      ]);
   });
 
   it('empty strings count as unset', () => {
