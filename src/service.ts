@@ -21,7 +21,7 @@ import { createReceiptBatcher } from './ots/receipt-batcher.js';
 import { createSandbox, type Sandbox, type SandboxKnobs, type SandboxSecrets } from './sandbox/index.js';
 import { setupVoice, type Voice } from './voice/setup.js';
 import { createSealer, type Sealer } from './seal.js';
-import { connectClient, type TemporalClient } from './temporal/client.js';
+import { connectClient, GRPC_STATUS, type TemporalClient } from './temporal/client.js';
 import { EncryptionCodec, parsePayloadKeys } from './temporal/payload-codec.js';
 import { temporalConnectionOptions } from './temporal/connection-options.js';
 import { createDataConverter } from './temporal/data-converter.js';
@@ -182,9 +182,15 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     sandbox,
     stop: once(async () => {
       await voice.close();
+      // Stop accepting, let the requests in flight finish (a rolling restart must not cut an agent's request), close
+      // idle keep-alive connections at once, and cut whatever is left after DRAIN_MS.
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
+        const cut = setTimeout(() => server.closeAllConnections(), DRAIN_MS);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
       });
       await workers.shutdown();
       await runPromise;
@@ -276,11 +282,11 @@ async function startVoice(
   }
 }
 
-/** /readyz: Temporal answers its health check within 2 s, and the workers are polling. */
+/** How long a stopping service lets HTTP requests in flight finish (a start waits at most ~10 s for Temporal). */
+const DRAIN_MS = 12_000;
+
 /** A workflow id no hand-off has: looking it up reads Temporal's execution store, and answers "not found". */
 const READINESS_PROBE_ID = 'ots-handoff-readiness-probe';
-/** gRPC NOT_FOUND (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
-const GRPC_NOT_FOUND = 5;
 
 /**
  * Ready = Temporal's frontend answers, its persistence answers, and the workers run. The frontend's own health
@@ -302,7 +308,9 @@ async function readiness(temporal: TemporalClient, workers: Workers): Promise<Re
       }),
     ).then(
       () => true,
-      (err: { code?: number }) => err?.code === GRPC_NOT_FOUND,
+      // The workflow's NOT_FOUND, not the namespace's (Temporal without its database answers that too).
+      (err: { code?: number; details?: string }) =>
+        err?.code === GRPC_STATUS.NOT_FOUND && !/namespace not found/i.test(err.details ?? ''),
     ),
   ]);
   return { temporal: frontend, persistence, worker: workers.isRunning() };

@@ -3,14 +3,16 @@
 #
 #   deploy/temporal/make-certs.sh DIR [CA_NAME]
 #
-# DIR/ca.pem                      the CA every party trusts (its key, ca-key.pem, stays in DIR: keep it offline)
+# DIR/ca.pem                      the CA every party trusts; its key is DIR.ca-key.pem, BESIDE the folder, so it is
+#                                 never mounted into a container (keep it offline, or delete it once done)
 # DIR/cluster.pem, cluster-key.pem  Temporal server: frontend and internode, server and client use
 #                                   (subjectAltName temporal, localhost, 127.0.0.1)
 # DIR/ots-handoff.pem, -key.pem   the service's client certificate
 # DIR/ui.pem, ui-key.pem          Temporal UI's client certificate
 # DIR/admin.pem, admin-key.pem    the namespace job's (temporal CLI) client certificate
 #
-# Existing files are kept: run it again to fill in what is missing, delete DIR to start over. For production use
+# Existing files are kept: run it again to fill in what is missing (needs the CA key), delete DIR to start over. The
+# leaf keys are readable by all (the containers run as users of their own): guard DIR's parent. For production use
 # your own CA and short-lived certificates; this is the shape they must have. Both TLS stacks that check these are
 # strict: rustls (the TypeScript SDK's workers) wants a subjectAltName on the server certificate, a CA marked
 # basicConstraints CA:TRUE and the matching extendedKeyUsage on each leaf; Go's crypto/tls (the server, the UI)
@@ -26,9 +28,10 @@ umask 077
 
 newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
 
+ca_key="${dir%/}.ca-key.pem"
 if [ ! -f "$dir/ca.pem" ]; then
-  newkey "$dir/ca-key.pem"
-  openssl req -x509 -new -key "$dir/ca-key.pem" -out "$dir/ca.pem" -days "$days" -subj "/CN=$ca_name" \
+  newkey "$ca_key"
+  openssl req -x509 -new -key "$ca_key" -out "$dir/ca.pem" -days "$days" -subj "/CN=$ca_name" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
 fi
 
@@ -44,7 +47,7 @@ leaf() {
     [ -n "${4:-}" ] && echo "subjectAltName=$4"
   } >"$ext"
   openssl req -new -key "$dir/$1-key.pem" -subj "/CN=$2" -out "$dir/$1.csr"
-  openssl x509 -req -in "$dir/$1.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca-key.pem" -CAcreateserial \
+  openssl x509 -req -in "$dir/$1.csr" -CA "$dir/ca.pem" -CAkey "$ca_key" -CAcreateserial \
     -days "$days" -extfile "$ext" -out "$dir/$1.pem" 2>/dev/null
   rm -f "$dir/$1.csr" "$ext"
 }
@@ -53,7 +56,7 @@ leaf cluster temporal serverAuth,clientAuth "DNS:temporal,DNS:localhost,IP:127.0
 leaf ots-handoff ots-handoff clientAuth
 leaf ui temporal-ui clientAuth
 leaf admin temporal-admin clientAuth
-# Readable by the containers' own users (temporal, node): guard the directory, not the files.
+chmod 755 "$dir"
 chmod 644 "$dir"/*.pem
-chmod 600 "$dir/ca-key.pem"
+chmod 600 "$ca_key"
 echo "certificates in $dir (CA: $ca_name)"

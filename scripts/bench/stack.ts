@@ -28,6 +28,7 @@ import { request } from 'undici';
 import { DEFAULT_POLL_INTERVALS_TEXT, DEFAULT_WORKFLOW_CACHE_SIZE } from '../../src/config.js';
 import { parseRetryAfter } from '../../src/retry-after.js';
 import { alive } from '../stack/procs.js';
+import { postShare as agentPostShare } from '../lib/agent.js';
 import { composeVarsFrom, projectDir, type Stack, stackUp } from '../stack/stack.js';
 import { percentile, round, rssMb } from './stats.js';
 
@@ -225,25 +226,13 @@ interface Counters {
   lastError?: string;
 }
 
-/** POST /v1/shares; 429 and 503 (busy, with Retry-After) are deferred and sent again with the same key. */
+/** POST /v1/shares as an agent does (scripts/lib/agent.ts): 429 and 503 deferred and sent again with the same key. */
 async function postShare(base: string, token: string, to: string, key: string, c: Counters): Promise<string> {
-  for (let attempt = 0; ; attempt++) {
-    const res = await request(`${base}/v1/shares`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': key },
-      body: JSON.stringify({ ticketId: 'T-BENCH-STACK', secret: { generate: true }, link: { channel: 'sms', to } }),
-      headersTimeout: 60_000,
-      bodyTimeout: 60_000,
-    });
-    const text = await res.body.text();
-    if (res.statusCode === 202) return (JSON.parse(text) as { shareId: string }).shareId;
-    if ((res.statusCode === 429 || res.statusCode === 503) && attempt < 30) {
-      c.deferred++;
-      await sleep(Math.min(30_000, parseRetryAfter(res.headers['retry-after']) ?? 1_000));
-      continue;
-    }
-    throw new Error(`POST /v1/shares answered ${res.statusCode}: ${text.slice(0, 200)}`);
-  }
+  const body = { ticketId: 'T-BENCH-STACK', secret: { generate: true }, link: { channel: 'sms', to } };
+  const r = await agentPostShare(base, token, body, { idempotencyKey: key, maxWaitMs: 600_000 });
+  c.deferred += r.deferred;
+  if (r.status === 202) return (r.body as { shareId: string }).shareId;
+  throw new Error(`POST /v1/shares answered ${r.status}: ${JSON.stringify(r.body).slice(0, 200)}`);
 }
 
 /** Burns hand-offs through the agent API (POST /v1/shares/:id/burn), `concurrency` at a time. */

@@ -2,8 +2,8 @@
 // API"): POST /v1/shares with an Idempotency-Key and, when the answer is 429 or 503 (busy, Temporal unreachable or
 // overloaded: src/http/app.ts), wait what Retry-After says and send the same request with the same key again,
 // until it is accepted or the time allowed has run out. The key makes the retries safe: however many reach the
-// service, it starts one hand-off. Used by the bench (scripts/bench/index.ts) and the burst fault test
-// (test/faults/burst.test.ts).
+// service, it starts one hand-off. Used by the bench (scripts/bench/index.ts, stack.ts) and the stack's rolling
+// restart (test/stack/stack.test.ts).
 import { request, type Dispatcher } from 'undici';
 import { parseRetryAfter } from '../../src/retry-after.js';
 

@@ -1,6 +1,6 @@
 // What the stack runs, built or installed on first use and reused afterwards:
 // - the Temporal server, temporal-sql-tool and the Temporal UI server, from the Go module proxy with the machine's
-//   Go, at the versions of docker-compose.yml's images (test/unit/stack-env.test.ts checks they agree), each in
+//   Go, at the versions of docker-compose.yml's images (test/unit/compose.test.ts checks they agree), each in
 //   the git-ignored .cache/stack/bin (all three commands are named `server`, so each is built into its own GOBIN);
 // - the server module's PostgreSQL schema files (the admin-tools image's /etc/temporal/schema) and the UI server's
 //   config template (the ui image's config/docker.yaml), from the module cache;

@@ -1,8 +1,8 @@
 // The stack's configuration is docker-compose.yml's: each process gets the environment of its compose service as
 // Docker Compose itself resolves it (scripts/validate-compose.sh --json runs the real Compose binary, with the
 // defaults of deploy/.env.example), changed only where a native run on one machine must differ from containers on
-// their own network. Those changes are the table below, each with its reason; test/unit/stack-env.test.ts fails
-// when compose and the stack differ in anything else, so the two cannot drift.
+// their own network. Those changes are the table below, each with its reason; test/unit/compose.test.ts fails
+// when the stack sets or adds a variable the table gives no reason for.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -50,7 +50,7 @@ export function placeRewrites(p: StackPlaces): [from: RegExp, to: string, why: s
     [/^temporal:7233$/, `127.0.0.1:${p.frontendPort}`, "the temporal container's frontend, on a free loopback port"],
     [/^\/etc\/temporal\/tls\//, `${p.certsDir}/`, 'TEMPORAL_TLS_DIR is mounted at /etc/temporal/tls'],
     [/^0\.0\.0\.0$/, '127.0.0.1', 'containers listen on all interfaces of their own network; natively, loopback only'],
-    [/^http:\/\/localhost:8080$/, `http://localhost:${p.uiPort}`, "the UI's origin, on a free port"],
+    [/^http:\/\/localhost:8080$/, `http://127.0.0.1:${p.uiPort}`, "the UI's origin, where the stack prints it"],
     [/^http:\/\/localhost:3000\/codec$/, `${p.codecBaseUrl}/codec`, "replica 1's codec endpoint"],
   ];
 }
@@ -72,6 +72,12 @@ export const SET_BY_STACK: Partial<Record<StackService, Record<string, string>>>
     OTS_API_KEY: "the OTS emulator's account",
     OTS_BASE_URL: 'the OTS emulator, its own process on loopback',
     CODEC_TOKENS: "made for the run: a technician's (or a test's) token for the codec server",
+    TWILIO_ACCOUNT_SID: 'always the sandbox Twilio: the stack and its bench must never text real phones',
+    TWILIO_AUTH_TOKEN: 'always the sandbox Twilio',
+    TWILIO_FROM: 'always the sandbox Twilio',
+    DEEPGRAM_API_KEY: 'always the sandbox (no live speech service)',
+    NOTES_WEBHOOK_URL: 'no real ticket system: notes stay in the workflows',
+    NOTES_WEBHOOK_SECRET: 'no real ticket system',
   },
 };
 

@@ -167,7 +167,12 @@ export class Stack {
     const u = this.state.ui;
     u.pid = await launch(u.spec);
     this.save();
-    await waitFor('Temporal UI', () => httpOk(u.url), { timeoutMs: 60_000, pid: u.pid, log: u.spec.log });
+    // An API route, not the static page: it answers only once the UI reaches Temporal (over mutual TLS).
+    await waitFor('Temporal UI reaching Temporal', () => httpOk(`${u.url}/api/v1/namespaces`), {
+      timeoutMs: 60_000,
+      pid: u.pid,
+      log: u.spec.log,
+    });
   }
 
   // ---- replicas ----
@@ -249,11 +254,23 @@ async function freeLowPort(): Promise<number> {
   }
 }
 
-/** The compose interpolation variables named in deploy/.env.example, from `env` (as docker compose reads them). */
+/**
+ * Compose interpolation variables that hold secrets or reach live services: the stack makes its own or forces the
+ * sandbox (SET_BY_STACK), so they are never taken from the caller's shell, nor written into a bench's results.
+ */
+const NOT_FROM_THE_SHELL =
+  /^(PUBLIC_BASE_URL|AGENT_API_TOKENS|SEAL_KEY|PAYLOAD_KEYS|CODEC_TOKENS|POSTGRES_PASSWORD|OTS_(USERNAME|API_KEY|BASE_URL)|TWILIO_.*|DEEPGRAM_.*|NOTES_WEBHOOK_.*)$/;
+
+/**
+ * The compose interpolation variables named in deploy/.env.example, from `env` (as docker compose reads them),
+ * except secrets and live-service settings (NOT_FROM_THE_SHELL).
+ */
 export function composeVarsFrom(env: NodeJS.ProcessEnv): Record<string, string> {
   const example = readFileSync(join(projectDir, 'deploy', '.env.example'), 'utf8');
   const names = [...example.matchAll(/^([A-Z_][A-Z0-9_]*)=/gm)].map((m) => m[1]!);
-  return Object.fromEntries(names.filter((n) => env[n] !== undefined).map((n) => [n, env[n]!]));
+  return Object.fromEntries(
+    names.filter((n) => env[n] !== undefined && !NOT_FROM_THE_SHELL.test(n)).map((n) => [n, env[n]!]),
+  );
 }
 
 /** Brings the whole topology up; on failure stops what it had started and rethrows. */
@@ -261,8 +278,16 @@ export async function stackUp(opts: StackOptions = {}): Promise<Stack> {
   const say = opts.say ?? ((line: string) => process.stderr.write(`[stack] ${line}\n`));
   const runDir = resolve(opts.runDir ?? DEFAULT_RUN_DIR);
   const previous = readState(runDir);
-  if (previous && new Stack(previous).status().replicas.some((r) => r.alive))
-    throw new Error(`a stack is already running from ${runDir}: npm run stack -- down`);
+  if (previous) {
+    const st = new Stack(previous).status();
+    // Any process of it, not only the replicas: the run folder (PostgreSQL's data among it) is about to be removed.
+    if (
+      [...st.replicas, st.temporal, st.postgres].some((p) => p.alive) ||
+      alive(previous.ots.pid) ||
+      alive(previous.ui.pid)
+    )
+      throw new Error(`a stack is still running from ${runDir}: npm run stack -- down`);
+  }
   const started = Date.now();
   const bins = await ensureBinaries({ projectDir, say });
   rmSync(runDir, { recursive: true, force: true });
@@ -446,6 +471,12 @@ export function planStack(a: {
   const agentToken = `agent-${randomBytes(16).toString('hex')}`;
   const codecToken = `codec-${randomBytes(16).toString('hex')}`;
   const shared = {
+    TWILIO_ACCOUNT_SID: '',
+    TWILIO_AUTH_TOKEN: '',
+    TWILIO_FROM: '',
+    DEEPGRAM_API_KEY: '',
+    NOTES_WEBHOOK_URL: '',
+    NOTES_WEBHOOK_SECRET: '',
     AGENT_API_TOKENS: agentToken,
     CODEC_TOKENS: codecToken,
     SEAL_KEY: randomBytes(32).toString('base64'),

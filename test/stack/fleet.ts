@@ -166,8 +166,8 @@ export class Fleet {
    * ciphertext; decoded through the codec server: the secret stays sealed). The Temporal server's own log is not
    * scanned: it holds no payload, and under the faults it grows to tens of megabytes of stack traces.
    */
-  async expectNoLeaks(): Promise<void> {
-    const logs = this.replicas.map((r) => readFileSync(r.spec.log, 'utf8'));
+  async expectNoLeaks(extraLogs: string[] = []): Promise<void> {
+    const logs = [...this.replicas.map((r) => r.spec.log), ...extraLogs].map((file) => readFileSync(file, 'utf8'));
     logs.push(readFileSync(this.stack.state.ots.spec.log, 'utf8'));
     const client = await this.temporal();
     const decoder = this.up()[0];

@@ -26,8 +26,14 @@ export const OTS_CONTROL_PATH = '/_control';
 export function otsControlRouter(emulator: OtsEmulator): Router {
   const r = Router();
   r.use((req, res, next) => {
-    if (isLoopbackAddress(req.socket.remoteAddress) && isLoopbackHostHeader(req.get('host'))) return next();
-    res.status(403).json({ error: 'the control API answers only on this machine (a loopback peer and Host)' });
+    // A page in a browser on this machine passes both checks with a simple POST (no preflight), so anything a
+    // browser sends (an Origin, or Fetch metadata) is refused too: the control API is for programs only.
+    const fromBrowser = req.get('origin') !== undefined || req.get('sec-fetch-site') !== undefined;
+    if (isLoopbackAddress(req.socket.remoteAddress) && isLoopbackHostHeader(req.get('host')) && !fromBrowser)
+      return next();
+    res.status(403).json({
+      error: 'the control API answers only programs on this machine (a loopback peer and Host, no browser)',
+    });
   });
   r.post('/faults', express.json({ limit: '64kb' }), (req, res) => {
     if (!req.is('application/json')) {
