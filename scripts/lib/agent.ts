@@ -4,7 +4,7 @@
 // until it is accepted or the time allowed has run out. The key makes the retries safe: however many reach the
 // service, it starts one hand-off. Used by the bench (scripts/bench/index.ts) and the burst fault test
 // (test/faults/burst.test.ts).
-import { request, type Dispatcher } from 'undici';
+import { request } from 'undici';
 import { parseRetryAfter } from '../../src/retry-after.js';
 
 export interface PostShareOptions {
@@ -12,8 +12,6 @@ export interface PostShareOptions {
   idempotencyKey: string;
   /** How long to keep retrying, from the first attempt (default 120 s); then the last answer is returned. */
   maxWaitMs?: number;
-  /** The undici dispatcher to send through (default undici's global one), e.g. an Agent with a longer connect timeout. */
-  dispatcher?: Dispatcher;
 }
 
 export interface ShareAnswer {
@@ -65,7 +63,6 @@ export async function postShare(
       // connection races the server closing it (Node's keepAliveTimeout, 5 s), and under a burst, with the event
       // loop lagging, the retry loses and gets ECONNRESET.
       reset: true,
-      dispatcher: opts.dispatcher,
     });
     const text = await res.body.text();
     statuses.push(res.statusCode);
