@@ -71,6 +71,10 @@ describe('burst', () => {
     const shareIds = answers.map((a) => a.body.shareId as string);
     expect(new Set(shareIds).size).toBe(N);
     const deferred = answers.reduce((n, a) => n + a.deferred, 0);
+    console.log(
+      `[burst] ${N} requests answered in ${elapsed} ms (answers seen: ${JSON.stringify(Object.fromEntries(seen))}, ` +
+        `${deferred} deferred and retried)`,
+    );
 
     // One SMS per recipient, one secret and one workflow per key.
     const deadline = Date.now() + 180_000;
@@ -78,15 +82,26 @@ describe('burst', () => {
     const sent = Date.now() - started;
     const perRecipient = new Map<string, number>();
     for (const m of svc.twilioFake!.outbox()) perRecipient.set(m.to, (perRecipient.get(m.to) ?? 0) + 1);
-    expect(requests.filter(({ body }) => perRecipient.get(body.link.to) !== 1).map(({ body }) => body.link.to)).toEqual(
-      [],
+    // Those without exactly one SMS, with the hand-off's state and last note: what went wrong, in the failure. (On a
+    // machine starved by other work, one run left 2 of 1,000 without an SMS, and the load test once paused a hand-off
+    // OTS_CREATE_AMBIGUOUS: a create timed out, and its retry found other hand-offs' receipts with the same
+    // fingerprint in its window, src/ots/create-recovery.ts.)
+    const odd = await Promise.all(
+      requests.flatMap(({ body }, i) => {
+        const sms = perRecipient.get(body.link.to) ?? 0;
+        if (sms === 1) return [];
+        return [
+          svc.status(shareIds[i]!).then(
+            (st) => ({ to: body.link.to, sms, state: st.state, note: st.notes.at(-1)?.text.slice(0, 160) }),
+            (err: Error) => ({ to: body.link.to, sms, state: `status failed: ${err.message}` }),
+          ),
+        ];
+      }),
     );
+    expect(odd).toEqual([]);
     expect(svc.otsEmulator!.secretCount()).toBe(N);
     const query = `TaskQueue = "${svc.config.TEMPORAL_TASK_QUEUE}"`;
     expect((await svc.temporal.client.workflow.count(query)).count).toBe(N);
-    console.log(
-      `[burst] ${N} requests answered in ${elapsed} ms (answers seen: ${JSON.stringify(Object.fromEntries(seen))}, ` +
-        `${deferred} deferred and retried); all ${N} link SMS out after ${sent} ms`,
-    );
+    console.log(`[burst] all ${N} link SMS out after ${sent} ms`);
   }, 330_000);
 });
