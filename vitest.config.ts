@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 import { LongestFirstSequencer } from './test/slow-first-sequencer.js';
 
 /** Tests that load the machine on purpose and count its 5xx answers: run alone, after everything else. */
-const ALONE = ['test/faults/load-idempotency.test.ts'];
+const ALONE = ['test/faults/load-idempotency.test.ts', 'test/faults/burst.test.ts'];
 
 // Shared by both projects. Forks, not threads: the threads pool segfaulted with the Temporal native module
 // (docs/temporal.md, "Dev server").

@@ -316,10 +316,18 @@ async function readiness(temporal: TemporalClient, workers: Workers): Promise<Re
   return { temporal: frontend, persistence, worker: workers.isRunning() };
 }
 
+/**
+ * Connections the kernel may hold for the server before it accepts them. Node's default, 511, is less than a burst
+ * of agents (1,000 share requests at once, test/faults/burst.test.ts): while the event loop is busy the excess
+ * handshakes were dropped or, held too long, reset, and those agents got a connect timeout or ECONNRESET instead of
+ * an answer. Linux caps it at net.core.somaxconn (4096 by default since 5.4).
+ */
+const LISTEN_BACKLOG = 4096;
+
 /** Listens on HOST:PORT; when it cannot, `undo` stops what was started and start-up fails with the reason. */
 async function listen(app: ReturnType<typeof createApp>, config: Config, undo: () => Promise<void>): Promise<Server> {
   return new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.PORT, config.HOST, () => resolve(s));
+    const s = app.listen(config.PORT, config.HOST, LISTEN_BACKLOG, () => resolve(s));
     s.once('error', reject);
   }).catch(async (err: Error) => {
     await undo();
