@@ -4,7 +4,7 @@
 // until it is accepted or the time allowed has run out. The key makes the retries safe: however many reach the
 // service, it starts one hand-off. Used by the bench (scripts/bench/index.ts, stack.ts), the burst fault test
 // (test/faults/burst.test.ts) and the stack's rolling restart (test/stack/stack.test.ts).
-import { request, type Dispatcher } from 'undici';
+import { request } from 'undici';
 import { parseRetryAfter } from '../../src/retry-after.js';
 
 export interface PostShareOptions {
@@ -12,16 +12,11 @@ export interface PostShareOptions {
   idempotencyKey: string;
   /** How long to keep retrying, from the first attempt (default 120 s); then the last answer is returned. */
   maxWaitMs?: number;
-<<<<<<< HEAD
-  /** The undici dispatcher to send through (default undici's global one), e.g. an Agent with a longer connect timeout. */
-  dispatcher?: Dispatcher;
   /**
    * Also retry a request that got no answer at all because the connection was refused or reset (a replica
    * restarting behind a load balancer, which tries the next one), after 200 ms. Default false: thrown.
    */
   retryConnectionErrors?: boolean;
-=======
->>>>>>> overload
 }
 
 export interface ShareAnswer {
@@ -81,14 +76,10 @@ export async function postShare(
       // connection races the server closing it (Node's keepAliveTimeout, 5 s), and under a burst, with the event
       // loop lagging, the retry loses and gets ECONNRESET.
       reset: true,
-<<<<<<< HEAD
-      dispatcher: opts.dispatcher,
     }).catch((err: { code?: string }) => {
       if (!opts.retryConnectionErrors || !CONNECTION_ERRORS.has(err?.code ?? '') || Date.now() > giveUpAt) throw err;
       connectionErrors += 1;
       return undefined;
-=======
->>>>>>> overload
     });
     if (!res) {
       await new Promise((r) => setTimeout(r, 200));
