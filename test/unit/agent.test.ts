@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { postShare } from '../../scripts/lib/agent.js';
+import { freePort } from '../../src/temporal/ports.js';
 
 interface Seen {
   key: string | undefined;
@@ -58,6 +59,7 @@ describe('postShare (the simulated agent)', () => {
       deferred: 3,
       statuses: [503, 429, 503, 202],
       retryAfter: ['0', '1', undefined],
+      connectionErrors: 0,
     });
     expect(new Set(seen.map((s) => s.key))).toEqual(new Set(['key-1']));
     expect(new Set(seen.map((s) => s.auth))).toEqual(new Set(['Bearer tok']));
@@ -68,6 +70,21 @@ describe('postShare (the simulated agent)', () => {
     expect(gaps[1]).toBeGreaterThanOrEqual(990);
     expect(gaps[2]).toBeGreaterThanOrEqual(990);
     for (const g of gaps) expect(g).toBeLessThan(3_000);
+  });
+
+  it('a refused connection is thrown, or with retryConnectionErrors tried again where baseUrl says next', async () => {
+    const { url, seen } = await serve([{ status: 202, body: { shareId: 'shr_2' } }]);
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    await expect(postShare(closed, 'tok', share, { idempotencyKey: 'k' })).rejects.toMatchObject({
+      code: 'ECONNREFUSED',
+    });
+    const targets = [closed, closed, url];
+    const answer = await postShare(() => targets.shift()!, 'tok', share, {
+      idempotencyKey: 'k',
+      retryConnectionErrors: true,
+    });
+    expect(answer).toMatchObject({ status: 202, attempts: 1, connectionErrors: 2 });
+    expect(seen).toHaveLength(1);
   });
 
   it('returns any other answer at once, 500 and 422 included', async () => {
