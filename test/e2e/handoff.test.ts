@@ -243,7 +243,7 @@ describe('hand-off through the agent API', () => {
     expect((await svc.api('GET', '/healthz')).body).toEqual({ ok: true });
     const ready = await svc.api('GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ temporal: true, worker: true });
+    expect(ready.body.checks).toEqual({ temporal: true, persistence: true, worker: true });
     const tool = await svc.api('GET', '/v1/tool-schema');
     expect(tool.body.input_schema.required).toEqual(expect.arrayContaining(['ticketId', 'secret', 'link']));
   });
