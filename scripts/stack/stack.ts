@@ -115,102 +115,74 @@ export class Stack {
     };
   }
 
-  // ---- PostgreSQL ----
-  async startPostgres(): Promise<void> {
-    const p = this.state.postgres;
-    p.pid = await launch(p.spec);
+  /** Starts one process of the stack and waits until `ready` says so (or it dies, or `timeoutMs` passes). */
+  async #start(
+    proc: { pid?: number; spec: ProcSpec },
+    what: string,
+    ready: () => Promise<boolean>,
+    timeoutMs: number,
+  ): Promise<void> {
+    proc.pid = await launch(proc.spec);
     this.save();
-    await waitFor('PostgreSQL accepting connections', () => pgReady(this.state), {
-      timeoutMs: 60_000,
-      pid: p.pid,
-      log: p.spec.log,
-    });
+    await waitFor(what, ready, { timeoutMs, pid: proc.pid, log: proc.spec.log });
+  }
+
+  /** Stops one process of the stack (SIGKILL after `graceMs`) and forgets its pid. */
+  async #stop(proc: { pid?: number }, signal: NodeJS.Signals = 'SIGTERM', graceMs = 20_000): Promise<void> {
+    await stop(proc.pid, signal, graceMs);
+    proc.pid = undefined;
+    this.save();
+  }
+
+  startPostgres(): Promise<void> {
+    return this.#start(this.state.postgres, 'PostgreSQL accepting connections', () => pgReady(this.state), 60_000);
   }
   /** Fast shutdown (SIGINT): open transactions are rolled back, connections cut, as when the database goes away. */
-  async stopPostgres(): Promise<void> {
-    await stop(this.state.postgres.pid, 'SIGINT', 30_000);
-    this.state.postgres.pid = undefined;
-    this.save();
+  stopPostgres(): Promise<void> {
+    return this.#stop(this.state.postgres, 'SIGINT', 30_000);
   }
 
-  // ---- Temporal server ----
-  async startTemporal(): Promise<void> {
-    const t = this.state.temporal;
-    t.pid = await launch(t.spec);
-    this.save();
-    await waitFor('the Temporal frontend accepting connections', () => tcpOpen(this.state.places.frontendPort), {
-      timeoutMs: 90_000,
-      pid: t.pid,
-      log: t.spec.log,
-    });
+  startTemporal(): Promise<void> {
+    const port = this.state.places.frontendPort;
+    return this.#start(this.state.temporal, 'the Temporal frontend accepting connections', () => tcpOpen(port), 90_000);
   }
-  async stopTemporal(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    await stop(this.state.temporal.pid, signal, 30_000);
-    this.state.temporal.pid = undefined;
-    this.save();
+  stopTemporal(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    return this.#stop(this.state.temporal, signal, 30_000);
   }
 
-  // ---- OTS emulator ----
-  async startOts(): Promise<void> {
+  startOts(): Promise<void> {
     const o = this.state.ots;
-    o.pid = await launch(o.spec);
-    this.save();
-    await waitFor('the OTS emulator', () => httpOk(`${o.controlUrl}/stats`), {
-      timeoutMs: 60_000,
-      pid: o.pid,
-      log: o.spec.log,
-    });
+    return this.#start(o, 'the OTS emulator', () => httpOk(`${o.controlUrl}/stats`), 60_000);
   }
 
-  // ---- Temporal UI ----
-  async startUi(): Promise<void> {
+  startUi(): Promise<void> {
     const u = this.state.ui;
-    u.pid = await launch(u.spec);
-    this.save();
     // An API route, not the static page: it answers only once the UI reaches Temporal (over mutual TLS).
-    await waitFor('Temporal UI reaching Temporal', () => httpOk(`${u.url}/api/v1/namespaces`), {
-      timeoutMs: 60_000,
-      pid: u.pid,
-      log: u.spec.log,
-    });
+    return this.#start(u, 'Temporal UI reaching Temporal', () => httpOk(`${u.url}/api/v1/namespaces`), 60_000);
   }
 
-  // ---- replicas ----
   replica(i: number): ReplicaState {
     const r = this.state.replicas[i];
     if (!r) throw new Error(`no replica ${i}`);
     return r;
   }
-  async startReplica(i: number, opts: { waitReady?: boolean } = {}): Promise<void> {
+  async startReplica(i: number): Promise<void> {
     const r = this.replica(i);
     if (alive(r.pid)) throw new Error(`replica ${i + 1} is running (pid ${r.pid})`);
-    r.pid = await launch(r.spec);
-    this.save();
-    if (opts.waitReady !== false)
-      await waitFor(`replica ${i + 1} ready (${r.url}/readyz)`, () => httpOk(`${r.url}/readyz`), {
-        timeoutMs: 120_000,
-        pid: r.pid,
-        log: r.spec.log,
-      });
+    await this.#start(r, `replica ${i + 1} ready (${r.url}/readyz)`, () => httpOk(`${r.url}/readyz`), 120_000);
   }
-  async stopReplica(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const r = this.replica(i);
-    await stop(r.pid, signal, 40_000);
-    r.pid = undefined;
-    this.save();
+  stopReplica(i: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    return this.#stop(this.replica(i), signal, 40_000);
   }
 
   /** Stops every process it started, the service first and PostgreSQL last. */
   async down(): Promise<void> {
     const s = this.state;
     await Promise.all(s.replicas.map((_, i) => this.stopReplica(i)));
-    await stop(s.ui.pid);
-    s.ui.pid = undefined;
-    await stop(s.ots.pid);
-    s.ots.pid = undefined;
+    await this.#stop(s.ui);
+    await this.#stop(s.ots);
     await this.stopTemporal();
     await this.stopPostgres();
-    this.save();
   }
 }
 
