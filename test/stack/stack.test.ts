@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StackUnavailableError } from '../../scripts/stack/binaries.js';
-import { launch, stop, tail, waitFor } from '../../scripts/stack/procs.js';
+import { alive, launch, stop, tail, waitFor } from '../../scripts/stack/procs.js';
 import { projectDir, Stack, stackUp } from '../../scripts/stack/stack.js';
 import { postShare } from '../../scripts/lib/agent.js';
 import { freePort } from '../../src/temporal/ports.js';
@@ -422,7 +422,7 @@ describe('mutual TLS', () => {
       const log = join(f.stack.state.runDir, 'logs', `rogue-${change}.log`);
       const started = Date.now();
       const pid = await launch({ ...base, name: `rogue-${change}`, env, log });
-      await waitFor('the rogue replica to exit', async () => !isAlive(pid), { timeoutMs: 120_000 }).finally(() =>
+      await waitFor('the rogue replica to exit', async () => !alive(pid), { timeoutMs: 120_000 }).finally(() =>
         stop(pid, 'SIGKILL', 1_000),
       );
       const out = tail(log, 40);
@@ -437,15 +437,6 @@ describe('mutual TLS', () => {
     }, 180_000);
   }
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function launchJob(cmd: string, args: string[]) {
   const { execFileSync } = await import('node:child_process');
