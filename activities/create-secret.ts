@@ -5,11 +5,14 @@ import { asyncLocalStorage as activityContext } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   AccountTtlCeiling,
+  fingerprintCandidates,
   fingerprintTtl,
   isCreateMarker,
   matchCreatedReceipt,
   type CreateMarker,
+  type CreateSearch,
 } from '../src/ots/create-recovery.js';
+import { LEASE_SEND_WITHIN_MS, leaseMsFor, type FingerprintLeases } from '../src/ots/fingerprint-lease.js';
 import { OtsError, OtsNotFoundError } from '../src/ots/errors.js';
 import type { Receipt } from '../src/ots/schemas.js';
 import { verifyInput } from '../src/handoff-input.js';
@@ -20,10 +23,20 @@ import type { CreatedSecret, ShareInput } from '../workflows/types.js';
 import { failing } from './failures.js';
 import type { OtsPort } from './ots.js';
 
+/**
+ * A technician's retry of the step (workflows/handoff.ts): the create markers the failed tries left (heartbeat
+ * details or the failure's own), and the span of the tries that left none (epoch ms; absent when all left one).
+ */
+export interface RecoverWindow {
+  since?: number;
+  until?: number;
+  markers?: unknown[];
+}
+
 export interface CreateSecretArgs {
   /** The hand-off's input as the agent API signed it (without `resume`). */
   input: ShareInput;
-  recover?: { since: number; until: number };
+  recover?: RecoverWindow;
 }
 
 export interface CreateSecretDeps {
@@ -33,6 +46,11 @@ export interface CreateSecretDeps {
   otsRequestTimeoutMs?: number;
   /** The TTL ceiling this process has seen the account clamp to (src/ots/create-recovery.ts). Default: a new one. */
   ttlCeiling?: AccountTtlCeiling;
+  /**
+   * The fleet's fingerprint leases (src/ots/fingerprint-lease.ts). Without them (unit tests, the bench's fakes)
+   * every send is unleased, and a lost answer is never recovered automatically.
+   */
+  leases?: FingerprintLeases;
   /**
    * Whether the workflow run that scheduled this create is one of this service's hand-offs (a `shareSecret` on its
    * task queue): a problem, or undefined. Set by the worker (activities/index.ts); unit tests leave it out.
@@ -58,25 +76,40 @@ function currentAttempt() {
 }
 
 /**
- * Where an earlier send may have landed (epoch ms), or undefined when there is nothing to look for: between the
- * marker's first and last send (plus the request deadline); without a marker on a retry (its heartbeat may not
- * have reached the server before a crash), since the step was first scheduled; plus the workflow's window for a
- * technician's retry. A settled marker means the last answer proved nothing was made, after a lookup that covered
+ * Where earlier sends may have landed, or [] when there is nothing to look for: the marker's send (from it to it
+ * plus the request deadline, with its TTL, exclusive if it was leased); without a marker on a retry (its heartbeat
+ * may not have reached the server before a crash), every TTL this hand-off may have asked for since the step was
+ * first scheduled, not exclusive; and a technician's retry: the markers its failed tries left, plus their span
+ * when some left none. A settled marker means the last answer proved nothing was made, after a lookup that covered
  * everything before.
  */
-export function recoveryWindow(
+export function recoverySearches(
   marker: CreateMarker | undefined,
   attempt: { attempt: number; scheduledMs: number } | undefined,
-  recover: { since: number; until: number } | undefined,
+  recover: RecoverWindow | undefined,
   landWithinMs: number,
-): { since: number; until: number } | undefined {
-  const windows: { since: number; until: number }[] = [];
-  if (marker && !marker.settled)
-    windows.push({ since: marker.sentAt, until: (marker.lastSentAt ?? marker.sentAt) + landWithinMs });
-  else if (!marker && attempt && attempt.attempt > 1) windows.push({ since: attempt.scheduledMs, until: Date.now() });
-  if (recover) windows.push(recover);
-  if (windows.length === 0) return undefined;
-  return { since: Math.min(...windows.map((w) => w.since)), until: Math.max(...windows.map((w) => w.until)) };
+  possibleTtls: readonly number[],
+): CreateSearch[] {
+  const searches: CreateSearch[] = [];
+  const fromMarker = (m: CreateMarker) => {
+    if (m.settled) return;
+    const ttl = m.ttl ?? possibleTtls[0];
+    if (ttl === undefined) return;
+    const until = (m.lastSentAt ?? m.sentAt) + landWithinMs;
+    searches.push({
+      ttls: [ttl],
+      sinceMs: m.sentAt,
+      untilMs: until,
+      exclusive: m.exclusive === true && m.ttl !== undefined,
+    });
+  };
+  if (marker) fromMarker(marker);
+  else if (attempt && attempt.attempt > 1)
+    searches.push({ ttls: possibleTtls, sinceMs: attempt.scheduledMs, untilMs: Date.now() });
+  for (const m of recover?.markers ?? []) if (isCreateMarker(m)) fromMarker(m);
+  if (recover && typeof recover.since === 'number')
+    searches.push({ ttls: possibleTtls, sinceMs: recover.since, untilMs: recover.until ?? Date.now() });
+  return searches.filter((w) => w.ttls.length > 0);
 }
 
 /**
@@ -117,26 +150,27 @@ async function toCreated(
 async function recoverCreated(
   deps: CreateSecretDeps,
   binding: HandoffBinding,
-  ttl: number,
-  { since, until }: { since: number; until: number },
+  searches: readonly CreateSearch[],
   passphrase: string | undefined,
-  clampCeilings: readonly (number | undefined)[],
 ): Promise<CreatedSecret | undefined> {
   const { ots } = deps;
-  const match = matchCreatedReceipt(await ots.recent(), { ttl, sinceMs: since, untilMs: until, clampCeilings });
+  const match = matchCreatedReceipt(await ots.recent(), searches);
   if (match.kind === 'none') return undefined;
   if (match.kind === 'ambiguous') {
     const keys = match.receipts
       .slice(0, 5)
-      .map((r) => `${r.metadataKey.slice(0, 8)}…`)
+      .map((r) => `${r.metadataKey.slice(0, 8)}… (ttl ${r.ttl} s)`)
       .join(', ');
+    const since = Math.min(...searches.map((w) => w.sinceMs));
+    const one = match.receipts.length === 1;
     throw ApplicationFailure.create({
       type: 'OTS_CREATE_AMBIGUOUS',
       nonRetryable: true,
       message:
-        `an earlier attempt may have created the secret but its answer was lost, and ${match.receipts.length} receipts ` +
-        `created since ${new Date(since).toISOString()} carry this hand-off's fingerprint (ttl ${ttl} s): ${keys}. ` +
-        "Burn in Onetime Secret those that are not this hand-off's, then retry; a retry with one left recovers it, with none creates it",
+        `an earlier attempt may have created the secret but its answer was lost, and ${one ? '1 receipt' : `${match.receipts.length} receipts`} ` +
+        `created since ${new Date(since).toISOString()} ${one ? 'carries' : 'carry'} a TTL this hand-off may have asked for ` +
+        `without it being this hand-off's alone: ${keys}. Another hand-off may have made ${one ? 'it' : 'them'}, so none is sent. ` +
+        'Burn in Onetime Secret any that is not the hand-off of another ticket, then retry; the retry creates a new one if none is left',
     });
   }
   const listed = match.receipt;
@@ -171,8 +205,9 @@ async function recoverCreated(
 
 export function createSecretActivity(deps: CreateSecretDeps) {
   const landWithinMs = deps.otsRequestTimeoutMs ?? 10_000;
-  const { ots, sealer } = deps;
+  const { ots, sealer, leases } = deps;
   const ceiling = deps.ttlCeiling ?? new AccountTtlCeiling();
+  const leaseMs = leaseMsFor(landWithinMs);
 
   /**
    * Creates the hand-off's one Onetime Secret, idempotent across crashes and answers lost in flight: a retry first
@@ -203,22 +238,25 @@ export function createSecretActivity(deps: CreateSecretDeps) {
     try {
       return await failing(async () => {
         const passphrase = open('passphrase');
-        const ttl = fingerprintTtl(input.shareId, input.ttlSeconds);
-        const window = recoveryWindow(marker, attempt, args.recover, landWithinMs);
-        if (window) {
-          // A clamp ceiling counts only when known: from this process, or from the process that sent (the marker).
-          const clampCeilings = [ceiling.known, marker?.settled ? undefined : marker?.ceiling];
-          const recovered = await recoverCreated(deps, input, ttl, window, passphrase, clampCeilings);
+        // Within a ceiling the account is known to clamp to, so that OTS keeps the fingerprint.
+        const known = ceiling.known;
+        const asked = known !== undefined && known < input.ttlSeconds ? known : input.ttlSeconds;
+        const ttls = fingerprintCandidates(input.shareId, asked);
+        const searches = recoverySearches(marker, attempt, args.recover, landWithinMs, [
+          ...ttls,
+          ...(asked !== input.ttlSeconds ? fingerprintCandidates(input.shareId, input.ttlSeconds) : []),
+        ]);
+        if (searches.length > 0) {
+          const recovered = await recoverCreated(deps, input, searches, passphrase);
           if (recovered) return recovered;
         }
 
+        // The fingerprint, leased fleet-wide when one of ours is free, so that a lost answer can be recovered.
+        const lease = leases && ttls.length > 0 ? await leases.acquire(ttls, leaseMs) : undefined;
         const now = Date.now();
-        const known = ceiling.known ?? (marker && !marker.settled ? marker.ceiling : undefined);
-        marker = {
-          sentAt: marker && !marker.settled ? marker.sentAt : now,
-          lastSentAt: now,
-          ...(known !== undefined ? { ceiling: known } : {}),
-        };
+        const exclusive = lease !== undefined && now - lease.askedAt <= LEASE_SEND_WITHIN_MS;
+        const ttl = lease?.ttl ?? fingerprintTtl(input.shareId, asked);
+        marker = { sentAt: now, ttl, ...(exclusive ? { exclusive } : {}) };
         attempt?.heartbeat(marker);
         const value = open('value');
         try {
@@ -238,10 +276,27 @@ export function createSecretActivity(deps: CreateSecretDeps) {
           throw err;
         }
       });
+    } catch (err) {
+      // The marker goes with the failure too: a technician's retry of the step gets it from the workflow.
+      throw withMarker(err, marker);
     } finally {
       clearInterval(keepAlive);
     }
   };
+}
+
+/** An ApplicationFailure of createSecret carrying the create marker in its facts (workflows/failures.ts). */
+function withMarker(err: unknown, marker: CreateMarker | undefined): unknown {
+  if (!marker || !(err instanceof ApplicationFailure) || err.details?.length !== 1) return err;
+  const facts = err.details[0] as FailureFacts;
+  if (typeof facts !== 'object' || facts === null || !('outcome' in facts)) return err;
+  return ApplicationFailure.create({
+    type: err.type ?? undefined,
+    message: err.message,
+    nonRetryable: err.nonRetryable === true,
+    nextRetryDelay: err.nextRetryDelay ?? undefined,
+    details: [{ ...facts, createMarker: marker } satisfies FailureFacts],
+  });
 }
 
 /**

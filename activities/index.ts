@@ -13,6 +13,7 @@
 import type { Client } from '@temporalio/client';
 import { notOurHandoff } from '../src/temporal/handoff-run.js';
 import type { NotesSink } from '../src/notes.js';
+import { temporalFingerprintLeases } from '../src/ots/fingerprint-lease.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
 import type { Sealer } from '../src/seal.js';
 import type { SmsSender } from '../src/twilio/sms.js';
@@ -42,6 +43,8 @@ export function createActivities(deps: ActivityDeps) {
   const { client, taskQueue } = deps.temporal;
   const ots = createOtsActivities({
     ...deps,
+    // A create's fingerprint, leased fleet-wide on the main queue (src/ots/fingerprint-lease.ts).
+    leases: temporalFingerprintLeases(client, taskQueue),
     // createSecret runs only for this service's own hand-offs: a shareSecret run on its task queue.
     checkWorkflow: async (workflowId, runId) => {
       const problem = notOurHandoff(await client.workflow.getHandle(workflowId, runId).describe(), taskQueue);

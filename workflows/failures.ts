@@ -2,7 +2,7 @@
 // error codes. The activities map every Onetime Secret and Twilio error onto it (activities/failures.ts) and attach
 // it as the failure's details. The failure's type stays the service's own code (OTS_RATE_LIMITED, SMS_REJECTED, …),
 // which is what people read in notes and in Temporal UI.
-import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
 
 /**
  * `refused`: the service answered no (bad credentials, bad request, rate limited, no such route), so the request
@@ -19,6 +19,11 @@ export interface FailureFacts {
    * at once, with no note and nothing sent.
    */
   fatal?: true;
+  /**
+   * createSecret's marker of its last send (src/ots/create-recovery.ts, CreateMarker), for a technician's retry of
+   * the step to look where that send could have landed. Opaque to the workflow.
+   */
+  createMarker?: unknown;
 }
 
 /** Whether an activity failure ends the hand-off outright (FailureFacts.fatal). */
@@ -35,6 +40,18 @@ export function failureOutcome(err: unknown): FailureOutcome {
   if (!(cause instanceof ApplicationFailure)) return 'unknown';
   const facts = cause.details?.[0] as Partial<FailureFacts> | undefined;
   return facts?.outcome === 'refused' ? 'refused' : 'unknown';
+}
+
+/**
+ * The create marker a failed createSecret left: in its failure's facts, or, when the attempt timed out (a process
+ * killed mid-create), in its last heartbeat. Undefined when it left none.
+ */
+export function createMarkerOf(err: unknown): unknown {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure)
+    return (cause.details?.[0] as Partial<FailureFacts> | undefined)?.createMarker;
+  if (cause instanceof TimeoutFailure) return cause.lastHeartbeatDetails ?? undefined;
+  return undefined;
 }
 
 /** "TYPE: message" of an activity failure, for notes. OTS and Twilio error messages never carry secrets. */

@@ -15,8 +15,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { RecoverWindow } from '../activities/create-secret.js';
 import type { SecretCheck } from '../activities/index.js';
-import { failureOutcome, failureReason, isFatal } from './failures.js';
+import { createMarkerOf, failureOutcome, failureReason, isFatal } from './failures.js';
 import { isObj, isText } from './input.js';
 import { isVoiceTaskQueue } from './queues.js';
 import type { BurnMaterial } from './messages.js';
@@ -380,15 +381,22 @@ export class Handoff {
     // A technician's retry runs the step again: tell it when the failed tries ran, so it looks for a secret they
     // may have created before making one, unless their failure proves OTS refused it. See docs/onetime-secret.md
     // ("Creating exactly once").
-    let recover: { since: number; until: number } | undefined;
+    // The tries' create markers say where each one's last send could have landed (and whether it held its
+    // fingerprint's lease); a try that left none is looked for over its whole span.
+    let recover: RecoverWindow | undefined;
     const created = await this.step('Creating the Onetime Secret', async () => {
       const triedAt = Date.now();
       try {
         // The input as the agent API signed it: the activity checks the signature first.
         return await this.activities.otsCreate.createSecret({ input: { ...input, resume: undefined }, recover });
       } catch (err) {
-        recover =
-          failureOutcome(err) === 'refused' ? undefined : { since: recover?.since ?? triedAt, until: Date.now() };
+        if (failureOutcome(err) === 'refused') recover = undefined;
+        else {
+          const marker = createMarkerOf(err);
+          recover = marker
+            ? { ...recover, markers: [...(recover?.markers ?? []), marker] }
+            : { ...recover, since: recover?.since ?? triedAt, until: Date.now() };
+        }
         throw err;
       }
     });

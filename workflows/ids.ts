@@ -7,3 +7,6 @@ export const shareWorkflowId = (shareId: string): string => `share-${shareId}`;
 
 /** Workflow id of a call's session (workflows/call-session.ts). */
 export const callWorkflowId = (callSid: string): string => `call-${callSid}`;
+
+/** Workflow id of the fleet-wide lease on one create fingerprint, a TTL in seconds (src/ots/fingerprint-lease.ts). */
+export const fingerprintLeaseWorkflowId = (ttlSeconds: number): string => `ots-fingerprint-${ttlSeconds}`;

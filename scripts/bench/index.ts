@@ -381,7 +381,7 @@ async function main() {
 async function codecCpuPerHandoff(svc: RunningService, payloadKeys: string) {
   const codec = createDataConverter(parsePayloadKeys(payloadKeys)).payloadCodecs[0];
   const { value: one } = await svc.temporal.client.workflow
-    .list({ query: `TaskQueue = "bench-share"`, pageSize: 1 })
+    .list({ query: `TaskQueue = "bench-share" AND WorkflowType = "shareSecret"`, pageSize: 1 })
     [Symbol.asyncIterator]()
     .next();
   const history = await svc.temporal.client.workflow.getHandle(one.workflowId).fetchHistory();

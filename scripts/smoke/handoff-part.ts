@@ -8,7 +8,7 @@ import { Connection } from '@temporalio/client';
 import { request } from 'undici';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { fingerprintTtl } from '../../src/ots/create-recovery.js';
+import { fingerprintCandidates } from '../../src/ots/create-recovery.js';
 import type { OtsClient, Receipt } from '../../src/ots/client.js';
 import { makeSandboxSecrets, startService, StartupError, type RunningService } from '../../src/service.js';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
@@ -263,14 +263,17 @@ async function waitForDelivery(
 
 /**
  * The receipt of the hand-off's secret, by the public API only: its notes name the receipt's first 8 characters,
- * and the service asked Onetime Secret for the TTL fingerprint of this share id (src/ots/create-recovery.ts).
+ * and the service asked Onetime Secret for one of this share id's TTL fingerprints (src/ots/create-recovery.ts).
  */
 async function findReceipt(ctx: HandoffPartContext, shareId: string, notes: string): Promise<Receipt> {
   const ref = /receipt ([0-9a-z]{6,})…/.exec(notes)?.[1];
   if (!ref) throw new StepFailed('hand-off check', 'the notes name no receipt');
   let found = (await ctx.ots.recent()).filter((r) => r.metadataKey.startsWith(ref));
-  // 8 characters of a 62-character key tell receipts apart; should they not, the TTL this share id asked for does.
-  if (found.length > 1) found = found.filter((r) => r.ttl === fingerprintTtl(shareId, SMOKE_TTL_SECONDS));
+  // 8 characters of a 62-character key tell receipts apart; should they not, the TTLs this share id may ask for do.
+  if (found.length > 1) {
+    const ttls = fingerprintCandidates(shareId, SMOKE_TTL_SECONDS);
+    found = found.filter((r) => ttls.includes(r.ttl));
+  }
   if (found.length !== 1)
     throw new StepFailed(
       'hand-off check',

@@ -141,8 +141,9 @@ export async function burnWithClient(ots: OtsClient, metadataKey: string, passph
 
 /**
  * A create without an answer (timeout, reset, 5xx) may have made the secret. Like the service's recovery
- * (src/ots/create-recovery.ts), look for exactly one live receipt with this run's TTL fingerprint created around the
- * send; found, it goes into the ledger. Several, or none: say so, and touch nothing that may be someone else's.
+ * (src/ots/create-recovery.ts), look for live receipts with this run's TTL fingerprint created around the send. The
+ * smoke run holds no fleet lease on its fingerprint, so even one found may be someone else's: say so, and touch
+ * nothing (the smoke run's secrets expire within minutes).
  */
 async function adoptLostCreate(
   ctx: OtsPartContext,
@@ -150,16 +151,14 @@ async function adoptLostCreate(
 ): Promise<void> {
   try {
     const match = matchCreatedReceipt(await ctx.ots.recent(), {
-      ttl: sent.ttl,
+      ttls: [sent.ttl],
       sinceMs: sent.sentAt,
       untilMs: Date.now(),
     });
-    if (match.kind === 'one') {
-      remember(ctx, match.receipt, sent.passphrase, 'secret (its create answer was lost)');
-      ctx.out.say(`OTS: the create's answer was lost, but it made receipt ${showKey(match.receipt.metadataKey)}`);
-    } else if (match.kind === 'ambiguous') {
+    if (match.kind !== 'none') {
+      const found = match.kind === 'one' ? 1 : match.receipts.length;
       ctx.out.warn(
-        `OTS: the create's answer was lost and ${match.receipts.length} receipts could be it; none is burned (they expire within ${SMOKE_TTL_SECONDS / 60} minutes)`,
+        `OTS: the create's answer was lost and ${found} receipt(s) could be it, none surely this run's; none is burned (they expire within ${SMOKE_TTL_SECONDS / 60} minutes)`,
       );
     }
   } catch (err) {

@@ -8,38 +8,41 @@
 //
 // The design (docs/onetime-secret.md, "Creating exactly once"; activities/create-secret.ts is the activity's side):
 //  1. A fingerprint the server echoes back. OTS keeps no tag or label, but it returns the `ttl` it was given in
-//     every receipt, recent-list entries included. So each hand-off asks for its TTL minus a small offset derived
-//     from its share id (at most 1 % of the TTL, never more than 15 minutes, never below OTS's 60 s minimum): the
-//     link never lives longer than asked for, and the receipt's `ttl` says which hand-off it most likely belongs to.
-//  2. A marker before the call. Just before POSTing, the activity heartbeats `{ sentAt, lastSentAt }`; heartbeat
-//     details survive into the next attempt of the same activity (activityInfo().heartbeatDetails), SIGKILL included.
-//     When OTS answers with an error that proves nothing was created (auth, bad request, rate limit, not found:
-//     the errors whose `refused` is true, src/ots/errors.ts), the marker is `settled`: the next attempt has nothing
-//     to look for.
-//  3. A lookup before any retry. On attempt 2 or later (or when the workflow retries the step for a technician,
-//     `recover`), the activity first lists the recent receipts (GET /api/v1/private/recent, /api/v2/receipt/recent)
-//     and keeps the live ones whose `ttl` equals the fingerprint and whose `created` lies in the window where an earlier send
-//     could have landed: from the first send to the last send plus the client's request deadline (± clock skew).
-//     Only when no marker reached the server (a crash right at the send) is the window "since the step was
-//     scheduled, until now". Keeping the window this narrow matters: a fingerprint is not unique (a 1 h TTL has 36
-//     offsets), and a single foreign receipt in the window would be taken for ours.
-//       - exactly one: that is our secret. While it is unopened its receipt gives its secret key (on v2, for a
-//         passphrase-protected secret, the recent list does), which rebuilds the link; nothing new is created
-//         (docs/onetime-secret.md, "Creating exactly once").
+//     every receipt, recent-list entries included. So each hand-off asks for its TTL minus a small offset (at most
+//     1 % of the TTL, never more than 15 minutes, never below OTS's 60 s minimum, never 0: a secret made for exactly
+//     the TTL asked, as anyone using the account by hand makes them, is never taken for ours): the link never lives
+//     longer than asked for, and the receipt's `ttl` says which send it belongs to.
+//  2. A lease that makes the fingerprint the fleet's own. An offset alone is not unique (a 24 h TTL has 863, a 1 h
+//     TTL 35), and under load another hand-off's receipt with the same `ttl` lies in the window of a lost create
+//     more often than not: a retry would then send this caller a stranger's link (the stack's rolling restart did,
+//     once in 500). So before it sends, the activity leases its fingerprint across the fleet (src/ots/fingerprint-
+//     lease.ts: a Temporal workflow id, which Temporal keeps unique) for long enough that no other send with that
+//     `ttl` can land within this send's window, clock skew included (leaseMsFor). It tries the share id's own
+//     offsets in a fixed order (fingerprintCandidates) and sends with the first it gets. No lease free (or none to
+//     take: a TTL too short for two offsets, a process without Temporal) means the send is not exclusive.
+//  3. A marker before the call. Just before POSTing, the activity heartbeats `{ sentAt, ttl, exclusive }`; heartbeat
+//     details survive into the next attempt of the same activity (activityInfo().heartbeatDetails), SIGKILL
+//     included, and a failed step hands them to the workflow for a technician's retry. When OTS answers with an
+//     error that proves nothing was created (auth, bad request, rate limit, not found: the errors whose `refused` is
+//     true, src/ots/errors.ts), the marker is `settled`: the next attempt has nothing to look for.
+//  4. A lookup before any retry. On attempt 2 or later (or when the workflow retries the step for a technician),
+//     the activity first lists the recent receipts (GET /api/v1/private/recent, /api/v2/receipt/recent) and keeps the
+//     live ones whose `ttl` is the marker's and whose `created` lies where that send could have landed: from the send
+//     to the send plus the client's request deadline (± clock skew).
+//       - exactly one, and the send held its lease: that is our secret (no other send with that `ttl` could land
+//         there). While it is unopened its receipt gives its secret key (on v2, for a passphrase-protected secret,
+//         the recent list does), which rebuilds the link; nothing new is created.
 //       - none: no earlier attempt reached the server; create.
-//       - several: another hand-off with the same fingerprint created one in the same window. Guessing could hand
-//         this caller someone else's credential, and creating could leave a duplicate, so the step fails with
-//         OTS_CREATE_AMBIGUOUS and the hand-off pauses for a technician, whose note names the candidate receipts.
-//     A heartbeat without a marker cannot prove that no request left, so a retry without one still looks.
-//  4. Clamped receipts. OTS clamps a TTL above the account's ceiling silently (7 d anonymous, 14 d free plan, 30 d),
-//     and a clamped receipt shows the ceiling, not the fingerprint. Every hand-off over the ceiling then shows the
-//     same `ttl` (and a 7 d hand-off whose offset is 0 shows exactly 7 d), so a ceiling counts as a candidate only
-//     when the account is known to clamp to it: learned from a create answered with less than it asked for
-//     (AccountTtlCeiling, kept per process) and carried in the marker of every send made while it was known, since
-//     the lookup may run in another process after a crash, whose memory is empty. Not known means not a candidate:
-//     a lost create on a clamping account may then be created a second time (an extra secret nobody was sent),
-//     which is the safe failure; the other way round would send this caller a stranger's link.
-// The price: a retried create costs one extra recent-receipts call, and links live up to 1 % shorter than asked.
+//       - otherwise (several, or any from a send that was not exclusive, or a retry that has no marker and so must
+//         look for every one of its offsets since the step was scheduled): guessing could hand this caller someone
+//         else's credential, and creating could leave a duplicate, so the step fails with OTS_CREATE_AMBIGUOUS and
+//         the hand-off pauses for a technician, whose note names the candidate receipts.
+//  5. Clamped TTLs. OTS clamps a TTL above the account's ceiling silently (7 d anonymous, 14 d free plan, 30 d), and a
+//     clamped receipt shows the ceiling, the same for every hand-off over it, so it is never a candidate: a lost
+//     create that was clamped is made again (an extra secret nobody was sent, the safe failure). A process that has
+//     seen the account clamp (AccountTtlCeiling) asks within the ceiling from then on, so its fingerprints survive.
+// The price: a lease per create (one workflow start, more when offsets are taken), a retried create costs one
+// extra recent-receipts call, and links live up to 1 % shorter than asked.
 import { createHash } from 'node:crypto';
 import type { Receipt } from './schemas.js';
 import { MIN_TTL_SECONDS } from './ttl.js';
@@ -52,16 +55,14 @@ export const FINGERPRINT_SPAN_MAX_SECONDS = 900;
 export const CLOCK_SKEW_MS = 30_000;
 /**
  * TTL ceilings OTS clamps to silently (7 d anonymous, 14 d free plan, 30 d; docs/onetime-secret.md, "TTL bounds").
- * A receipt showing one of these below our fingerprint may be ours, clamped, but only on an account known to clamp
- * to it (`clampCeilings` of matchCreatedReceipt): anyone's 7 d hand-off may show exactly 7 d.
  */
 export const OTS_TTL_CEILINGS: readonly number[] = [7 * 86_400, 14 * 86_400, 30 * 86_400];
 
 /**
  * The TTL ceiling this process has seen the OTS account apply, from create answers: a create asked for more than a
  * ceiling and the receipt came back with the ceiling. A later create answered with more than the remembered ceiling
- * (the plan was upgraded) forgets it. Memory only: a new process starts knowing nothing, which is why each send
- * also writes what was known into its CreateMarker.
+ * (the plan was upgraded) forgets it. Memory only: a new process starts knowing nothing (and may see one create
+ * clamped, which it then makes again if its answer was lost).
  */
 export class AccountTtlCeiling {
   #ceiling: number | undefined;
@@ -78,64 +79,107 @@ export class AccountTtlCeiling {
   }
 }
 
-/** The TTL a hand-off asks OTS for: `ttlSeconds` minus an offset fixed by the share id. */
-export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
-  const span = Math.min(
+/** How many of its offsets a hand-off tries to lease before it sends without a lease. */
+export const FINGERPRINT_CANDIDATES = 16;
+
+/** How many offsets a TTL has room for (1 % of it, at most 15 min, never below 60 s); fewer than 2 means none. */
+function fingerprintSpan(ttlSeconds: number): number {
+  return Math.min(
     FINGERPRINT_SPAN_MAX_SECONDS,
     Math.floor(ttlSeconds * FINGERPRINT_SPAN_SHARE),
     ttlSeconds - MIN_TTL_SECONDS + 1,
   );
-  if (span < 2) return ttlSeconds;
-  const offset = createHash('sha256').update(`ots-handoff ttl fingerprint\0${shareId}`).digest().readUInt32BE(0) % span;
-  return ttlSeconds - offset;
 }
 
 /**
- * What earlier attempts left behind: when the first and the last create were sent (epoch ms), whether the last
- * answer proved that nothing was created (then nothing sent earlier is unaccounted for either: that attempt looked
- * before it sent), and the TTL ceiling the account was known to clamp to when they were sent (AccountTtlCeiling).
+ * The TTLs a hand-off may ask OTS for, in the order it tries to lease them: `ttlSeconds` minus offsets fixed by the
+ * share id (the first is fingerprintTtl's), never the TTL itself. Empty when the TTL has no room for a fingerprint.
+ */
+export function fingerprintCandidates(
+  shareId: string,
+  ttlSeconds: number,
+  count: number = FINGERPRINT_CANDIDATES,
+): number[] {
+  const span = fingerprintSpan(ttlSeconds);
+  if (span < 2) return [];
+  const out: number[] = [];
+  // Offset 0 is skipped (a secret made for exactly the TTL asked is anyone's), so at most span - 1 exist.
+  for (let i = 0; out.length < Math.min(count, span - 1) && i < count * 8; i++) {
+    const h = createHash('sha256').update(`ots-handoff ttl fingerprint\0${shareId}${i ? `\0${i}` : ''}`);
+    const offset = h.digest().readUInt32BE(0) % span;
+    if (offset !== 0 && !out.includes(ttlSeconds - offset)) out.push(ttlSeconds - offset);
+  }
+  return out;
+}
+
+/** The TTL a hand-off asks OTS for when it gets its first choice: `ttlSeconds` minus an offset fixed by the share id. */
+export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
+  return fingerprintCandidates(shareId, ttlSeconds, 1)[0] ?? ttlSeconds;
+}
+
+/**
+ * What the last send left behind: when it was sent (epoch ms), the TTL it asked for and whether it held the lease
+ * on it (then a receipt with that TTL in its window can only be its own), and whether the answer proved that
+ * nothing was created. Markers written before leases existed carry neither `ttl` (it was fingerprintTtl's) nor
+ * `exclusive`, and may carry `lastSentAt` (their window ran from `sentAt` to it) and a `ceiling`, now ignored.
  */
 export interface CreateMarker {
   sentAt: number;
   lastSentAt?: number;
   settled?: true;
-  ceiling?: number;
+  ttl?: number;
+  exclusive?: true;
 }
 
 export function isCreateMarker(v: unknown): v is CreateMarker {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as CreateMarker;
   return (
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as CreateMarker).sentAt === 'number' &&
-    Number.isFinite((v as CreateMarker).sentAt) &&
-    ((v as CreateMarker).ceiling === undefined || typeof (v as CreateMarker).ceiling === 'number')
+    typeof m.sentAt === 'number' &&
+    Number.isFinite(m.sentAt) &&
+    (m.lastSentAt === undefined || (typeof m.lastSentAt === 'number' && Number.isFinite(m.lastSentAt))) &&
+    (m.ttl === undefined || Number.isInteger(m.ttl))
   );
 }
 
 export type CreatedMatch =
   { kind: 'none' } | { kind: 'one'; receipt: Receipt } | { kind: 'ambiguous'; receipts: Receipt[] };
 
+/** Where to look for a secret an earlier send may have made: the TTLs it may carry, when, and whether it was leased. */
+export interface CreateSearch {
+  ttls: readonly number[];
+  sinceMs: number;
+  untilMs: number;
+  /** The send held the lease on its only TTL: a single receipt found is its own. */
+  exclusive?: boolean;
+}
+
 /**
- * The receipts in `recent` that may be this hand-off's secret: still live (new or viewed: the link was never
- * delivered, so anything else is not ours to recover), carrying the fingerprint (or, when `clampCeilings` says the
- * account is known to clamp, that ceiling below it), and created in [sinceMs - skew, untilMs + skew].
+ * The receipts in `recent` that may be an earlier send's secret: still live (new or viewed: the link was never
+ * delivered, so anything else is not ours to recover), carrying one of its TTLs, created in [sinceMs - skew - 1 s,
+ * untilMs + skew] (`created` is whole seconds, floored). Over several searches (a retry's own marker and a
+ * technician's windows), one receipt is ours only when it is the only candidate of all of them and a search that
+ * found it was exclusive; anything else found is ambiguous, never a guess.
  */
 export function matchCreatedReceipt(
   recent: readonly Receipt[],
-  want: { ttl: number; sinceMs: number; untilMs: number; clampCeilings?: readonly (number | undefined)[] },
+  searches: CreateSearch | readonly CreateSearch[],
 ): CreatedMatch {
-  const from = want.sinceMs - CLOCK_SKEW_MS;
-  const to = want.untilMs + CLOCK_SKEW_MS;
-  const clamped = (ttl: number) =>
-    ttl < want.ttl && OTS_TTL_CEILINGS.includes(ttl) && (want.clampCeilings ?? []).includes(ttl);
-  const candidates = recent.filter(
-    (r) =>
-      (r.state === 'new' || r.state === 'viewed') &&
-      (r.ttl === want.ttl || clamped(r.ttl)) &&
-      r.created * 1000 >= from &&
-      r.created * 1000 <= to,
-  );
+  const list: readonly CreateSearch[] = Array.isArray(searches) ? searches : [searches as CreateSearch];
+  const found = new Map<string, { receipt: Receipt; exclusive: boolean }>();
+  for (const want of list) {
+    const from = want.sinceMs - CLOCK_SKEW_MS - 1000;
+    const to = want.untilMs + CLOCK_SKEW_MS;
+    const exclusive = want.exclusive === true && want.ttls.length === 1;
+    for (const r of recent) {
+      if (r.state !== 'new' && r.state !== 'viewed') continue;
+      if (!want.ttls.includes(r.ttl) || r.created * 1000 < from || r.created * 1000 > to) continue;
+      const seen = found.get(r.metadataKey);
+      found.set(r.metadataKey, { receipt: r, exclusive: exclusive || (seen?.exclusive ?? false) });
+    }
+  }
+  const candidates = [...found.values()];
   if (candidates.length === 0) return { kind: 'none' };
-  if (candidates.length === 1) return { kind: 'one', receipt: candidates[0]! };
-  return { kind: 'ambiguous', receipts: candidates };
+  if (candidates.length === 1 && candidates[0]!.exclusive) return { kind: 'one', receipt: candidates[0]!.receipt };
+  return { kind: 'ambiguous', receipts: candidates.map((c) => c.receipt) };
 }

@@ -100,7 +100,8 @@ describe('burst', () => {
     );
     expect(odd).toEqual([]);
     expect(svc.otsEmulator!.secretCount()).toBe(N);
-    const query = `TaskQueue = "${svc.config.TEMPORAL_TASK_QUEUE}"`;
+    // the hand-offs, not the fingerprint leases their creates took (src/ots/fingerprint-lease.ts)
+    const query = `TaskQueue = "${svc.config.TEMPORAL_TASK_QUEUE}" AND WorkflowType = "shareSecret"`;
     expect((await svc.temporal.client.workflow.count(query)).count).toBe(N);
     console.log(`[burst] all ${N} link SMS out after ${sent} ms`);
   }, 330_000);

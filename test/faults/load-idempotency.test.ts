@@ -65,7 +65,10 @@ describe('load with idempotency', () => {
         svc.twilioFake!.outbox().filter((m) => m.to === body.link.to),
         body.link.to,
       ).toHaveLength(1);
-    const list = svc.temporal.client.workflow.list({ query: `TaskQueue = "${svc.config.TEMPORAL_TASK_QUEUE}"` });
+    const list = svc.temporal.client.workflow.list({
+      // the hand-offs, not the fingerprint leases their creates took (src/ots/fingerprint-lease.ts)
+      query: `TaskQueue = "${svc.config.TEMPORAL_TASK_QUEUE}" AND WorkflowType = "shareSecret"`,
+    });
     let workflows = 0;
     for await (const _ of list) workflows++;
     expect(workflows).toBe(KEYS);

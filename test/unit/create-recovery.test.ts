@@ -6,13 +6,15 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_RETRY_AFTER_MS, toFailure } from '../../activities/failures.js';
-import { createSecretActivity } from '../../activities/create-secret.js';
+import { createSecretActivity, type RecoverWindow } from '../../activities/create-secret.js';
 import { createOtsActivities, type OtsPort } from '../../activities/ots.js';
 import { OtsClient } from '../../src/ots/client.js';
 import {
   AccountTtlCeiling,
   CLOCK_SKEW_MS,
+  FINGERPRINT_CANDIDATES,
   FINGERPRINT_SPAN_MAX_SECONDS,
+  fingerprintCandidates,
   fingerprintTtl,
   matchCreatedReceipt,
   type CreateMarker,
@@ -25,10 +27,11 @@ import { createSealer, handoffContext } from '../../src/seal.js';
 import { SmsRateLimitedError } from '../../src/twilio/sms.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import type { CreatedSecret } from '../../workflows/types.js';
+import { memoryLeases } from '../helpers/leases.js';
 import { authRefusal, OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
 
 describe('fingerprintTtl', () => {
-  it('is fixed per share id, never above the TTL asked for, within 1 % (at most 15 min) of it, never below 60 s', () => {
+  it('is fixed per share id, below the TTL asked for, within 1 % (at most 15 min) of it, never below 60 s', () => {
     for (const ttl of [3600, 86_400, 604_800, 2_592_000]) {
       const span = Math.min(FINGERPRINT_SPAN_MAX_SECONDS, Math.floor(ttl / 100));
       const seen = new Set<number>();
@@ -36,7 +39,8 @@ describe('fingerprintTtl', () => {
         const id = `shr_${i}`;
         const fp = fingerprintTtl(id, ttl);
         expect(fingerprintTtl(id, ttl)).toBe(fp);
-        expect(fp).toBeLessThanOrEqual(ttl);
+        // never the TTL itself: a secret made for exactly that long is anyone's
+        expect(fp).toBeLessThan(ttl);
         expect(fp).toBeGreaterThan(ttl - span);
         seen.add(fp);
       }
@@ -46,6 +50,20 @@ describe('fingerprintTtl', () => {
     expect(fingerprintTtl('shr_a', 60)).toBe(60);
     expect(fingerprintTtl('shr_a', 150)).toBe(150); // 1 % of 150 s is one second: no room for a fingerprint
     for (let i = 0; i < 50; i++) expect(fingerprintTtl(`shr_${i}`, 250)).toBeGreaterThanOrEqual(60);
+  });
+
+  it('has up to 16 alternatives to lease, distinct, the first its own, none the TTL itself', () => {
+    for (const ttl of [3600, 86_400, 604_800]) {
+      const c = fingerprintCandidates('shr_alt', ttl);
+      expect(c).toHaveLength(FINGERPRINT_CANDIDATES);
+      expect(new Set(c).size).toBe(c.length);
+      expect(c[0]).toBe(fingerprintTtl('shr_alt', ttl));
+      const span = Math.min(FINGERPRINT_SPAN_MAX_SECONDS, Math.floor(ttl / 100));
+      for (const t of c) expect(t < ttl && t > ttl - span).toBe(true);
+      expect(fingerprintCandidates('shr_alt', ttl)).toEqual(c); // fixed per share id
+    }
+    expect(fingerprintCandidates('shr_alt', 250)).toEqual([249]); // room for one offset only
+    expect(fingerprintCandidates('shr_alt', 150)).toEqual([]);
   });
 });
 
@@ -63,13 +81,14 @@ const receipt = (over: Partial<Receipt>): Receipt => ({
 describe('matchCreatedReceipt', () => {
   const sinceMs = 1_700_000_000_000;
   const nowMs = sinceMs + 20_000;
-  const want = { ttl: 86_000, sinceMs, untilMs: nowMs };
+  /** A send that held the lease on its TTL. */
+  const want = { ttls: [86_000], sinceMs, untilMs: nowMs, exclusive: true };
 
   it('finds the one live receipt with the fingerprint created in the window', () => {
     const ours = receipt({ created: sinceMs / 1000 + 3 });
     const others = [
       receipt({ ttl: 85_999, created: sinceMs / 1000 + 3 }), // another hand-off's fingerprint
-      receipt({ created: (sinceMs - CLOCK_SKEW_MS) / 1000 - 1 }), // before the first send could have happened
+      receipt({ created: (sinceMs - CLOCK_SKEW_MS) / 1000 - 2 }), // before the send could have landed
       receipt({ created: (nowMs + CLOCK_SKEW_MS) / 1000 + 1 }), // after now
       receipt({ state: 'received', created: sinceMs / 1000 + 1 }), // opened: never ours, ours was never delivered
       receipt({ state: 'burned', created: sinceMs / 1000 + 1 }),
@@ -93,35 +112,27 @@ describe('matchCreatedReceipt', () => {
     expect(matchCreatedReceipt([a, b], want)).toEqual({ kind: 'ambiguous', receipts: [a, b] });
   });
 
-  it('a receipt clamped to a ceiling below the fingerprint may be ours when the account is known to clamp to it', () => {
-    const clamped = receipt({ ttl: 14 * 86_400, created: sinceMs / 1000 + 1 });
-    expect(matchCreatedReceipt([clamped], { ...want, ttl: 2_591_500, clampCeilings: [14 * 86_400] }).kind).toBe('one');
-    // not a ceiling: someone else's TTL, whatever the account is known to do
-    const odd = receipt({ ttl: 1_000_000, created: sinceMs / 1000 + 1 });
-    expect(matchCreatedReceipt([odd], { ...want, ttl: 2_591_500, clampCeilings: [1_000_000] }).kind).toBe('none');
+  it('one receipt found for a send without a lease is ambiguous: another send may have had the same TTL', () => {
+    const one = receipt({ created: sinceMs / 1000 + 1 });
+    expect(matchCreatedReceipt([one], { ...want, exclusive: false })).toEqual({ kind: 'ambiguous', receipts: [one] });
+    // a search over several TTLs (a retry that lost its marker) is never exclusive
+    expect(matchCreatedReceipt([one], { ...want, ttls: [86_000, 85_990] }).kind).toBe('ambiguous');
+    expect(matchCreatedReceipt([], { ...want, exclusive: false })).toEqual({ kind: 'none' });
   });
 
-  it("a stranger's 7 d receipt is not taken for a longer hand-off unless the account is known to clamp to 7 d", () => {
-    // A 14 d hand-off's create was lost; in its window another secret on the account was made for exactly 7 days
-    // (a 7 d hand-off whose offset is 0, or someone using the account by hand).
-    const ours = fingerprintTtl('shr_fortnight', 14 * 86_400);
-    expect(ours).toBeGreaterThan(7 * 86_400);
-    const stranger = receipt({ ttl: 7 * 86_400, created: sinceMs / 1000 + 2 });
-    for (const clampCeilings of [undefined, [], [undefined], [14 * 86_400], [30 * 86_400]])
-      expect(matchCreatedReceipt([stranger], { ...want, ttl: ours, clampCeilings }), String(clampCeilings)).toEqual({
-        kind: 'none',
-      });
-    // Known to clamp to 7 d: every hand-off over 7 d shows 7 d, so the receipt may be ours (and two are ambiguous).
-    expect(matchCreatedReceipt([stranger], { ...want, ttl: ours, clampCeilings: [7 * 86_400] })).toEqual({
-      kind: 'one',
-      receipt: stranger,
+  it("over several searches one receipt is ours only when it is all they found; a clamped one is nobody's", () => {
+    const ours = receipt({ created: sinceMs / 1000 + 1 });
+    const other = receipt({ ttl: 85_990, created: sinceMs / 1000 + 2 });
+    const technician = { ttls: [86_000, 85_990], sinceMs, untilMs: nowMs };
+    // the same receipt found by the leased send and by a technician's wider window is still ours
+    expect(matchCreatedReceipt([ours], [want, technician])).toEqual({ kind: 'one', receipt: ours });
+    expect(matchCreatedReceipt([ours, other], [want, technician])).toEqual({
+      kind: 'ambiguous',
+      receipts: [ours, other],
     });
-    const second = receipt({ ttl: 7 * 86_400, created: sinceMs / 1000 + 3 });
-    expect(
-      matchCreatedReceipt([stranger, second], { ...want, ttl: ours, clampCeilings: [undefined, 7 * 86_400] }).kind,
-    ).toBe('ambiguous');
-    // A ceiling is never a candidate for a hand-off at or under it: its fingerprint is what OTS kept.
-    expect(matchCreatedReceipt([stranger], { ...want, ttl: 7 * 86_400 - 10, clampCeilings: [7 * 86_400] }).kind).toBe(
+    // A receipt OTS clamped shows the ceiling, which every hand-off over it shows too: it matches no TTL asked for.
+    const clamped = receipt({ ttl: 7 * 86_400, created: sinceMs / 1000 + 1 });
+    expect(matchCreatedReceipt([clamped], { ...want, ttls: [fingerprintTtl('shr_fortnight', 14 * 86_400)] }).kind).toBe(
       'none',
     );
   });
@@ -151,25 +162,30 @@ describe('createSecret across attempts', () => {
   let emu: Awaited<ReturnType<typeof startOtsEmulatorServer>>;
   let ots: OtsClient;
   let activities: ReturnType<typeof createOtsActivities>;
+  /** The fleet's fingerprint leases, as the Temporal ones behave (test/helpers/leases.ts). */
+  const leases = memoryLeases();
   const credentials = { username: 'unit@ots-handoff.invalid', apiKey: 'unit-api-key-0123456789' };
 
   beforeAll(async () => {
     emu = await startOtsEmulatorServer({ credentials });
     ots = new OtsClient({ baseUrl: emu.baseUrl, ...credentials, apiVersion: OTS_API_VERSION_UNDER_TEST });
     await ots.detectApiVersion();
-    activities = createOtsActivities({ ots, sealer });
+    activities = createOtsActivities({ ots, sealer, leases });
   });
   /** Where a create goes on the version in use (faults are injected there). */
   const createPath = () => (ots.apiVersion === 'v1' ? '/api/v1/share' : '/api/v2/secret/conceal');
   afterAll(async () => {
     await emu?.close();
   });
-  beforeEach(() => emu.emulator.reset());
+  beforeEach(() => {
+    emu.emulator.reset();
+    leases.held.clear();
+  });
 
   /** A hand-off's input as the agent API makes it: sealed for this share and its recipient, and signed. */
   const args = (
     shareId: string,
-    { ttlSeconds = 86_400, ...extra }: { recover?: { since: number; until: number }; ttlSeconds?: number } = {},
+    { ttlSeconds = 86_400, ...extra }: { recover?: RecoverWindow; ttlSeconds?: number } = {},
   ) => {
     const input = makeShareInput(
       sealer,
@@ -218,16 +234,31 @@ describe('createSecret across attempts', () => {
     return { result, beats, key: keyOf(result, a), link: linkOf(result, a), marker: beats.at(-1) as CreateMarker };
   }
 
-  it('the first attempt creates with the fingerprint TTL and heartbeats a marker before sending', async () => {
+  it('the first attempt leases its fingerprint TTL, creates with it and heartbeats a marker before sending', async () => {
     const before = Date.now();
     const { result, beats, key } = await run(args('shr_first'));
     expect(emu.emulator.secretCount()).toBe(1);
     const stored = emu.emulator.store.receipts.get(key)!;
     expect(stored.ttl).toBe(fingerprintTtl('shr_first', 86_400));
+    expect(leases.held.get(stored.ttl)).toBeGreaterThan(Date.now());
     const marker = beats.find((b): b is CreateMarker => typeof (b as CreateMarker)?.sentAt === 'number');
+    expect(marker).toMatchObject({ ttl: stored.ttl, exclusive: true });
     expect(marker!.sentAt).toBeGreaterThanOrEqual(before);
     expect(marker!.sentAt).toBeLessThanOrEqual(stored.createdMs);
     expect(result.recovered).toBeUndefined();
+  });
+
+  it('a fingerprint another replica holds is not used: the next of its own is leased', async () => {
+    const [first, second] = fingerprintCandidates('shr_taken', 86_400);
+    leases.held.set(first!, Date.now() + 60_000);
+    const { key, marker } = await run(args('shr_taken'));
+    expect(emu.emulator.store.receipts.get(key)!.ttl).toBe(second);
+    expect(marker).toMatchObject({ ttl: second, exclusive: true });
+    // every one taken: sent without a lease, and the marker says so
+    for (const t of fingerprintCandidates('shr_all_taken', 86_400)) leases.held.set(t, Date.now() + 60_000);
+    const unleased = await run(args('shr_all_taken'));
+    expect(unleased.marker.exclusive).toBeUndefined();
+    expect(unleased.marker.ttl).toBe(fingerprintTtl('shr_all_taken', 86_400));
   });
 
   it('a retry after a lost answer finds the secret already made and creates none', async () => {
@@ -243,16 +274,23 @@ describe('createSecret across attempts', () => {
     expect((await ots.retrieveSecret(key)).value).toBe('Unit-Secret-shr_lost');
   });
 
-  it('a retry whose marker never reached the server still looks, from when the step was scheduled', async () => {
+  it('a retry whose marker never reached the server still looks, from when the step was scheduled, and never guesses', async () => {
     const scheduled = Date.now() - 1_000;
     const first = await run(args('shr_nomarker'));
-    const again = await run(args('shr_nomarker'), {
+    // Without the marker it cannot know which of its TTLs it leased, or whether it held the lease when it sent:
+    // the receipt may be its own or another hand-off's, so it pauses for a technician, naming it.
+    const err = await run(args('shr_nomarker'), {
       attempt: 3,
       heartbeatDetails: undefined,
       scheduledTimestampMs: scheduled,
-    });
-    expect(again.key).toBe(first.key);
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: 'OTS_CREATE_AMBIGUOUS', nonRetryable: true });
+    expect((err as Error).message).toContain(first.key.slice(0, 8));
     expect(emu.emulator.secretCount()).toBe(1);
+    // and with nothing in the window it creates
+    const fresh = await run(args('shr_nomarker_2'), { attempt: 2, heartbeatDetails: undefined });
+    expect(fresh.result.recovered).toBeUndefined();
+    expect(emu.emulator.secretCount()).toBe(2);
   });
 
   it('a retry whose earlier attempt never reached the server creates the secret', async () => {
@@ -261,32 +299,57 @@ describe('createSecret across attempts', () => {
     expect(result.recovered).toBeUndefined();
   });
 
-  it("another hand-off's secret is never taken: a different fingerprint creates, the same one in the window pauses", async () => {
-    // Two share ids whose fingerprints collide (1 in ~864 for a 24 h TTL), found by search.
+  it('two hand-offs whose first fingerprints collide lease different ones, and each retry recovers its own', async () => {
+    // Two share ids whose first choices collide (1 in ~863 for a 24 h TTL), found by search.
     const a = 'shr_collide_a';
     let b = '';
     for (let i = 0; !b; i++)
       if (fingerprintTtl(`shr_collide_${i}`, 86_400) === fingerprintTtl(a, 86_400) && `shr_collide_${i}` !== a)
         b = `shr_collide_${i}`;
-    const other = await run(args('shr_someone_else'));
-    const sentAt = Date.now();
-    const ours = await run(args(b), { attempt: 2, heartbeatDetails: { sentAt } });
-    expect(ours.key).not.toBe(other.key);
+    // Both creates land, both answers are lost, both retry in the same window: the stack's rolling restart.
+    const first = await run(args(a));
+    const second = await run(args(b));
+    expect(second.marker.ttl).not.toBe(first.marker.ttl);
+    const againA = await run(args(a), { attempt: 2, heartbeatDetails: first.marker });
+    const againB = await run(args(b), { attempt: 2, heartbeatDetails: second.marker });
+    expect([againA.key, againB.key]).toEqual([first.key, second.key]);
     expect(emu.emulator.secretCount()).toBe(2);
+  });
 
-    // a's own create was lost in the same window as b's: two receipts carry a's fingerprint
-    await run(args(a));
-    const err = await run(args(a), { attempt: 2, heartbeatDetails: { sentAt } }).catch((e: unknown) => e);
+  it("a stranger's receipt with our TTL is never taken for a send that held no lease: the step pauses, naming it", async () => {
+    // What the rolling restart did once in 500 before leases: our send never reached OTS, and another hand-off
+    // (here one sent without a lease: all its offsets taken, or a replica of an older version) made a secret with
+    // the same TTL inside our window. Taking it would send this caller a stranger's credential.
+    const a = 'shr_unleased_a';
+    const ttl = fingerprintTtl(a, 86_400);
+    const stranger = await ots.share({ secret: 'Stranger-Secret', ttl });
+    const sentAt = Date.now() - 500;
+    const err = await run(args(a), { attempt: 2, heartbeatDetails: { sentAt, ttl } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: 'OTS_CREATE_AMBIGUOUS', nonRetryable: true });
-    expect((err as Error).message).toMatch(/2 receipts[\s\S]*Burn in Onetime Secret/);
-    expect(emu.emulator.secretCount()).toBe(3);
+    expect((err as Error).message).toMatch(/1 receipt [\s\S]*Burn in Onetime Secret/);
+    expect((err as Error).message).toContain(stranger.metadataKey.slice(0, 8));
+    expect(emu.emulator.secretCount()).toBe(1);
+    // A marker from before leases (no ttl, no exclusive) is treated the same way.
+    await expect(run(args(a), { attempt: 2, heartbeatDetails: { sentAt, lastSentAt: sentAt } })).rejects.toMatchObject({
+      type: 'OTS_CREATE_AMBIGUOUS',
+    });
+    // The technician confirms it is not this hand-off's (another ticket's) and retries: a new one is made.
+    await ots.burn(stranger.metadataKey);
+    const retried = await run(args(a, { recover: { markers: [{ sentAt, ttl }] } }));
+    expect(retried.result.recovered).toBeUndefined();
+    expect(retried.key).not.toBe(stranger.metadataKey);
+    expect(emu.emulator.secretCount()).toBe(2);
+  });
 
-    // The technician burns b's (it is not this hand-off's) and retries: a's is recovered, nothing is created.
-    await ots.burn(ours.key);
-    const retried = await run(args(a, { recover: { since: sentAt, until: Date.now() } }));
-    expect(retried.result.recovered).toBe(true);
-    expect(emu.emulator.secretCount()).toBe(3);
+  it("a leased send's retry takes its own receipt even with strangers' receipts of other TTLs all around it", async () => {
+    const ours = await run(args('shr_crowd'));
+    for (const t of fingerprintCandidates('shr_crowd', 86_400).slice(1))
+      await ots.share({ secret: `Stranger-${t}`, ttl: t });
+    await ots.share({ secret: 'Stranger-exact', ttl: 86_400 });
+    const again = await run(args('shr_crowd'), { attempt: 2, heartbeatDetails: ours.marker });
+    expect(again.result.recovered).toBe(true);
+    expect(again.key).toBe(ours.key);
   });
 
   it('a single foreign receipt with our fingerprint is not taken when our earlier send was refused or lies outside its window', async () => {
@@ -345,11 +408,17 @@ describe('createSecret across attempts', () => {
     expect(emu.emulator.secretCount()).toBe(0);
   });
 
-  it("a technician's retry of the step (attempt 1 again) looks from the first try", async () => {
+  it("a technician's retry of the step (attempt 1 again) looks where the failed tries' markers say", async () => {
     const firstTry = Date.now();
     const first = await run(args('shr_tech'));
-    const retried = await run(args('shr_tech', { recover: { since: firstTry, until: Date.now() } }));
+    const retried = await run(args('shr_tech', { recover: { markers: [first.marker] } }));
     expect(retried.key).toBe(first.key);
+    expect(retried.result.recovered).toBe(true);
+    expect(emu.emulator.secretCount()).toBe(1);
+    // A try that left no marker is looked for over its span, for every TTL it may have asked for: never a guess.
+    await expect(run(args('shr_tech', { recover: { since: firstTry, until: Date.now() } }))).rejects.toMatchObject({
+      type: 'OTS_CREATE_AMBIGUOUS',
+    });
     expect(emu.emulator.secretCount()).toBe(1);
   });
 
@@ -402,7 +471,7 @@ describe('createSecret across attempts', () => {
     /** One worker process: its own activity instance, so its own memory of the account's ceiling. */
     const process = (ttlCeiling = new AccountTtlCeiling()) => ({
       ttlCeiling,
-      createSecret: createSecretActivity({ ots: clampingOts(), sealer, ttlCeiling }),
+      createSecret: createSecretActivity({ ots: clampingOts(), sealer, ttlCeiling, leases }),
     });
     const fortnight = (shareId: string) => args(shareId, { ttlSeconds: 14 * 86_400 });
 
@@ -426,24 +495,21 @@ describe('createSecret across attempts', () => {
       expect(emu.emulator.secretCount()).toBe(2);
     });
 
-    it('once the clamp is known (this process saw it, or the marker of the lost send says so) a clamped receipt is recovered', async () => {
+    it('once the clamp is known, the process asks within the ceiling, so its fingerprint survives and a lost answer is recovered', async () => {
       // This process saw the account clamp an earlier hand-off to 7 d.
       const worker = process();
       const earlier = await runIn(worker, fortnight('shr_clamp_earlier'));
       expect(worker.ttlCeiling.known).toBe(WEEK);
-      // Our create lands but its answer is lost.
+      expect(emu.emulator.store.receipts.get(earlier.key)!.ttl).toBe(WEEK);
+      // Our create asks for a fingerprint under 7 d, which OTS keeps; the answer is lost.
       const first = await runIn(worker, fortnight('shr_clamp_known'));
-      expect(first.marker.ceiling).toBe(WEEK); // what the send knew travels with it
-      // Clamped, every hand-off over 7 d shows 7 d: with the earlier one still live in the window, it is ambiguous.
-      await expect(
-        runIn(worker, fortnight('shr_clamp_known'), { attempt: 2, heartbeatDetails: first.marker }),
-      ).rejects.toMatchObject({ type: 'OTS_CREATE_AMBIGUOUS' });
-      // Once the earlier caller has opened theirs, the retry in the same process finds ours by the 7 d ceiling.
-      await ots.retrieveSecret(earlier.link.split('/secret/')[1]!);
+      expect(first.marker.ttl).toBeLessThan(WEEK);
+      expect(emu.emulator.store.receipts.get(first.key)!.ttl).toBe(first.marker.ttl);
+      // The earlier hand-off's clamped receipt (exactly 7 d) in the same window is nobody's to take.
       const again = await runIn(worker, fortnight('shr_clamp_known'), { attempt: 2, heartbeatDetails: first.marker });
       expect(again.result.recovered).toBe(true);
       expect(again.key).toBe(first.key);
-      // After a crash the retry runs in a new process with an empty memory: the marker still carries the ceiling.
+      // After a crash the retry runs in a new process with an empty memory: the marker says which TTL was sent.
       const elsewhere = await runIn(process(), fortnight('shr_clamp_known'), {
         attempt: 3,
         heartbeatDetails: first.marker,
@@ -453,9 +519,9 @@ describe('createSecret across attempts', () => {
       expect(emu.emulator.secretCount()).toBe(2);
     });
 
-    it('the first clamp ever seen is the lost one: a new process cannot know it and creates again (the safe failure)', async () => {
+    it('the first clamp ever seen is the lost one: its receipt shows the ceiling, so it is created again (the safe failure)', async () => {
       const first = await runIn(process(), fortnight('shr_clamp_first'));
-      expect(first.marker.ceiling).toBeUndefined(); // nothing known when it was sent
+      expect(emu.emulator.store.receipts.get(first.key)!.ttl).toBe(WEEK);
       const again = await runIn(process(), fortnight('shr_clamp_first'), {
         attempt: 2,
         heartbeatDetails: first.marker,
@@ -538,7 +604,7 @@ describe('recovering a secret whose share key only the recent list carries (API 
         attempt: 2,
         scheduledTimestampMs: Date.now(),
         heartbeatTimeoutMs: 3_000,
-        heartbeatDetails: { sentAt: Date.now() - 1_000 } satisfies CreateMarker,
+        heartbeatDetails: { sentAt: Date.now() - 1_000, ttl: TTL, exclusive: true } satisfies CreateMarker,
         workflowExecution: { workflowId: shareWorkflowId(SHARE), runId: 'unit' },
       },
       { logger: new DefaultLogger('ERROR', () => {}) },
