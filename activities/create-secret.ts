@@ -12,7 +12,13 @@ import {
   type CreateMarker,
   type CreateSearch,
 } from '../src/ots/create-recovery.js';
-import { LEASE_SEND_WITHIN_MS, leaseMsFor, type FingerprintLeases } from '../src/ots/fingerprint-lease.js';
+import {
+  LEASE_SEND_WITHIN_MS,
+  LEASE_WAIT_MS,
+  leaseMsFor,
+  type FingerprintLease,
+  type FingerprintLeases,
+} from '../src/ots/fingerprint-lease.js';
 import { OtsError, OtsNotFoundError } from '../src/ots/errors.js';
 import type { Receipt } from '../src/ots/schemas.js';
 import { verifyInput } from '../src/handoff-input.js';
@@ -51,6 +57,8 @@ export interface CreateSecretDeps {
    * every send is unleased, and a lost answer is never recovered automatically.
    */
   leases?: FingerprintLeases;
+  /** How long a create waits for a free lease before its attempt fails (tests shorten it). Default LEASE_WAIT_MS. */
+  leaseWaitMs?: number;
   /**
    * Whether the workflow run that scheduled this create is one of this service's hand-offs (a `shareSecret` on its
    * task queue): a problem, or undefined. Set by the worker (activities/index.ts); unit tests leave it out.
@@ -76,40 +84,37 @@ function currentAttempt() {
 }
 
 /**
- * Where earlier sends may have landed, or [] when there is nothing to look for: the marker's send (from it to it
- * plus the request deadline, with its TTL, exclusive if it was leased); without a marker on a retry (its heartbeat
- * may not have reached the server before a crash), every TTL this hand-off may have asked for since the step was
- * first scheduled, not exclusive; and a technician's retry: the markers its failed tries left, plus their span
- * when some left none. A settled marker means the last answer proved nothing was made, after a lookup that covered
- * everything before.
+ * Where earlier sends may have landed, or [] when there is nothing to look for. Each send held the lease on its TTL,
+ * so each search is exclusive: the marker's send (from it to it plus the request deadline), the markers a
+ * technician's retry carries, and the leases this hand-off took whose latest run is still its own (`held`: a marker
+ * may not have reached the server before a crash; from the request to it plus the send's grace and the deadline).
+ * A settled marker leaves nothing of its own to look for. A marker from before leases (no `ttl`) is searched for
+ * fingerprintTtl's TTL but never exclusive: one found then pauses for a technician.
  */
 export function recoverySearches(
-  marker: CreateMarker | undefined,
-  attempt: { attempt: number; scheduledMs: number } | undefined,
-  recover: RecoverWindow | undefined,
+  markers: readonly unknown[],
+  held: readonly FingerprintLease[],
   landWithinMs: number,
-  possibleTtls: readonly number[],
+  firstTtl: number,
 ): CreateSearch[] {
   const searches: CreateSearch[] = [];
-  const fromMarker = (m: CreateMarker) => {
-    if (m.settled) return;
-    const ttl = m.ttl ?? possibleTtls[0];
-    if (ttl === undefined) return;
-    const until = (m.lastSentAt ?? m.sentAt) + landWithinMs;
+  for (const m of markers) {
+    if (!isCreateMarker(m) || m.settled) continue;
     searches.push({
-      ttls: [ttl],
+      ttls: [m.ttl ?? firstTtl],
       sinceMs: m.sentAt,
-      untilMs: until,
+      untilMs: (m.lastSentAt ?? m.sentAt) + landWithinMs,
       exclusive: m.exclusive === true && m.ttl !== undefined,
     });
-  };
-  if (marker) fromMarker(marker);
-  else if (attempt && attempt.attempt > 1)
-    searches.push({ ttls: possibleTtls, sinceMs: attempt.scheduledMs, untilMs: Date.now() });
-  for (const m of recover?.markers ?? []) if (isCreateMarker(m)) fromMarker(m);
-  if (recover && typeof recover.since === 'number')
-    searches.push({ ttls: possibleTtls, sinceMs: recover.since, untilMs: recover.until ?? Date.now() });
-  return searches.filter((w) => w.ttls.length > 0);
+  }
+  for (const l of held)
+    searches.push({
+      ttls: [l.ttl],
+      sinceMs: l.askedAt,
+      untilMs: l.askedAt + LEASE_SEND_WITHIN_MS + landWithinMs,
+      exclusive: true,
+    });
+  return searches;
 }
 
 /**
@@ -210,10 +215,32 @@ export function createSecretActivity(deps: CreateSecretDeps) {
   const leaseMs = leaseMsFor(landWithinMs);
 
   /**
+   * A lease on one of `ttls` taken moments ago, so the send that follows is inside it (LEASE_SEND_WITHIN_MS).
+   * Waits up to LEASE_WAIT_MS while every one is held elsewhere, then fails to be retried: never a send unleased.
+   */
+  async function leaseForSend(ttls: readonly number[], holder: string): Promise<FingerprintLease> {
+    const giveUpAt = Date.now() + (deps.leaseWaitMs ?? LEASE_WAIT_MS);
+    for (;;) {
+      const lease = await leases!.acquire(ttls, leaseMs, holder);
+      if (lease && Date.now() - lease.askedAt <= LEASE_SEND_WITHIN_MS) return lease;
+      if (Date.now() >= giveUpAt)
+        throw ApplicationFailure.create({
+          type: 'OTS_FINGERPRINT_BUSY',
+          message:
+            `all ${ttls.length} of this hand-off's TTL fingerprints are leased by other creates (or Temporal took more ` +
+            `than ${LEASE_SEND_WITHIN_MS / 1000} s to grant one); nothing was sent, and the create is tried again`,
+          nextRetryDelay: '5s',
+          details: [{ outcome: 'refused' } satisfies FailureFacts],
+        });
+      await new Promise((res) => setTimeout(res, Math.min(1_000, Math.max(0, giveUpAt - Date.now()))));
+    }
+  }
+
+  /**
    * Creates the hand-off's one Onetime Secret, idempotent across crashes and answers lost in flight: a retry first
    * looks for the secret an earlier attempt may have made. `recover` is the workflow saying "an earlier execution
-   * of this step may have created it, between these times" (epoch ms): set when a technician retries a step whose
-   * failure did not prove nothing was made.
+   * of this step may have created it": set when a technician retries the step after it failed, with the create
+   * markers its tries left.
    *
    * First of all it checks that the agent API made this input, for this workflow (src/handoff-input.ts).
    */
@@ -230,10 +257,11 @@ export function createSecretActivity(deps: CreateSecretDeps) {
       return box ? sealer.open(box, handoffContext(field, input)) : undefined;
     };
     const recipient = input.link.channel === 'email' ? input.link.to : undefined;
+    const holder = shareWorkflowId(input.shareId);
     // The marker travels in heartbeat details; every heartbeat repeats it so a keep-alive never erases it.
     let marker = attempt?.marker;
     const keepAlive = attempt?.heartbeatTimeoutMs
-      ? setInterval(() => attempt.heartbeat(marker), Math.max(200, attempt.heartbeatTimeoutMs / 3))
+      ? setInterval(() => attempt.heartbeat(marker), Math.max(200, attempt.heartbeatTimeoutMs / 5))
       : undefined;
     try {
       return await failing(async () => {
@@ -242,21 +270,34 @@ export function createSecretActivity(deps: CreateSecretDeps) {
         const known = ceiling.known;
         const asked = known !== undefined && known < input.ttlSeconds ? known : input.ttlSeconds;
         const ttls = fingerprintCandidates(input.shareId, asked);
-        const searches = recoverySearches(marker, attempt, args.recover, landWithinMs, [
-          ...ttls,
-          ...(asked !== input.ttlSeconds ? fingerprintCandidates(input.shareId, input.ttlSeconds) : []),
-        ]);
-        if (searches.length > 0) {
-          const recovered = await recoverCreated(deps, input, searches, passphrase);
-          if (recovered) return recovered;
+
+        // A retry (or a technician's): look first for what an earlier send made.
+        if ((attempt?.attempt ?? 1) > 1 || args.recover !== undefined || marker !== undefined) {
+          const mine = [
+            ...ttls,
+            ...(asked !== input.ttlSeconds ? fingerprintCandidates(input.shareId, input.ttlSeconds) : []),
+          ];
+          const held = leases ? await leases.heldBy(mine, holder) : [];
+          const searches = recoverySearches(
+            [marker, ...(args.recover?.markers ?? [])],
+            held,
+            landWithinMs,
+            fingerprintTtl(input.shareId, input.ttlSeconds),
+          );
+          if (searches.length > 0) {
+            const recovered = await recoverCreated(deps, input, searches, passphrase);
+            if (recovered) return recovered;
+          }
+          // Nothing outstanding any more: whatever was sent before has been looked for.
+          marker = { sentAt: Date.now(), settled: true };
+          attempt?.heartbeat(marker);
         }
 
-        // The fingerprint, leased fleet-wide when one of ours is free, so that a lost answer can be recovered.
-        const lease = leases && ttls.length > 0 ? await leases.acquire(ttls, leaseMs) : undefined;
-        const now = Date.now();
-        const exclusive = lease !== undefined && now - lease.askedAt <= LEASE_SEND_WITHIN_MS;
-        const ttl = lease?.ttl ?? fingerprintTtl(input.shareId, asked);
-        marker = { sentAt: now, ttl, ...(exclusive ? { exclusive } : {}) };
+        // Every send holds the lease on the TTL it sends (src/ots/fingerprint-lease.ts). A process without leases
+        // (unit tests, the bench's fakes) sends unleased, and a lost answer of its is never taken back.
+        const lease = leases ? await leaseForSend(ttls, holder) : undefined;
+        const ttl = lease?.ttl ?? ttls[0]!;
+        marker = { sentAt: Date.now(), ttl, ...(lease ? { exclusive: true as const } : {}) };
         attempt?.heartbeat(marker);
         const value = open('value');
         try {
@@ -285,18 +326,29 @@ export function createSecretActivity(deps: CreateSecretDeps) {
   };
 }
 
-/** An ApplicationFailure of createSecret carrying the create marker in its facts (workflows/failures.ts). */
+/**
+ * createSecret's failure carrying the create marker in its facts (workflows/failures.ts): an ApplicationFailure
+ * keeps everything else it said; any other error becomes one of its name, retryable, outcome unknown.
+ */
 function withMarker(err: unknown, marker: CreateMarker | undefined): unknown {
-  if (!marker || !(err instanceof ApplicationFailure) || err.details?.length !== 1) return err;
-  const facts = err.details[0] as FailureFacts;
-  if (typeof facts !== 'object' || facts === null || !('outcome' in facts)) return err;
-  return ApplicationFailure.create({
-    type: err.type ?? undefined,
-    message: err.message,
-    nonRetryable: err.nonRetryable === true,
-    nextRetryDelay: err.nextRetryDelay ?? undefined,
-    details: [{ ...facts, createMarker: marker } satisfies FailureFacts],
-  });
+  if (!marker) return err;
+  if (!(err instanceof ApplicationFailure))
+    return ApplicationFailure.fromError(err, {
+      details: [{ outcome: 'unknown', createMarker: marker } satisfies FailureFacts],
+    });
+  const facts = (err.details?.[0] ?? { outcome: 'unknown' }) as FailureFacts;
+  if (typeof facts !== 'object' || facts === null) return err;
+  const wrapped = new ApplicationFailure(
+    err.message,
+    err.type,
+    err.nonRetryable,
+    [{ ...facts, createMarker: marker } satisfies FailureFacts, ...(err.details?.slice(1) ?? [])],
+    err.cause,
+    err.nextRetryDelay,
+    err.category,
+  );
+  wrapped.stack = err.stack;
+  return wrapped;
 }
 
 /**

@@ -1,6 +1,6 @@
 // How activities fail: every client error becomes an ApplicationFailure here, in one place. Its type is the
 // service's stable code (OTS_RATE_LIMITED, SMS_REJECTED, …), what people read in notes and in Temporal UI; its
-// details say whether the service refused (workflows/failures.ts), which is all a workflow branches on.
+// details say whether the service refused (workflows/failures.ts); workflows never branch on codes or messages.
 import { ApplicationFailure } from '@temporalio/common';
 import { ServiceError } from '../src/errors.js';
 import { OtsProtocolError } from '../src/ots/errors.js';
@@ -30,7 +30,7 @@ export function retryDecision(
 
 /**
  * Turns a client error into an ApplicationFailure whose type is the service's code and whose details say whether
- * the service refused (workflows/failures.ts: the workflow branches on that, never on codes or messages).
+ * the service refused (workflows/failures.ts; a workflow never branches on codes or messages).
  * Retryable ones keep Temporal's retry policy, honouring Retry-After through nextRetryDelay up to
  * MAX_RETRY_AFTER_MS; the rest stop at once.
  */

@@ -34,14 +34,6 @@ export function isFatal(err: unknown): boolean {
   );
 }
 
-/** The outcome of a failed activity; `unknown` unless the activity said the service refused. */
-export function failureOutcome(err: unknown): FailureOutcome {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (!(cause instanceof ApplicationFailure)) return 'unknown';
-  const facts = cause.details?.[0] as Partial<FailureFacts> | undefined;
-  return facts?.outcome === 'refused' ? 'refused' : 'unknown';
-}
-
 /**
  * The create marker a failed createSecret left: in its failure's facts, or, when the attempt timed out (a process
  * killed mid-create), in its last heartbeat. Undefined when it left none.

@@ -17,7 +17,7 @@ import {
 } from '@temporalio/workflow';
 import type { RecoverWindow } from '../activities/create-secret.js';
 import type { SecretCheck } from '../activities/index.js';
-import { createMarkerOf, failureOutcome, failureReason, isFatal } from './failures.js';
+import { createMarkerOf, failureReason, isFatal } from './failures.js';
 import { isObj, isText } from './input.js';
 import { isVoiceTaskQueue } from './queues.js';
 import type { BurnMaterial } from './messages.js';
@@ -378,11 +378,10 @@ export class Handoff {
     const { input } = this;
     if (this.state.created) return undefined;
     if (this.burnRequested()) return 'burned';
-    // A technician's retry runs the step again: tell it when the failed tries ran, so it looks for a secret they
-    // may have created before making one, unless their failure proves OTS refused it. See docs/onetime-secret.md
-    // ("Creating exactly once").
+    // A technician's retry runs the step again: tell it what the failed tries left, so it looks for a secret they
+    // may have created before making one. See docs/onetime-secret.md ("Creating exactly once").
     // The tries' create markers say where each one's last send could have landed (and whether it held its
-    // fingerprint's lease); a try that left none is looked for over its whole span.
+    // fingerprint's lease); for a try that left none, its span says a retry must look (by the leases it took).
     let recover: RecoverWindow | undefined;
     const created = await this.step('Creating the Onetime Secret', async () => {
       const triedAt = Date.now();
@@ -390,13 +389,11 @@ export class Handoff {
         // The input as the agent API signed it: the activity checks the signature first.
         return await this.activities.otsCreate.createSecret({ input: { ...input, resume: undefined }, recover });
       } catch (err) {
-        if (failureOutcome(err) === 'refused') recover = undefined;
-        else {
-          const marker = createMarkerOf(err);
-          recover = marker
-            ? { ...recover, markers: [...(recover?.markers ?? []), marker] }
-            : { ...recover, since: recover?.since ?? triedAt, until: Date.now() };
-        }
+        // Even after a refusal: the refused call may have been the lookup, not the send before it.
+        const marker = createMarkerOf(err);
+        recover = marker
+          ? { ...recover, markers: [...(recover?.markers ?? []), marker] }
+          : { ...recover, since: recover?.since ?? triedAt, until: Date.now() };
         throw err;
       }
     });

@@ -8,41 +8,45 @@
 //
 // The design (docs/onetime-secret.md, "Creating exactly once"; activities/create-secret.ts is the activity's side):
 //  1. A fingerprint the server echoes back. OTS keeps no tag or label, but it returns the `ttl` it was given in
-//     every receipt, recent-list entries included. So each hand-off asks for its TTL minus a small offset (at most
-//     1 % of the TTL, never more than 15 minutes, never below OTS's 60 s minimum, never 0: a secret made for exactly
-//     the TTL asked, as anyone using the account by hand makes them, is never taken for ours): the link never lives
-//     longer than asked for, and the receipt's `ttl` says which send it belongs to.
+//     every receipt, recent-list entries included. So each hand-off asks for its TTL minus a small offset (1 % of
+//     the TTL, at least 10 s, at most 15 minutes, never below OTS's 60 s minimum; never 0 and never a clamp ceiling,
+//     values anyone's secret may show): the link never lives longer than asked for, and the receipt's `ttl` says
+//     which send it belongs to. A share id has up to 16 such TTLs, in a fixed order (fingerprintCandidates).
 //  2. A lease that makes the fingerprint the fleet's own. An offset alone is not unique (a 24 h TTL has 863, a 1 h
 //     TTL 35), and under load another hand-off's receipt with the same `ttl` lies in the window of a lost create
 //     more often than not: a retry would then send this caller a stranger's link (the stack's rolling restart did,
-//     once in 500). So before it sends, the activity leases its fingerprint across the fleet (src/ots/fingerprint-
-//     lease.ts: a Temporal workflow id, which Temporal keeps unique) for long enough that no other send with that
-//     `ttl` can land within this send's window, clock skew included (leaseMsFor). It tries the share id's own
-//     offsets in a fixed order (fingerprintCandidates) and sends with the first it gets. No lease free (or none to
-//     take: a TTL too short for two offsets, a process without Temporal) means the send is not exclusive.
+//     once in 500). So every send holds a fleet-wide lease on the TTL it sends (src/ots/fingerprint-lease.ts: a
+//     Temporal workflow id, which Temporal keeps unique, whose memo names the hand-off), long enough that no other
+//     send with that `ttl` can land within this send's window, clock skew included (leaseMsFor). It takes the first
+//     of its TTLs that is free; with none free it waits, and never sends on a TTL it does not hold.
 //  3. A marker before the call. Just before POSTing, the activity heartbeats `{ sentAt, ttl, exclusive }`; heartbeat
-//     details survive into the next attempt of the same activity (activityInfo().heartbeatDetails), SIGKILL
-//     included, and a failed step hands them to the workflow for a technician's retry. When OTS answers with an
-//     error that proves nothing was created (auth, bad request, rate limit, not found: the errors whose `refused` is
-//     true, src/ots/errors.ts), the marker is `settled`: the next attempt has nothing to look for.
+//     details survive into the next attempt of the same activity (activityInfo().heartbeatDetails), and a failed step
+//     hands them to the workflow for a technician's retry. When OTS answers with an error that proves nothing was
+//     created (auth, bad request, rate limit, not found: the errors whose `refused` is true, src/ots/errors.ts), or a
+//     lookup found nothing, the marker is `settled`. A marker may still not reach the server before a SIGKILL; the
+//     lease's memo is the record that does.
 //  4. A lookup before any retry. On attempt 2 or later (or when the workflow retries the step for a technician),
 //     the activity first lists the recent receipts (GET /api/v1/private/recent, /api/v2/receipt/recent) and keeps the
-//     live ones whose `ttl` is the marker's and whose `created` lies where that send could have landed: from the send
-//     to the send plus the client's request deadline (± clock skew).
-//       - exactly one, and the send held its lease: that is our secret (no other send with that `ttl` could land
-//         there). While it is unopened its receipt gives its secret key (on v2, for a passphrase-protected secret,
-//         the recent list does), which rebuilds the link; nothing new is created.
+//     live ones with the TTL of one of its sends (the markers', and those of the leases whose latest run is still its
+//     own) created where that send could have landed: from the send (or its lease's request) to it plus the client's
+//     request deadline (± clock skew).
+//       - exactly one: that is our secret (no other send with that `ttl` could land there). While it is unopened its
+//         receipt gives its secret key (on v2, for a passphrase-protected secret, the recent list does), which
+//         rebuilds the link; nothing new is created.
 //       - none: no earlier attempt reached the server; create.
-//       - otherwise (several, or any from a send that was not exclusive, or a retry that has no marker and so must
-//         look for every one of its offsets since the step was scheduled): guessing could hand this caller someone
-//         else's credential, and creating could leave a duplicate, so the step fails with OTS_CREATE_AMBIGUOUS and
-//         the hand-off pauses for a technician, whose note names the candidate receipts.
+//       - otherwise (several, or one found for a send that held no lease: a marker of a version before leases):
+//         guessing could hand this caller someone else's credential, and creating could leave a duplicate, so the
+//         step fails with OTS_CREATE_AMBIGUOUS and the hand-off pauses for a technician, whose note names them.
 //  5. Clamped TTLs. OTS clamps a TTL above the account's ceiling silently (7 d anonymous, 14 d free plan, 30 d), and a
 //     clamped receipt shows the ceiling, the same for every hand-off over it, so it is never a candidate: a lost
 //     create that was clamped is made again (an extra secret nobody was sent, the safe failure). A process that has
 //     seen the account clamp (AccountTtlCeiling) asks within the ceiling from then on, so its fingerprints survive.
-// The price: a lease per create (one workflow start, more when offsets are taken), a retried create costs one
-// extra recent-receipts call, and links live up to 1 % shorter than asked.
+// What is left: a send whose lease was re-taken by another hand-off before a retry that lost the marker looked for it
+// is not looked for (made again: an extra secret nobody was sent); a process stalled for more than ~15 s between its
+// lease and its request reaching OTS, or an OTS clock more than 30 s off ours, falls outside what the lease covers;
+// another tool creating secrets on the same OTS account is not bound by the leases. Give the service its own account.
+// The price: a lease per create (one workflow start, more when TTLs are held), a retried create costs up to 16
+// workflow describes and one recent-receipts call, and links live up to 1 % (short ones 9 s) shorter than asked.
 import { createHash } from 'node:crypto';
 import type { Receipt } from './schemas.js';
 import { MIN_TTL_SECONDS } from './ttl.js';
@@ -82,18 +86,19 @@ export class AccountTtlCeiling {
 /** How many of its offsets a hand-off tries to lease before it sends without a lease. */
 export const FINGERPRINT_CANDIDATES = 16;
 
-/** How many offsets a TTL has room for (1 % of it, at most 15 min, never below 60 s); fewer than 2 means none. */
+/** Offsets a short TTL gets even though 1 % of it is less (a 2 min link may be up to 9 s shorter). */
+export const FINGERPRINT_SPAN_MIN_SECONDS = 10;
+
+/** How many offsets a TTL has room for: 1 % of it (at least 10 s, at most 15 min), never below 60 s. */
 function fingerprintSpan(ttlSeconds: number): number {
-  return Math.min(
-    FINGERPRINT_SPAN_MAX_SECONDS,
-    Math.floor(ttlSeconds * FINGERPRINT_SPAN_SHARE),
-    ttlSeconds - MIN_TTL_SECONDS + 1,
-  );
+  const share = Math.min(FINGERPRINT_SPAN_MAX_SECONDS, Math.floor(ttlSeconds * FINGERPRINT_SPAN_SHARE));
+  return Math.min(ttlSeconds - MIN_TTL_SECONDS + 1, Math.max(FINGERPRINT_SPAN_MIN_SECONDS, share));
 }
 
 /**
  * The TTLs a hand-off may ask OTS for, in the order it tries to lease them: `ttlSeconds` minus offsets fixed by the
- * share id (the first is fingerprintTtl's), never the TTL itself. Empty when the TTL has no room for a fingerprint.
+ * share id. Never the TTL itself (a secret made for exactly the TTL asked is anyone's), nor a clamp ceiling (every
+ * clamped receipt shows one), except a 60 s link, which has no room for an offset: it asks for 60 s.
  */
 export function fingerprintCandidates(
   shareId: string,
@@ -101,27 +106,28 @@ export function fingerprintCandidates(
   count: number = FINGERPRINT_CANDIDATES,
 ): number[] {
   const span = fingerprintSpan(ttlSeconds);
-  if (span < 2) return [];
+  if (span < 2) return [ttlSeconds];
   const out: number[] = [];
-  // Offset 0 is skipped (a secret made for exactly the TTL asked is anyone's), so at most span - 1 exist.
-  for (let i = 0; out.length < Math.min(count, span - 1) && i < count * 8; i++) {
+  // 256 draws find every offset of a span of up to 16 with certainty short of 1 in 10^20, and 16 of a larger one.
+  for (let i = 0; out.length < Math.min(count, span - 1) && i < 256; i++) {
     const h = createHash('sha256').update(`ots-handoff ttl fingerprint\0${shareId}${i ? `\0${i}` : ''}`);
-    const offset = h.digest().readUInt32BE(0) % span;
-    if (offset !== 0 && !out.includes(ttlSeconds - offset)) out.push(ttlSeconds - offset);
+    const ttl = ttlSeconds - (h.digest().readUInt32BE(0) % span);
+    if (ttl !== ttlSeconds && !OTS_TTL_CEILINGS.includes(ttl) && !out.includes(ttl)) out.push(ttl);
   }
   return out;
 }
 
 /** The TTL a hand-off asks OTS for when it gets its first choice: `ttlSeconds` minus an offset fixed by the share id. */
 export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
-  return fingerprintCandidates(shareId, ttlSeconds, 1)[0] ?? ttlSeconds;
+  return fingerprintCandidates(shareId, ttlSeconds)[0] ?? ttlSeconds;
 }
 
 /**
  * What the last send left behind: when it was sent (epoch ms), the TTL it asked for and whether it held the lease
- * on it (then a receipt with that TTL in its window can only be its own), and whether the answer proved that
- * nothing was created. Markers written before leases existed carry neither `ttl` (it was fingerprintTtl's) nor
- * `exclusive`, and may carry `lastSentAt` (their window ran from `sentAt` to it) and a `ceiling`, now ignored.
+ * on it (then a receipt with that TTL in its window can only be its own); or `settled`: nothing is outstanding (the
+ * answer proved nothing was created, or a lookup found nothing and no send followed yet). Markers written before
+ * leases existed carry neither `ttl` (it was, for TTLs of 1,000 s and more, fingerprintTtl's) nor `exclusive`, and
+ * may carry `lastSentAt` (their window ran from `sentAt` to it) and a `ceiling`, now ignored.
  */
 export interface CreateMarker {
   sentAt: number;

@@ -7,26 +7,37 @@
 // (reuse policy ALLOW_DUPLICATE), so taking a lease is one StartWorkflowExecution call and nothing else has to be
 // kept anywhere. A run's execution timeout bounds it should no worker be left to run its timer.
 //
-// How long: a send made within LEASE_SEND_WITHIN_MS of taking the lease lands at OTS within the request deadline,
-// and OTS's clock may be CLOCK_SKEW_MS either side of ours; its `created` is floored to the second. A lease of
-// send-within + deadline + 2 x skew + 2 s keeps every other send with the same TTL (before it or after it, each
-// under its own lease) out of this send's matching window, whichever way the clocks are off (leaseMsFor).
-// Capacity: a TTL has up to 863 offsets (24 h; a 1 h TTL has 35), each leased ~77 s at a time, so up to ~11 creates
-// a second fleet-wide on 24 h links and ~0.45 on 1 h links hold a lease; beyond that a create is sent without one
-// (still created once; only a lost answer then pauses for a technician instead of being recovered).
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+// Every send holds the lease on the exact TTL it sends: a send on a TTL someone else holds would land in the
+// holder's window and break what the lease proves. A create that finds every one of its TTLs held waits (and, past
+// LEASE_WAIT_MS, fails to be retried later); it never sends unleased.
+//
+// How long: a send starts within LEASE_SEND_WITHIN_MS of asking for its lease (else it asks again), lands at OTS
+// within the request deadline, and OTS's clock may be CLOCK_SKEW_MS either side of ours; its `created` is floored
+// to the second. Another send with the same TTL comes after this lease closed (or before it began), at least the
+// lease's length away from this send's request. A lease of 2 x send-within + deadline + 2 x skew + 2 s keeps every
+// such send out of this send's matching window, whichever way the clocks are off, measured from the send
+// (its marker) or from the request (the lease's memo, for a retry that lost its marker): leaseMsFor.
+// Capacity: a 24 h TTL has 863 offsets, a 1 h TTL 35, each leased 82 s at a time; a hand-off tries 16 of its own,
+// so about 10 creates a second fleet-wide on 24 h links and 0.4 on 1 h links go out without waiting.
+//
+// Which hand-off holds a lease is in its memo (`holder`, and `askedAt`): a retry whose marker never reached the
+// server (SIGKILL before a throttled heartbeat went out) finds its own sends there.
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { fingerprintLeaseWorkflowId } from '../../workflows/ids.js';
 import { CLOCK_SKEW_MS } from './create-recovery.js';
 
-/** A send must start this soon after its lease was asked for, or it goes without one. */
+/** A send must start this soon after its lease was asked for; later, it asks for another. */
 export const LEASE_SEND_WITHIN_MS = 5_000;
+
+/** How long a create waits for a free lease before its attempt fails (OTS_FINGERPRINT_BUSY, retried). */
+export const LEASE_WAIT_MS = 15_000;
 
 /** The lease that keeps other sends out of the window of a send that lands within `landWithinMs` (the deadline). */
 export function leaseMsFor(landWithinMs: number): number {
-  return LEASE_SEND_WITHIN_MS + landWithinMs + 2 * CLOCK_SKEW_MS + 2_000;
+  return 2 * LEASE_SEND_WITHIN_MS + landWithinMs + 2 * CLOCK_SKEW_MS + 2_000;
 }
 
-/** A lease taken: on which TTL, and when it was asked for (epoch ms: it holds from no earlier than that). */
+/** A lease taken: on which TTL, and when it was asked for (epoch ms: the send follows within LEASE_SEND_WITHIN_MS). */
 export interface FingerprintLease {
   ttl: number;
   askedAt: number;
@@ -34,16 +45,18 @@ export interface FingerprintLease {
 
 export interface FingerprintLeases {
   /**
-   * Takes the first of `ttls` that no one holds, for `ms`; undefined when all are held. Throws when the leases
-   * cannot be reached (the create then waits for a retry rather than send unleased).
+   * Takes the first of `ttls` that no one holds, for `ms`, in `holder`'s name; undefined when all are held. Throws
+   * when the leases cannot be reached (the attempt fails and is retried; nothing is sent unleased).
    */
-  acquire(ttls: readonly number[], ms: number): Promise<FingerprintLease | undefined>;
+  acquire(ttls: readonly number[], ms: number, holder: string): Promise<FingerprintLease | undefined>;
+  /** The latest lease on each of `ttls` that `holder` took, running or ended: where its sends may have landed. */
+  heldBy(ttls: readonly number[], holder: string): Promise<FingerprintLease[]>;
 }
 
 /** Leases as Temporal workflows on `taskQueue` (the service's main queue, whose workers run fingerprintLease). */
 export function temporalFingerprintLeases(client: Client, taskQueue: string): FingerprintLeases {
   return {
-    async acquire(ttls, ms) {
+    async acquire(ttls, ms, holder) {
       for (const ttl of ttls) {
         const askedAt = Date.now();
         try {
@@ -55,6 +68,8 @@ export function temporalFingerprintLeases(client: Client, taskQueue: string): Fi
             workflowIdReusePolicy: 'ALLOW_DUPLICATE',
             // Only a backstop: the timer ends it after `ms`; with no worker left to run it, this does.
             workflowExecutionTimeout: ms + 60_000,
+            // Encrypted like every payload (src/temporal/payload-codec.ts).
+            memo: { holder, askedAt },
           });
           return { ttl, askedAt };
         } catch (err) {
@@ -63,6 +78,21 @@ export function temporalFingerprintLeases(client: Client, taskQueue: string): Fi
         }
       }
       return undefined;
+    },
+    async heldBy(ttls, holder) {
+      const found = await Promise.all(
+        ttls.map(async (ttl) => {
+          try {
+            const { memo } = await client.workflow.getHandle(fingerprintLeaseWorkflowId(ttl)).describe();
+            const m = memo as { holder?: unknown; askedAt?: unknown } | undefined;
+            return m?.holder === holder && typeof m.askedAt === 'number' ? [{ ttl, askedAt: m.askedAt }] : [];
+          } catch (err) {
+            if (err instanceof WorkflowNotFoundError) return [];
+            throw err;
+          }
+        }),
+      );
+      return found.flat();
     },
   };
 }

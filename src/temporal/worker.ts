@@ -38,6 +38,15 @@ export interface Workers {
  */
 export const SHUTDOWN_GRACE = '20s';
 
+/**
+ * How often, at most, the OTS worker holds back a heartbeat. The SDK's throttle is 0.8 x the heartbeat timeout
+ * (8 s of createSecret's 10 s), which leaves a loaded machine 2 s before the attempt is timed out while it is still
+ * working, and can hold the create marker back for 8 s after a keep-alive: a process killed then leaves its retry
+ * an older marker (src/ots/create-recovery.ts). Heartbeats at most 1 s apart cost one small RPC a second per
+ * running create.
+ */
+export const OTS_HEARTBEAT_THROTTLE = '1s';
+
 export async function createWorkers(
   opts: TemporalConnectionOptions & {
     namespace: string;
@@ -80,6 +89,7 @@ export async function createWorkers(
     dataConverter: opts.dataConverter,
     shutdownGraceTime: SHUTDOWN_GRACE,
     activities: opts.activities.ots,
+    maxHeartbeatThrottleInterval: OTS_HEARTBEAT_THROTTLE,
     maxTaskQueueActivitiesPerSecond: (opts.otsRatePerMinute * OTS_BUDGET_SHARE) / 60,
   });
   const voice = await Worker.create({

@@ -3,9 +3,11 @@
 // resolutions, the create recovery window, and burning and cancellation in Temporal at every stage. Each test names the behaviour it proves.
 // A 24 h watch runs in about a second: the server jumps its clock to the next timer whenever the workflow is idle.
 import { randomBytes } from 'node:crypto';
+import { ActivityFailure, ApplicationFailure, RetryState, TimeoutFailure, TimeoutType } from '@temporalio/common';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
 import { handoffContext } from '../../src/seal.js';
+import { createMarkerOf } from '../../workflows/failures.js';
 import { burnMaterialQuery, burnSignal, burnUpdate, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
 import type { ShareStatus } from '../../workflows/types.js';
 import {
@@ -397,7 +399,71 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       );
     });
 
-    it('after a refused failure the retried create gets no window: OTS certainly made nothing', async () => {
+    it("a failed try's create marker goes to the retried create instead of its span, one per try", async () => {
+      // createSecret attaches its last send's marker to its failure (activities/create-secret.ts, withMarker).
+      const marked = (sentAt: number) => () => {
+        throw ApplicationFailure.create({
+          type: 'OTS_UNAVAILABLE',
+          message: 'OTS_UNAVAILABLE (test)',
+          nonRetryable: true,
+          details: [{ outcome: 'unknown', createMarker: { sentAt, ttl: 86_321, exclusive: true } }],
+        });
+      };
+      const t = await h.start(
+        {},
+        {
+          steps: {
+            createSecret: [marked(1_000), fail('OTS_UNAVAILABLE', 'unknown', { nonRetryable: true }), marked(3_000)],
+          },
+        },
+      );
+      for (let i = 0; i < 3; i++) {
+        await t.until((s) => s.state === 'needs_technician' && t.callsOf('createSecret').length === i + 1);
+        await t.handle.signal(resolveSignal, { action: 'retry' });
+      }
+      await t.untilState('awaiting_view');
+      const [, second, third, fourth] = t.callsOf('createSecret');
+      const m = (sentAt: number) => ({ sentAt, ttl: 86_321, exclusive: true });
+      expect(second!.args.recover).toEqual({ markers: [m(1_000)] });
+      // the try without a marker adds its span; the markers stay
+      expect(third!.args.recover).toEqual({
+        markers: [m(1_000)],
+        since: expect.any(Number),
+        until: expect.any(Number),
+      });
+      expect(fourth!.args.recover).toEqual({
+        markers: [m(1_000), m(3_000)],
+        since: third!.args.recover.since,
+        until: third!.args.recover.until,
+      });
+    });
+
+    it('a create killed mid-call (heartbeat timeout) hands over its last heartbeat as its marker', () => {
+      const marker = { sentAt: 5, ttl: 86_321, exclusive: true };
+      const timedOut = new ActivityFailure(
+        'activity timed out',
+        'createSecret',
+        'act-1',
+        RetryState.MAXIMUM_ATTEMPTS_REACHED,
+        'worker',
+        new TimeoutFailure('heartbeat', marker, TimeoutType.HEARTBEAT),
+      );
+      expect(createMarkerOf(timedOut)).toEqual(marker);
+      expect(
+        createMarkerOf(
+          new ActivityFailure(
+            'x',
+            'createSecret',
+            'a',
+            RetryState.NON_RETRYABLE_FAILURE,
+            'w',
+            ApplicationFailure.create({ details: [{ outcome: 'unknown' }] }),
+          ),
+        ),
+      ).toBeUndefined();
+    });
+
+    it('after a refused failure the retried create still looks: the refusal may have been the lookup, not the send', async () => {
       const t = await h.start(
         {},
         {
@@ -414,7 +480,7 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
         await t.handle.signal(resolveSignal, { action: 'retry' });
       }
       await t.untilState('awaiting_view');
-      expect(t.callsOf('createSecret').map((c) => c.args.recover === undefined)).toEqual([true, false, true]);
+      expect(t.callsOf('createSecret').map((c) => c.args.recover === undefined)).toEqual([true, false, false]);
     });
   });
 
