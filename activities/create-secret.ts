@@ -2,7 +2,7 @@
 // The design, and why it is safe, is in src/ots/create-recovery.ts and docs/onetime-secret.md ("Creating exactly
 // once"); this is the activity's side of it: the marker it heartbeats, the window it looks in, the lookup.
 import { asyncLocalStorage as activityContext } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import {
   AccountTtlCeiling,
   fingerprintCandidates,
@@ -28,10 +28,14 @@ import type { FailureFacts } from '../workflows/failures.js';
 import type { CreatedSecret, ShareInput } from '../workflows/types.js';
 import { failing } from './failures.js';
 import type { OtsPort } from './ots.js';
+import { DEFAULT_TIMEOUT_MS } from '../src/ots/client.js';
+
+const sleep = (ms: number) => (ms > 0 ? new Promise((res) => setTimeout(res, ms)) : Promise.resolve());
 
 /**
  * A technician's retry of the step (workflows/handoff.ts): the create markers the failed tries left (heartbeat
- * details or the failure's own), and the span of the tries that left none (epoch ms; absent when all left one).
+ * details or the failure's own), and the span of the tries that left none (epoch ms; absent when all left one). The
+ * span only says that a try may have sent: its sends are found by the leases it took.
  */
 export interface RecoverWindow {
   since?: number;
@@ -59,6 +63,11 @@ export interface CreateSecretDeps {
   leases?: FingerprintLeases;
   /** How long a create waits for a free lease before its attempt fails (tests shorten it). Default LEASE_WAIT_MS. */
   leaseWaitMs?: number;
+  /**
+   * At most how long a retry waits for the sends it looks for to be past landing before it looks (tests shorten it).
+   * Default LEASE_SEND_WITHIN_MS + the request deadline.
+   */
+  maxLandingWaitMs?: number;
   /**
    * Whether the workflow run that scheduled this create is one of this service's hand-offs (a `shareSecret` on its
    * task queue): a problem, or undefined. Set by the worker (activities/index.ts); unit tests leave it out.
@@ -209,10 +218,11 @@ async function recoverCreated(
 }
 
 export function createSecretActivity(deps: CreateSecretDeps) {
-  const landWithinMs = deps.otsRequestTimeoutMs ?? 10_000;
+  const landWithinMs = deps.otsRequestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const { ots, sealer, leases } = deps;
   const ceiling = deps.ttlCeiling ?? new AccountTtlCeiling();
   const leaseMs = leaseMsFor(landWithinMs);
+  const landingWaitMs = deps.maxLandingWaitMs ?? LEASE_SEND_WITHIN_MS + landWithinMs;
 
   /**
    * A lease on one of `ttls` taken moments ago, so the send that follows is inside it (LEASE_SEND_WITHIN_MS).
@@ -222,7 +232,8 @@ export function createSecretActivity(deps: CreateSecretDeps) {
     const giveUpAt = Date.now() + (deps.leaseWaitMs ?? LEASE_WAIT_MS);
     for (;;) {
       const lease = await leases!.acquire(ttls, leaseMs, holder);
-      if (lease && Date.now() - lease.askedAt <= LEASE_SEND_WITHIN_MS) return lease;
+      // Measured on the monotonic clock: the wall clock may step while we wait.
+      if (lease && lease.grantedInMs <= LEASE_SEND_WITHIN_MS) return lease;
       if (Date.now() >= giveUpAt)
         throw ApplicationFailure.create({
           type: 'OTS_FINGERPRINT_BUSY',
@@ -232,7 +243,8 @@ export function createSecretActivity(deps: CreateSecretDeps) {
           nextRetryDelay: '5s',
           details: [{ outcome: 'refused' } satisfies FailureFacts],
         });
-      await new Promise((res) => setTimeout(res, Math.min(1_000, Math.max(0, giveUpAt - Date.now()))));
+      // Every round asks for all 16 again: every 2 s, not faster, to spare Temporal.
+      await sleep(Math.min(2_000, Math.max(0, giveUpAt - Date.now())));
     }
   }
 
@@ -285,6 +297,9 @@ export function createSecretActivity(deps: CreateSecretDeps) {
             fingerprintTtl(input.shareId, input.ttlSeconds),
           );
           if (searches.length > 0) {
+            // A send that failed fast (a reset, a proxy's 502) may still be in OTS's hands: look once every send
+            // looked for is past the time it could land, or a lookup too early would find nothing and send again.
+            await sleep(Math.min(landingWaitMs, Math.max(...searches.map((w) => w.untilMs)) - Date.now()));
             const recovered = await recoverCreated(deps, input, searches, passphrase);
             if (recovered) return recovered;
           }
@@ -331,7 +346,8 @@ export function createSecretActivity(deps: CreateSecretDeps) {
  * keeps everything else it said; any other error becomes one of its name, retryable, outcome unknown.
  */
 function withMarker(err: unknown, marker: CreateMarker | undefined): unknown {
-  if (!marker) return err;
+  // Temporal's own failures (a cancellation at shutdown) stay what they are.
+  if (!marker || (err instanceof TemporalFailure && !(err instanceof ApplicationFailure))) return err;
   if (!(err instanceof ApplicationFailure))
     return ApplicationFailure.fromError(err, {
       details: [{ outcome: 'unknown', createMarker: marker } satisfies FailureFacts],

@@ -35,8 +35,9 @@ const OTS_OPTIONS: ActivityOptions = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
 };
 // createSecret heartbeats (its create marker, src/ots/create-recovery.ts), so a worker killed mid-create is
-// noticed after the heartbeat timeout instead of the whole start-to-close timeout.
-const CREATE_OPTIONS: ActivityOptions = { heartbeatTimeout: '10s' };
+// noticed after the heartbeat timeout instead of the whole start-to-close timeout. That is a minute: a retry may wait
+// up to 15 s for earlier sends to be past landing and up to 15 s for a free fingerprint lease before it sends.
+const CREATE_OPTIONS: ActivityOptions = { heartbeatTimeout: '10s', startToCloseTimeout: '60s' };
 // Burning after the workflow was cancelled in Temporal: no technician pause (the cancellation came from one), so the
 // burn gets more time on its own (8 attempts, about 2 minutes of backoff, more if attempts time out) before the
 // hand-off notes that the link stays live.

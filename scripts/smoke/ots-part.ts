@@ -1,10 +1,10 @@
 // The Onetime Secret part: the service's own client (src/ots/client.ts), built as src/service.ts builds it, goes
 // through create → receipt → recent → burn → receipt with a random value and passphrase made here. Every secret is
-// in the ledger from the moment its receipt is known, and a create whose answer was lost is looked for the way the
-// service's own recovery does it (src/ots/create-recovery.ts), so it gets burned too.
+// in the ledger from the moment its receipt is known. A create whose answer was lost is looked for (whole-minute TTL,
+// created around the send) and reported, never burned: without the service's leases nothing proves it is this run's.
 import { randomBytes } from 'node:crypto';
 import { liveOtsOptions, OtsClient, type Receipt } from '../../src/ots/client.js';
-import { fingerprintTtl, matchCreatedReceipt } from '../../src/ots/create-recovery.js';
+import { matchCreatedReceipt } from '../../src/ots/create-recovery.js';
 import { OtsError, OtsNotFoundError } from '../../src/ots/errors.js';
 import type { Config } from '../../src/config.js';
 import type { Interrupt, Ledger } from './ledger.js';
@@ -62,9 +62,9 @@ export async function runOtsPart(ctx: OtsPartContext): Promise<void> {
   const value = randomValue(24);
   const passphrase = randomValue(16);
   out.sensitive(value, passphrase);
-  // The service asks for its TTL minus an offset fixed by the share id; smoke does the same with its run id, so a
-  // create whose answer is lost can be told apart in the account's receipt list.
-  const ttl = fingerprintTtl(ctx.runId, SMOKE_TTL_SECONDS);
+  // A whole number of minutes, which no hand-off ever asks for (src/ots/create-recovery.ts, fingerprintCandidates):
+  // this secret can never be taken for a hand-off's lost create, whatever the service's leases.
+  const ttl = SMOKE_TTL_SECONDS;
   const sentAt = Date.now();
   let receipt: Receipt;
   try {

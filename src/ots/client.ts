@@ -113,7 +113,8 @@ export function liveOtsOptions(c: {
 }
 
 const USER_AGENT = 'ots-handoff/0.1';
-const DEFAULT_TIMEOUT_MS = 10_000;
+/** The request deadline when none is configured (createSecret counts on it: a lost create lands within it). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** Keys are capabilities: show only enough of one to tell them apart in a message. */
 export const shortKey = (key: string): string => (key.length > 6 ? `${key.slice(0, 6)}…` : key);

@@ -83,7 +83,7 @@ export class AccountTtlCeiling {
   }
 }
 
-/** How many of its offsets a hand-off tries to lease before it sends without a lease. */
+/** How many of its TTLs a hand-off tries to lease, in order, before it waits for one to come free. */
 export const FINGERPRINT_CANDIDATES = 16;
 
 /** Offsets a short TTL gets even though 1 % of it is less (a 2 min link may be up to 9 s shorter). */
@@ -97,8 +97,10 @@ function fingerprintSpan(ttlSeconds: number): number {
 
 /**
  * The TTLs a hand-off may ask OTS for, in the order it tries to lease them: `ttlSeconds` minus offsets fixed by the
- * share id. Never the TTL itself (a secret made for exactly the TTL asked is anyone's), nor a clamp ceiling (every
- * clamped receipt shows one), except a 60 s link, which has no room for an offset: it asks for 60 s.
+ * share id. Never the TTL itself (a secret made for exactly the TTL asked is anyone's) and never a whole number of
+ * minutes: those are what people and other tools ask for (the OTS web page's choices, the smoke test, the clamp
+ * ceilings every clamped receipt shows), so no secret made that way can carry a hand-off's TTL. A link of 60 to 61 s
+ * has no room for such an offset: it asks for its own TTL.
  */
 export function fingerprintCandidates(
   shareId: string,
@@ -106,20 +108,19 @@ export function fingerprintCandidates(
   count: number = FINGERPRINT_CANDIDATES,
 ): number[] {
   const span = fingerprintSpan(ttlSeconds);
-  if (span < 2) return [ttlSeconds];
   const out: number[] = [];
   // 256 draws find every offset of a span of up to 16 with certainty short of 1 in 10^20, and 16 of a larger one.
   for (let i = 0; out.length < Math.min(count, span - 1) && i < 256; i++) {
     const h = createHash('sha256').update(`ots-handoff ttl fingerprint\0${shareId}${i ? `\0${i}` : ''}`);
     const ttl = ttlSeconds - (h.digest().readUInt32BE(0) % span);
-    if (ttl !== ttlSeconds && !OTS_TTL_CEILINGS.includes(ttl) && !out.includes(ttl)) out.push(ttl);
+    if (ttl !== ttlSeconds && ttl % 60 !== 0 && !out.includes(ttl)) out.push(ttl);
   }
-  return out;
+  return out.length > 0 ? out : [ttlSeconds];
 }
 
 /** The TTL a hand-off asks OTS for when it gets its first choice: `ttlSeconds` minus an offset fixed by the share id. */
 export function fingerprintTtl(shareId: string, ttlSeconds: number): number {
-  return fingerprintCandidates(shareId, ttlSeconds)[0] ?? ttlSeconds;
+  return fingerprintCandidates(shareId, ttlSeconds)[0]!;
 }
 
 /**

@@ -1,11 +1,12 @@
 // Fleet-wide leases on create fingerprints: what makes a lost create's retry sure that the one receipt it finds is
 // its own (src/ots/create-recovery.ts, step 2; docs/onetime-secret.md, "Creating exactly once").
 //
-// A lease on TTL `t` is a running workflow with id `ots-fingerprint-<t>` (workflows/fingerprint-lease.ts) that
-// sleeps for the lease's length. Temporal starts at most one running workflow per id, strongly consistent across
-// every replica (a start with conflict policy FAIL is refused while one runs), and a closed one frees the id
+// A lease on TTL `t` is a workflow with id `ots-fingerprint-<t>` (workflows/fingerprint-lease.ts) started with a
+// start delay of the lease's length: running, but on no worker (no worker cache, no timer), until the delay is over
+// and its one workflow task ends it. Temporal starts at most one running workflow per id, strongly consistent
+// across every replica (a start with conflict policy FAIL is refused while one runs), and a closed one frees the id
 // (reuse policy ALLOW_DUPLICATE), so taking a lease is one StartWorkflowExecution call and nothing else has to be
-// kept anywhere. A run's execution timeout bounds it should no worker be left to run its timer.
+// kept anywhere. Its execution timeout ends it should no worker be left to run that task.
 //
 // Every send holds the lease on the exact TTL it sends: a send on a TTL someone else holds would land in the
 // holder's window and break what the lease proves. A create that finds every one of its TTLs held waits (and, past
@@ -17,8 +18,8 @@
 // lease's length away from this send's request. A lease of 2 x send-within + deadline + 2 x skew + 2 s keeps every
 // such send out of this send's matching window, whichever way the clocks are off, measured from the send
 // (its marker) or from the request (the lease's memo, for a retry that lost its marker): leaseMsFor.
-// Capacity: a 24 h TTL has 863 offsets, a 1 h TTL 35, each leased 82 s at a time; a hand-off tries 16 of its own,
-// so about 10 creates a second fleet-wide on 24 h links and 0.4 on 1 h links go out without waiting.
+// Capacity, per TTL asked, fleet-wide: a 24 h link has 863 TTLs, a 1 h link 35, a link under 1,000 s 8 or 9 (60 s
+// links one), each leased 82 s at a time; a create waits once all 16 of its own are held.
 //
 // Which hand-off holds a lease is in its memo (`holder`, and `askedAt`): a retry whose marker never reached the
 // server (SIGKILL before a throttled heartbeat went out) finds its own sends there.
@@ -43,12 +44,17 @@ export interface FingerprintLease {
   askedAt: number;
 }
 
+/** A lease just granted: also how long the grant took (monotonic ms), which the send must not exceed. */
+export interface GrantedLease extends FingerprintLease {
+  grantedInMs: number;
+}
+
 export interface FingerprintLeases {
   /**
    * Takes the first of `ttls` that no one holds, for `ms`, in `holder`'s name; undefined when all are held. Throws
    * when the leases cannot be reached (the attempt fails and is retried; nothing is sent unleased).
    */
-  acquire(ttls: readonly number[], ms: number, holder: string): Promise<FingerprintLease | undefined>;
+  acquire(ttls: readonly number[], ms: number, holder: string): Promise<GrantedLease | undefined>;
   /** The latest lease on each of `ttls` that `holder` took, running or ended: where its sends may have landed. */
   heldBy(ttls: readonly number[], holder: string): Promise<FingerprintLease[]>;
 }
@@ -59,19 +65,21 @@ export function temporalFingerprintLeases(client: Client, taskQueue: string): Fi
     async acquire(ttls, ms, holder) {
       for (const ttl of ttls) {
         const askedAt = Date.now();
+        const t0 = performance.now();
         try {
           await client.workflow.start('fingerprintLease', {
             workflowId: fingerprintLeaseWorkflowId(ttl),
             taskQueue,
-            args: [ms],
+            args: [],
+            startDelay: ms,
             workflowIdConflictPolicy: 'FAIL',
             workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-            // Only a backstop: the timer ends it after `ms`; with no worker left to run it, this does.
+            // Only a backstop: its first workflow task ends it after `ms`; with no worker left to run it, this does.
             workflowExecutionTimeout: ms + 60_000,
             // Encrypted like every payload (src/temporal/payload-codec.ts).
             memo: { holder, askedAt },
           });
-          return { ttl, askedAt };
+          return { ttl, askedAt, grantedInMs: performance.now() - t0 };
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) continue;
           throw err;

@@ -16,7 +16,7 @@ export function memoryLeases(): MemoryLeases {
         const askedAt = Date.now();
         if ((held.get(ttl)?.until ?? 0) > askedAt) continue;
         held.set(ttl, { until: askedAt + ms, holder, askedAt });
-        return { ttl, askedAt };
+        return { ttl, askedAt, grantedInMs: 0 };
       }
       return undefined;
     },

@@ -6,7 +6,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_RETRY_AFTER_MS, toFailure } from '../../activities/failures.js';
-import { createSecretActivity, type RecoverWindow } from '../../activities/create-secret.js';
+import { createSecretActivity, recoverySearches, type RecoverWindow } from '../../activities/create-secret.js';
 import { createOtsActivities, type OtsPort } from '../../activities/ots.js';
 import { OtsClient } from '../../src/ots/client.js';
 import {
@@ -27,6 +27,7 @@ import { createSealer, handoffContext } from '../../src/seal.js';
 import { SmsRateLimitedError } from '../../src/twilio/sms.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import type { CreatedSecret } from '../../workflows/types.js';
+import { LEASE_SEND_WITHIN_MS, leaseMsFor } from '../../src/ots/fingerprint-lease.js';
 import { memoryLeases } from '../helpers/leases.js';
 import { authRefusal, OTS_API_VERSION_UNDER_TEST } from '../helpers/ots-version.js';
 
@@ -66,12 +67,15 @@ describe('fingerprintTtl', () => {
       for (const t of c) expect(t < ttl && t > ttl - span).toBe(true);
       expect(fingerprintCandidates('shr_alt', ttl)).toEqual(c); // fixed per share id
     }
-    // a short link has 9 (offsets 1 to 9), a 60 s link only itself
+    // a short link has 9 (offsets 1 to 9) or 8 (when one is whole minutes); 60 and 61 s links only themselves
     expect(fingerprintCandidates('shr_alt', 250).sort()).toEqual([241, 242, 243, 244, 245, 246, 247, 248, 249]);
-    expect(fingerprintCandidates('shr_alt', 61)).toEqual([60]);
+    expect(fingerprintCandidates('shr_alt', 245).sort()).toEqual([236, 237, 238, 239, 241, 242, 243, 244]);
+    expect(fingerprintCandidates('shr_alt', 61)).toEqual([61]);
     expect(fingerprintCandidates('shr_alt', 60)).toEqual([60]);
-    // never a clamp ceiling: every receipt OTS clamped shows one
-    for (let i = 0; i < 300; i++) expect(fingerprintCandidates(`shr_${i}`, 605_000)).not.toContain(604_800);
+    // Never whole minutes, the TTLs people and other tools ask for (a clamp ceiling among them: every receipt OTS
+    // clamped shows one). Over 300 share ids 16 each, a rule that let them through would show ~80 here.
+    for (let i = 0; i < 300; i++)
+      for (const t of fingerprintCandidates(`shr_${i}`, 605_000)) expect(t % 60, String(t)).not.toBe(0);
   });
 });
 
@@ -178,7 +182,7 @@ describe('createSecret across attempts', () => {
     emu = await startOtsEmulatorServer({ credentials });
     ots = new OtsClient({ baseUrl: emu.baseUrl, ...credentials, apiVersion: OTS_API_VERSION_UNDER_TEST });
     await ots.detectApiVersion();
-    activities = createOtsActivities({ ots, sealer, leases, leaseWaitMs: 1_500 });
+    activities = createOtsActivities({ ots, sealer, leases, leaseWaitMs: 1_500, maxLandingWaitMs: 0 });
   });
   /** Where a create goes on the version in use (faults are injected there). */
   const createPath = () => (ots.apiVersion === 'v1' ? '/api/v1/share' : '/api/v2/secret/conceal');
@@ -412,6 +416,20 @@ describe('createSecret across attempts', () => {
     expect(emu.emulator.secretCount()).toBe(3);
   });
 
+  it("a create that fails with its outcome unknown carries its marker in the failure, for a technician's retry", async () => {
+    emu.emulator.injectFault({ method: 'POST', path: createPath(), times: 1, status: 503, body: { error: 'down' } });
+    const err = await run(args('shr_marked')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    const facts = (err as ApplicationFailure).details?.[0] as { outcome: string; createMarker: CreateMarker };
+    expect(facts.outcome).toBe('unknown');
+    expect(facts.createMarker).toMatchObject({ ttl: fingerprintTtl('shr_marked', 86_400), exclusive: true });
+    expect(facts.createMarker.settled).toBeUndefined();
+    // a technician's retry with it (attempt 1 of a new execution) looks, finds nothing (503: nothing was made), creates
+    const retried = await run(args('shr_marked', { recover: { markers: [facts.createMarker] } }));
+    expect(retried.result.recovered).toBeUndefined();
+    expect(emu.emulator.secretCount()).toBe(1);
+  });
+
   it('an attempt refused by OTS leaves a settled marker', async () => {
     emu.emulator.injectFault({
       method: 'POST',
@@ -497,7 +515,7 @@ describe('createSecret across attempts', () => {
     /** One worker process: its own activity instance, so its own memory of the account's ceiling. */
     const process = (ttlCeiling = new AccountTtlCeiling()) => ({
       ttlCeiling,
-      createSecret: createSecretActivity({ ots: clampingOts(), sealer, ttlCeiling, leases }),
+      createSecret: createSecretActivity({ ots: clampingOts(), sealer, ttlCeiling, leases, maxLandingWaitMs: 0 }),
     });
     const fortnight = (shareId: string) => args(shareId, { ttlSeconds: 14 * 86_400 });
 
@@ -556,6 +574,58 @@ describe('createSecret across attempts', () => {
       expect(again.key).not.toBe(first.key);
       expect(emu.emulator.secretCount()).toBe(2);
     });
+  });
+});
+
+describe('the lease covers what it must', () => {
+  // Two sends with the same TTL under consecutive leases, every way the timing and OTS's clock may fall within what
+  // the design allows: a send up to LEASE_SEND_WITHIN_MS after asking, landing up to the deadline after sending,
+  // OTS's clock up to CLOCK_SKEW_MS either side, `created` floored to the second. Neither send's searches (by its
+  // marker, by its lease's memo) ever take the other's receipt, and each always finds its own.
+  const D = 10_000;
+  const L = leaseMsFor(D);
+  const TTL = 86_123;
+  const sends = (askedAt: number) =>
+    [0, LEASE_SEND_WITHIN_MS].flatMap((s) =>
+      [0, D].map((land) => ({ askedAt, sentAt: askedAt + s, landedAt: askedAt + s + land })),
+    );
+  const createdBy = (landedAt: number, skew: number) => Math.floor((landedAt + skew) / 1000);
+  const searchesOf = (x: { askedAt: number; sentAt: number }) =>
+    recoverySearches([{ sentAt: x.sentAt, ttl: TTL, exclusive: true }], [{ ttl: TTL, askedAt: x.askedAt }], D, TTL);
+
+  it('keeps every other send with the same TTL out, and never loses its own', () => {
+    const base = 1_800_000_000_000;
+    for (const skew of [-CLOCK_SKEW_MS, 0, CLOCK_SKEW_MS])
+      for (const ours of sends(base)) {
+        const own = receipt({ ttl: TTL, created: createdBy(ours.landedAt, skew) });
+        for (const w of searchesOf(ours))
+          expect(matchCreatedReceipt([own], w).kind, `own, skew ${skew}`).not.toBe('none');
+        // The holder before us asked at most L before our lease was granted (our grant: up to 5 s after our ask),
+        // the one after us asks once our lease has run its length from our ask.
+        for (const theirs of [...sends(base + LEASE_SEND_WITHIN_MS - L), ...sends(base + L)]) {
+          const foreign = receipt({ ttl: TTL, created: createdBy(theirs.landedAt, skew) });
+          expect(matchCreatedReceipt([foreign], searchesOf(ours)).kind, `foreign, skew ${skew}`).toBe('none');
+        }
+      }
+  });
+
+  it('is no longer than that needs: 2 s shorter and a foreign receipt can fall into a window', () => {
+    const base = 1_800_000_000_000;
+    const short = L - 2_000;
+    const hits = sends(base).some((ours) =>
+      [...sends(base + LEASE_SEND_WITHIN_MS - short), ...sends(base + short)].some(
+        (theirs) =>
+          matchCreatedReceipt(
+            [receipt({ ttl: TTL, created: createdBy(theirs.landedAt, CLOCK_SKEW_MS) })],
+            searchesOf(ours),
+          ).kind !== 'none' ||
+          matchCreatedReceipt(
+            [receipt({ ttl: TTL, created: createdBy(theirs.landedAt, -CLOCK_SKEW_MS) })],
+            searchesOf(ours),
+          ).kind !== 'none',
+      ),
+    );
+    expect(hits).toBe(true);
   });
 });
 
@@ -623,21 +693,39 @@ describe('recovering a secret whose share key only the recent list carries (API 
     return { ots, calls };
   }
 
-  async function retry(ots: OtsPort, passphrase?: string) {
+  async function retry(
+    ots: OtsPort,
+    passphrase?: string,
+    {
+      sentAt = Date.now() - 1_000,
+      wait = { maxLandingWaitMs: 0 } as { maxLandingWaitMs?: number; otsRequestTimeoutMs?: number },
+    } = {},
+  ) {
     const a = { input: input(passphrase) };
     const env = new MockActivityEnvironment(
       {
         attempt: 2,
         scheduledTimestampMs: Date.now(),
         heartbeatTimeoutMs: 3_000,
-        heartbeatDetails: { sentAt: Date.now() - 1_000, ttl: TTL, exclusive: true } satisfies CreateMarker,
+        heartbeatDetails: { sentAt, ttl: TTL, exclusive: true } satisfies CreateMarker,
         workflowExecution: { workflowId: shareWorkflowId(SHARE), runId: 'unit' },
       },
       { logger: new DefaultLogger('ERROR', () => {}) },
     );
-    const result: CreatedSecret = await env.run(createSecretActivity({ ots, sealer }), a);
+    const result: CreatedSecret = await env.run(createSecretActivity({ ots, sealer, ...wait }), a);
     return { result, link: sealer.open(result.link, handoffContext('link', a.input)) };
   }
+
+  it('a retry right after a fast failure waits until the send could have landed before it looks', async () => {
+    // The send failed at once (a reset, a proxy's 502) but OTS still made the secret, a moment later.
+    const sentAt = Date.now();
+    const { ots, calls } = stub({ secretKey: 'k'.repeat(62) }, { secretKey: 'k'.repeat(62) });
+    const recent = ots.recent;
+    ots.recent = async () => (Date.now() < sentAt + 1_200 ? [] : recent());
+    const { result } = await retry(ots, undefined, { sentAt, wait: { otsRequestTimeoutMs: 1_500 } });
+    expect(result.recovered).toBe(true);
+    expect(calls).not.toContain('share');
+  });
 
   it('a passphrase-protected secret is recovered with the key from the list when its receipt hides it', async () => {
     const { ots, calls } = stub(
