@@ -22,6 +22,7 @@ import { createSandbox, type Sandbox, type SandboxKnobs, type SandboxSecrets } f
 import { setupVoice, type Voice } from './voice/setup.js';
 import { createSealer, type Sealer } from './seal.js';
 import { connectClient, GRPC_STATUS, type TemporalClient } from './temporal/client.js';
+import { grpcCodeOf, isNamespaceNotFound } from './http/temporal-errors.js';
 import { EncryptionCodec, parsePayloadKeys } from './temporal/payload-codec.js';
 import { temporalConnectionOptions } from './temporal/connection-options.js';
 import { createDataConverter } from './temporal/data-converter.js';
@@ -309,8 +310,7 @@ async function readiness(temporal: TemporalClient, workers: Workers): Promise<Re
     ).then(
       () => true,
       // The workflow's NOT_FOUND, not the namespace's (Temporal without its database answers that too).
-      (err: { code?: number; details?: string }) =>
-        err?.code === GRPC_STATUS.NOT_FOUND && !/namespace not found/i.test(err.details ?? ''),
+      (err: unknown) => grpcCodeOf(err) === GRPC_STATUS.NOT_FOUND && !isNamespaceNotFound(err),
     ),
   ]);
   return { temporal: frontend, persistence, worker: workers.isRunning() };

@@ -24,12 +24,29 @@ export interface TemporalTrouble {
   message: string;
 }
 
-/** The gRPC status of a Temporal client error: on the error itself or on its cause (ServiceError wraps it). */
-export function grpcCodeOf(err: unknown): number | undefined {
+/** The gRPC error inside a Temporal client error: the error itself or its cause (ServiceError wraps it). */
+function grpcErrorOf(err: unknown) {
   for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isGrpcServiceError(e)) return e.code;
+    if (isGrpcServiceError(e)) return e;
   }
   return undefined;
+}
+
+/** The gRPC status of a Temporal client error. */
+export function grpcCodeOf(err: unknown): number | undefined {
+  return grpcErrorOf(err)?.code;
+}
+
+/**
+ * Whether Temporal answered that it cannot find the namespace (the client's own NamespaceNotFoundError, or a
+ * NOT_FOUND saying so): after start-up checked it, that is the frontend unable to read it, as when its database is
+ * gone (measured on the stack with PostgreSQL stopped: "Namespace not found: 'default'"). A workflow's NOT_FOUND is
+ * not this.
+ */
+export function isNamespaceNotFound(err: unknown): boolean {
+  if (err instanceof NamespaceNotFoundError) return true;
+  const e = grpcErrorOf(err);
+  return e?.code === NOT_FOUND && /namespace not found/i.test(`${e.details ?? ''} ${e.message ?? ''}`);
 }
 
 /**
@@ -42,8 +59,8 @@ export function temporalTrouble(
   err: unknown,
   ctx: { deadlineMs: number; seemsUnreachable: boolean },
 ): TemporalTrouble | undefined {
-  // The client turns a NOT_FOUND for the namespace into this error of its own, without the gRPC error.
-  if (err instanceof NamespaceNotFoundError) return namespaceUnreadable(GRPC_STATUS.NOT_FOUND);
+  // The client turns a NOT_FOUND for the namespace into an error of its own, without the gRPC error.
+  if (isNamespaceNotFound(err)) return namespaceUnreadable();
   const grpcCode = grpcCodeOf(err);
   const unreachable = (): TemporalTrouble => ({
     kind: 'unreachable',
@@ -77,29 +94,18 @@ export function temporalTrouble(
           'taken effect. Retry shortly: a share request retried with the same Idempotency-Key never starts a ' +
           'second hand-off',
       };
-    case NOT_FOUND:
-      // The namespace, not a workflow (a missing hand-off is a 404, src/http/shares.ts): the service checked it at
-      // start-up, so now it is the frontend that cannot read it, as when Temporal's database is gone (measured on
-      // the stack with PostgreSQL stopped: "Namespace not found: 'default'" on every start).
-      return /namespace not found/i.test(grpcDetails(err)) ? namespaceUnreadable(grpcCode) : undefined;
     default:
+      // A workflow's NOT_FOUND (a missing hand-off is a 404, src/http/shares.ts) and the rest are not Temporal's
+      // state: the caller answers them.
       return undefined;
   }
 }
 
-function namespaceUnreadable(grpcCode: number): TemporalTrouble {
+function namespaceUnreadable(): TemporalTrouble {
   return {
     kind: 'unreachable',
-    grpcCode,
+    grpcCode: NOT_FOUND,
     retryAfterSeconds: 5,
     message: 'Temporal cannot read its namespace right now (is its database up?); nothing was changed, retry shortly',
   };
-}
-
-/** The server's message of the gRPC error inside `err`. */
-function grpcDetails(err: unknown): string {
-  for (let e = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
-    if (isGrpcServiceError(e)) return `${e.details ?? ''} ${e.message ?? ''}`;
-  }
-  return '';
 }
