@@ -6,7 +6,6 @@ import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import {
   AccountTtlCeiling,
   fingerprintCandidates,
-  fingerprintTtl,
   isCreateMarker,
   matchCreatedReceipt,
   type CreateMarker,
@@ -285,16 +284,15 @@ export function createSecretActivity(deps: CreateSecretDeps) {
 
         // A retry (or a technician's): look first for what an earlier send made.
         if ((attempt?.attempt ?? 1) > 1 || args.recover !== undefined || marker !== undefined) {
-          const mine = [
-            ...ttls,
-            ...(asked !== input.ttlSeconds ? fingerprintCandidates(input.shareId, input.ttlSeconds) : []),
-          ];
+          // Its TTLs within the ceiling, and those of the whole TTL (what a process not knowing the ceiling asked).
+          const unclamped = asked === input.ttlSeconds ? ttls : fingerprintCandidates(input.shareId, input.ttlSeconds);
+          const mine = ttls === unclamped ? ttls : [...ttls, ...unclamped];
           const held = leases ? await leases.heldBy(mine, holder) : [];
           const searches = recoverySearches(
             [marker, ...(args.recover?.markers ?? [])],
             held,
             landWithinMs,
-            fingerprintTtl(input.shareId, input.ttlSeconds),
+            unclamped[0]!,
           );
           if (searches.length > 0) {
             // A send that failed fast (a reset, a proxy's 502) may still be in OTS's hands: look once every send
