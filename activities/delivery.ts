@@ -1,6 +1,7 @@
 // Activities that deliver to people: SMS through Twilio and ticket notes. The sealed link and passphrase are
 // opened here, just before they go into a message body, and never come back out.
 import type { NotePost, NotesSink } from '../src/notes.js';
+import type { Metrics } from '../src/metrics.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { handoffContext, type Sealed, type Sealer } from '../src/seal.js';
 import type { SmsSender } from '../src/twilio/sms.js';
@@ -23,8 +24,13 @@ export function passphraseSmsRecipient(b: Binding): string | undefined {
 const nowhere = (what: string) =>
   ApplicationFailure.create({ type: 'NO_RECIPIENT', message: `this hand-off has no ${what}`, nonRetryable: true });
 
-export function createDeliveryActivities(deps: { sms: SmsSender; sealer: Sealer; notes: NotesSink }) {
-  const { sms, sealer, notes } = deps;
+export function createDeliveryActivities(deps: {
+  sms: SmsSender;
+  sealer: Sealer;
+  notes: NotesSink;
+  metrics?: Metrics;
+}) {
+  const { sms, sealer, notes, metrics } = deps;
   return {
     /** Texts the link to the hand-off's own SMS recipient (from the binding the link is sealed for). */
     async sendLinkSms(args: {
@@ -47,6 +53,7 @@ export function createDeliveryActivities(deps: { sms: SmsSender; sealer: Sealer;
         // The body holds the link and a short explanation only: never the secret or a passphrase.
         const body = `Your IT help desk sent you a one-time secure link. It works once and expires in ${ttlText((Date.parse(args.expiresAt) - Date.now()) / 1000, 'long')}.${gate} ${link}`;
         const r = await sms.send({ to: target.to, body, statusCallback: args.statusCallback });
+        metrics?.smsSent.labels('link').inc();
         return { sid: r.sid };
       });
     },
@@ -66,6 +73,7 @@ export function createDeliveryActivities(deps: { sms: SmsSender; sealer: Sealer;
         const spoken = passphrase.replace(/(\d{3})(?=\d)/g, '$1 ');
         const body = `The passphrase for the secure link we emailed you is: ${spoken}`;
         const r = await sms.send({ to, body, statusCallback: args.statusCallback });
+        metrics?.smsSent.labels('passphrase').inc();
         return { sid: r.sid };
       });
     },

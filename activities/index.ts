@@ -12,6 +12,7 @@
 //  - failures.ts: how every client error becomes an ApplicationFailure
 import type { Client } from '@temporalio/client';
 import { notOurHandoff } from '../src/temporal/handoff-run.js';
+import type { Metrics } from '../src/metrics.js';
 import type { NotesSink } from '../src/notes.js';
 import { temporalFingerprintLeases } from '../src/ots/fingerprint-lease.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
@@ -37,6 +38,8 @@ export interface ActivityDeps {
   /** For the voice activities: the Temporal client and main task queue (awaitCall), this process's voice line. */
   temporal: { client: Client; taskQueue: string };
   line?: VoiceLine;
+  /** The service's metrics (src/metrics.ts): SMS sent. */
+  metrics?: Metrics;
 }
 
 export function createActivities(deps: ActivityDeps) {

@@ -329,6 +329,25 @@ const envSchema = z
       .optional(),
     CODEC_LOCAL_UI: bool.optional(),
     CODEC_TOKENS: commaList.pipe(tokens).optional(),
+    // GET /metrics (src/metrics.ts): bearer tokens when set; without, it answers loopback clients only.
+    METRICS_TOKENS: commaList.pipe(tokens).optional(),
+    // Where the Temporal SDK's Prometheus exporter listens (127.0.0.1 only; /metrics relays it). Default: a free port.
+    TEMPORAL_METRICS_PORT: port.optional(),
+    // OpenTelemetry traces (src/tracing.ts), the standard variables: off unless an endpoint is set. OTLP over HTTP.
+    OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: httpUrl.optional(),
+    OTEL_EXPORTER_OTLP_PROTOCOL: z
+      .enum(['http/protobuf', 'http/json'], {
+        error: 'must be http/protobuf or http/json (OTLP over gRPC is not supported here)',
+      })
+      .optional(),
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z
+      .enum(['http/protobuf', 'http/json'], {
+        error: 'must be http/protobuf or http/json (OTLP over gRPC is not supported here)',
+      })
+      .optional(),
+    OTEL_SERVICE_NAME: z.string().min(1).default('ots-handoff'),
+    OTEL_SDK_DISABLED: bool.optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DATA_DIR: z.string().min(1).default('.data'),
   })

@@ -20,6 +20,7 @@ import {
 } from './temporal/connection-options.js';
 import { startDevServer, type DevServer } from './temporal/dev-server.js';
 import { registerSearchAttributes } from './temporal/register-search-attributes.js';
+import { freePort } from './temporal/ports.js';
 import { installTemporalLogging } from './temporal/runtime-logging.js';
 import { allSearchAttributes } from '../workflows/search-attributes.js';
 import { Connection } from '@temporalio/client';
@@ -78,7 +79,8 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger({ level: config.LOG_LEVEL });
-  installTemporalLogging(log);
+  // The Temporal SDK's metrics, relayed by GET /metrics: Core's exporter on a loopback port.
+  installTemporalLogging(log, 'WARN', { metricsPort: config.TEMPORAL_METRICS_PORT ?? (await freePort()) });
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const dataDir = resolve(projectDir, config.DATA_DIR);
   let sb: SandboxSecrets;

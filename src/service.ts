@@ -15,6 +15,7 @@ import { createActivities } from '../activities/index.js';
 import { voiceTaskQueue } from '../workflows/queues.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import { createMetrics, otsObserver, setOtsApiVersion, type Metrics } from './metrics.js';
 import { createNotesWebhook, noNotesWebhook, type NotesSink } from './notes.js';
 import { liveOtsOptions, OtsClient, type OtsApiSelection } from './ots/client.js';
 import { createReceiptBatcher } from './ots/receipt-batcher.js';
@@ -71,6 +72,8 @@ export interface RunningService {
   voiceTaskQueue: string;
   voice: Voice;
   ots: OtsClient;
+  /** What GET /metrics serves (tests read it directly too). */
+  metrics: Metrics;
   /** The local fakes, when any outside service runs in the sandbox (tests drive and inspect them here). */
   sandbox?: Sandbox;
   stop(): Promise<void>;
@@ -86,14 +89,16 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const tokens = config.AGENT_API_TOKENS ?? [sb.agentToken];
   const sandbox = startSandbox(opts, sealer);
   const timeoutMs = opts.sandbox?.otsTimeoutMs;
-  const { ots, sms, notes, twilioAuthToken } = createClients(opts, sandbox);
+  const metrics = createMetrics();
+  metrics.otsRateBudget.set(config.OTS_RATE_LIMIT_PER_MINUTE);
+  const { ots, sms, notes, twilioAuthToken } = createClients(opts, sandbox, metrics);
   const { temporal, dataConverter, temporalConverter } = await connectTemporal(opts);
   // This process's own queue for reading passphrases into the media streams it holds.
   const voiceQueue = voiceTaskQueue(
     config.TEMPORAL_TASK_QUEUE,
     `${hostname().replace(/[^A-Za-z0-9.-]/g, '')}-${process.pid}-${randomBytes(3).toString('hex')}`,
   );
-  const voice = await startVoice(opts, { temporal, voiceQueue, twilioAuthToken, sandbox });
+  const voice = await startVoice(opts, { temporal, voiceQueue, twilioAuthToken, sandbox, metrics });
 
   const workers = await createWorkers({
     // The client's options (connectTemporal): TLS, mutual TLS and the API key from the config, for TEMPORAL_ADDRESS.
@@ -113,13 +118,22 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       notes,
       temporal: { client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE },
       line: voice.line,
+      metrics,
     }),
     voiceTaskQueue: voiceQueue,
     otsRatePerMinute: config.OTS_RATE_LIMIT_PER_MINUTE,
     maxCachedWorkflows: config.TEMPORAL_WORKFLOW_CACHE_SIZE,
     dataConverter: temporalConverter,
     workflowBundlePath: opts.workflowBundlePath,
+    metrics,
   });
+  metrics.sources.ready = () => readiness(temporal, workers);
+  metrics.sources.needsTechnician = () =>
+    temporal.client.workflow
+      .count(
+        `WorkflowType = "shareSecret" AND ExecutionStatus = "Running" AND TaskQueue = "${config.TEMPORAL_TASK_QUEUE}" AND ShareState = "needs_technician"`,
+      )
+      .then((c) => c.count);
 
   const app = createApp({
     client: temporal.client,
@@ -151,6 +165,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     otsApiVersion: () => ots.apiVersion,
     outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
     sandbox: sandbox?.routers,
+    metrics,
+    metricsTokens: config.METRICS_TOKENS,
   });
   const undoStart = async () => {
     await workers.shutdown().catch(() => undefined);
@@ -165,6 +181,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     await undoStart();
   });
   log.info({ otsApiVersion: otsApi.version, reason: otsApi.reason }, 'Onetime Secret API chosen');
+  setOtsApiVersion(metrics, otsApi.version);
 
   const runPromise = workers.run().catch((err: Error) => {
     log.error({ err: { message: err.message } }, 'worker stopped with an error');
@@ -180,6 +197,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     voiceTaskQueue: voiceQueue,
     voice,
     ots,
+    metrics,
     sandbox,
     stop: once(async () => {
       await voice.close();
@@ -215,9 +233,15 @@ function startSandbox(opts: ServiceOptions, sealer: Sealer): Sandbox | undefined
 function createClients(
   opts: ServiceOptions,
   sandbox: Sandbox | undefined,
+  metrics: Metrics,
 ): { ots: OtsClient; sms: SmsSender; notes: NotesSink; twilioAuthToken: string } {
   const { config } = opts;
-  const ots = new OtsClient({ ...liveOtsOptions(config), ...sandbox?.ots, timeoutMs: opts.sandbox?.otsTimeoutMs });
+  const ots = new OtsClient({
+    ...liveOtsOptions(config),
+    ...sandbox?.ots,
+    timeoutMs: opts.sandbox?.otsTimeoutMs,
+    observe: otsObserver(metrics),
+  });
   // Twilio's credentials come all three or none (src/config.ts); none means the sandbox's account.
   const twilio = sandbox?.twilio ?? {
     accountSid: config.TWILIO_ACCOUNT_SID!,
@@ -258,7 +282,13 @@ async function connectTemporal(opts: ServiceOptions) {
 /** The live-call passphrase: clips, speech (Deepgram, the sandbox's fake, or none), media streams, voice line. */
 async function startVoice(
   opts: ServiceOptions,
-  deps: { temporal: TemporalClient; voiceQueue: string; twilioAuthToken: string; sandbox: Sandbox | undefined },
+  deps: {
+    temporal: TemporalClient;
+    voiceQueue: string;
+    twilioAuthToken: string;
+    sandbox: Sandbox | undefined;
+    metrics: Metrics;
+  },
 ): Promise<Voice> {
   const { config, log } = opts;
   const speech =
@@ -276,6 +306,7 @@ async function startVoice(
       speech,
       simulatedCalls: deps.sandbox?.simulatedCallsHook,
       onReading: opts.sandbox?.onReading,
+      metrics: deps.metrics,
     });
   } catch (err) {
     await deps.temporal.close();

@@ -14,11 +14,15 @@ declare global {
 const testFile = expect.getState().testPath ?? '';
 if (!/[/\\]test[/\\]unit[/\\]/.test(testFile)) {
   const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+  const { coreMetricsOptions } = await import('../src/temporal/runtime-logging.js');
+  const { freePort } = await import('../src/temporal/ports.js');
   // The Runtime is a per-process singleton and install() throws on a second call; setup files run again for each
   // test file that shares the process.
   if (Runtime._instance === undefined) {
     globalThis.__temporalLogLines = [];
     Runtime.install({
+      // The SDK's metrics, as the service exports them: GET /metrics relays them (test/e2e/metrics.test.ts).
+      telemetryOptions: { metrics: coreMetricsOptions(await freePort()) },
       logger: new DefaultLogger('WARN', (entry) => {
         const line = `${entry.level} ${entry.message} ${inspect(entry.meta, { depth: 6 })}`;
         globalThis.__temporalLogLines!.push(line);

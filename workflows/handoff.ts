@@ -27,6 +27,7 @@ import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
 import type { HandoffActivities } from './share-secret.js';
 import { advanceSmsStatus, isSmsFailure, isSmsStatus } from './sms-status.js';
 import { maskRecipient, technicianDetails } from './technician-view.js';
+import { reportFinished, reportLinkSent } from './metrics.js';
 import {
   FINAL_STATES,
   type Binding,
@@ -203,6 +204,7 @@ export class Handoff {
     if (this.state.state === s) return;
     this.state.state = s;
     upsertSearchAttributes([{ key: ShareStateKey, value: s }]);
+    if (this.isFinal()) reportFinished(s);
     this.showDetails();
   }
 
@@ -507,6 +509,7 @@ export class Handoff {
     if (input.link.channel === 'email') {
       // OTS mailed the link itself when the secret was created with `recipient`.
       this.state.linkSentAt = new Date().toISOString();
+      reportLinkSent();
       await this.note(
         `Link sent by email (by Onetime Secret) to ${maskRecipient(input.link.to)}; expires ${created.expiresAt}.`,
       );
@@ -525,6 +528,7 @@ export class Handoff {
     if (sent.end) return sent.end;
     this.state.linkMessageSid = sent.value.sid;
     this.state.linkSentAt = new Date().toISOString();
+    reportLinkSent();
     await this.note(
       `Link sent by SMS to ${maskRecipient(link.to)} (message ${sent.value.sid}); expires ${created.expiresAt}.`,
     );

@@ -4,7 +4,9 @@ import express, { type ErrorRequestHandler, type Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { OtsApiVersion } from '../ots/schemas.js';
+import type { Metrics } from '../metrics.js';
 import { bearerAuth } from './auth.js';
+import { metricsHandler } from './metrics.js';
 import { codecRouter, type CodecServerOptions } from './codec-server.js';
 import { RetryLaterError, sharesRouter, TEMPORAL_DEADLINE_MS, type SharesDeps } from './shares.js';
 import { grpcCodeOf, temporalTrouble } from './temporal-errors.js';
@@ -28,6 +30,9 @@ export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   otsApiVersion?: () => OtsApiVersion | undefined;
   /** Mounted only in sandbox mode. */
   sandbox?: Router[];
+  /** GET /metrics (src/http/metrics.ts), with METRICS_TOKENS if set. */
+  metrics?: Metrics;
+  metricsTokens?: readonly string[];
   /**
    * Whether the fake SMS outbox needs the bearer token: yes as soon as any service is live, because then it lists
    * links to real secrets. (The OTS emulator keeps its own Basic auth, like the real server.)
@@ -49,6 +54,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(ok ? 200 : 503).json({ ok, checks, otsApiVersion: deps.otsApiVersion?.() ?? null });
   });
 
+  if (deps.metrics) app.get('/metrics', metricsHandler({ metrics: deps.metrics, tokens: deps.metricsTokens }));
+
   app.use(codecRouter({ ...deps.codec, log: deps.log }));
   app.use(
     twilioRouter({
@@ -58,6 +65,7 @@ export function createApp(deps: AppDeps): express.Express {
       publicBaseUrl: deps.publicBaseUrl,
       log: deps.log,
       voice: deps.voice,
+      metrics: deps.metrics,
     }),
   );
   const auth = bearerAuth(deps.tokens);

@@ -14,6 +14,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
 import type { OtsClient } from '../ots/client.js';
 import { OtsError } from '../ots/errors.js';
 import { parseTtl } from '../ots/ttl.js';
@@ -52,6 +53,8 @@ export interface SharesDeps {
   temporalDeadlineMs?: number;
   /** Burns a closed hand-off's secret directly (src/http/direct-burn.ts). */
   ots: Pick<OtsClient, 'burn' | 'receipt'>;
+  /** Hand-offs started (src/metrics.ts). */
+  metrics?: Metrics;
 }
 
 /**
@@ -235,6 +238,7 @@ export function sharesRouter(deps: SharesDeps): Router {
             }),
           }),
         );
+        deps.metrics?.handoffStarted.labels(body.link.channel, mode).inc();
         // Started by this request: the digest is ours. Reading it back would double the calls of a burst.
         return requestDigest;
       } catch (err) {

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { twilioReplayGuard } from '../twilio/replay-guard.js';
 import { twilioSignatureMiddleware } from '../twilio/signature.js';
 import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
+import type { Metrics, WebhookRejection, WebhookRoute } from '../metrics.js';
 import { callEndedSignal, smsStatusSignal } from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 import { SMS_STATUSES } from '../../workflows/sms-status.js';
@@ -61,6 +62,13 @@ function returnUrlOf(q: unknown): { ok: true; url?: string } | { ok: false } {
   }
 }
 
+/** The metric label of a webhook path (src/metrics.ts). */
+function webhookRoute(path: string): WebhookRoute {
+  if (path.endsWith('/sms-status')) return 'sms_status';
+  if (path.endsWith('/call-status')) return 'call_status';
+  return 'voice';
+}
+
 export interface VoiceWebhookDeps {
   /** The per-call token (bound to the CallSid, single-use, short-lived; not a secret). */
   callToken(callSid: string): string;
@@ -76,18 +84,27 @@ export function twilioRouter(deps: {
   publicBaseUrl: string;
   log: Logger;
   voice?: VoiceWebhookDeps;
+  metrics?: Metrics;
 }): Router {
   const r = Router();
+  const rejected = (path: string, reason: WebhookRejection) =>
+    deps.metrics?.webhookRejected.labels(webhookRoute(path), reason).inc();
   const signed = twilioSignatureMiddleware({
     authToken: deps.authToken,
     sharedKeys: deps.sharedKeys,
     publicBaseUrl: deps.publicBaseUrl,
     // keyId: the SharedKey the request named, if any (an id, never a secret or the signature).
-    onReject: ({ path, reason, keyId }) => deps.log.warn({ path, reason, keyId }, 'twilio webhook rejected'),
+    onReject: ({ path, reason, keyId }) => {
+      rejected(path, 'forged');
+      deps.log.warn({ path, reason, keyId }, 'twilio webhook rejected');
+    },
   });
   // After the signature check: a validly signed request seen before is a replay (src/twilio/replay-guard.ts).
   const fresh = twilioReplayGuard({
-    onReject: ({ path }) => deps.log.warn({ path, reason: 'replayed' }, 'twilio webhook rejected'),
+    onReject: ({ path }) => {
+      rejected(path, 'replayed');
+      deps.log.warn({ path, reason: 'replayed' }, 'twilio webhook rejected');
+    },
   });
 
   r.post(
@@ -99,10 +116,12 @@ export function twilioRouter(deps: {
       const shareId = typeof req.query.share === 'string' ? req.query.share : undefined;
       const form = smsStatusForm.safeParse(req.body);
       if (!shareId || !form.success) {
+        rejected(req.path, 'malformed');
         res.status(400).json({ error: 'not an SMS status callback for a hand-off' });
         return;
       }
       const { MessageSid, MessageStatus, ErrorCode } = form.data;
+      deps.metrics?.smsStatus.labels(MessageStatus).inc();
       try {
         await deps.client.workflow
           .getHandle(shareWorkflowId(shareId))
@@ -127,6 +146,7 @@ export function twilioRouter(deps: {
       const form = voiceForm.safeParse(req.body);
       const ret = returnUrlOf(req.query.returnUrl);
       if (!form.success || !ret.ok) {
+        rejected(req.path, 'malformed');
         res.status(400).json({
           error: form.success
             ? 'returnUrl must be an absolute http(s) URL'
@@ -152,6 +172,7 @@ export function twilioRouter(deps: {
       async (req, res) => {
         const form = callStatusForm.safeParse(req.body);
         if (!form.success) {
+          rejected(req.path, 'malformed');
           res.status(400).json({ error: 'not a Twilio call status callback' });
           return;
         }

@@ -11,6 +11,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { parseRetryAfter } from '../retry-after.js';
+import type { OtsOp, OtsOutcome } from '../metrics.js';
 import {
   OtsAuthError,
   OtsBadRequestError,
@@ -18,7 +19,7 @@ import {
   OtsProtocolError,
   OtsRateLimitedError,
   OtsUnavailableError,
-  type OtsError,
+  OtsError,
   type OtsErrorDetails,
 } from './errors.js';
 import {
@@ -56,6 +57,27 @@ export interface OtsClientOptions {
   dispatcher?: Dispatcher;
   /** Whole-request deadline, headers and body. Default 10 s. */
   timeoutMs?: number;
+  /** Told of every request: its operation, what it came to and how long it took (src/metrics.ts otsObserver). */
+  observe?: (call: { op: OtsOp; outcome: OtsOutcome; seconds: number }) => void;
+}
+
+/** The operation a request path is (a metric label: never the key the path holds). */
+export function opOf(path: string): OtsOp {
+  if (/\/(conceal|generate|share)$/.test(path)) return 'create';
+  if (/\/reveal$/.test(path) || path.startsWith('/api/v1/secret/')) return 'reveal';
+  if (/\/burn$/.test(path)) return 'burn';
+  if (/\/recent$/.test(path)) return 'recent';
+  if (path.startsWith('/api/v2/receipt/') || path.startsWith('/api/v1/private/')) return 'receipt';
+  if (/\/status$/.test(path)) return 'status';
+  return 'account';
+}
+
+/** What a failed request came to, from its typed error. */
+function outcomeOf(err: unknown): OtsOutcome {
+  if (err instanceof OtsRateLimitedError) return 'rate_limited';
+  if (err instanceof OtsProtocolError) return 'protocol_error';
+  if (err instanceof OtsUnavailableError) return err.status === undefined ? 'unreachable' : 'server_error';
+  return err instanceof OtsError ? 'client_error' : 'unreachable';
 }
 
 /** The version in use and why: the banner and the start-up log say it. */
@@ -145,6 +167,7 @@ export class OtsClient {
   readonly #authorization: string | undefined;
   readonly #dispatcher: Dispatcher | undefined;
   readonly #timeoutMs: number;
+  readonly #observe: OtsClientOptions['observe'];
   #selection: Promise<OtsApiSelection> | undefined;
   #version: OtsApiVersion | undefined;
 
@@ -166,6 +189,7 @@ export class OtsClient {
         : undefined;
     this.#dispatcher = opts.dispatcher;
     this.#timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#observe = opts.observe;
     this.apiChoice = opts.apiVersion ?? 'auto';
   }
 
@@ -431,7 +455,28 @@ export class OtsClient {
     method: 'GET' | 'POST',
     path: string,
     schema: S,
-    { key, body }: { key?: string; body?: Body } = {},
+    args: { key?: string; body?: Body } = {},
+  ): Promise<z.output<S>> {
+    if (!this.#observe) return this.#exchange(method, path, schema, args);
+    const started = performance.now();
+    const seen = { timedOut: false };
+    let outcome: OtsOutcome = 'ok';
+    try {
+      return await this.#exchange(method, path, schema, args, seen);
+    } catch (err) {
+      outcome = seen.timedOut ? 'timeout' : outcomeOf(err);
+      throw err;
+    } finally {
+      this.#observe({ op: opOf(path), outcome, seconds: (performance.now() - started) / 1000 });
+    }
+  }
+
+  async #exchange<S extends z.ZodType>(
+    method: 'GET' | 'POST',
+    path: string,
+    schema: S,
+    { key, body }: { key?: string; body?: Body },
+    seen?: { timedOut: boolean },
   ): Promise<z.output<S>> {
     const version: OtsApiVersion = path.startsWith('/api/v2/') ? 'v2' : 'v1';
     const where = `${method} ${key === undefined ? path : shown(path, key)}`;
@@ -469,6 +514,7 @@ export class OtsClient {
       text = await res.body.text();
     } catch (err) {
       if (deadline.signal.aborted) {
+        if (seen) seen.timedOut = true;
         throw new OtsUnavailableError(
           `Onetime Secret did not answer ${where} within ${this.#timeoutMs} ms: retry later`,
           { request: where, cause: err },

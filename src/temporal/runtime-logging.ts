@@ -1,9 +1,51 @@
 // Temporal's worker runtime logs (activity failures, workflow task errors) go through our pino logger, so they
-// share its redaction and land wherever the service's logs go. The Runtime is a per-process singleton.
+// share its redaction and land wherever the service's logs go; its metrics (Core's Prometheus exporter, on a
+// loopback port) are relayed by GET /metrics (src/http/metrics.ts). The Runtime is a per-process singleton.
 import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogLevel } from '@temporalio/worker';
+import { get } from 'node:http';
 import type { Logger } from 'pino';
 
 const LEVELS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+
+/** Where this process's Core exporter listens: on globalThis, as the Runtime is per process (not per module copy). */
+const CORE_METRICS = Symbol.for('ots-handoff.temporal-core-metrics-port');
+type WithCorePort = typeof globalThis & { [CORE_METRICS]?: number };
+
+/**
+ * The Runtime's metrics options: Core's Prometheus exporter on 127.0.0.1:`port`, metric names under `temporal_`
+ * (the SDK's default prefix, as Temporal's dashboards expect), durations in seconds and counters ending in _total
+ * like every other metric on /metrics. Remembers the port for temporalMetricsText. Options:
+ * https://typescript.temporal.io/api/interfaces/worker.PrometheusMetricsExporter
+ */
+export function coreMetricsOptions(port: number) {
+  (globalThis as WithCorePort)[CORE_METRICS] = port;
+  return {
+    metricPrefix: 'temporal_',
+    prometheus: { bindAddress: `127.0.0.1:${port}`, useSecondsForDurations: true, countersTotalSuffix: true },
+  };
+}
+
+/** The Temporal SDK's metrics in Prometheus text, or '' when this process exports none (or it does not answer). */
+export async function temporalMetricsText(timeoutMs = 2_000): Promise<string> {
+  const port = (globalThis as WithCorePort)[CORE_METRICS];
+  if (port === undefined) return '';
+  return new Promise((resolve) => {
+    const req = get({ host: '127.0.0.1', port, path: '/metrics', timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        resolve('');
+        return;
+      }
+      res.setEncoding('utf8');
+      let text = '';
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve(text));
+      res.on('error', () => resolve(''));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(''));
+  });
+}
 
 /**
  * `shutdownSignals`: what makes the runtime stop every worker at once (Temporal's default: SIGINT, SIGTERM, SIGQUIT,
@@ -13,20 +55,22 @@ const LEVELS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERR
  * NativeConnection) are otherwise printed by Core straight to stderr, where nothing can filter them; with `drop` they
  * are forwarded to `log` too (at Temporal's default levels: WARN for Core, ERROR for its dependencies), so it applies
  * to them.
+ * `metricsPort`: Core's Prometheus exporter listens there (coreMetricsOptions); none: the SDK's metrics are off.
  */
 export function installTemporalLogging(
   log: Logger,
   level: LogLevel = 'WARN',
-  opts: { shutdownSignals?: NodeJS.Signals[]; drop?: RegExp } = {},
+  opts: { shutdownSignals?: NodeJS.Signals[]; drop?: RegExp; metricsPort?: number } = {},
 ): void {
   if (Runtime._instance !== undefined) return;
   const temporalLog = log.child({ component: 'temporal' });
   const { drop } = opts;
   Runtime.install({
     ...(opts.shutdownSignals ? { shutdownSignals: opts.shutdownSignals } : {}),
-    ...(drop
-      ? { telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) } } }
-      : {}),
+    telemetryOptions: {
+      ...(drop ? { logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) } } : {}),
+      ...(opts.metricsPort !== undefined ? { metrics: coreMetricsOptions(opts.metricsPort) } : {}),
+    },
     logger: new DefaultLogger(level, ({ level: l, message, meta }) => {
       if (drop?.test(message)) return;
       const { error, ...rest } = (meta ?? {}) as { error?: unknown } & Record<string, unknown>;

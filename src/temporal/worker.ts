@@ -12,6 +12,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { fileURLToPath } from 'node:url';
 import type { Activities } from '../../activities/index.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
+import { handoffMetricsSink, type Metrics } from '../metrics.js';
 import type { TemporalConnectionOptions } from './connection-options.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
@@ -65,6 +66,8 @@ export async function createWorkers(
     dataConverter: DataConverter;
     /** A prebuilt bundle (tests build one per run); otherwise workflows are bundled from source at start. */
     workflowBundlePath?: string;
+    /** Where the workflows' metrics go (workflows/metrics.ts, through a sink); none: they are dropped. */
+    metrics?: Metrics;
   },
 ): Promise<Workers> {
   const { address, tls, apiKey } = opts;
@@ -81,6 +84,7 @@ export async function createWorkers(
     ...workflowSource,
     activities: opts.activities.main,
     maxCachedWorkflows: opts.maxCachedWorkflows,
+    sinks: { handoffMetrics: handoffMetricsSink(opts.metrics) },
   });
   const ots = await Worker.create({
     connection,

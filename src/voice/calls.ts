@@ -5,6 +5,7 @@
 // </Connect>: the agent's returnUrl (<Redirect>), or the end of the call. Two hand-offs for one call take turns:
 // their readings never overlap, and the stream closes after the last.
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
 import type { VoiceLine } from '../../activities/voice.js';
 import type { SpokenPassphrase } from '../../workflows/types.js';
 import { composePrompt, composeReading, PACE_MAX } from './compose.js';
@@ -25,6 +26,8 @@ export interface VoiceLineOptions {
   heartbeatMs?: number;
   /** Told when a reading's first frame went out and how the pacing went (npm run bench). */
   onReading?(r: { callSid: string; startedAt: number; firstFrameAt?: number; session: MediaSession }): void;
+  /** Readings by outcome (src/metrics.ts). */
+  metrics?: Metrics;
 }
 
 export function createVoiceLine(opts: VoiceLineOptions): VoiceLine & { shutdown(): void } {
@@ -79,6 +82,7 @@ export function createVoiceLine(opts: VoiceLineOptions): VoiceLine & { shutdown(
             if (!signal.aborted) await session.play(composePrompt('prompt-goodbye', opts.clips), 'goodbye');
             session.end();
           }
+          opts.metrics?.voiceReadings.labels(spoken.outcome).inc();
           return spoken;
         })
         .finally(() => {

@@ -16,6 +16,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { Metrics, WebhookRejection } from '../metrics.js';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { checkTwilioUpgrade } from '../twilio/signature.js';
 import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
@@ -52,6 +53,8 @@ export interface MediaStreamServerOptions {
   now?: () => number;
   framesPerMessage?: number;
   leadMs?: number;
+  /** Calls active, pacing (lateness, underruns) and refused upgrades (src/metrics.ts). */
+  metrics?: Metrics;
 }
 
 export interface MediaStreamServer {
@@ -130,11 +133,22 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
     session.once('start', (info) => {
       clearTimeout(startTimer);
       live.set(info.callSid, session);
+      opts.metrics?.voiceCallsActive.inc();
       session.once('stop', () => {
         if (live.get(info.callSid) === session) live.delete(info.callSid);
+        recordPacing(session);
       });
       opts.onSession?.(session);
     });
+  };
+
+  /** A stream that had started is over: its pacing goes into the voice metrics. */
+  const recordPacing = (session: MediaSession) => {
+    const m = opts.metrics;
+    if (!m) return;
+    m.voiceCallsActive.dec();
+    for (const ms of session.latenessSamples()) m.voiceFrameLateness.observe(ms / 1000);
+    m.voiceUnderruns.inc(session.stats().pacer?.underruns ?? 0);
   };
 
   /** Why an upgrade to the stream of `token` is refused (with the SharedKey id it named, if any), or undefined. */
@@ -142,14 +156,15 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
     hasQuery: boolean,
     token: string,
     headers: IncomingHttpHeaders,
-  ): { reason: string; keyId?: string } | undefined => {
+  ): { reason: string; kind: WebhookRejection; keyId?: string } | undefined => {
     // A query string is refused outright: Twilio does not document whether it signs one on a stream URL as part of
     // the URL (docs/twilio.md, "Media streams").
-    if (hasQuery) return { reason: 'query string on the stream URL' };
-    if (!TOKEN_SEGMENT.test(token)) return { reason: 'no call token in the stream URL' };
+    if (hasQuery) return { reason: 'query string on the stream URL', kind: 'malformed' };
+    if (!TOKEN_SEGMENT.test(token)) return { reason: 'no call token in the stream URL', kind: 'malformed' };
     const check = checkTwilioUpgrade(signing, streamUrl(token), headers);
-    if (!check.ok) return { reason: check.reason, keyId: check.keyId };
-    if (!takeToken(token)) return { reason: 'call token expired or already used (a replayed upgrade)' };
+    if (!check.ok) return { reason: check.reason, kind: 'forged', keyId: check.keyId };
+    if (!takeToken(token))
+      return { reason: 'call token expired or already used (a replayed upgrade)', kind: 'replayed' };
     return undefined;
   };
 
@@ -166,6 +181,7 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
     const rejection = refusal(q !== -1, token, req.headers);
     if (rejection) {
       // The reason, and the SharedKey id the upgrade named if any: never the signature or another header value.
+      opts.metrics?.webhookRejected.labels('media_stream', rejection.kind).inc();
       log.warn({ path, reason: rejection.reason, keyId: rejection.keyId }, 'media stream upgrade rejected');
       refuse(socket, 403, 'Forbidden');
       return;

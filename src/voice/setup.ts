@@ -6,6 +6,7 @@ import { hkdfSync } from 'node:crypto';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
+import type { Metrics } from '../metrics.js';
 import type { VoiceLine } from '../../activities/voice.js';
 import { callWorkflowId } from '../../workflows/ids.js';
 import { streamStartedSignal, streamStoppedSignal } from '../../workflows/messages.js';
@@ -83,6 +84,7 @@ export async function setupVoice(opts: {
   simulatedCalls?: SimulatedCallsHook;
   /** Bench hook: each reading's timing and pacing. */
   onReading?: Parameters<typeof createVoiceLine>[0]['onReading'];
+  metrics?: Metrics;
 }): Promise<Voice> {
   const { config, log } = opts;
   const clips = await loadVoiceClips(config, log);
@@ -98,6 +100,7 @@ export async function setupVoice(opts: {
     callTokenKey,
     log,
     speech,
+    metrics: opts.metrics,
     onSession(session) {
       const { callSid, streamSid } = session.info!;
       const calls = opts.client.workflow;
@@ -123,6 +126,7 @@ export async function setupVoice(opts: {
     repeatWindowMs: config.VOICE_REPEAT_WINDOW_SECONDS * 1000,
     log,
     onReading: opts.onReading,
+    metrics: opts.metrics,
   });
 
   opts.simulatedCalls?.useClips(clips);

@@ -8,6 +8,8 @@ export interface Written {
   notes: string[];
   smsBodies: string[];
   history: string[];
+  /** GET /metrics scrapes. */
+  metrics?: string[];
   other?: string[];
 }
 
@@ -36,5 +38,22 @@ export function expectNoLeaks(secrets: string[], written: Written): void {
         }
       }
     }
+  }
+}
+
+/**
+ * The label values of a Prometheus text scrape (GET /metrics) carry nothing about a person or a hand-off: none of
+ * `forbidden` (share ids, ticket ids, recipients), nothing shaped like a phone number, an email address or a link.
+ */
+export function expectSafeMetricLabels(scrape: string, forbidden: string[]): void {
+  const values = [...scrape.matchAll(/[a-zA-Z_][a-zA-Z0-9_]*="((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+  expect(values.length, 'a scrape with no labels at all scans nothing').toBeGreaterThan(0);
+  for (const v of values) {
+    const bad =
+      forbidden.find((f) => f.length >= 4 && v.includes(f)) ??
+      (/^\+?[\d ().-]{7,}$/.test(v) ? 'a phone number' : undefined) ??
+      (/@/.test(v) ? 'an email address' : undefined) ??
+      (/^https?:|\/secret\//.test(v) ? 'a link' : undefined);
+    if (bad) throw new Error(`a metric label carries ${bad}: "${v}"`);
   }
 }

@@ -13,7 +13,7 @@ import { statusQuery } from '../../workflows/messages.js';
 import type { ShareInput, ShareState, ShareStatus } from '../../workflows/types.js';
 import { handoffContext } from '../../src/seal.js';
 import { decodeThroughCodecServer, expectOnlyCiphertext } from './history.js';
-import { expectNoLeaks, type Written } from './leak-scan.js';
+import { expectNoLeaks, expectSafeMetricLabels, type Written } from './leak-scan.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 
 export interface ApiResponse<T = any> {
@@ -152,6 +152,18 @@ export async function startTestService(
     throw new Error(`no passphrase in the input of ${shareId}`);
   }
 
+  /** GET /metrics as Prometheus scrapes it: from loopback, with the first of METRICS_TOKENS when a test sets them. */
+  async function scrapeMetrics(
+    headers: Record<string, string> = config.METRICS_TOKENS
+      ? { authorization: `Bearer ${config.METRICS_TOKENS[0]}` }
+      : {},
+  ): Promise<string> {
+    const res = await request(`${svc.url}/metrics`, { headers });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`GET /metrics: HTTP ${res.statusCode} ${text}`);
+    return text;
+  }
+
   /** The service's log lines and Temporal's runtime log lines of this process. */
   const allLogs = () => [...logs, ...(globalThis.__temporalLogLines ?? [])];
 
@@ -170,8 +182,11 @@ export async function startTestService(
   }) {
     const notes: string[] = [];
     const hist: string[] = [];
+    const ticketIds: string[] = [];
     for (const id of scan.shareIds) {
-      notes.push(JSON.stringify((await status(id)).notes));
+      const st = await status(id);
+      notes.push(JSON.stringify(st.notes));
+      ticketIds.push(st.ticketId);
       const raw = await rawHistory(id);
       expectOnlyCiphertext(raw);
       hist.push(historyText(raw), ...(await decodedHistory(id)));
@@ -179,12 +194,18 @@ export async function startTestService(
     const smsBodies = (svc.sandbox?.twilioFake?.outbox() ?? [])
       .filter((m) => !scan.allowSms?.has(m.sid))
       .map((m) => m.body);
+    // What Prometheus would scrape now (src/http/metrics.ts): no secret or link, and no label about a person or a
+    // hand-off (the SMS recipients of the outbox included).
+    const scrape = await scrapeMetrics();
+    const recipients = (svc.sandbox?.twilioFake?.outbox() ?? []).map((m) => m.to);
+    expectSafeMetricLabels(scrape, [...scan.shareIds, ...ticketIds, ...recipients]);
     expectNoLeaks(scan.secrets, {
       logs: [...allLogs(), ...(scan.extra?.logs ?? [])],
       responses: [...responses, ...(scan.extra?.responses ?? [])],
       notes: [...notes, ...(scan.extra?.notes ?? [])],
       smsBodies: [...smsBodies, ...(scan.extra?.smsBodies ?? [])],
       history: [...hist, ...(scan.extra?.history ?? [])],
+      metrics: [scrape],
     });
     const keys = (scan.links ?? []).map((l) => l.split('/secret/')[1]!);
     expectNoLeaks([...(scan.links ?? []), ...keys], {
@@ -193,6 +214,7 @@ export async function startTestService(
       notes,
       smsBodies: [],
       history: hist,
+      metrics: [scrape],
     });
   }
 
@@ -207,6 +229,7 @@ export async function startTestService(
     logs,
     allLogs,
     expectNoLeaksIn,
+    scrapeMetrics,
     responses,
     token,
     api,

@@ -20,6 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { inject } from 'vitest';
 import { passphraseSmsRecipient } from '../../activities/delivery.js';
 import { makeShareInput, type ShareFields } from '../../src/handoff-input.js';
+import { createMetrics, handoffMetricsSink, type Metrics } from '../../src/metrics.js';
 import { createSealer, handoffContext, type Sealed } from '../../src/seal.js';
 import { createDataConverter } from '../../src/temporal/data-converter.js';
 import { generatePayloadKey } from '../../src/temporal/payload-codec.js';
@@ -324,6 +325,8 @@ export class Handoff {
 
 export interface Harness {
   env: TestWorkflowEnvironment;
+  /** What the workflows reported through their metrics sink (workflows/metrics.ts). */
+  metrics: Metrics;
   sealer: ReturnType<typeof createSealer>;
   taskQueue: string;
   /** The task queue of the "process holding the call's stream": speakPassphrase runs there. */
@@ -393,6 +396,7 @@ export async function startHarness(opts: { on?: 'time-skipping' | 'dev-server' }
       ]),
     );
   const code = await readFile(bundlePath, 'utf8');
+  const metrics = createMetrics();
   const workers = await Promise.all([
     Worker.create({
       connection: env.nativeConnection,
@@ -400,6 +404,7 @@ export async function startHarness(opts: { on?: 'time-skipping' | 'dev-server' }
       workflowBundle: { code },
       activities: dispatch(MAIN),
       dataConverter,
+      sinks: { handoffMetrics: handoffMetricsSink(metrics) },
     }),
     Worker.create({
       connection: env.nativeConnection,
@@ -418,6 +423,7 @@ export async function startHarness(opts: { on?: 'time-skipping' | 'dev-server' }
 
   const harness: Harness = {
     env,
+    metrics,
     sealer,
     taskQueue,
     voiceQueue,

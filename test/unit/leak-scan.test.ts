@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expectNoLeaks } from '../helpers/leak-scan.js';
+import { expectNoLeaks, expectSafeMetricLabels } from '../helpers/leak-scan.js';
 import { historyText } from '../helpers/service.js';
 
 const empty = { logs: [], responses: [], notes: [], smsBodies: [], history: [] };
@@ -20,5 +20,15 @@ describe('the leak scan', () => {
       events: [{ input: { payloads: [{ data: new TextEncoder().encode('{"secret":"Hunter2-secret"}') }] } }],
     };
     expect(() => expectNoLeaks(['Hunter2-secret'], { ...empty, history: [historyText(history)] })).toThrow(/history/);
+  });
+
+  it('metric labels: passes bounded values, fails on a share id, a phone number, an email address or a link', () => {
+    const ok = 'handoff_finished_total{state="viewed"} 1\nx_bucket{le="604800",op="create"} 2\n';
+    expect(() => expectSafeMetricLabels(ok, ['shr_abc123'])).not.toThrow();
+    expect(() => expectSafeMetricLabels('x{share="shr_abc123"} 1', ['shr_abc123'])).toThrow(/shr_abc123/);
+    expect(() => expectSafeMetricLabels('x{to="+15550100001"} 1', [])).toThrow(/phone/);
+    expect(() => expectSafeMetricLabels('x{to="caller@example.com"} 1', [])).toThrow(/email/);
+    expect(() => expectSafeMetricLabels('x{u="https://ots.example/secret/abc"} 1', [])).toThrow(/link/);
+    expect(() => expectSafeMetricLabels('x 1', [])).toThrow(/no labels/);
   });
 });

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OtsClient } from '../../src/ots/client.js';
+import { OtsClient, opOf } from '../../src/ots/client.js';
 import { parseRetryAfter } from '../../src/retry-after.js';
 import {
   OtsAuthError,
@@ -583,6 +583,45 @@ describe('OtsClient: answers the recording does not cover', () => {
       );
       expect(Date.now() - started).toBeLessThan(2_000);
       expect(e.message).toMatch(/did not answer POST \/api\/v1\/share within 200 ms/);
+    });
+
+    it('tells `observe` of every request: its operation (never its key), outcome and time', async () => {
+      const calls: { op: string; outcome: string; seconds: number }[] = [];
+      const observe = (c: (typeof calls)[number]) => calls.push(c);
+      const client = (baseUrl: string, timeoutMs = 500) =>
+        new OtsClient({ apiVersion: 'v1', baseUrl, timeoutMs, username: 'a@example.com', apiKey: 'k', observe });
+      nock(BASE).post('/api/v1/share').reply(429, 'Too Many Requests', { 'Retry-After': '5' });
+      await client(BASE)
+        .share({ secret: SECRET, ttl: 3600 })
+        .catch(() => undefined);
+      nock(BASE).get('/api/v1/private/recent').reply(503, '');
+      await client(BASE)
+        .recent()
+        .catch(() => undefined);
+      nock(BASE).post('/api/v1/private/abcdef1234/burn').reply(404, { message: 'Unknown secret' });
+      await client(BASE)
+        .burn('abcdef1234')
+        .catch(() => undefined);
+      nock(BASE).get('/api/v1/private/abcdef1234').reply(200, 'not json');
+      await client(BASE)
+        .receipt('abcdef1234')
+        .catch(() => undefined);
+      await client(hangingUrl, 100)
+        .status()
+        .catch(() => undefined);
+      expect(calls.map(({ op, outcome }) => `${op} ${outcome}`)).toEqual([
+        'create rate_limited',
+        'recent server_error',
+        'burn client_error',
+        'receipt protocol_error',
+        'status timeout',
+      ]);
+      expect(calls[4]!.seconds).toBeGreaterThanOrEqual(0.09);
+      expect(opOf('/api/v2/secret/abc/reveal')).toBe('reveal');
+      expect(opOf('/api/v2/receipt/abc/burn')).toBe('burn');
+      expect(opOf('/api/v2/receipt/abc')).toBe('receipt');
+      expect(opOf('/api/v2/secret/conceal')).toBe('create');
+      expect(opOf('/api/v2/account')).toBe('account');
     });
 
     it('a refused connection is OTS_UNAVAILABLE', async () => {

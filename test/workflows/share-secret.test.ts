@@ -28,6 +28,25 @@ if (unavailable) console.warn(`test/workflows/share-secret.test.ts skipped: ${un
 
 const TECH = 'tech@example.com';
 const lastNote = (s: ShareStatus) => s.notes.at(-1)!;
+/** What the workflows reported through the metrics sink so far (src/metrics.ts handoffMetricsSink). */
+async function sinkFigures(h: Harness) {
+  const value = async (
+    metric: { get(): Promise<{ values: { labels: object; value: number; metricName?: string }[] }> },
+    name: string,
+    labels: object = {},
+  ) =>
+    (await metric.get()).values.find(
+      (v) => (v.metricName ?? name) === name && JSON.stringify(v.labels) === JSON.stringify(labels),
+    )?.value ?? 0;
+  const m = h.metrics;
+  return {
+    viewed: await value(m.handoffFinished, 'handoff_finished_total', { state: 'viewed' }),
+    expired: await value(m.handoffFinished, 'handoff_finished_total', { state: 'expired' }),
+    viewedSeconds: await value(m.handoffDuration, 'handoff_duration_seconds_sum', { state: 'viewed' }),
+    linkSentCount: await value(m.handoffLinkSent, 'handoff_link_sent_seconds_count'),
+    linkSentSum: await value(m.handoffLinkSent, 'handoff_link_sent_seconds_sum'),
+  };
+}
 /** Seconds from the hand-off's create to each receipt check (server clock). */
 /**
  * How late a check may come after its timer (server clock): the workflow task and the activity's scheduling run at
@@ -87,6 +106,19 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
       const offsets = checkOffsets(t);
       expect(offsets).toHaveLength(2);
       offsets.forEach((o, i) => expect(Math.abs(o - [60, 120][i]!), `check ${i + 1} at ${o} s`).toBeLessThan(SLACK_S));
+    });
+
+    it('reports through the metrics sink: the link sent, then the final state and the time since the request', async () => {
+      const before = await sinkFigures(h);
+      const t = await h.start({}, { openAfterMs: 100_000 });
+      expect((await t.result()).state).toBe('viewed');
+      const after = await sinkFigures(h);
+      expect(after.viewed - before.viewed).toBe(1);
+      expect(after.expired - before.expired).toBe(0);
+      expect(after.linkSentCount - before.linkSentCount).toBe(1);
+      // Server time: the link went out at once, the opening was seen at the 120 s check.
+      expect(after.linkSentSum - before.linkSentSum).toBeLessThan(SLACK_S);
+      expect(Math.abs(after.viewedSeconds - before.viewedSeconds - 120)).toBeLessThan(SLACK_S);
     });
 
     it('email link with a passphrase by SMS: OTS mails the link (recipient), the sealed passphrase goes by SMS', async () => {
