@@ -19,6 +19,16 @@ export const STACK_SERVICES = [
 ] as const;
 export type StackService = (typeof STACK_SERVICES)[number];
 
+/**
+ * The compose services the stack does not run, and why. Every compose service is in STACK_SERVICES or here
+ * (test/unit/compose.test.ts); `npm run stack -- up` names these as it starts.
+ */
+export const NOT_RUN_BY_STACK: Record<string, string> = {
+  prometheus:
+    'monitoring only, no native binary here: deploy/prometheus is checked by scripts/validate-deploy.sh (promtool)',
+  grafana: 'monitoring only, no native binary here: the dashboard is a file, deploy/grafana/dashboards',
+};
+
 export interface ComposeService {
   image?: string;
   environment?: Record<string, string | null>;

@@ -24,6 +24,7 @@ import { makeSandboxSecrets } from '../../src/sandbox/index.js';
 import { freePort } from '../../src/temporal/ports.js';
 import { ensureBinaries, type Binaries } from './binaries.js';
 import {
+  NOT_RUN_BY_STACK,
   resolvedCompose,
   SERVER_PORT_VARIABLES,
   stackEnvironment,
@@ -231,7 +232,7 @@ async function freeLowPort(): Promise<number> {
  * sandbox (SET_BY_STACK), so they are never taken from the caller's shell, nor written into a bench's results.
  */
 const NOT_FROM_THE_SHELL =
-  /^(PUBLIC_BASE_URL|AGENT_API_TOKENS|SEAL_KEY|PAYLOAD_KEYS|CODEC_TOKENS|POSTGRES_PASSWORD|OTS_(USERNAME|API_KEY|BASE_URL)|TWILIO_.*|DEEPGRAM_.*|NOTES_WEBHOOK_.*)$/;
+  /^(PUBLIC_BASE_URL|AGENT_API_TOKENS|SEAL_KEY|PAYLOAD_KEYS|CODEC_TOKENS|METRICS_TOKENS|POSTGRES_PASSWORD|OTS_(USERNAME|API_KEY|BASE_URL)|TWILIO_.*|DEEPGRAM_.*|NOTES_WEBHOOK_.*)$/;
 
 /**
  * The compose interpolation variables named in deploy/.env.example, from `env` (as docker compose reads them),
@@ -314,6 +315,8 @@ export async function stackUp(opts: StackOptions = {}): Promise<Stack> {
   );
 
   const project = await resolvedCompose(opts.composeVars ?? {});
+  for (const service of Object.keys(project.services))
+    if (NOT_RUN_BY_STACK[service]) say(`${service}: not run here (${NOT_RUN_BY_STACK[service]})`);
   const state = planStack({ runDir, places, serverPorts, replicaPorts, bins, project });
   const stack = new Stack(state, say);
   stack.save();

@@ -15,10 +15,12 @@ import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import { TEMPORAL_SERVER_VERSION, TEMPORAL_UI_VERSION, type Binaries } from '../../scripts/stack/binaries.js';
 import {
   ADDED_BY_STACK,
+  NOT_RUN_BY_STACK,
   placeRewrites,
   resolvedCompose,
   SERVER_PORT_VARIABLES,
   SET_BY_STACK,
+  STACK_SERVICES,
   type ComposeProject,
   type StackPlaces,
   type StackService,
@@ -150,8 +152,10 @@ describe('docker-compose.yml', () => {
       expect(project.name).toBe('ots-handoff');
       expect(Object.keys(project.services).sort()).toEqual(
         [
+          'grafana',
           'ots-handoff',
           'postgresql',
+          'prometheus',
           'temporal',
           'temporal-admin-tools',
           'temporal-create-namespace',
@@ -197,6 +201,39 @@ describe('docker-compose.yml', () => {
         TEMPORAL_ADDRESS: 'temporal:7233',
         TEMPORAL_CODEC_ENDPOINT: 'http://localhost:3000/codec',
       });
+    });
+
+    it('scrapes ots-handoff with the first METRICS_TOKENS token and shows it in Grafana, both on loopback only', async () => {
+      const prom = svc('prometheus');
+      const graf = svc('grafana');
+      expect(svc('ots-handoff').environment).toHaveProperty('METRICS_TOKENS');
+      expect(prom.environment?.METRICS_TOKENS).toBe(svc('ots-handoff').environment?.METRICS_TOKENS);
+      expect(prom.entrypoint).toEqual(['/bin/sh', '/etc/prometheus/entrypoint.sh']);
+      expect(prom.command).toContain('--config.file=/etc/prometheus/prometheus.yml');
+      for (const s of [prom, graf])
+        for (const p of s.ports ?? []) expect(p.host_ip, JSON.stringify(p)).toBe('127.0.0.1');
+      // The token file prometheus.yml names is on the tmpfs compose mounts and entrypoint.sh writes.
+      const promYml = await readFile(join(root, 'deploy/prometheus/prometheus.yml'), 'utf8');
+      const tokenFile = /credentials_file: (\S+)/.exec(promYml)?.[1];
+      expect((prom as { tmpfs?: string[] }).tmpfs).toContain(tokenFile!.replace(/\/[^/]+$/, ''));
+      expect(await readFile(join(root, 'deploy/prometheus/entrypoint.sh'), 'utf8')).toContain(`"$dir/token"`);
+      expect(tokenFile).toBe('/run/ots-handoff-metrics/token');
+      // Grafana: anonymous viewers and nobody who can sign in, so no admin password exists to require.
+      expect(graf.environment).toMatchObject({
+        GF_AUTH_ANONYMOUS_ENABLED: 'true',
+        GF_AUTH_ANONYMOUS_ORG_ROLE: 'Viewer',
+        GF_AUTH_DISABLE_LOGIN_FORM: 'true',
+        GF_AUTH_BASIC_ENABLED: 'false',
+        GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION: 'true',
+      });
+      const datasource = await readFile(join(root, 'deploy/grafana/provisioning/datasources/prometheus.yml'), 'utf8');
+      expect(datasource).toMatch(/^\s+url: http:\/\/prometheus:9090$/m);
+      expect(datasource).toMatch(/^\s+uid: prometheus$/m);
+      const provider = await readFile(join(root, 'deploy/grafana/provisioning/dashboards/ots-handoff.yml'), 'utf8');
+      const dashboardsDir = /^\s+path: (\S+)$/m.exec(provider)?.[1];
+      expect(graf.volumes?.find((v) => v.target === dashboardsDir)?.source).toBe(
+        join(root, 'deploy/grafana/dashboards'),
+      );
     });
 
     it('registers exactly the search attributes the workflows use', () => {
@@ -246,6 +283,121 @@ describe('docker-compose.yml', () => {
     const listed = new Set([...example.matchAll(/^([A-Z_][A-Z0-9_]*)=/gm)].map((m) => m[1]));
     expect([...used].sort()).toEqual([...listed].sort());
     for (const name of requiredSecrets) expect(compose).toMatch(new RegExp(`\\$\\{${name}:\\?`));
+  });
+});
+
+// The dashboard and the alerts read metrics by name: a typo, or a metric the service renamed, would show an empty
+// panel or an alert that can never fire. Each name must be one that src/metrics.ts registers, one of Core's (the
+// Temporal SDK's Prometheus exporter, prefix temporal_, histograms in seconds without a unit suffix), one of
+// prom-client's default metrics, or Prometheus' own. promtool checks the PromQL itself (scripts/validate-deploy.sh).
+describe('deploy/grafana and deploy/prometheus', () => {
+  const CORE_METRICS = [
+    'temporal_worker_task_slots_used',
+    'temporal_worker_task_slots_available',
+    'temporal_workflow_task_schedule_to_start_latency',
+    'temporal_activity_schedule_to_start_latency',
+    'temporal_workflow_task_queue_poll_succeed',
+    'temporal_activity_task_received',
+    'temporal_request_failure',
+    'temporal_long_request_failure',
+    'temporal_workflow_task_execution_failed',
+    'temporal_activity_execution_failed',
+    'temporal_sticky_cache_size',
+  ];
+  const PROCESS_METRICS = [
+    'process_cpu_seconds_total',
+    'process_resident_memory_bytes',
+    'process_start_time_seconds',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_eventloop_lag_max_seconds',
+  ];
+  let known: Set<string>;
+  let dashboard: {
+    uid: string;
+    schemaVersion: number;
+    templating: { list: { name: string; type: string; current?: { value: unknown } }[] };
+    panels: {
+      id: number;
+      type: string;
+      title: string;
+      gridPos: { x: number; y: number; w: number; h: number };
+      datasource?: { uid?: string };
+      targets?: { expr: string; datasource?: { uid?: string } }[];
+    }[];
+  };
+  /** Metric names in PromQL text: identifiers with a known prefix, histogram suffixes folded onto the histogram. */
+  const metricsIn = (promql: string) =>
+    [...promql.matchAll(/\b((?:handoff|ots|sms|voice|webhook|temporal|process|nodejs)_[a-z0-9_]+)\b/g)].map((m) =>
+      m[1]!.replace(/_(bucket|sum|count)$/, ''),
+    );
+
+  beforeAll(async () => {
+    const source = await readFile(join(root, 'src/metrics.ts'), 'utf8');
+    const registered = [...source.matchAll(/^\s+name: '([a-z0-9_]+)',$/gm)].map((m) => m[1]!);
+    expect(registered.length, 'src/metrics.ts registers metrics').toBeGreaterThan(10);
+    known = new Set([...registered, ...CORE_METRICS, ...PROCESS_METRICS]);
+    dashboard = JSON.parse(await readFile(join(root, 'deploy/grafana/dashboards/ots-handoff.json'), 'utf8'));
+  });
+
+  it('has a dashboard on the datasource variable, with unique ids and panels that do not overlap', () => {
+    expect(dashboard.uid).toBe('ots-handoff');
+    // The schema version Grafana 13.2 writes (@grafana/schema 13.2.3, defaultDashboard.schemaVersion).
+    expect(dashboard.schemaVersion).toBe(42);
+    const ds = dashboard.templating.list.find((v) => v.name === 'datasource');
+    expect(ds).toMatchObject({ type: 'datasource', current: { value: 'prometheus' } });
+    const ids = dashboard.panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const cells = new Map<string, string>();
+    for (const p of dashboard.panels) {
+      const { x, y, w, h } = p.gridPos;
+      expect(x + w, p.title).toBeLessThanOrEqual(24);
+      for (let i = x; i < x + w; i++)
+        for (let j = y; j < y + h; j++) {
+          expect(cells.get(`${i},${j}`), `${p.title} overlaps`).toBeUndefined();
+          cells.set(`${i},${j}`, p.title);
+        }
+      if (p.type === 'row') continue;
+      expect(p.datasource?.uid, p.title).toBe('${datasource}');
+      expect(p.targets?.length, p.title).toBeGreaterThan(0);
+      for (const t of p.targets ?? []) expect(t.datasource?.uid, p.title).toBe('${datasource}');
+    }
+  });
+
+  it('reads only metrics that exist, and every family the service exports has a panel', () => {
+    const used = new Set<string>();
+    for (const p of dashboard.panels)
+      for (const t of p.targets ?? [])
+        for (const m of metricsIn(t.expr)) {
+          expect(known.has(m), `panel "${p.title}" reads ${m}, which nothing exports`).toBe(true);
+          used.add(m);
+        }
+    for (const m of known) expect(used.has(m), `no panel shows ${m}`).toBe(true);
+  });
+
+  it('alerts on metrics that exist, each with a severity, a summary, a description and a runbook', async () => {
+    const alerts = await readFile(join(root, 'deploy/prometheus/alerts.yml'), 'utf8');
+    const exprs = alerts
+      .split('\n')
+      .filter((l) => !/^\s*#/.test(l))
+      .join('\n');
+    for (const m of metricsIn(exprs.replace(/^\s+(summary|description|runbook_url):.*$/gm, '')))
+      expect(known.has(m), `alerts.yml reads ${m}, which nothing exports`).toBe(true);
+    const rules = alerts.split(/^\s+- alert: /m).slice(1);
+    expect(rules.length).toBeGreaterThanOrEqual(10);
+    for (const r of rules) {
+      const name = r.split('\n')[0];
+      expect(r, name).toMatch(/^\s+for: \d+m$/m);
+      expect(r, name).toMatch(/^\s+severity: (critical|warning)$/m);
+      expect(r, name).toMatch(/^\s+summary: /m);
+      expect(r, name).toMatch(/^\s+description: /m);
+      expect(r, name).toMatch(new RegExp(`^\\s+runbook_url: README\\.md#${name!.toLowerCase()}$`, 'm'));
+    }
+    const tests = await readFile(join(root, 'deploy/prometheus/alerts.test.yml'), 'utf8');
+    for (const r of rules)
+      expect(tests, `alerts.test.yml has no scenario for ${r.split('\n')[0]}`).toContain(
+        `alertname: ${r.split('\n')[0]}`,
+      );
   });
 });
 
@@ -394,6 +546,11 @@ describe('the native stack runs docker-compose.yml (scripts/stack/compose-env.ts
     };
   };
   const PROCESS_ONLY = new Set(['PATH', 'HOME']);
+
+  it('runs every compose service, or says why not (NOT_RUN_BY_STACK)', async () => {
+    const project = await resolvedCompose();
+    expect(Object.keys(project.services).sort()).toEqual([...STACK_SERVICES, ...Object.keys(NOT_RUN_BY_STACK)].sort());
+  });
 
   beforeAll(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'ots-stack-env-'));
