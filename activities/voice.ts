@@ -21,7 +21,7 @@ export interface VoiceLine {
   read(
     callSid: string,
     passphrase: string,
-    opts: { format: PassphraseFormat; signal: AbortSignal; progress(): void },
+    opts: { format: PassphraseFormat; signal: AbortSignal; progress(): void; shareId?: string },
   ): Promise<SpokenPassphrase> | undefined;
 }
 
@@ -52,6 +52,7 @@ export function createVoiceActivities(deps: { client: Client; taskQueue: string;
         format: pp.format,
         signal: ctx.cancellationSignal,
         progress: () => ctx.heartbeat(),
+        shareId: args.binding.shareId,
       });
       if (!reading) {
         throw ApplicationFailure.create({

@@ -22,6 +22,7 @@ import { createReceiptBatcher } from './ots/receipt-batcher.js';
 import { createSandbox, type Sandbox, type SandboxKnobs, type SandboxSecrets } from './sandbox/index.js';
 import { setupVoice, type Voice } from './voice/setup.js';
 import { createSealer, type Sealer } from './seal.js';
+import { startTracing, type Tracing } from './tracing.js';
 import { connectClient, GRPC_STATUS, type TemporalClient } from './temporal/client.js';
 import { grpcCodeOf, isNamespaceNotFound } from './http/temporal-errors.js';
 import { EncryptionCodec, parsePayloadKeys } from './temporal/payload-codec.js';
@@ -91,8 +92,10 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const timeoutMs = opts.sandbox?.otsTimeoutMs;
   const metrics = createMetrics();
   metrics.otsRateBudget.set(config.OTS_RATE_LIMIT_PER_MINUTE);
+  // Before any client is made: the HTTP instrumentation patches the http module they use.
+  const tracing = startTracing(config);
   const { ots, sms, notes, twilioAuthToken } = createClients(opts, sandbox, metrics);
-  const { temporal, dataConverter, temporalConverter } = await connectTemporal(opts);
+  const { temporal, dataConverter, temporalConverter } = await connectTemporal(opts, tracing);
   // This process's own queue for reading passphrases into the media streams it holds.
   const voiceQueue = voiceTaskQueue(
     config.TEMPORAL_TASK_QUEUE,
@@ -126,6 +129,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     dataConverter: temporalConverter,
     workflowBundlePath: opts.workflowBundlePath,
     metrics,
+    tracing,
   });
   metrics.sources.ready = () => readiness(temporal, workers);
   metrics.sources.needsTechnician = () =>
@@ -171,6 +175,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const undoStart = async () => {
     await workers.shutdown().catch(() => undefined);
     await temporal.close();
+    await tracing?.shutdown();
   };
   const server = await listen(app, config, undoStart);
   voice.media.attach(server);
@@ -215,6 +220,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
       await runPromise;
       await temporal.close();
       await sandbox?.close();
+      await tracing?.shutdown();
     }),
   };
 }
@@ -260,7 +266,7 @@ function createClients(
  * The Temporal client, with payloads encrypted (PAYLOAD_KEYS, or the sandbox's key), over TLS / mutual TLS / with an
  * API key as the config says (src/temporal/connection-options.ts; the workers connect with the same options).
  */
-async function connectTemporal(opts: ServiceOptions) {
+async function connectTemporal(opts: ServiceOptions, tracing: Tracing | undefined) {
   const { config } = opts;
   const payloadKeys = config.PAYLOAD_KEYS ?? parsePayloadKeys(opts.sandboxSecrets.payloadKeys);
   // A payload that claims to be encrypted and does not decrypt reaches the workflow as a refusal marker; the log
@@ -275,6 +281,7 @@ async function connectTemporal(opts: ServiceOptions) {
     ...temporalConnectionOptions(config, opts.temporalAddress),
     namespace: config.TEMPORAL_NAMESPACE,
     dataConverter: temporalConverter,
+    tracing,
   });
   return { temporal, dataConverter, temporalConverter };
 }

@@ -3,7 +3,8 @@
 // docs/decisions.md ("Idempotency-Key maps to a deterministic workflow id").
 
 /** Workflow id of one hand-off (workflows/share-secret.ts). */
-export const shareWorkflowId = (shareId: string): string => `share-${shareId}`;
+export const SHARE_WORKFLOW_PREFIX = 'share-';
+export const shareWorkflowId = (shareId: string): string => `${SHARE_WORKFLOW_PREFIX}${shareId}`;
 
 /** Workflow id of a call's session (workflows/call-session.ts). */
 export const callWorkflowId = (callSid: string): string => `call-${callSid}`;

@@ -15,6 +15,7 @@ import {
 } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
+import { annotateSpan } from '../tracing.js';
 import type { OtsClient } from '../ots/client.js';
 import { OtsError } from '../ots/errors.js';
 import { parseTtl } from '../ots/ttl.js';
@@ -155,6 +156,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       return;
     }
     const shareId = shareIdFor(String(res.locals.token), key);
+    annotateSpan({ 'handoff.share_id': shareId, 'handoff.channel': body.link.channel, 'handoff.passphrase': mode });
     const workflowId = shareWorkflowId(shareId);
     const passphrase: PassphraseDelivery =
       mode === 'sms'
@@ -277,7 +279,9 @@ export function sharesRouter(deps: SharesDeps): Router {
         res.status(404).json({ error: 'no such share' });
         return;
       }
-      res.json(asSeen(status, desc));
+      const seen = asSeen(status, desc);
+      annotateSpan({ 'handoff.share_id': shareId, 'handoff.state': seen.state });
+      res.json(seen);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) {
         res.status(404).json({ error: 'no such share' });
@@ -293,6 +297,7 @@ export function sharesRouter(deps: SharesDeps): Router {
       res.status(404).json({ error: 'no such share' });
       return;
     }
+    annotateSpan({ 'handoff.share_id': shareId });
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     const agent = String(res.locals.tokenId);
     // The same bound as the status, and no Temporal call left running once the agent has hung up: nobody would

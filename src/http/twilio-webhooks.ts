@@ -11,6 +11,7 @@ import { twilioReplayGuard } from '../twilio/replay-guard.js';
 import { twilioSignatureMiddleware } from '../twilio/signature.js';
 import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
 import type { Metrics, WebhookRejection, WebhookRoute } from '../metrics.js';
+import { annotateSpan } from '../tracing.js';
 import { callEndedSignal, smsStatusSignal } from '../../workflows/messages.js';
 import { callWorkflowId, shareWorkflowId } from '../../workflows/ids.js';
 import { SMS_STATUSES } from '../../workflows/sms-status.js';
@@ -122,6 +123,7 @@ export function twilioRouter(deps: {
       }
       const { MessageSid, MessageStatus, ErrorCode } = form.data;
       deps.metrics?.smsStatus.labels(MessageStatus).inc();
+      annotateSpan({ 'handoff.share_id': shareId, 'twilio.message_status': MessageStatus });
       try {
         await deps.client.workflow
           .getHandle(shareWorkflowId(shareId))

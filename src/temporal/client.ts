@@ -19,6 +19,8 @@ import {
   type ConnectionOptions,
 } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import type { Tracing } from '../tracing.js';
 import type { TemporalConnectionOptions } from './connection-options.js';
 
 type Interceptor = NonNullable<ConnectionOptions['interceptors']>[number];
@@ -66,7 +68,12 @@ export function reachTracker(now: () => number = Date.now) {
 const CLOSE_GRACE_MS = 15_000;
 
 export async function connectClient(
-  opts: TemporalConnectionOptions & { namespace: string; dataConverter: DataConverter },
+  opts: TemporalConnectionOptions & {
+    namespace: string;
+    dataConverter: DataConverter;
+    /** Traces (src/tracing.ts): StartWorkflow:…, SignalWorkflow:… spans, the context passed on in headers. */
+    tracing?: Tracing;
+  },
 ): Promise<TemporalClient> {
   const sdk = defaultGrpcRetryOptions();
   const reach = reachTracker();
@@ -93,7 +100,14 @@ export async function connectClient(
   };
   const { address, tls, apiKey } = opts;
   const connection = await Connection.connect({ address, tls, apiKey, interceptors: [interceptor] });
-  const client = new Client({ connection, namespace: opts.namespace, dataConverter: opts.dataConverter });
+  const client = new Client({
+    connection,
+    namespace: opts.namespace,
+    dataConverter: opts.dataConverter,
+    ...(opts.tracing
+      ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: opts.tracing.tracer })] } }
+      : {}),
+  });
   return {
     connection,
     client,

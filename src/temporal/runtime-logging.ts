@@ -4,6 +4,7 @@
 import { DefaultLogger, makeTelemetryFilterString, Runtime, type LogLevel } from '@temporalio/worker';
 import { get } from 'node:http';
 import type { Logger } from 'pino';
+import { SHARE_WORKFLOW_PREFIX } from '../../workflows/ids.js';
 
 const LEVELS = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
 
@@ -12,16 +13,17 @@ const CORE_METRICS = Symbol.for('ots-handoff.temporal-core-metrics-port');
 type WithCorePort = typeof globalThis & { [CORE_METRICS]?: number };
 
 /**
- * The Runtime's metrics options: Core's Prometheus exporter on 127.0.0.1:`port`, metric names under `temporal_`
- * (the SDK's default prefix, as Temporal's dashboards expect), durations in seconds and counters ending in _total
- * like every other metric on /metrics. Remembers the port for temporalMetricsText. Options:
+ * The Runtime's metrics options: Core's Prometheus exporter on 127.0.0.1:`port`, metric names as the SDK makes them
+ * (prefix `temporal_`, counters without a _total suffix: temporal_request_failure, as Temporal's documentation and
+ * deploy/ name them), histograms in seconds like every other duration on /metrics. Remembers the port for
+ * temporalMetricsText. Options:
  * https://typescript.temporal.io/api/interfaces/worker.PrometheusMetricsExporter
  */
 export function coreMetricsOptions(port: number) {
   (globalThis as WithCorePort)[CORE_METRICS] = port;
   return {
     metricPrefix: 'temporal_',
-    prometheus: { bindAddress: `127.0.0.1:${port}`, useSecondsForDurations: true, countersTotalSuffix: true },
+    prometheus: { bindAddress: `127.0.0.1:${port}`, useSecondsForDurations: true },
   };
 }
 
@@ -75,7 +77,12 @@ export function installTemporalLogging(
       if (drop?.test(message)) return;
       const { error, ...rest } = (meta ?? {}) as { error?: unknown } & Record<string, unknown>;
       const err = error instanceof Error ? { type: error.name, message: error.message } : error;
-      temporalLog[LEVELS[l]]({ ...rest, ...(err ? { err } : {}) }, message);
+      // A hand-off's lines carry its share id, like the service's own (workflows/ids.ts: share-<shareId>).
+      const shareId =
+        typeof rest.workflowId === 'string' && rest.workflowId.startsWith(SHARE_WORKFLOW_PREFIX)
+          ? rest.workflowId.slice(SHARE_WORKFLOW_PREFIX.length)
+          : undefined;
+      temporalLog[LEVELS[l]]({ ...rest, ...(shareId ? { shareId } : {}), ...(err ? { err } : {}) }, message);
     }),
   });
 }

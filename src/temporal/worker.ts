@@ -8,14 +8,31 @@
 // All three share one NativeConnection, made with the options connection-options.ts builds (TLS, mutual TLS, API
 // key), the same as the client's.
 import type { DataConverter } from '@temporalio/common';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Activities } from '../../activities/index.js';
 import { otsTaskQueue } from '../../workflows/queues.js';
 import { handoffMetricsSink, type Metrics } from '../metrics.js';
+import type { Tracing } from '../tracing.js';
 import type { TemporalConnectionOptions } from './connection-options.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+/**
+ * Temporal's OpenTelemetry workflow interceptors (RunWorkflow:…, StartActivity:…, HandleSignal:… spans, and the
+ * context passed on to activities in their headers). A workflow bundle has them only if it was built with them:
+ * bundled at start from WORKFLOWS_PATH when tracing is on; a prebuilt bundle (workflowBundlePath) has them only if
+ * bundleWorkflowCode was given them in workflowInterceptorModules, and then it runs only on a worker with tracing.
+ */
+export const OTEL_WORKFLOW_INTERCEPTORS = createRequire(import.meta.url).resolve(
+  '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors',
+);
 
 /**
  * The share of the account's OTS limit the fleet uses. The server's task-queue limiter is a token bucket that lets
@@ -68,6 +85,8 @@ export async function createWorkers(
     workflowBundlePath?: string;
     /** Where the workflows' metrics go (workflows/metrics.ts, through a sink); none: they are dropped. */
     metrics?: Metrics;
+    /** Traces (src/tracing.ts): workflow and activity spans, joined to the trace of whoever started the hand-off. */
+    tracing?: Tracing;
   },
 ): Promise<Workers> {
   const { address, tls, apiKey } = opts;
@@ -75,6 +94,20 @@ export async function createWorkers(
   const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = opts.workflowBundlePath
     ? { workflowBundle: { codePath: opts.workflowBundlePath } }
     : { workflowsPath: WORKFLOWS_PATH };
+  const { tracing } = opts;
+  // Without tracing, no interceptor at all (no overhead); with it, RunActivity:… spans in every worker.
+  const activityTracing: Pick<WorkerOptions, 'interceptors'> = tracing
+    ? {
+        interceptors: {
+          activity: [
+            (ctx) => ({
+              inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer: tracing.tracer }),
+              outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+            }),
+          ],
+        },
+      }
+    : {};
   const main = await Worker.create({
     connection,
     namespace: opts.namespace,
@@ -84,7 +117,18 @@ export async function createWorkers(
     ...workflowSource,
     activities: opts.activities.main,
     maxCachedWorkflows: opts.maxCachedWorkflows,
-    sinks: { handoffMetrics: handoffMetricsSink(opts.metrics) },
+    sinks: {
+      handoffMetrics: handoffMetricsSink(opts.metrics),
+      ...(tracing ? { exporter: makeWorkflowExporter(tracing.spanProcessor, tracing.resource) } : {}),
+    },
+    ...(tracing
+      ? {
+          interceptors: {
+            ...activityTracing.interceptors,
+            ...(opts.workflowBundlePath ? {} : { workflowModules: [OTEL_WORKFLOW_INTERCEPTORS] }),
+          },
+        }
+      : {}),
   });
   const ots = await Worker.create({
     connection,
@@ -93,6 +137,7 @@ export async function createWorkers(
     dataConverter: opts.dataConverter,
     shutdownGraceTime: SHUTDOWN_GRACE,
     activities: opts.activities.ots,
+    ...activityTracing,
     maxHeartbeatThrottleInterval: OTS_HEARTBEAT_THROTTLE,
     maxTaskQueueActivitiesPerSecond: (opts.otsRatePerMinute * OTS_BUDGET_SHARE) / 60,
   });
@@ -103,6 +148,7 @@ export async function createWorkers(
     dataConverter: opts.dataConverter,
     shutdownGraceTime: SHUTDOWN_GRACE,
     activities: opts.activities.voice,
+    ...activityTracing,
   });
   const all = [main, ots, voice];
   let running: Promise<void> | undefined;

@@ -6,6 +6,7 @@
 // their readings never overlap, and the stream closes after the last.
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics.js';
+import { inSpan } from '../tracing.js';
 import type { VoiceLine } from '../../activities/voice.js';
 import type { SpokenPassphrase } from '../../workflows/types.js';
 import { composePrompt, composeReading, PACE_MAX } from './compose.js';
@@ -39,10 +40,10 @@ export function createVoiceLine(opts: VoiceLineOptions): VoiceLine & { shutdown(
     shutdown() {
       stopping = true;
     },
-    read(callSid, passphrase, { signal, progress }) {
+    read(callSid, passphrase, { signal, progress, shareId }) {
       const session = opts.sessions().get(callSid);
       if (!session || session.ended) return undefined;
-      const log = opts.log.child({ callSid });
+      const log = opts.log.child({ callSid, shareId });
       const turn = turns.get(callSid) ?? { last: Promise.resolve(), queued: 0 };
       turns.set(callSid, turn);
       turn.queued += 1;
@@ -53,15 +54,28 @@ export function createVoiceLine(opts: VoiceLineOptions): VoiceLine & { shutdown(
           let spoken: SpokenPassphrase = { outcome: session.ended ? 'hung_up' : 'not_heard', readings: 0 };
           if (!signal.aborted && !session.ended) {
             const startedAt = Date.now();
-            // A cancelled activity (the hand-off was burned or closed) clears the audio and ends the reading at once.
-            const r = await readPassphrase(session, {
-              signal,
-              compose: (pace) => composeReading(passphrase, opts.clips, { pace }),
-              pace: opts.pace,
-              slowerPace: Math.min(PACE_MAX, opts.pace * 1.5),
-              repeatWindowMs: opts.repeatWindowMs,
-              maxReadings: opts.maxReadings ?? 4,
-            });
+            // A span in the hand-off's trace (the speakPassphrase activity's), linked to the call's media-stream
+            // session span (src/voice/media-server.ts), which has a trace of its own.
+            const r = await inSpan(
+              'voice.reading',
+              {
+                attributes: { 'handoff.share_id': shareId ?? '', 'twilio.call_sid': callSid },
+                links: session.spanContext ? [{ context: session.spanContext }] : [],
+              },
+              async (span) => {
+                // A cancelled activity (the hand-off was burned or closed) clears the audio and ends the reading.
+                const reading = await readPassphrase(session, {
+                  signal,
+                  compose: (pace) => composeReading(passphrase, opts.clips, { pace }),
+                  pace: opts.pace,
+                  slowerPace: Math.min(PACE_MAX, opts.pace * 1.5),
+                  repeatWindowMs: opts.repeatWindowMs,
+                  maxReadings: opts.maxReadings ?? 4,
+                });
+                span.setAttributes({ 'voice.outcome': reading.outcome, 'voice.readings': reading.readings });
+                return reading;
+              },
+            );
             opts.onReading?.({ callSid, startedAt, firstFrameAt: r.firstFrameAt, session });
             log.info({ outcome: r.outcome, readings: r.readings }, 'passphrase reading ended');
             spoken = {

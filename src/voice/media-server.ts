@@ -17,6 +17,8 @@ import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Metrics, WebhookRejection } from '../metrics.js';
+import { tracer } from '../tracing.js';
+import { SpanKind } from '@opentelemetry/api';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { checkTwilioUpgrade } from '../twilio/signature.js';
 import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
@@ -134,9 +136,17 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
       clearTimeout(startTimer);
       live.set(info.callSid, session);
       opts.metrics?.voiceCallsActive.inc();
-      session.once('stop', () => {
+      // The stream as a trace of its own: the hand-offs' readings on this call link to it (src/voice/calls.ts).
+      const span = tracer().startSpan('twilio.media_stream', {
+        kind: SpanKind.SERVER,
+        attributes: { 'twilio.call_sid': info.callSid, 'twilio.stream_sid': info.streamSid },
+      });
+      session.spanContext = span.isRecording() ? span.spanContext() : undefined;
+      session.once('stop', (reason) => {
         if (live.get(info.callSid) === session) live.delete(info.callSid);
         recordPacing(session);
+        span.setAttribute('twilio.stream_end', reason);
+        span.end();
       });
       opts.onSession?.(session);
     });

@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { parseTwilioFrame, type StartFrame, type TwilioFrame } from './frames.js';
+import type { SpanContext } from '@opentelemetry/api';
 import { OutboundPacer, type Clock, type PacerStats, type PlayHooks, type PlayOutcome } from './pacer.js';
 import type { CallerIntent, Segment, SpeechListener, SpeechListenerFactory } from './types.js';
 
@@ -94,6 +95,8 @@ export class MediaSessionError extends Error {
 const CLOSE_POLICY = 1008;
 
 export class MediaSession extends EventEmitter<MediaSessionEvents> {
+  /** The span of this stream (src/voice/media-server.ts), for the readings to link to; unset without tracing. */
+  spanContext: SpanContext | undefined;
   private phase: 'connecting' | 'started' | 'ended' = 'connecting';
   private sawConnected = false;
   private stream: StreamInfo | undefined;

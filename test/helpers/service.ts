@@ -53,7 +53,9 @@ export async function startTestService(
   const svc = await startService({
     config,
     temporalAddress,
-    workflowBundlePath: inject('workflowBundlePath'),
+    // With tracing, the workflows are bundled at start with Temporal's OpenTelemetry workflow interceptors
+    // (src/temporal/worker.ts); the prebuilt bundle has none.
+    workflowBundlePath: config.OTEL_EXPORTER_OTLP_ENDPOINT ? undefined : inject('workflowBundlePath'),
     log,
     sandboxSecrets,
     sandbox,
