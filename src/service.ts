@@ -60,6 +60,11 @@ export interface ServiceOptions {
    * from the environment; never set it anywhere else.
    */
   benchmarkWithoutPayloadEncryption?: true;
+  /**
+   * `npm run bench` only, to measure what metrics and traces cost: no component records metrics (GET /metrics
+   * lists them at 0) and no tracing starts, whatever OTEL_* says. Never set it anywhere else.
+   */
+  benchmarkWithoutTelemetry?: true;
 }
 
 export interface RunningService {
@@ -90,10 +95,12 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   const tokens = config.AGENT_API_TOKENS ?? [sb.agentToken];
   const sandbox = startSandbox(opts, sealer);
   const timeoutMs = opts.sandbox?.otsTimeoutMs;
-  const metrics = createMetrics();
-  metrics.otsRateBudget.set(config.OTS_RATE_LIMIT_PER_MINUTE);
+  const served = createMetrics();
+  served.otsRateBudget.set(config.OTS_RATE_LIMIT_PER_MINUTE);
+  // What the components record into (nothing for the benchmark's comparison).
+  const metrics = opts.benchmarkWithoutTelemetry ? undefined : served;
   // Before any client is made: the HTTP instrumentation patches the http module they use.
-  const tracing = startTracing(config);
+  const tracing = opts.benchmarkWithoutTelemetry ? undefined : startTracing(config);
   const { ots, sms, notes, twilioAuthToken } = createClients(opts, sandbox, metrics);
   const { temporal, dataConverter, temporalConverter } = await connectTemporal(opts, tracing);
   // This process's own queue for reading passphrases into the media streams it holds.
@@ -131,8 +138,8 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     metrics,
     tracing,
   });
-  metrics.sources.ready = () => readiness(temporal, workers);
-  metrics.sources.needsTechnician = () =>
+  served.sources.ready = () => readiness(temporal, workers);
+  served.sources.needsTechnician = () =>
     temporal.client.workflow
       .count(
         `WorkflowType = "shareSecret" AND ExecutionStatus = "Running" AND TaskQueue = "${config.TEMPORAL_TASK_QUEUE}" AND ShareState = "needs_technician"`,
@@ -170,6 +177,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     outboxNeedsAuth: config.modes.ots === 'live' || config.modes.twilio === 'live',
     sandbox: sandbox?.routers,
     metrics,
+    metricsServed: served,
     metricsTokens: config.METRICS_TOKENS,
   });
   const undoStart = async () => {
@@ -186,7 +194,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     await undoStart();
   });
   log.info({ otsApiVersion: otsApi.version, reason: otsApi.reason }, 'Onetime Secret API chosen');
-  setOtsApiVersion(metrics, otsApi.version);
+  setOtsApiVersion(served, otsApi.version);
 
   const runPromise = workers.run().catch((err: Error) => {
     log.error({ err: { message: err.message } }, 'worker stopped with an error');
@@ -202,7 +210,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     voiceTaskQueue: voiceQueue,
     voice,
     ots,
-    metrics,
+    metrics: served,
     sandbox,
     stop: once(async () => {
       await voice.close();
@@ -239,14 +247,14 @@ function startSandbox(opts: ServiceOptions, sealer: Sealer): Sandbox | undefined
 function createClients(
   opts: ServiceOptions,
   sandbox: Sandbox | undefined,
-  metrics: Metrics,
+  metrics: Metrics | undefined,
 ): { ots: OtsClient; sms: SmsSender; notes: NotesSink; twilioAuthToken: string } {
   const { config } = opts;
   const ots = new OtsClient({
     ...liveOtsOptions(config),
     ...sandbox?.ots,
     timeoutMs: opts.sandbox?.otsTimeoutMs,
-    observe: otsObserver(metrics),
+    observe: metrics && otsObserver(metrics),
   });
   // Twilio's credentials come all three or none (src/config.ts); none means the sandbox's account.
   const twilio = sandbox?.twilio ?? {
@@ -294,7 +302,7 @@ async function startVoice(
     voiceQueue: string;
     twilioAuthToken: string;
     sandbox: Sandbox | undefined;
-    metrics: Metrics;
+    metrics: Metrics | undefined;
   },
 ): Promise<Voice> {
   const { config, log } = opts;

@@ -8,6 +8,8 @@
 //   JSON to .artifacts/bench/listen.json.
 import { bundleWorkflowCode, DefaultLogger, Worker } from '@temporalio/worker';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -251,6 +253,36 @@ async function main() {
       `codec CPU per hand-off: ${codecCpu.ms_per_handoff.toFixed(3)} ms over ${codecCpu.payloads} payloads (${elapsed()})`,
     );
 
+    // Telemetry: the same pipeline with metrics and traces both off, then both on (every span exported over OTLP
+    // to a local receiver that takes and drops them, as a collector would), then the first service again (metrics
+    // on, traces off): what each costs a hand-off end to end.
+    const sink = await otlpSink();
+    cleanups.unshift(() => sink.close());
+    const bare = await startSvc(
+      { TEMPORAL_TASK_QUEUE: 'bench-share-bare', OTS_POLL_INTERVALS: '3600' },
+      { benchmarkWithoutTelemetry: true },
+    );
+    const bareLat = await latencies(N.seq, N.warmup, shareCaller(bare.svc, bare.sms));
+    await bare.svc.stop();
+    const traced = await startSvc(
+      { TEMPORAL_TASK_QUEUE: 'bench-share-traced', OTS_POLL_INTERVALS: '3600', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url },
+      // Bundled at start, with Temporal's workflow interceptors (the prebuilt bundle has none).
+      { workflowBundlePath: undefined },
+    );
+    const tracedLat = await latencies(N.seq, N.warmup, shareCaller(traced.svc, traced.sms));
+    await traced.svc.stop();
+    const metricsLat = await latencies(N.seq, N.warmup, share);
+    const telemetry = {
+      p50_off_ms: round(percentile(bareLat, 50)),
+      p50_metrics_ms: round(percentile(metricsLat, 50)),
+      p50_metrics_and_traces_ms: round(percentile(tracedLat, 50)),
+      p95_off_ms: round(percentile(bareLat, 95)),
+      p95_metrics_and_traces_ms: round(percentile(tracedLat, 95)),
+      otlp_requests: sink.requests(),
+      otlp_kib: round(sink.bytes() / 1024, 1),
+    };
+    say(`telemetry: ${JSON.stringify(telemetry)} (${elapsed()})`);
+
     // 3: the watch cost, on the time-skipping server with the real workflow.
     // Openings rarely line up with a poll: 2 min 7 s and 6 h 7 min; the sweep spreads more over the first 10 min.
     const sweep = [10, 40, 75, 110, 160, 230, 300, 370, 450, 530, 595];
@@ -330,6 +362,7 @@ async function main() {
           deferred_without_encryption: plainShare.deferred,
           cpu: codecCpu,
         },
+        telemetry,
       },
       watch: {
         calls_per_share: {
@@ -577,6 +610,11 @@ function printTable(r: any) {
             `CPU ${r.share.codec.cpu.ms_per_handoff} ms per hand-off (${r.share.codec.cpu.payloads} payloads)`,
           ],
           [
+            'metrics, traces',
+            `p50 off ${r.share.telemetry.p50_off_ms} → metrics ${r.share.telemetry.p50_metrics_ms} → both ${r.share.telemetry.p50_metrics_and_traces_ms} ms`,
+            `${r.share.telemetry.otlp_requests} OTLP exports, ${r.share.telemetry.otlp_kib} KiB`,
+          ],
+          [
             'OTS calls per 24 h link',
             `2 min: ${r.watch.calls_per_share.opened_2m}, 6 h: ${r.watch.calls_per_share.opened_6h}, never: ${r.watch.calls_per_share.never}`,
             `naive ${r.watch.naive_calls}; goal ≤ ${r.watch.goal_max_calls}`,
@@ -621,3 +659,24 @@ main().then(
     process.exit(1);
   },
 );
+
+/** An OTLP/HTTP endpoint that accepts every export and keeps only its count and size (a collector's front door). */
+async function otlpSink() {
+  let requests = 0;
+  let bytes = 0;
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => {
+      requests += 1;
+      res.writeHead(200, { 'content-type': String(req.headers['content-type'] ?? 'application/json') }).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests: () => requests,
+    bytes: () => bytes,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}

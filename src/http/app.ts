@@ -30,8 +30,10 @@ export interface AppDeps extends Omit<SharesDeps, 'log' | 'client'> {
   otsApiVersion?: () => OtsApiVersion | undefined;
   /** Mounted only in sandbox mode. */
   sandbox?: Router[];
-  /** GET /metrics (src/http/metrics.ts), with METRICS_TOKENS if set. */
+  /** What the routes record into (shares started, webhooks). */
   metrics?: Metrics;
+  /** What GET /metrics serves (src/http/metrics.ts), with METRICS_TOKENS if set; default `metrics`. */
+  metricsServed?: Metrics;
   metricsTokens?: readonly string[];
   /**
    * Whether the fake SMS outbox needs the bearer token: yes as soon as any service is live, because then it lists
@@ -54,7 +56,8 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(ok ? 200 : 503).json({ ok, checks, otsApiVersion: deps.otsApiVersion?.() ?? null });
   });
 
-  if (deps.metrics) app.get('/metrics', metricsHandler({ metrics: deps.metrics, tokens: deps.metricsTokens }));
+  const served = deps.metricsServed ?? deps.metrics;
+  if (served) app.get('/metrics', metricsHandler({ metrics: served, tokens: deps.metricsTokens }));
 
   app.use(codecRouter({ ...deps.codec, log: deps.log }));
   app.use(

@@ -12,7 +12,7 @@ import type { ShareStatus } from '../../workflows/types.js';
 import { alive } from '../../scripts/stack/procs.js';
 import type { Stack } from '../../scripts/stack/stack.js';
 import { decodeThroughCodecServer, expectOnlyCiphertext } from '../helpers/history.js';
-import { expectNoLeaks } from '../helpers/leak-scan.js';
+import { expectNoLeaks, expectSafeMetricLabels } from '../helpers/leak-scan.js';
 import { historyText } from '../helpers/service.js';
 
 export interface ApiAnswer {
@@ -164,7 +164,8 @@ export class Fleet {
    * The leak scan: no secret or passphrase used so far appears in any replica's log (all of it, across restarts),
    * the OTS emulator's, any agent API answer, or the history of any hand-off of the scenario (as stored: only
    * ciphertext; decoded through the codec server: the secret stays sealed). The Temporal server's own log is not
-   * scanned: it holds no payload, and under the faults it grows to tens of megabytes of stack traces.
+   * scanned: it holds no payload, and under the faults it grows to tens of megabytes of stack traces. Each running
+   * replica's GET /metrics is scanned too, its labels included.
    */
   async expectNoLeaks(extraLogs: string[] = []): Promise<void> {
     const logs = [...this.replicas.map((r) => r.spec.log), ...extraLogs].map((file) => readFileSync(file, 'utf8'));
@@ -181,12 +182,23 @@ export class Fleet {
       if (decoder !== undefined)
         history.push(...(await decodeThroughCodecServer(this.url(decoder), this.stack.state.codecToken, raw)));
     }
+    // What Prometheus would scrape from each running replica (GET /metrics, loopback: the stack sets no
+    // METRICS_TOKENS): no secret, and no label about a person or a hand-off.
+    const scrapes: string[] = [];
+    for (const i of this.up()) {
+      const res = await request(`${this.url(i)}/metrics`);
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`replica ${i}: GET /metrics answered ${res.statusCode}`);
+      expectSafeMetricLabels(text, [...this.shareIds]);
+      scrapes.push(text);
+    }
     expectNoLeaks(this.secrets, {
       logs,
       responses: this.responses,
       notes: [],
       smsBodies: [...this.links.values()],
       history,
+      metrics: scrapes,
     });
   }
 
