@@ -65,3 +65,27 @@ export function isLoopbackUrl(url: string): boolean {
   }
   return isLoopbackHostname(host);
 }
+
+/** Headers a proxy or a tunnel (ngrok http, a local reverse proxy) adds: such a request only looks local. */
+const FORWARDING_HEADERS = [
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'via',
+];
+
+/**
+ * A request made on this machine straight to this server: a loopback peer, a loopback Host (an IP literal of this
+ * machine or `localhost`: a DNS-rebinding page's requests carry its own name) and no forwarding header. A
+ * byte-forwarding tunnel (ssh -L, kubectl port-forward, ngrok tcp) can present all three: this is for a machine
+ * nothing is forwarded to. The codec server's tokenless local UI path and GET /metrics without METRICS_TOKENS.
+ */
+export function isDirectLocalRequest(facts: { peer?: string; host?: string; headerNames: readonly string[] }): boolean {
+  return (
+    isLoopbackAddress(facts.peer) &&
+    isLoopbackHostHeader(facts.host) &&
+    !facts.headerNames.some((h) => FORWARDING_HEADERS.includes(h.toLowerCase()))
+  );
+}

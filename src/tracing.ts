@@ -8,7 +8,7 @@
 // Nothing secret goes out: span attributes are what the instrumentations set (methods, routes, status codes, hosts)
 // plus share ids and states; every URL is cut to its path with key segments replaced (scrubUrl) before export, by
 // the exporter wrapper below, which sees the workflow spans too. test/e2e/tracing.test.ts scans what was exported.
-import { trace, type Attributes, type Link, type Span, type Tracer } from '@opentelemetry/api';
+import { context, propagation, trace, type Attributes, type Link, type Span, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -39,6 +39,7 @@ type TracingConfig = Pick<
   | 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
   | 'OTEL_SERVICE_NAME'
   | 'OTEL_SDK_DISABLED'
+  | 'NOTES_WEBHOOK_URL'
 >;
 
 /** The traces endpoint as the specification builds it: the signal's own, else the base one + /v1/traces. */
@@ -63,7 +64,14 @@ const TOKEN_SEGMENT = /^(?!shr_)[A-Za-z0-9_-]{20,}$/;
  * A URL or path as a span may show it: no query string (a share id at most, but also a returnUrl or a signature),
  * no credentials, and every key segment (an OTS secret or receipt key, a call token) replaced by `:key`.
  */
-export function scrubUrl(value: string): string {
+export function scrubUrl(value: string, opaque: readonly string[] = []): string {
+  // A URL whose path is a credential (NOTES_WEBHOOK_URL: a Zapier or PSA hook path) keeps its origin only.
+  for (const o of opaque) {
+    const u = new URL(o);
+    if (value.startsWith(u.origin + u.pathname) || value.startsWith(u.pathname)) {
+      return value.startsWith(u.origin) ? `${u.origin}/:webhook` : '/:webhook';
+    }
+  }
   let prefix = '';
   let path = value;
   const m = /^([a-z][a-z0-9+.-]*:\/\/)(?:[^@/]*@)?([^/?#]*)(.*)$/i.exec(value);
@@ -81,27 +89,47 @@ export function scrubUrl(value: string): string {
 }
 
 const URL_ATTRIBUTES = ['url.full', 'url.path', 'http.url', 'http.target', 'url.original'];
-const DROPPED_ATTRIBUTES = ['url.query'];
+/** Free text an error brings (Twilio's message names the number it refused; a stack names anything). */
+const DROPPED_ATTRIBUTES = ['url.query', 'http.error_message', 'exception.message', 'exception.stacktrace'];
 
-function scrubAttributes(attributes: Attributes): Attributes {
-  const out: Attributes = { ...attributes };
-  for (const k of URL_ATTRIBUTES) if (typeof out[k] === 'string') out[k] = scrubUrl(out[k]);
-  for (const k of DROPPED_ATTRIBUTES) delete out[k];
+/**
+ * What a span may carry out: primitive values only (Temporal's workflow exporter copies the whole WorkflowInfo onto
+ * workflow spans, search attributes and memo included: objects, dropped here), no error text, URLs scrubbed.
+ */
+export function scrubAttributes(attributes: Attributes, opaque: readonly string[] = []): Attributes {
+  const out: Attributes = {};
+  for (const [k, v] of Object.entries(attributes)) {
+    if (DROPPED_ATTRIBUTES.includes(k)) continue;
+    const primitive =
+      ['string', 'number', 'boolean'].includes(typeof v) ||
+      (Array.isArray(v) && v.every((x) => x == null || ['string', 'number', 'boolean'].includes(typeof x)));
+    if (primitive) out[k] = URL_ATTRIBUTES.includes(k) && typeof v === 'string' ? scrubUrl(v, opaque) : v;
+  }
   return out;
 }
 
-/** Hands the exporter each span with its URL attributes scrubbed (the span itself is not changed). */
+/**
+ * Hands the exporter each span scrubbed (the span itself is not changed): its attributes and its events' (an
+ * exception event keeps its type, not its message or stack), and its status without the error message.
+ */
 class ScrubbingExporter implements SpanExporter {
-  constructor(private readonly next: SpanExporter) {}
+  constructor(
+    private readonly next: SpanExporter,
+    private readonly opaque: readonly string[],
+  ) {}
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
     const scrubbed = spans.map(
       (s) =>
         Object.create(s, {
-          attributes: { value: scrubAttributes(s.attributes), enumerable: true },
+          attributes: { value: scrubAttributes(s.attributes, this.opaque), enumerable: true },
           events: {
-            value: s.events.map((e) => ({ ...e, attributes: e.attributes && scrubAttributes(e.attributes) })),
+            value: s.events.map((e) => ({
+              ...e,
+              attributes: e.attributes && scrubAttributes(e.attributes, this.opaque),
+            })),
             enumerable: true,
           },
+          status: { value: { code: s.status.code }, enumerable: true },
         }) as ReadableSpan,
     );
     this.next.export(scrubbed, done);
@@ -117,19 +145,26 @@ class ScrubbingExporter implements SpanExporter {
 /** Requests that are no part of a hand-off: probes, scrapes, the sandbox's fakes and the codec server's UI calls. */
 const UNTRACED_PATHS = /^\/(healthz|readyz|metrics|sandbox\/|codec\/)/;
 
-let active: Tracing | undefined;
+/** This process's tracing (the provider and the instrumentations are global), and how many services use it. */
+let active: { tracing: Tracing; url: string; users: number } | undefined;
 
 /**
- * Starts tracing for this process when `config` names an endpoint; undefined otherwise. One per process (the
- * provider and the instrumentations are global); a second call returns the first.
+ * Starts tracing for this process when `config` names an endpoint; undefined otherwise. A second service in the same
+ * process (tests, the bench) shares it, to the same endpoint only; it stops when the last one shuts it down.
  */
 export function startTracing(config: TracingConfig, version = '0.1.0'): Tracing | undefined {
   const url = tracesEndpoint(config);
   if (!url) return undefined;
-  if (active) return active;
+  if (active) {
+    if (active.url !== url)
+      throw new Error(`tracing already exports to ${active.url} in this process; one endpoint per process`);
+    active.users += 1;
+    return active.tracing;
+  }
   const protocol = config.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? config.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
   const otlp = protocol === 'http/json' ? new OtlpJsonExporter({ url }) : new OtlpProtoExporter({ url });
-  const spanProcessor = new BatchSpanProcessor(new ScrubbingExporter(otlp), { scheduledDelayMillis: 1_000 });
+  const opaque = config.NOTES_WEBHOOK_URL ? [config.NOTES_WEBHOOK_URL] : [];
+  const spanProcessor = new BatchSpanProcessor(new ScrubbingExporter(otlp, opaque), { scheduledDelayMillis: 1_000 });
   const resource = new Resource({ [ATTR_SERVICE_NAME]: config.OTEL_SERVICE_NAME, [ATTR_SERVICE_VERSION]: version });
   const provider = new NodeTracerProvider({ resource, spanProcessors: [spanProcessor] });
   provider.register({ propagator: new W3CTraceContextPropagator() });
@@ -166,20 +201,23 @@ export function startTracing(config: TracingConfig, version = '0.1.0'): Tracing 
     spanProcessor,
     resource,
     async shutdown() {
-      if (active !== tracing) return;
+      if (active?.tracing !== tracing || --active.users > 0) return;
       active = undefined;
       unregister();
       await provider.shutdown().catch(() => undefined);
+      // Everything provider.register() set globally, so that tracing can start again in this process.
       trace.disable();
+      propagation.disable();
+      context.disable();
     },
   };
-  active = tracing;
+  active = { tracing, url, users: 1 };
   return tracing;
 }
 
 /** The tracer of this process's tracing, or OpenTelemetry's no-op one when tracing is off. */
 export function tracer(): Tracer {
-  return active?.tracer ?? trace.getTracer('ots-handoff');
+  return active?.tracing.tracer ?? trace.getTracer('ots-handoff');
 }
 
 /** Runs `fn` in a new span (ended when it settles, marked as an error when it throws). */

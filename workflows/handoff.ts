@@ -27,7 +27,7 @@ import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
 import type { HandoffActivities } from './share-secret.js';
 import { advanceSmsStatus, isSmsFailure, isSmsStatus } from './sms-status.js';
 import { maskRecipient, technicianDetails } from './technician-view.js';
-import { reportFinished, reportLinkSent } from './metrics.js';
+import { reportFinished, reportLinkSent, runStartedAt } from './metrics.js';
 import {
   FINAL_STATES,
   type Binding,
@@ -75,6 +75,7 @@ export class Handoff {
   ) {
     this.state = input.resume ?? { state: 'creating', polls: 0, notes: [], runs: 0, sms: {}, handledFailures: [] };
     this.state.runs += 1;
+    this.state.requestedAt ??= runStartedAt();
     // Shown before the handlers are set, as they may run as soon as they are (buffered signals).
     this.showDetails();
   }
@@ -204,7 +205,7 @@ export class Handoff {
     if (this.state.state === s) return;
     this.state.state = s;
     upsertSearchAttributes([{ key: ShareStateKey, value: s }]);
-    if (this.isFinal()) reportFinished(s);
+    if (this.isFinal()) reportFinished(s, this.state.requestedAt!);
     this.showDetails();
   }
 
@@ -503,13 +504,19 @@ export class Handoff {
     }
   }
 
+  /** The link went out; the time from the request is reported the first time only (not after a resend). */
+  private markLinkSent(): void {
+    const first = this.state.linkSentAt === undefined;
+    this.state.linkSentAt = new Date().toISOString();
+    if (first) reportLinkSent(this.state.requestedAt!);
+  }
+
   private async sendLink(): Promise<Ending | undefined> {
     const { input } = this;
     const created = this.state.created!;
     if (input.link.channel === 'email') {
       // OTS mailed the link itself when the secret was created with `recipient`.
-      this.state.linkSentAt = new Date().toISOString();
-      reportLinkSent();
+      this.markLinkSent();
       await this.note(
         `Link sent by email (by Onetime Secret) to ${maskRecipient(input.link.to)}; expires ${created.expiresAt}.`,
       );
@@ -527,8 +534,7 @@ export class Handoff {
     );
     if (sent.end) return sent.end;
     this.state.linkMessageSid = sent.value.sid;
-    this.state.linkSentAt = new Date().toISOString();
-    reportLinkSent();
+    this.markLinkSent();
     await this.note(
       `Link sent by SMS to ${maskRecipient(link.to)} (message ${sent.value.sid}); expires ${created.expiresAt}.`,
     );

@@ -14,10 +14,11 @@ export interface HandoffMetricsSinks extends Sinks {
 
 const { handoffMetrics } = proxySinks<HandoffMetricsSinks>();
 
-/** Seconds since the share request: the start of the first run (continue-as-new keeps the chain's start time). */
-function sinceRequest(): number {
-  return Math.max(0, (Date.now() - workflowInfo().startTime.getTime()) / 1000);
-}
+/** When this run started: the share request, for a first run (a continued run keeps the first's: HandoffState). */
+export const runStartedAt = (): string => workflowInfo().startTime.toISOString();
 
-export const reportFinished = (state: string): void => handoffMetrics.finished(state, sinceRequest());
-export const reportLinkSent = (): void => handoffMetrics.linkSent(sinceRequest());
+const since = (requestedAt: string): number => Math.max(0, (Date.now() - Date.parse(requestedAt)) / 1000);
+
+export const reportFinished = (state: string, requestedAt: string): void =>
+  handoffMetrics.finished(state, since(requestedAt));
+export const reportLinkSent = (requestedAt: string): void => handoffMetrics.linkSent(since(requestedAt));

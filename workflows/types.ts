@@ -142,6 +142,11 @@ export interface HandoffState {
   polls: number;
   notes: Note[];
   runs: number;
+  /**
+   * When the first run started (the share request): a continued run's workflowInfo().startTime is its own start.
+   * Absent in state carried over by a version before it; the continued run's start stands in then.
+   */
+  requestedAt?: string;
 }
 
 /** The status query's answer and GET /v1/shares/:id's body. Never holds the secret, passphrase or link. */

@@ -4,6 +4,7 @@
 // every durable timer, poll and expiry check happens exactly as on a real server: the counts are the workflow's
 // own, not arithmetic. Only the Onetime Secret port is replaced, by a fake that reads the *server's* clock (the
 // activity's scheduled time) to decide whether the link has been opened or has expired.
+import { handoffMetricsSink } from '../../src/metrics.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
@@ -111,6 +112,8 @@ async function watchOnce(
       workflowBundle,
       activities: { ...deliveryActivities, checkSecret: otsActivities.checkSecret },
       dataConverter,
+      // The workflow reports its metrics through this sink; here they are dropped.
+      sinks: { handoffMetrics: handoffMetricsSink() },
     }),
     Worker.create({
       connection: env.nativeConnection,

@@ -232,7 +232,7 @@ async function freeLowPort(): Promise<number> {
  * sandbox (SET_BY_STACK), so they are never taken from the caller's shell, nor written into a bench's results.
  */
 const NOT_FROM_THE_SHELL =
-  /^(PUBLIC_BASE_URL|AGENT_API_TOKENS|SEAL_KEY|PAYLOAD_KEYS|CODEC_TOKENS|METRICS_TOKENS|POSTGRES_PASSWORD|OTS_(USERNAME|API_KEY|BASE_URL)|TWILIO_.*|DEEPGRAM_.*|NOTES_WEBHOOK_.*)$/;
+  /^(PUBLIC_BASE_URL|AGENT_API_TOKENS|SEAL_KEY|PAYLOAD_KEYS|CODEC_TOKENS|METRICS_TOKENS|OTEL_.*|POSTGRES_PASSWORD|OTS_(USERNAME|API_KEY|BASE_URL)|TWILIO_.*|DEEPGRAM_.*|NOTES_WEBHOOK_.*)$/;
 
 /**
  * The compose interpolation variables named in deploy/.env.example, from `env` (as docker compose reads them),

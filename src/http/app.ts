@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { OtsApiVersion } from '../ots/schemas.js';
 import type { Metrics } from '../metrics.js';
 import { bearerAuth } from './auth.js';
-import { metricsHandler } from './metrics.js';
+import { metricsRouter } from './metrics.js';
 import { codecRouter, type CodecServerOptions } from './codec-server.js';
 import { RetryLaterError, sharesRouter, TEMPORAL_DEADLINE_MS, type SharesDeps } from './shares.js';
 import { grpcCodeOf, temporalTrouble } from './temporal-errors.js';
@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   const served = deps.metricsServed ?? deps.metrics;
-  if (served) app.get('/metrics', metricsHandler({ metrics: served, tokens: deps.metricsTokens }));
+  if (served) app.use(metricsRouter({ metrics: served, tokens: deps.metricsTokens }));
 
   app.use(codecRouter({ ...deps.codec, log: deps.log }));
   app.use(

@@ -19,7 +19,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { isLoopbackAddress, isLoopbackHostHeader } from '../loopback.js';
+import { isDirectLocalRequest } from '../loopback.js';
 import { bearerChecker } from './auth.js';
 import { describeIssues } from './schemas.js';
 
@@ -48,15 +48,6 @@ const payloadsBody = z.object({
     .max(10_000),
 });
 
-const FORWARDING_HEADERS = [
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-real-ip',
-  'via',
-];
-
 export interface CodecRequestFacts {
   authorization?: string;
   origin?: string;
@@ -75,12 +66,7 @@ export function codecGate(
   if (bearer.result === 'wrong') return { status: 403, error: 'this token is not allowed' };
   // Host must be an IP literal of this machine or `localhost` exactly (src/loopback.ts): a DNS-rebinding page's
   // requests carry its own name (127.attacker.example, 127.0.0.1.nip.io, localhost.evil.com), and are refused.
-  const local =
-    opts.localUi &&
-    facts.origin !== undefined &&
-    isLoopbackAddress(facts.peer) &&
-    isLoopbackHostHeader(facts.host) &&
-    !facts.headerNames.some((h) => FORWARDING_HEADERS.includes(h.toLowerCase()));
+  const local = opts.localUi && facts.origin !== undefined && isDirectLocalRequest(facts);
   if (local) return undefined;
   return { status: 401, error: 'missing bearer token (Authorization: Bearer <one of CODEC_TOKENS>)' };
 }

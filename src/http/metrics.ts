@@ -1,35 +1,25 @@
 // GET /metrics: the service's metrics (src/metrics.ts) and the Temporal SDK's (Core's exporter, relayed), in
-// Prometheus text format. With METRICS_TOKENS set, a bearer token from it is required (as Prometheus sends with
-// `authorization: {credentials_file: …}`); without, only loopback clients are answered, so a service published on
-// a network does not hand its figures to anyone who asks.
-import type { RequestHandler } from 'express';
-import { isLoopbackAddress } from '../loopback.js';
+// Prometheus text format. With METRICS_TOKENS set, a bearer token from it is required (the agent API's check,
+// src/http/auth.ts; Prometheus sends it with `authorization: {credentials_file: …}`); without, only loopback clients
+// are answered, directly (loopbackOnly: no proxy or tunnel in between, src/loopback.ts), so a service published on a
+// network, or through ngrok for Twilio, does not hand its figures to anyone who asks.
+import { Router, type RequestHandler } from 'express';
+import { isDirectLocalRequest } from '../loopback.js';
 import type { Metrics } from '../metrics.js';
 import { temporalMetricsText } from '../temporal/runtime-logging.js';
-import { bearerChecker } from './auth.js';
+import { bearerAuth } from './auth.js';
 
-export function metricsHandler(deps: { metrics: Metrics; tokens?: readonly string[] }): RequestHandler {
-  const check = deps.tokens?.length ? bearerChecker(deps.tokens) : undefined;
-  return async (req, res, next) => {
-    if (check) {
-      const c = check(req.get('authorization'));
-      if (c.result === 'missing') {
-        res
-          .status(401)
-          .set('WWW-Authenticate', 'Bearer')
-          .json({ error: 'missing bearer token (Authorization: Bearer <one of METRICS_TOKENS>)' });
-        return;
-      }
-      if (c.result === 'wrong') {
-        res.status(403).json({ error: 'this token is not in METRICS_TOKENS' });
-        return;
-      }
-    } else if (!isLoopbackAddress(req.socket.remoteAddress)) {
-      res
-        .status(403)
-        .json({ error: 'metrics are served to loopback clients only; set METRICS_TOKENS to scrape remotely' });
-      return;
-    }
+export const loopbackOnly: RequestHandler = (req, res, next) => {
+  const facts = { peer: req.socket.remoteAddress, host: req.get('host'), headerNames: Object.keys(req.headers) };
+  if (isDirectLocalRequest(facts)) return next();
+  res.status(403).json({
+    error: 'metrics are served to requests made on this machine only; set METRICS_TOKENS to scrape remotely',
+  });
+};
+
+export function metricsRouter(deps: { metrics: Metrics; tokens?: readonly string[] }): Router {
+  const r = Router();
+  r.get('/metrics', deps.tokens?.length ? bearerAuth(deps.tokens) : loopbackOnly, async (_req, res, next) => {
     try {
       const [own, temporal] = await Promise.all([deps.metrics.registry.metrics(), temporalMetricsText()]);
       res
@@ -39,5 +29,6 @@ export function metricsHandler(deps: { metrics: Metrics; tokens?: readonly strin
     } catch (err) {
       next(err);
     }
-  };
+  });
+  return r;
 }

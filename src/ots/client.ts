@@ -77,7 +77,8 @@ function outcomeOf(err: unknown): OtsOutcome {
   if (err instanceof OtsRateLimitedError) return 'rate_limited';
   if (err instanceof OtsProtocolError) return 'protocol_error';
   if (err instanceof OtsUnavailableError) return err.status === undefined ? 'unreachable' : 'server_error';
-  return err instanceof OtsError ? 'client_error' : 'unreachable';
+  // Not an OtsError: a request this client could not even make (a bug, e.g. an invalid argument to undici).
+  return 'client_error';
 }
 
 /** The version in use and why: the banner and the start-up log say it. */

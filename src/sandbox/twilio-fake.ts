@@ -110,9 +110,12 @@ export function createTwilioFake(opts: TwilioFakeOptions) {
       const failure = failures.shift();
       if (failure) {
         const code = failure.code ?? (failure.status === 429 ? 20429 : failure.status === 500 ? 20500 : 21211);
+        // 21211 names the number, as Twilio's does (the E.164 check below words it the same way).
+        const to = formOf(req).get('To');
+        const named = code === 21211 && to ? { message: `The 'To' number ${to} is not a valid phone number.` } : {};
         return answer(
           failure.status,
-          twilioError(failure.status, code),
+          twilioError(failure.status, code, named),
           failure.status === 429 ? { 'retry-after': '1' } : {},
         );
       }

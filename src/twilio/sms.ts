@@ -7,6 +7,7 @@
 // one-time link, which is a credential.
 import twilio from 'twilio';
 import { ServiceError, type ServiceErrorDetails } from '../errors.js';
+import { maskRecipient } from '../../workflows/technician-view.js';
 import { parseRetryAfter } from '../retry-after.js';
 
 export interface SmsSender {
@@ -133,7 +134,7 @@ export function createSmsSender(opts: {
         });
         return { sid: m.sid, status: m.status };
       } catch (err) {
-        throw toSmsError(err, headers, msg.body);
+        throw toSmsError(err, headers, msg.body, msg.to);
       }
     },
   };
@@ -143,14 +144,14 @@ export function createSmsSender(opts: {
  * Maps what the SDK threw to a typed error. RestException (lib/base/RestException.js) and TwilioServiceException
  * carry `status`, `code`, `message`, `moreInfo`; network failures come from axios with a string `code`.
  */
-function toSmsError(err: unknown, headers: unknown, body: string): unknown {
+function toSmsError(err: unknown, headers: unknown, body: string, to: string): unknown {
   if (!(err instanceof Error)) return err;
   const e = err as Error & { status?: unknown; code?: unknown; moreInfo?: unknown; title?: unknown; detail?: unknown };
   if (typeof e.status === 'number') {
     const status = e.status;
     const twilioCode = typeof e.code === 'number' ? e.code : undefined;
     const moreInfo = typeof e.moreInfo === 'string' ? e.moreInfo : undefined;
-    const said = scrub([twilioCode, e.message || e.title || e.detail].filter(Boolean).join(' '), body);
+    const said = scrub([twilioCode, e.message || e.title || e.detail].filter(Boolean).join(' '), body, to);
     const details = { status, twilioCode, moreInfo };
     if (status === 429) {
       return new SmsRateLimitedError(`Twilio is rate limiting message creation (HTTP 429: ${said}); retry later.`, {
@@ -171,14 +172,21 @@ function toSmsError(err: unknown, headers: unknown, body: string): unknown {
   // No HTTP answer: axios errors carry a string code (ECONNREFUSED, ETIMEDOUT, ECONNABORTED, ERR_NETWORK …). The
   // axios error itself is not kept as `cause`: its `config.data` holds the encoded form, body included.
   if (typeof e.code === 'string') {
-    return new SmsUnavailableError(`Twilio could not be reached (${e.code}: ${scrub(e.message, body)}); retry later.`);
+    return new SmsUnavailableError(
+      `Twilio could not be reached (${e.code}: ${scrub(e.message, body, to)}); retry later.`,
+    );
   }
   return err; // a programming error (e.g. the SDK's "Required parameter missing"): not Twilio's answer
 }
 
-/** Removes the message body, and any link in it, from text that is about to go into an error message. */
-function scrub(text: string, body: string): string {
+/**
+ * Removes the message body, and any link in it, from text that is about to go into an error message, and masks
+ * the recipient as notes show it (Twilio's 21211 says "The 'To' number +1555… is not a valid phone number."): the
+ * message reaches logs, traces and the ticket.
+ */
+function scrub(text: string, body: string, to: string): string {
   let out = body ? text.split(body).join('[body]') : text;
+  if (to) out = out.split(to).join(maskRecipient(to));
   for (const link of body.match(/\bhttps?:\/\/\S+/g) ?? []) out = out.split(link).join('[link]');
   return out;
 }

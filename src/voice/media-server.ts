@@ -124,6 +124,7 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
       clock: opts.clock,
       framesPerMessage: opts.framesPerMessage,
       leadMs: opts.leadMs,
+      onPacing: opts.metrics && pacingMetrics(opts.metrics),
     });
     const startTimer = setTimeout(() => {
       if (session.started || session.ended) return;
@@ -144,21 +145,12 @@ export function createMediaStreamServer(opts: MediaStreamServerOptions): MediaSt
       session.spanContext = span.isRecording() ? span.spanContext() : undefined;
       session.once('stop', (reason) => {
         if (live.get(info.callSid) === session) live.delete(info.callSid);
-        recordPacing(session);
+        opts.metrics?.voiceCallsActive.dec();
         span.setAttribute('twilio.stream_end', reason);
         span.end();
       });
       opts.onSession?.(session);
     });
-  };
-
-  /** A stream that had started is over: its pacing goes into the voice metrics. */
-  const recordPacing = (session: MediaSession) => {
-    const m = opts.metrics;
-    if (!m) return;
-    m.voiceCallsActive.dec();
-    for (const ms of session.latenessSamples()) m.voiceFrameLateness.observe(ms / 1000);
-    m.voiceUnderruns.inc(session.stats().pacer?.underruns ?? 0);
   };
 
   /** Why an upgrade to the stream of `token` is refused (with the SharedKey id it named, if any), or undefined. */
@@ -233,4 +225,12 @@ function refuse(socket: Duplex, status: number, text: string): void {
   socket.on('error', () => undefined); // the peer may be gone already; nothing to report
   socket.once('finish', () => socket.destroy());
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** Each outbound media message, as it leaves, into the voice metrics (so an alert sees a bad call while it lasts). */
+function pacingMetrics(m: Metrics) {
+  return (latenessMs: number, underrun: boolean) => {
+    m.voiceFrameLateness.observe(latenessMs / 1000);
+    if (underrun) m.voiceUnderruns.inc();
+  };
 }

@@ -9,7 +9,14 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { parseTwilioFrame, type StartFrame, type TwilioFrame } from './frames.js';
 import type { SpanContext } from '@opentelemetry/api';
-import { OutboundPacer, type Clock, type PacerStats, type PlayHooks, type PlayOutcome } from './pacer.js';
+import {
+  OutboundPacer,
+  type Clock,
+  type PacerOptions,
+  type PacerStats,
+  type PlayHooks,
+  type PlayOutcome,
+} from './pacer.js';
 import type { CallerIntent, Segment, SpeechListener, SpeechListenerFactory } from './types.js';
 
 /** The part of a `ws` WebSocket the session uses, so tests can drive it with a fake. Text frames only. */
@@ -56,6 +63,8 @@ export interface MediaSessionOptions {
   clock?: Clock;
   framesPerMessage?: number;
   leadMs?: number;
+  /** Each outbound media message's lateness and underrun, as it leaves (the voice metrics). */
+  onPacing?: PacerOptions['onMessage'];
 }
 
 export interface MediaSessionStats {
@@ -303,6 +312,7 @@ export class MediaSession extends EventEmitter<MediaSessionEvents> {
       clock: this.opts.clock,
       framesPerMessage: this.opts.framesPerMessage,
       leadMs: this.opts.leadMs,
+      onMessage: this.opts.onPacing,
     });
     this.startSpeech(info.callSid);
     this.accept('start');

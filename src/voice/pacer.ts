@@ -42,6 +42,8 @@ export interface PacerOptions {
   framesPerMessage?: number;
   /** How far ahead of real time audio may be sent (default 100 ms, at least one message). */
   leadMs?: number;
+  /** Told as each media message leaves: how late (ms), and whether Twilio had run dry before it (an underrun). */
+  onMessage?(latenessMs: number, underrun: boolean): void;
 }
 
 export interface PlayHooks {
@@ -219,11 +221,13 @@ export class OutboundPacer {
         continue;
       }
       let lateness: number | undefined;
+      let underrun = false;
       const deadline = this.playStart === undefined ? undefined : this.playStart + this.framesInRun * FRAME_MS;
       if (deadline === undefined || now > deadline) {
         // Twilio has nothing left to play. If this audio was waiting before it ran dry, we were late: an underrun.
         if (deadline !== undefined && head.readyAt <= deadline) {
           this.counters.underruns += 1;
+          underrun = true;
           lateness = now - Math.max(deadline - this.leadMs, head.readyAt);
         }
         this.playStart = now;
@@ -235,7 +239,9 @@ export class OutboundPacer {
         return;
       }
       this.queue.shift();
-      this.record(lateness ?? now - Math.max(sendAt, head.readyAt));
+      const late = Math.max(0, lateness ?? now - Math.max(sendAt, head.readyAt));
+      this.record(late);
+      this.opts.onMessage?.(late, underrun);
       this.framesInRun += head.frames;
       this.counters.framesSent += head.frames;
       this.counters.messagesSent += 1;

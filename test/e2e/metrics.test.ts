@@ -62,7 +62,7 @@ describe('GET /metrics', () => {
     expect(scrape).toMatch(/^temporal_num_pollers\{/m);
   });
 
-  it('needs a METRICS_TOKENS token when they are set: 401 without, 403 with another', async () => {
+  it('needs a METRICS_TOKENS token when they are set: 401 without, 403 with another (an agent token too)', async () => {
     const none = await request(`${svc.url}/metrics`);
     expect(none.statusCode).toBe(401);
     expect(await none.body.text()).not.toMatch(/handoff_/);

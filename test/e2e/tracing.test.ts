@@ -22,6 +22,8 @@ interface ReceivedSpan {
   attributes: Record<string, unknown>;
   links: { traceId: string; spanId: string }[];
   service: unknown;
+  status: { code?: number; message?: string };
+  events: { name: string; attributes: Record<string, unknown> }[];
 }
 
 type KeyValue = { key: string; value: Record<string, unknown> };
@@ -47,9 +49,11 @@ function otlpReceiver() {
         resourceSpans: {
           resource: { attributes: KeyValue[] };
           scopeSpans: {
-            spans: (Omit<ReceivedSpan, 'attributes' | 'links' | 'service'> & {
+            spans: (Omit<ReceivedSpan, 'attributes' | 'links' | 'service' | 'events' | 'status'> & {
               attributes: KeyValue[];
               links?: { traceId: string; spanId: string }[];
+              status?: { code?: number; message?: string };
+              events?: { name: string; attributes?: KeyValue[] }[];
             })[];
           }[];
         }[];
@@ -63,6 +67,8 @@ function otlpReceiver() {
               attributes: attrs(s.attributes),
               links: s.links ?? [],
               service: attrs(rs.resource.attributes)['service.name'],
+              status: s.status ?? {},
+              events: (s.events ?? []).map((e) => ({ name: e.name, attributes: attrs(e.attributes) })),
             });
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
@@ -199,10 +205,34 @@ describe('OpenTelemetry traces of a hand-off', () => {
     // Every span of the trace hangs from the request: one tree, no orphan.
     for (const s of trace) if (s !== agent) expect(parentOf(s), `${s.name}'s parent`).toBeDefined();
 
-    // Nothing secret or personal was exported: not the secret, the passphrase, the link or its key, the number.
+    // A hand-off whose SMS Twilio refuses: its error (Twilio's text names the number) is on the activity's span.
+    const refusedTo = '+15550470002';
+    svc.twilioFake!.failNext({ status: 400 });
+    const refused = await svc.api('POST', '/v1/shares', {
+      ticketId: 'T-TRACE-2',
+      secret: { generate: true },
+      link: { channel: 'sms', to: refusedTo },
+    });
+    expect(refused.status).toBe(202);
+    await svc.waitForState(refused.body.shareId, 'needs_technician', 30_000);
+    const refusedSend = () =>
+      otlp.spans.find(
+        (s) =>
+          s.name === 'RunActivity:sendLinkSms' &&
+          s.attributes['temporalWorkflowId'] === `share-${refused.body.shareId}`,
+      );
+    await until('the refused send to be exported', async () => refusedSend() !== undefined, 30_000, 200);
+    // An error span, whose exception keeps its type and loses its text.
+    expect(refusedSend()!.status).toEqual({ code: 2 });
+    const exception = refusedSend()!.events.find((e) => e.name === 'exception');
+    expect(exception?.attributes).toEqual({ 'exception.type': expect.any(String) });
+
+    // Nothing secret or personal was exported: not the secret, the passphrase, the link or its key, the numbers
+    // (the refused one included), the ticket ids (Temporal's workflow exporter copies the search attributes).
     const passphrase = await svc.passphraseOf(shareId);
     const exported = otlp.bodies.join('\n');
-    expectNoLeaks([secret, passphrase, link, link.split('/secret/')[1]!, to, to.slice(1)], {
+    const personal = [to, to.slice(1), refusedTo, refusedTo.slice(1), 'T-TRACE-1', 'T-TRACE-2'];
+    expectNoLeaks([secret, passphrase, link, link.split('/secret/')[1]!, ...personal], {
       logs: [],
       responses: [],
       notes: [],

@@ -2,7 +2,7 @@
 // paths. The whole trace of a hand-off, and the scan of what was exported: test/e2e/tracing.test.ts.
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { scrubUrl, tracesEndpoint } from '../../src/tracing.js';
+import { scrubAttributes, scrubUrl, tracesEndpoint } from '../../src/tracing.js';
 
 describe('tracing configuration', () => {
   it('traces go to the signal endpoint, else the base endpoint + /v1/traces; none without either or when disabled', () => {
@@ -48,6 +48,35 @@ describe('scrubUrl: what a span may say of a URL', () => {
     );
     expect(scrubUrl('/twilio/media/v1.CA0123.1767225600.c2lnbmF0dXJl')).toBe('/twilio/media/:key');
     expect(scrubUrl('/twilio/sms-status?share=shr_abc&To=%2B15550100001')).toBe('/twilio/sms-status');
+  });
+  it('keeps only the origin of a URL whose path is a credential (the notes webhook)', () => {
+    const hook = 'https://hooks.zapier.com/hooks/catch/123/abc1234/';
+    expect(scrubUrl('https://hooks.zapier.com/hooks/catch/123/abc1234/', [hook])).toBe(
+      'https://hooks.zapier.com/:webhook',
+    );
+    expect(scrubUrl('/hooks/catch/123/abc1234/', [hook])).toBe('/:webhook');
+    expect(scrubUrl('https://hooks.zapier.com/other', [hook])).toBe('https://hooks.zapier.com/other');
+  });
+  it('spans carry primitive attributes only, no error text, URLs scrubbed', () => {
+    expect(
+      scrubAttributes({
+        workflowId: 'share-shr_abc',
+        attempt: 1,
+        searchAttributes: { TicketId: ['T-1'] } as never,
+        memo: { requestDigest: 'x' } as never,
+        'exception.type': 'SmsRejectedError',
+        'exception.message': "The 'To' number +15550100001 is not a valid phone number.",
+        'exception.stacktrace': 'at send (+15550100001)',
+        'http.error_message': 'boom +15550100001',
+        'url.full': 'https://ots.example/api/v2/receipt/k3yk3yk3y?x=1',
+        'url.query': '?x=1',
+      }),
+    ).toEqual({
+      workflowId: 'share-shr_abc',
+      attempt: 1,
+      'exception.type': 'SmsRejectedError',
+      'url.full': 'https://ots.example/api/v2/receipt/:key',
+    });
   });
   it("keeps the API's own words and share ids, and replaces any other long token", () => {
     expect(scrubUrl('/api/v2/secret/conceal')).toBe('/api/v2/secret/conceal');

@@ -120,6 +120,13 @@ describe('createSmsSender through the real SDK and the Twilio fake', () => {
     expect(err.message).toMatch(/21211.*not a valid phone number/);
   });
 
+  it("Twilio's text about a number it refused reaches the error masked, as notes show a recipient", async () => {
+    fake.failNext({ status: 400 });
+    const err = await failure(sender().send({ to: '+15550100009', body: BODY }));
+    expect(err.message).toContain("The 'To' number +155*****009 is not a valid phone number");
+    expect(err.message).not.toContain('+15550100009');
+  });
+
   it('HTTP 429 is a retryable SmsRateLimitedError with retryAfterMs from Retry-After', async () => {
     fake.failNext({ status: 429 });
     const err = await failure(sender().send({ to: '+15550100005', body: BODY }));

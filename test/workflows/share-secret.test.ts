@@ -905,4 +905,20 @@ describe.skipIf(unavailable)('long watches, on the dev server (it suggests conti
     );
     expect(result.viewedAt).toBe(new Date(t.secrets[0]!.openedMs!).toISOString());
   });
+
+  it('reports the duration from the request, not from the continued run, and the link once', async () => {
+    const before = await sinkFigures(h);
+    const openInSecondRun: Step = (c) => {
+      if (c.runId !== c.handoff.firstRunId) c.handoff.open();
+      return c.proceed();
+    };
+    const t = await h.start({ pollIntervals: [0.25] }, { steps: { checkSecret: times(30, openInSecondRun) } });
+    expect((await t.result()).state).toBe('viewed');
+    const first = await h.env.client.workflow.getHandle(t.handle.workflowId, t.firstRunId).describe();
+    const firstRunS = (first.closeTime!.getTime() - first.startTime.getTime()) / 1000;
+    const after = await sinkFigures(h);
+    expect(after.viewed - before.viewed).toBe(1);
+    expect(after.viewedSeconds - before.viewedSeconds).toBeGreaterThanOrEqual(firstRunS);
+    expect(after.linkSentCount - before.linkSentCount).toBe(1);
+  });
 });
