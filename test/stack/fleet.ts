@@ -84,6 +84,9 @@ export class Fleet {
       body: body === undefined ? undefined : JSON.stringify(body),
       headersTimeout: 60_000,
       bodyTimeout: 60_000,
+      // A connection per request: replicas restart under these scenarios, and a kept-alive socket the server was
+      // closing as it was reused failed a request with "other side closed" before it reached the replica.
+      reset: true,
     });
     const text = await res.body.text();
     this.responses.push(text);
@@ -186,7 +189,7 @@ export class Fleet {
     // METRICS_TOKENS): no secret, and no label about a person or a hand-off.
     const scrapes: string[] = [];
     for (const i of this.up()) {
-      const res = await request(`${this.url(i)}/metrics`);
+      const res = await request(`${this.url(i)}/metrics`, { reset: true });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`replica ${i}: GET /metrics answered ${res.statusCode}`);
       expectSafeMetricLabels(text, [...this.shareIds]);
