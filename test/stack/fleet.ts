@@ -12,7 +12,7 @@ import type { ShareStatus } from '../../workflows/types.js';
 import { alive } from '../../scripts/stack/procs.js';
 import type { Stack } from '../../scripts/stack/stack.js';
 import { decodeThroughCodecServer, expectOnlyCiphertext } from '../helpers/history.js';
-import { expectNoLeaks, expectSafeMetricLabels } from '../helpers/leak-scan.js';
+import { expectNoLeaks } from '../helpers/leak-scan.js';
 import { historyText } from '../helpers/service.js';
 
 export interface ApiAnswer {
@@ -84,9 +84,6 @@ export class Fleet {
       body: body === undefined ? undefined : JSON.stringify(body),
       headersTimeout: 60_000,
       bodyTimeout: 60_000,
-      // A connection per request: replicas restart under these scenarios, and a kept-alive socket the server was
-      // closing as it was reused failed a request with "other side closed" before it reached the replica.
-      reset: true,
     });
     const text = await res.body.text();
     this.responses.push(text);
@@ -167,8 +164,7 @@ export class Fleet {
    * The leak scan: no secret or passphrase used so far appears in any replica's log (all of it, across restarts),
    * the OTS emulator's, any agent API answer, or the history of any hand-off of the scenario (as stored: only
    * ciphertext; decoded through the codec server: the secret stays sealed). The Temporal server's own log is not
-   * scanned: it holds no payload, and under the faults it grows to tens of megabytes of stack traces. Each running
-   * replica's GET /metrics is scanned too, its labels included.
+   * scanned: it holds no payload, and under the faults it grows to tens of megabytes of stack traces.
    */
   async expectNoLeaks(extraLogs: string[] = []): Promise<void> {
     const logs = [...this.replicas.map((r) => r.spec.log), ...extraLogs].map((file) => readFileSync(file, 'utf8'));
@@ -185,23 +181,12 @@ export class Fleet {
       if (decoder !== undefined)
         history.push(...(await decodeThroughCodecServer(this.url(decoder), this.stack.state.codecToken, raw)));
     }
-    // What Prometheus would scrape from each running replica (GET /metrics, loopback: the stack sets no
-    // METRICS_TOKENS): no secret, and no label about a person or a hand-off.
-    const scrapes: string[] = [];
-    for (const i of this.up()) {
-      const res = await request(`${this.url(i)}/metrics`, { reset: true });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`replica ${i}: GET /metrics answered ${res.statusCode}`);
-      expectSafeMetricLabels(text, [...this.shareIds]);
-      scrapes.push(text);
-    }
     expectNoLeaks(this.secrets, {
       logs,
       responses: this.responses,
       notes: [],
       smsBodies: [...this.links.values()],
       history,
-      metrics: scrapes,
     });
   }
 
