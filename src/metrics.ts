@@ -3,11 +3,12 @@
 // ("Operating it") lists them; deploy/grafana and deploy/prometheus build the dashboard and the alerts on these names.
 //
 // Labels have bounded values only (a state, a channel, an outcome, a status Twilio defines): never a secret, a
-// passphrase, a link, a phone number or email, a ticket id or a share id. test/e2e/confidentiality.test.ts scrapes
-// /metrics after every scenario and checks it.
+// passphrase, a link, a phone number or email, a ticket id or a share id. The leak scan of every end-to-end scenario
+// (test/helpers/service.ts, expectNoLeaksIn) scrapes /metrics and checks it.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { InjectedSinks } from '@temporalio/worker';
 import type { HandoffMetricsSinks } from '../workflows/metrics.js';
+import { FINAL_STATES } from '../workflows/types.js';
 import type { OtsApiVersion } from './ots/schemas.js';
 
 /** What one request to Onetime Secret came to (src/ots/client.ts reports each one). */
@@ -24,7 +25,6 @@ const REQUEST_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const LATENESS_BUCKETS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.1, 0.25];
 
 export const SMS_KINDS = ['link', 'passphrase'] as const;
-export const FINISHED_STATES = ['viewed', 'expired', 'burned', 'resolved', 'cancelled'] as const;
 
 /** Read at scrape time, cached: what Temporal says of the fleet, and what /readyz checks. */
 export interface ScrapeSources {
@@ -181,7 +181,7 @@ export function createMetrics() {
   // Every series a dashboard or an alert reads is listed from the start, at 0.
   for (const channel of ['sms', 'email'])
     for (const passphrase of ['none', 'sms', 'voice']) m.handoffStarted.labels(channel, passphrase).inc(0);
-  for (const s of FINISHED_STATES) {
+  for (const s of FINAL_STATES) {
     m.handoffFinished.labels(s).inc(0);
     m.handoffDuration.zero({ state: s });
   }
@@ -209,7 +209,7 @@ export function handoffMetricsSink(metrics?: Metrics): InjectedSinks<HandoffMetr
   return {
     finished: {
       fn: (_info, state, seconds) => {
-        if (!metrics || !(FINISHED_STATES as readonly string[]).includes(state)) return;
+        if (!metrics || !(FINAL_STATES as readonly string[]).includes(state)) return;
         metrics.handoffFinished.labels(state).inc();
         metrics.handoffDuration.labels(state).observe(seconds);
       },
