@@ -6,7 +6,7 @@
 // or the call; nothing returned from an activity (and so nothing in Temporal history) holds it in the clear
 // (docs/architecture.md, "Confidentiality").
 //
-//  - ots.ts: createSecret (create-secret.ts), checkSecret, burnSecret
+//  - ots.ts: createSecret (create-secret.ts), checkSecret, watchReceipt, burnSecret
 //  - delivery.ts: sendLinkSms, sendPassphraseSms, postNote
 //  - voice.ts: awaitCall, speakPassphrase
 //  - failures.ts: how every client error becomes an ApplicationFailure
@@ -57,8 +57,8 @@ export function createActivities(deps: ActivityDeps) {
   const delivery = createDeliveryActivities(deps);
   const voice = createVoiceActivities({ ...deps.temporal, sealer: deps.sealer, line: deps.line });
   return {
-    /** The main task queue (any process): deliveries, receipt checks (batched), awaitCall. */
-    main: { ...delivery, checkSecret: ots.checkSecret, awaitCall: voice.awaitCall },
+    /** The main task queue (any process): deliveries, receipt checks (batched) and live watches, awaitCall. */
+    main: { ...delivery, checkSecret: ots.checkSecret, watchReceipt: ots.watchReceipt, awaitCall: voice.awaitCall },
     /** `<queue>-ots`, rate limited fleet-wide to the OTS account's budget. */
     ots,
     /** This process's own voice queue: only the process holding a call's media stream can read into it. */

@@ -2,6 +2,7 @@
 // checkSecret runs on the main queue and reads receipts through `receipts` (the process's ReceiptBatcher, whose one
 // recent-receipts call serves every watch: src/ots/receipt-batcher.ts, docs/onetime-secret.md "Batched receipt
 // checks"), so watches do not queue behind the budget.
+import { Context } from '@temporalio/activity';
 import type { OtsClient } from '../src/ots/client.js';
 import { OtsNotFoundError } from '../src/ots/errors.js';
 import type { ReceiptSource } from '../src/ots/receipt-batcher.js';
@@ -23,16 +24,26 @@ export function createOtsActivities(
   },
 ) {
   const { ots, sealer } = deps;
-  const receipts = deps.receipts ?? ots;
+  const receipts: ReceiptSource = deps.receipts ?? ots;
   // The receipt key and passphrase open only for the hand-off they were sealed for (src/seal.ts).
   const receiptKey = (binding: Binding, receipt: Sealed) => sealer.open(receipt, handoffContext('receipt', binding));
+  /** The live watch is told whose receipt it is: the workflow that runs this activity. */
+  const watchLive = (metadataKey: string, liveForMs: number | undefined) => {
+    const workflowId = liveForMs && liveForMs > 0 ? Context.current().info.workflowExecution?.workflowId : undefined;
+    if (workflowId) receipts.watchLive?.(metadataKey, workflowId, liveForMs!);
+  };
 
   return {
     createSecret: createSecretActivity(deps),
 
-    async checkSecret(args: { binding: Binding; receipt: Sealed }): Promise<SecretCheck> {
+    /**
+     * The receipt's state, from the process's batched list. With `liveForMs` (the hand-off is in its live window),
+     * the process also looks for it on every refresh of the list and signals a change (src/ots/receipt-batcher.ts).
+     */
+    async checkSecret(args: { binding: Binding; receipt: Sealed; liveForMs?: number }): Promise<SecretCheck> {
       return failing(async () => {
         const metadataKey = receiptKey(args.binding, args.receipt);
+        watchLive(metadataKey, args.liveForMs);
         try {
           const r = await receipts.receipt(metadataKey);
           if (r.state === 'received') {
@@ -44,6 +55,11 @@ export function createOtsActivities(
           throw err;
         }
       });
+    },
+
+    /** Registers the receipt with this process's live watch (no call to Onetime Secret). */
+    async watchReceipt(args: { binding: Binding; receipt: Sealed; liveForMs: number }): Promise<void> {
+      return failing(async () => watchLive(receiptKey(args.binding, args.receipt), args.liveForMs));
     },
 
     async burnSecret(args: { binding: Binding; receipt: Sealed; passphrase?: Sealed }): Promise<SecretCheck> {

@@ -30,6 +30,7 @@ import { temporalConnectionOptions } from './temporal/connection-options.js';
 import { createDataConverter } from './temporal/data-converter.js';
 import { createWorkers, type Workers } from './temporal/worker.js';
 import { createSmsSender, type SmsSender } from './twilio/sms.js';
+import { receiptChangedSignal } from '../workflows/messages.js';
 
 /** Credentials the sandbox makes up for itself (kept across restarts in DATA_DIR by loadSandboxSecrets). */
 export {
@@ -110,6 +111,13 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
   );
   const voice = await startVoice(opts, { temporal, voiceQueue, twilioAuthToken, sandbox, metrics });
 
+  // Never staler than the shortest poll interval, at most 10 s; while a hand-off is in its live window it is fetched
+  // that often anyway, and a receipt that changed is signalled to its workflow at once (src/ots/receipt-batcher.ts).
+  const receipts = createReceiptBatcher({
+    ots,
+    maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000),
+    onChange: (workflowId) => temporal.client.workflow.getHandle(workflowId).signal(receiptChangedSignal),
+  });
   const workers = await createWorkers({
     // The client's options (connectTemporal): TLS, mutual TLS and the API key from the config, for TEMPORAL_ADDRESS.
     ...temporalConnectionOptions(config, opts.temporalAddress),
@@ -117,11 +125,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     activities: createActivities({
       ots,
-      // Never staler than the shortest poll interval, at most 10 s.
-      receipts: createReceiptBatcher({
-        ots,
-        maxAgeMs: Math.min(10_000, Math.min(...config.OTS_POLL_INTERVALS) * 1000),
-      }),
+      receipts,
       otsRequestTimeoutMs: timeoutMs,
       sms,
       sealer,
@@ -181,6 +185,7 @@ export async function startService(opts: ServiceOptions): Promise<RunningService
     metricsTokens: config.METRICS_TOKENS,
   });
   const undoStart = async () => {
+    receipts.close();
     await workers.shutdown().catch(() => undefined);
     await temporal.close();
     await tracing?.shutdown();

@@ -10,6 +10,7 @@
 import {
   condition,
   getExternalWorkflowHandle,
+  patched,
   setCurrentDetails,
   setHandler,
   workflowInfo,
@@ -132,6 +133,12 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
   }
   s.endedAt ??= new Date().toISOString();
   setCurrentDetails(details(s));
+  // The hand-offs it served learn that the call is over: a voice hand-off's live window lasts as long as its call
+  // (workflows/handoff.ts liveForMs). Patched: sessions that ended before this change did not send these.
+  if (patched('tell-served-call-ended')) {
+    const over: CallLine = { live: false, reason: s.endReason ?? 'the call ended' };
+    for (const id of s.served) await tell(id, over);
+  }
   return s;
 }
 

@@ -20,7 +20,7 @@ import type { SecretCheck } from '../activities/index.js';
 import { createMarkerOf, failureReason, isFatal } from './failures.js';
 import { isObj, isText } from './input.js';
 import { isVoiceTaskQueue } from './queues.js';
-import type { BurnMaterial } from './messages.js';
+import { MAX_WAIT_MS, type BurnMaterial, type WaitRequest } from './messages.js';
 import { speakPassphrase } from './passphrase-voice.js';
 import { nextPollDelayMs } from './poll-schedule.js';
 import { ExpiresAt, ShareState as ShareStateKey } from './search-attributes.js';
@@ -32,6 +32,7 @@ import {
   FINAL_STATES,
   type Binding,
   type CallLine,
+  type CreatedSecret,
   type HandoffState,
   type Resolution,
   type ShareInput,
@@ -54,6 +55,16 @@ export type StepEnd = Ending | 'final';
 /** A step's result, or how the hand-off ends when the step failed and the technician did not retry it. */
 type Stepped<T> = { value: T; end?: undefined } | { end: Ending };
 
+/**
+ * The live window: how long after the link was sent the caller is likely still on the line and about to open it
+ * (README.md, "Watch"); a voice hand-off's stays open while its call does.
+ */
+export const LIVE_WINDOW_MS = 10 * 60_000;
+/** While a voice hand-off's call is live, the receipt is checked (and its live registration renewed) this often. */
+const CALL_LIVE_CHECK_MS = 60_000;
+/** The least time between two checks when a receiptChanged signal asks for one. */
+export const RECEIPT_HINT_SPACING_MS = 2_000;
+
 /** Continue-as-new after this many polls in one run even if the server has not suggested it yet. */
 const POLLS_PER_RUN = 500;
 
@@ -68,6 +79,10 @@ export class Handoff {
    * the workflow ends, so it is not carried across continue-as-new; a query on the closed workflow replays it.
    */
   private linkLeftLive = false;
+  /** A process's receipt list saw the receipt change (receiptChanged signal): check before the next timer. */
+  private receiptHinted = false;
+  /** The run is about to continue as new: waits answer now, and no new one is taken. */
+  private draining = false;
 
   constructor(
     readonly input: ShareInput,
@@ -178,6 +193,37 @@ export class Handoff {
     this.state.burnRequestedBy ??= req.by;
     await condition(() => this.isFinal() || this.state.burnBlocked === true);
     return this.status();
+  }
+
+  /**
+   * The wait update's validator: only the agent that started the hand-off may wait on it (anyone else: "no such
+   * share"), and not on a hand-off that is over or a run about to continue as new (the API answers at once then).
+   */
+  validateWait(req: unknown): void {
+    if (!isObj(req) || req.agent !== this.input.agent)
+      throw ApplicationFailure.create({ type: 'NOT_FOUND', message: 'no such share', nonRetryable: true });
+    if (
+      !isText(req.since, 40) ||
+      typeof req.timeoutMs !== 'number' ||
+      !(req.timeoutMs >= 1 && req.timeoutMs <= MAX_WAIT_MS)
+    )
+      throw ApplicationFailure.create({
+        type: 'BAD_REQUEST',
+        message: 'since and timeoutMs (1 ms to 60 s) are required',
+      });
+    if (this.isFinal() || this.draining)
+      throw ApplicationFailure.create({ type: 'ANSWER_NOW', message: `the hand-off is ${this.state.state}` });
+  }
+
+  /** The wait update: the state, once it differs from `since`, or when the time is up. */
+  async waitForChange(req: WaitRequest): Promise<ShareState> {
+    await condition(() => this.state.state !== req.since || this.draining, req.timeoutMs);
+    return this.state.state;
+  }
+
+  /** The receiptChanged signal: a hint to check now, taken only while the receipt is watched. */
+  hintReceiptChanged(): void {
+    if (this.state.state === 'awaiting_view') this.receiptHinted = true;
   }
 
   /** The call session's answer: a live stream must be on one of this deployment's voice queues. */
@@ -435,9 +481,19 @@ export class Handoff {
     const created = s.created!;
     this.setState('awaiting_view');
     let pollsThisRun = 0;
+    let lastCheckAt = 0;
+    // While the caller is likely on the line, this process's batched receipt list looks for the receipt on every
+    // refresh and signals a change (src/ots/receipt-watch.ts): the timers below stay as they were, as the fallback.
+    await this.watchLive(created);
     for (;;) {
       const delay = nextPollDelayMs(this.input.pollIntervals, s.polls, Date.now(), Date.parse(created.expiresAt));
-      await condition(() => this.burnRequested() || this.failedDelivery() !== undefined, delay);
+      const live = this.liveForMs() > 0;
+      // While a call is live, check at least every minute, so the live registration is renewed on some process.
+      const timer = live && this.callIsLive() ? Math.min(delay, CALL_LIVE_CHECK_MS) : delay;
+      const byTimer = !(await condition(
+        () => this.burnRequested() || this.failedDelivery() !== undefined || this.receiptHinted,
+        timer,
+      ));
 
       if (this.burnRequested()) return 'burned';
       const failed = this.failedDelivery();
@@ -446,22 +502,67 @@ export class Handoff {
         if (end) return end;
         continue;
       }
+      if (!byTimer) {
+        // A hint: checked at once, but no more often than RECEIPT_HINT_SPACING_MS whoever sends them.
+        this.receiptHinted = false;
+        const wait = lastCheckAt + RECEIPT_HINT_SPACING_MS - Date.now();
+        if (wait > 0) await condition(() => this.burnRequested(), wait);
+        if (this.burnRequested()) return 'burned';
+      }
 
       const check = await this.step('Checking the secret in Onetime Secret', () =>
-        this.activities.receipts.checkSecret({ binding: this.binding, receipt: created.receipt }),
+        this.activities.receipts.checkSecret({
+          binding: this.binding,
+          receipt: created.receipt,
+          liveForMs: this.liveForMs() || undefined,
+        }),
       );
       if (check.end) return check.end;
-      s.polls += 1;
+      lastCheckAt = Date.now();
+      // Only the timers' checks advance the schedule: a hint (or a flood of made-up ones) does not thin it out.
+      if (byTimer) s.polls += 1;
       pollsThisRun += 1;
       if (await this.applyCheck(check.value)) return 'final';
 
       if (workflowInfo().continueAsNewSuggested || pollsThisRun >= POLLS_PER_RUN) {
-        // A burn update that arrives now waits for the burn, so it must not be waited for here: burn first.
+        // A burn update that arrives now waits for the burn, so it must not be waited for here: burn first. Waits
+        // (the long poll) answer now and no new ones are taken: they would keep this run open.
+        this.draining = true;
         await condition(() => allHandlersFinished() || this.burnRequested());
-        if (this.burnRequested()) continue;
+        if (this.burnRequested()) {
+          this.draining = false;
+          continue;
+        }
         return 'continue-as-new';
       }
     }
+  }
+
+  /** Registers the receipt with a process's live watch for as long as the caller is likely on the line. */
+  private async watchLive(created: CreatedSecret): Promise<void> {
+    const liveForMs = this.liveForMs();
+    if (liveForMs <= 0) return;
+    try {
+      await this.activities.receipts.watchReceipt({ binding: this.binding, receipt: created.receipt, liveForMs });
+    } catch (err) {
+      // Only an acceleration: the timers check the receipt either way.
+      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+    }
+  }
+
+  /** Whether the hand-off's call is live: its passphrase went over a call whose session has not said it ended. */
+  private callIsLive(): boolean {
+    return this.input.passphrase.mode === 'voice' && this.callLine?.live === true;
+  }
+
+  /**
+   * How much longer the caller is likely on the line: the first LIVE_WINDOW_MS after the link was sent, and a
+   * voice hand-off's call while its session says it is live (renewed on every check).
+   */
+  private liveForMs(): number {
+    const sent = this.state.linkSentAt ? Date.parse(this.state.linkSentAt) : Date.now();
+    const window = Math.max(0, sent + LIVE_WINDOW_MS - Date.now());
+    return this.callIsLive() ? Math.max(window, 2 * CALL_LIVE_CHECK_MS) : window;
   }
 
   // ---- Parts of the steps ----

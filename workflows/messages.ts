@@ -8,6 +8,7 @@ import type {
   CallSessionStatus,
   CreatedSecret,
   Resolution,
+  ShareState,
   ShareStatus,
   SmsStatusEvent,
   StreamStarted,
@@ -26,6 +27,28 @@ export const burnSignal = defineSignal<[{ by: string }]>('burn');
 export const resolveSignal = defineSignal<[Resolution]>('resolve');
 /** Burn and wait for the outcome (POST /v1/shares/:id/burn), by the agent token (id) that started the hand-off. */
 export const burnUpdate = defineUpdate<ShareStatus, [{ by: string; agent: string }]>('burnSecret');
+
+/**
+ * A long poll (GET /v1/shares/:id?waitFor=change, MCP's wait_for_handoff), by the agent token (id) that started the
+ * hand-off: answers with the state once it differs from `since`, or after `timeoutMs` (at most a minute). Refused
+ * before anything is written to history for another agent, a hand-off already over, or a run about to continue as
+ * new (the API then answers with the status as it is).
+ */
+export const waitForChangeUpdate = defineUpdate<ShareState, [WaitRequest]>('waitForChange');
+export interface WaitRequest {
+  agent: string;
+  since: ShareState;
+  timeoutMs: number;
+}
+/** The longest wait the update accepts. */
+export const MAX_WAIT_MS = 60_000;
+
+/**
+ * A process's batched receipt list saw this hand-off's receipt change (src/ots/receipt-watch.ts): check it now rather
+ * than at the next timer. Only a hint: the workflow checks the receipt itself, at most once every
+ * RECEIPT_HINT_SPACING_MS, so a made-up signal costs one batched check, not a state change.
+ */
+export const receiptChangedSignal = defineSignal('receiptChanged');
 
 /**
  * What burning the secret takes, sealed as the workflow holds it: the receipt and the passphrase, with the binding

@@ -20,9 +20,11 @@ import {
   burnSignal,
   burnUpdate,
   callLineSignal,
+  receiptChangedSignal,
   resolveSignal,
   smsStatusSignal,
   statusQuery,
+  waitForChangeUpdate,
 } from './messages.js';
 import { otsTaskQueue } from './queues.js';
 import type { ShareInput, ShareResult } from './types.js';
@@ -91,7 +93,7 @@ function handoffActivities() {
     // Receipt checks run on the workflow's own queue: the worker answers them from one batched recent-receipts
     // call, so they need not wait behind creates in the rate-limited queue. See docs/onetime-secret.md ("Batched
     // receipt checks").
-    receipts: proxyActivities<Pick<OtsActivities, 'checkSecret'>>(OTS_OPTIONS),
+    receipts: proxyActivities<Pick<OtsActivities, 'checkSecret' | 'watchReceipt'>>(OTS_OPTIONS),
     delivery: proxyActivities<DeliveryActivities>(DELIVERY_OPTIONS),
     notesHook: proxyActivities<DeliveryActivities>(NOTE_OPTIONS),
     calls: proxyActivities<Pick<VoiceActivities, 'awaitCall'>>(DELIVERY_OPTIONS),
@@ -120,6 +122,10 @@ export async function shareSecret(input: ShareInput): Promise<ShareResult> {
     // Refused before anything is written to history: another agent's request, or a hand-off already over.
     validator: (req) => handoff.validateBurn(req),
   });
+  setHandler(waitForChangeUpdate, (req) => handoff.waitForChange(req), {
+    validator: (req) => handoff.validateWait(req),
+  });
+  setHandler(receiptChangedSignal, () => handoff.hintReceiptChanged());
 
   try {
     // The steps, in order; a continued run skips what an earlier run did. A step that stops the hand-off says how

@@ -1,19 +1,24 @@
 // Types shared by the workflow, its activities and the HTTP layer. Pure data, no I/O (workflow sandbox rules).
 import type { Sealed } from '../src/seal.js';
 
-export type ShareState =
-  | 'creating'
-  | 'delivering'
-  | 'awaiting_view'
-  | 'viewed'
-  | 'expired'
-  | 'burned'
-  | 'needs_technician'
-  | 'resolved'
-  | 'cancelled'
-  // Reported by the agent API only, never held by the workflow: its workflow closed (terminated, timed out or
-  // failed in Temporal) before the hand-off reached a final state (src/http/shares.ts).
-  | 'terminated';
+/**
+ * Every state a hand-off can be in. `terminated` is reported by the agent API only, never held by the workflow: its
+ * workflow closed (terminated, timed out or failed in Temporal) before the hand-off reached a final state
+ * (src/http/shares.ts).
+ */
+export const SHARE_STATES = [
+  'creating',
+  'delivering',
+  'awaiting_view',
+  'viewed',
+  'expired',
+  'burned',
+  'needs_technician',
+  'resolved',
+  'cancelled',
+  'terminated',
+] as const;
+export type ShareState = (typeof SHARE_STATES)[number];
 
 export const FINAL_STATES: readonly ShareState[] = ['viewed', 'expired', 'burned', 'resolved', 'cancelled'];
 

@@ -110,7 +110,7 @@ async function watchOnce(
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle,
-      activities: { ...deliveryActivities, checkSecret: otsActivities.checkSecret },
+      activities: { ...deliveryActivities, checkSecret: otsActivities.checkSecret, watchReceipt: otsActivities.watchReceipt },
       dataConverter,
       // The workflow reports its metrics through this sink; here they are dropped.
       sinks: { handoffMetrics: handoffMetricsSink() },

@@ -3,6 +3,7 @@
 import { createAdmission } from './admission.js';
 import { createHash, randomBytes } from 'node:crypto';
 import express, { Router } from 'express';
+import { z } from 'zod';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -22,7 +23,13 @@ import { parseTtl } from '../ots/ttl.js';
 import { generatePassphrase } from '../passphrase.js';
 import { makeShareInput } from '../handoff-input.js';
 import type { Sealer } from '../seal.js';
-import { burnMaterialQuery, burnUpdate, statusQuery, type BurnMaterial } from '../../workflows/messages.js';
+import {
+  burnMaterialQuery,
+  burnUpdate,
+  statusQuery,
+  waitForChangeUpdate,
+  type BurnMaterial,
+} from '../../workflows/messages.js';
 import { CallSid, DeliveryChannel, ShareState, TicketId } from '../../workflows/search-attributes.js';
 import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
@@ -31,10 +38,12 @@ import { notOurHandoff } from '../temporal/handoff-run.js';
 import { technicianStaticDetails, technicianSummary } from '../../workflows/technician-view.js';
 import {
   FINAL_STATES,
+  SHARE_STATES,
   type PassphraseDelivery,
   type ShareState as HandoffState,
   type ShareStatus,
 } from '../../workflows/types.js';
+import { agentHint } from './agent-hint.js';
 import { burnDirectly } from './direct-burn.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
 
@@ -85,8 +94,19 @@ export interface Closed {
   note: string;
 }
 
-/** GET /v1/shares/:id's body, and the burn's: the workflow's status, with `closed` when it ended early. */
-export type StatusBody = ShareStatus & { closed?: Closed };
+/**
+ * GET /v1/shares/:id's body, and the burn's: the workflow's status, with `closed` when it ended early and what the
+ * agent may tell the caller (src/http/agent-hint.ts).
+ */
+export type StatusBody = ShareStatus & { closed?: Closed; agentHint: string };
+
+/** The states as the agent API's inputs name them (`since`). */
+export const shareStateSchema = z.enum(SHARE_STATES, { error: `must be one of ${SHARE_STATES.join(', ')}` });
+
+/** A status body with its hint. */
+function withHint(status: Omit<StatusBody, 'agentHint'> & { agentHint?: string }): StatusBody {
+  return { ...status, agentHint: agentHint(status) };
+}
 
 /**
  * How long a request waits for Temporal. Without a deadline the client retries an unreachable server for about
@@ -113,49 +133,69 @@ function shareIdFor(token: string, idempotencyKey: string | undefined): string {
     .padStart(25, '0')}`;
 }
 
-export function sharesRouter(deps: SharesDeps): Router {
-  const r = Router();
+/** Who is asking: the agent's bearer token and its id (src/http/auth.ts tokenId). */
+export interface AgentCaller {
+  token: string;
+  tokenId: string;
+}
+
+/**
+ * An operation's answer as the agent API gives it: the HTTP status and JSON body. The MCP tools (src/mcp/server.ts)
+ * give the same answers as tool results, so both front doors share one implementation. Errors that mean "retry
+ * later" are thrown (RetryLaterError, TemporalBusyError, Temporal's own), and each front door maps them
+ * (src/http/retry-later.ts).
+ */
+export interface AgentAnswer {
+  status: number;
+  body: object;
+}
+
+/** How long a status request may wait for a change (GET /v1/shares/:id?waitFor=change&timeout=…, MCP's wait). */
+export const WAIT = { defaultSeconds: 30, maxSeconds: 60 } as const;
+/**
+ * Waits held open at once per process: beyond it a wait answers at once with the status (the agent asks again). A
+ * wait holds no admission slot (it would starve the other requests), only an update call that sleeps in Temporal.
+ */
+export const MAX_WAITS_PER_PROCESS = 2_000;
+
+export interface StatusWait {
+  /** Answer as soon as the state differs from this one (default: the state when the request arrived). */
+  since?: HandoffState;
+  timeoutMs: number;
+}
+
+export function createAgentOps(deps: SharesDeps) {
   const admission = createAdmission(TEMPORAL_ADMISSION);
   /** Workflow id → its start (and describe) under way, shared by concurrent repeats of one Idempotency-Key. */
   const startsInFlight = new Map<string, Promise<unknown>>();
   const deadlineMs = deps.temporalDeadlineMs ?? TEMPORAL_DEADLINE_MS;
   const inTime = <T>(fn: () => Promise<T>): Promise<T> =>
     admission.run(() => deps.client.withDeadline(Date.now() + deadlineMs, fn));
-  r.use(express.json({ limit: '32kb' }));
+  let waiting = 0;
 
-  r.get('/v1/tool-schema', (_req, res) => {
-    res.json(shareToolSchema());
+  const invalid = (issues: { path: string; message: string }[]): AgentAnswer => ({
+    status: 400,
+    body: { error: 'invalid share request', issues },
   });
+  const noSuchShare: AgentAnswer = { status: 404, body: { error: 'no such share' } };
 
-  r.post('/v1/shares', async (req, res) => {
-    const parsed = shareRequestSchema.safeParse(req.body);
-    if (!parsed.success) {
-      res.status(400).json({ error: 'invalid share request', issues: describeIssues(parsed.error) });
-      return;
-    }
+  /** POST /v1/shares and MCP's share_secret: starts a hand-off (or finds the one this Idempotency-Key started). */
+  async function share(caller: AgentCaller, raw: unknown, key: string | undefined): Promise<AgentAnswer> {
+    const parsed = shareRequestSchema.safeParse(raw);
+    if (!parsed.success) return invalid(describeIssues(parsed.error));
     const body = parsed.data;
     const mode = body.passphrase ?? 'none';
     if (deps.requirePassphrase && mode === 'none') {
-      res.status(400).json({
-        error: 'invalid share request',
-        issues: [
-          {
-            path: 'passphrase',
-            message: 'is required by policy (OTS_REQUIRE_PASSPHRASE): send the link by email with passphrase "sms"',
-          },
-        ],
-      });
-      return;
+      return invalid([
+        {
+          path: 'passphrase',
+          message: 'is required by policy (OTS_REQUIRE_PASSPHRASE): send the link by email with passphrase "sms"',
+        },
+      ]);
     }
-    const key = req.get('idempotency-key');
-    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
-      res.status(400).json({
-        error: 'invalid share request',
-        issues: [{ path: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }],
-      });
-      return;
-    }
-    const shareId = shareIdFor(String(res.locals.token), key);
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key))
+      return invalid([{ path: 'Idempotency-Key', message: 'must be 1 to 255 visible ASCII characters' }]);
+    const shareId = shareIdFor(caller.token, key);
     annotateSpan({ 'handoff.share_id': shareId, 'handoff.channel': body.link.channel, 'handoff.passphrase': mode });
     const workflowId = shareWorkflowId(shareId);
     const passphrase: PassphraseDelivery =
@@ -172,7 +212,7 @@ export function sharesRouter(deps: SharesDeps): Router {
         shareId,
         ticketId: body.ticketId,
         sessionId: body.sessionId,
-        agent: String(res.locals.tokenId),
+        agent: caller.tokenId,
         ttlSeconds: parseTtl(body.ttl ?? deps.defaultTtl),
         link: body.link,
         passphrase,
@@ -257,109 +297,151 @@ export function sharesRouter(deps: SharesDeps): Router {
       starting = startOrRead().finally(() => startsInFlight.delete(workflowId));
       startsInFlight.set(workflowId, starting);
     }
-    if ((await starting) !== requestDigest) {
-      res.status(422).json({ error: 'this Idempotency-Key was already used for a different request', shareId });
-      return;
-    }
+    if ((await starting) !== requestDigest)
+      return { status: 422, body: { error: 'this Idempotency-Key was already used for a different request', shareId } };
     log.info({ channel: body.link.channel, passphrase: mode, idempotencyKey: key !== undefined }, 'share requested');
-    res.status(202).json({ shareId, workflowId, statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` });
-  });
+    return { status: 202, body: { shareId, workflowId, statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` } };
+  }
 
-  r.get('/v1/shares/:shareId', async (req, res) => {
-    const { shareId } = req.params;
-    if (!SHARE_ID.test(shareId)) {
-      res.status(404).json({ error: 'no such share' });
-      return;
-    }
+  /** The status as this caller may see it, or 404. */
+  async function readStatus(caller: AgentCaller, shareId: string): Promise<StatusBody | undefined> {
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     try {
       const [status, desc] = await inTime(() => Promise.all([handle.query(statusQuery), handle.describe()]));
       // Another agent's hand-off, or a workflow that is no hand-off of ours, does not exist for this token.
-      if (!ownedBy(status, desc, { agent: String(res.locals.tokenId), shareId, taskQueue: deps.taskQueue })) {
-        res.status(404).json({ error: 'no such share' });
-        return;
-      }
-      const seen = asSeen(status, desc);
-      annotateSpan({ 'handoff.share_id': shareId, 'handoff.state': seen.state });
-      res.json(seen);
+      if (!ownedBy(status, desc, { agent: caller.tokenId, shareId, taskQueue: deps.taskQueue })) return undefined;
+      return { ...asSeen(status, desc), running: isRunning(desc) } as StatusBody & { running: boolean };
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) {
-        res.status(404).json({ error: 'no such share' });
-        return;
-      }
+      if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     }
-  });
+  }
 
-  r.post('/v1/shares/:shareId/burn', async (req, res) => {
-    const { shareId } = req.params;
-    if (!SHARE_ID.test(shareId)) {
-      res.status(404).json({ error: 'no such share' });
-      return;
+  /**
+   * GET /v1/shares/:id and MCP's get_handoff_status / wait_for_handoff. With `wait`, a bounded long poll: answers
+   * at once when the state already differs from `since` (or the hand-off is over), else when it changes or the
+   * timeout passes, with the status either way. The waiting happens in the workflow (the waitForChange update: no
+   * polling), after the status read has checked that the hand-off is this caller's.
+   */
+  async function status(
+    caller: AgentCaller,
+    shareId: string,
+    wait?: StatusWait,
+    left?: AbortSignal,
+  ): Promise<AgentAnswer> {
+    if (!SHARE_ID.test(shareId)) return noSuchShare;
+    const first = await readStatus(caller, shareId);
+    if (!first) return noSuchShare;
+    const { running, ...seen } = first as StatusBody & { running: boolean };
+    const since = wait?.since ?? seen.state;
+    if (
+      !wait ||
+      !running ||
+      seen.state !== since ||
+      FINAL_STATES.includes(seen.state) ||
+      waiting >= MAX_WAITS_PER_PROCESS
+    ) {
+      annotateSpan({ 'handoff.share_id': shareId, 'handoff.state': seen.state });
+      return { status: 200, body: seen };
     }
+    waiting += 1;
+    try {
+      await waitInWorkflow(shareId, { agent: caller.tokenId, since, timeoutMs: wait.timeoutMs }, left);
+    } finally {
+      waiting -= 1;
+    }
+    if (left?.aborted) return { status: 200, body: seen };
+    const now = await readStatus(caller, shareId);
+    if (!now) return noSuchShare;
+    const { running: _r, ...after } = now as StatusBody & { running: boolean };
+    annotateSpan({ 'handoff.share_id': shareId, 'handoff.state': after.state });
+    return { status: 200, body: after };
+  }
+
+  /**
+   * Sleeps in the workflow until its state differs from `since` or the timeout passes. Whatever happens to the
+   * update (refused as another's or already over, the workflow closed, Temporal slow), the status read after it says
+   * what the agent sees: the wait only decides when.
+   */
+  async function waitInWorkflow(
+    shareId: string,
+    req: { agent: string; since: HandoffState; timeoutMs: number },
+    left?: AbortSignal,
+  ): Promise<void> {
+    const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
+    const call = () =>
+      deps.client.withDeadline(Date.now() + req.timeoutMs + deadlineMs, () =>
+        handle.executeUpdate(waitForChangeUpdate, { args: [req] }),
+      );
+    try {
+      await (left ? deps.client.withAbortSignal(left, call) : call());
+    } catch (err) {
+      if (left?.aborted) return;
+      if (
+        err instanceof WorkflowUpdateFailedError ||
+        err instanceof WorkflowNotFoundError ||
+        err instanceof WorkflowUpdateRPCTimeoutOrCancelledError
+      )
+        return;
+      throw err;
+    }
+  }
+
+  /** POST /v1/shares/:id/burn and MCP's burn_secret; undefined when the caller left before the answer. */
+  async function burn(caller: AgentCaller, shareId: string, left: AbortSignal): Promise<AgentAnswer | undefined> {
+    if (!SHARE_ID.test(shareId)) return noSuchShare;
     annotateSpan({ 'handoff.share_id': shareId });
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
-    const agent = String(res.locals.tokenId);
-    // The same bound as the status, and no Temporal call left running once the agent has hung up: nobody would
-    // read its answer. (The signal cancels calls in flight, not a call started after it fired: hence the checks
-    // in between.)
-    const left = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) left.abort();
-    });
+    const agent = caller.tokenId;
     let step: BurnStep;
     try {
+      // The same bound as the status, and no Temporal call left running once the agent has hung up: nobody would
+      // read its answer. (The signal cancels calls in flight, not a call started after it fired: hence the checks
+      // in between.)
       step = await admission.run(() =>
-        left.signal.aborted
+        left.aborted
           ? Promise.resolve<BurnStep>({ kind: 'left' })
-          : deps.client.withAbortSignal(left.signal, () =>
+          : deps.client.withAbortSignal(left, () =>
               deps.client.withDeadline(Date.now() + deadlineMs, () =>
-                burnThroughWorkflow(handle, { agent, shareId, taskQueue: deps.taskQueue }, left.signal, deadlineMs),
+                burnThroughWorkflow(handle, { agent, shareId, taskQueue: deps.taskQueue }, left, deadlineMs),
               ),
             ),
       );
     } catch (err) {
-      if (left.signal.aborted) return;
-      if (err instanceof WorkflowNotFoundError) {
-        res.status(404).json({ error: 'no such share' });
-        return;
-      }
+      if (left.aborted) return undefined;
+      if (err instanceof WorkflowNotFoundError) return noSuchShare;
       throw err;
     }
     const log = deps.log.child({ shareId });
     switch (step.kind) {
       case 'left':
         log.info('burn request abandoned by the client');
-        return;
+        return undefined;
       case 'notFound':
-        res.status(404).json({ error: 'no such share' });
-        return;
+        return noSuchShare;
       case 'done':
         log.info('burn requested');
-        res.json(step.status);
-        return;
+        return { status: 200, body: withHint(step.status) };
       case 'accepted':
         // Recorded in the hand-off's history: the burn will happen; the status says when it has.
         log.info('burn requested, still running');
-        res
-          .status(202)
-          .json({ shareId, state: 'burn_requested', statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` });
-        return;
+        return {
+          status: 202,
+          body: { shareId, state: 'burn_requested', statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` },
+        };
       case 'refused':
-        res.status(409).json({ error: `the hand-off is already ${step.state}`, state: step.state });
-        return;
+        return { status: 409, body: { error: `the hand-off is already ${step.state}`, state: step.state } };
       case 'closed':
-        await burnClosed(step, shareId, res, log);
+        return burnClosed(step, shareId, log);
     }
-  });
+  }
 
   /** A closed workflow can burn nothing: burn its secret here when it may still open, else say how it ended. */
   async function burnClosed(
     { status, desc, material }: Extract<BurnStep, { kind: 'closed' }>,
     shareId: string,
-    res: express.Response,
     log: Logger,
-  ): Promise<void> {
+  ): Promise<AgentAnswer> {
     const seen = asSeen(status, desc);
     let burned;
     try {
@@ -372,40 +454,114 @@ export function sharesRouter(deps: SharesDeps): Router {
           Math.max(BURN_RETRY_AFTER_SECONDS, Math.ceil((err.retryAfterMs ?? 0) / 1000)),
           `Onetime Secret did not burn the secret (${err.code}); the link may still open, retry shortly`,
         );
-      res.status(502).json({
-        error: `Onetime Secret refused to burn the secret (${err.code}); the link may still open until ${status.expiresAt}`,
-        state: seen.state,
-      });
-      return;
+      return {
+        status: 502,
+        body: {
+          error: `Onetime Secret refused to burn the secret (${err.code}); the link may still open until ${status.expiresAt}`,
+          state: seen.state,
+        },
+      };
     }
     switch (burned.outcome) {
       case 'nothing':
-        res.status(409).json({
-          error: FINAL_STATES.includes(status.state)
-            ? `the hand-off is already ${status.state}`
-            : `the hand-off's workflow ${endedAs(desc)} before a secret was recorded: nothing to burn`,
-          state: seen.state,
-        });
-        return;
+        return {
+          status: 409,
+          body: {
+            error: FINAL_STATES.includes(status.state)
+              ? `the hand-off is already ${status.state}`
+              : `the hand-off's workflow ${endedAs(desc)} before a secret was recorded: nothing to burn`,
+            state: seen.state,
+          },
+        };
       case 'gone': {
         const state = RECEIPT_TO_STATE[burned.receipt];
-        res.status(409).json({ error: `the link no longer opens: ${RECEIPT_WORDS[burned.receipt]}`, state });
-        return;
+        return { status: 409, body: { error: `the link no longer opens: ${RECEIPT_WORDS[burned.receipt]}`, state } };
       }
       case 'burned':
         log.info({ workflowStatus: desc.status.name }, 'secret burned directly (the workflow had closed)');
-        res.json({
-          ...seen,
-          state: 'burned',
-          closed: {
-            ...closedInfo(status, desc),
-            note:
-              `The hand-off's workflow had ${endedAs(desc)} in Temporal, so this request burned the secret directly ` +
-              'in Onetime Secret: the link no longer opens.',
-          },
-        } satisfies StatusBody);
+        return {
+          status: 200,
+          body: withHint({
+            ...seen,
+            state: 'burned',
+            closed: {
+              ...closedInfo(status, desc),
+              note:
+                `The hand-off's workflow had ${endedAs(desc)} in Temporal, so this request burned the secret directly ` +
+                'in Onetime Secret: the link no longer opens.',
+            },
+          }),
+        };
     }
   }
+
+  return { share, status, burn };
+}
+
+export type AgentOps = ReturnType<typeof createAgentOps>;
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** The query of GET /v1/shares/:id: `waitFor=change` with `since` and `timeout` (seconds) make it a long poll. */
+const statusQuerySchema = z.object({
+  waitFor: z.literal('change', { error: 'must be "change"' }).optional(),
+  since: shareStateSchema.optional(),
+  timeout: z
+    .string()
+    .regex(/^\d+$/, `must be whole seconds from 1 to ${WAIT.maxSeconds}`)
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(WAIT.maxSeconds, `must be at most ${WAIT.maxSeconds} seconds`))
+    .optional(),
+});
+
+export function sharesRouter(deps: SharesDeps, ops: AgentOps = createAgentOps(deps)): Router {
+  const r = Router();
+  r.use(express.json({ limit: '32kb' }));
+  const callerOf = (res: express.Response): AgentCaller => ({
+    token: String(res.locals.token),
+    tokenId: String(res.locals.tokenId),
+  });
+  const send = (res: express.Response, a: AgentAnswer | undefined) => {
+    if (a && !res.headersSent) res.status(a.status).json(a.body);
+  };
+  /** Aborted when the client goes away before its answer. */
+  const leaving = (res: express.Response) => {
+    const left = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) left.abort();
+    });
+    return left.signal;
+  };
+
+  r.get('/v1/tool-schema', (_req, res) => {
+    res.json(shareToolSchema());
+  });
+
+  r.post('/v1/shares', async (req, res) => {
+    send(res, await ops.share(callerOf(res), req.body, req.get('idempotency-key')));
+  });
+
+  r.get('/v1/shares/:shareId', async (req, res) => {
+    const q = statusQuerySchema.safeParse(req.query);
+    if (!q.success) {
+      res.status(400).json({ error: 'invalid status request', issues: describeIssues(q.error) });
+      return;
+    }
+    const { waitFor, since, timeout } = q.data;
+    if (waitFor === undefined && (since !== undefined || timeout !== undefined)) {
+      res.status(400).json({
+        error: 'invalid status request',
+        issues: [{ path: since !== undefined ? 'since' : 'timeout', message: 'is only used with waitFor=change' }],
+      });
+      return;
+    }
+    const wait = waitFor ? { since, timeoutMs: (timeout ?? WAIT.defaultSeconds) * 1000 } : undefined;
+    send(res, await ops.status(callerOf(res), req.params.shareId, wait, leaving(res)));
+  });
+
+  r.post('/v1/shares/:shareId/burn', async (req, res) => {
+    send(res, await ops.burn(callerOf(res), req.params.shareId, leaving(res)));
+  });
 
   return r;
 }
@@ -518,9 +674,9 @@ function closedInfo(status: ShareStatus, desc: WorkflowExecutionDescription): Om
  * `terminated`, with how it ended.
  */
 function asSeen(status: ShareStatus, desc: WorkflowExecutionDescription): StatusBody {
-  if (FINAL_STATES.includes(status.state) || isRunning(desc)) return status;
+  if (FINAL_STATES.includes(status.state) || isRunning(desc)) return withHint(status);
   const ended = `The hand-off's workflow has ${endedAs(desc)} in Temporal while ${status.state}: nothing watches or burns the link any more.`;
-  return {
+  return withHint({
     ...status,
     state: 'terminated',
     closed: {
@@ -530,7 +686,7 @@ function asSeen(status: ShareStatus, desc: WorkflowExecutionDescription): Status
           `POST /v1/shares/${status.shareId}/burn burns it (409 "burned" if it already was).`
         : `${ended} No secret was recorded, so no link was sent.`,
     },
-  };
+  });
 }
 
 const RECEIPT_TO_STATE = {

@@ -7,23 +7,54 @@
 // so is one the list still shows unopened after its secret's lifetime: the list shows the stored state, and only
 // loading the receipt applies the expiry (on both versions). The price is staleness: an opening is seen up to
 // `maxAgeMs` later.
+//
+// The live watch (docs/onetime-secret.md, "The live window"): while any hand-off checked here is in its live window
+// (the caller likely on the line), the list is fetched every `maxAgeMs` whether or not a check asks, and a receipt
+// that changed is reported at once (`onChange`, which signals its workflow), so the opening is seen within one
+// refresh instead of at the workflow's next timer. It costs no more than the checks did: still at most one list call
+// per `maxAgeMs` per process, the same list serving both. The registry holds a digest of each receipt key, never the
+// key (a receipt key fetches an unopened secret's key: docs/onetime-secret.md, "Receipt states").
+import { createHash } from 'node:crypto';
 import type { OtsClient } from './client.js';
 import type { Receipt } from './schemas.js';
 
 export interface ReceiptSource {
   receipt(metadataKey: string): Promise<Receipt>;
+  /**
+   * Look for this receipt on every refresh for the next `liveForMs` (a later call renews it), and report its
+   * workflow once when its state moves on from unopened.
+   */
+  watchLive?(metadataKey: string, workflowId: string, liveForMs: number): void;
 }
+
+export interface ReceiptBatcher extends ReceiptSource {
+  watchLive(metadataKey: string, workflowId: string, liveForMs: number): void;
+  /** Receipts in a live window now. */
+  liveCount(): number;
+  /** Stops the live refreshes (shutdown). */
+  close(): void;
+}
+
+/** States in which the receipt's secret can still be opened: nothing to report yet. */
+const UNOPENED = new Set<Receipt['state']>(['new', 'viewed']);
+const digest = (metadataKey: string) => createHash('sha256').update(metadataKey).digest('base64url');
 
 export function createReceiptBatcher(opts: {
   ots: Pick<OtsClient, 'recent' | 'receipt'>;
-  /** How old a recent list may be to answer a check. Default 10 s. */
+  /** How old a recent list may be to answer a check, and how often it is fetched during a live window. Default 10 s. */
   maxAgeMs?: number;
   now?: () => number;
-}): ReceiptSource {
+  /** A live receipt changed: tell its workflow (a receiptChanged signal). Errors are the caller's to swallow. */
+  onChange?: (workflowId: string) => Promise<void>;
+}): ReceiptBatcher {
   const maxAgeMs = opts.maxAgeMs ?? 10_000;
   const now = opts.now ?? Date.now;
   let snapshot: { at: number; byKey: Map<string, Receipt> } | undefined;
   let inflight: Promise<void> | undefined;
+  /** Digest of a receipt key → whose it is and until when it is live. */
+  const live = new Map<string, { workflowId: string; until: number }>();
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
 
   const refresh = (): Promise<void> => {
     // Coalesce: whoever comes while a fetch is under way waits for that one.
@@ -32,11 +63,41 @@ export function createReceiptBatcher(opts: {
       try {
         const list = await opts.ots.recent();
         snapshot = { at: startedAt, byKey: new Map(list.map((r) => [r.metadataKey, r])) };
+        report(snapshot.byKey);
       } finally {
         inflight = undefined;
       }
     })();
     return inflight;
+  };
+
+  /** Reports every live receipt the list shows opened, burned or gone, once. */
+  const report = (byKey: Map<string, Receipt>) => {
+    if (live.size === 0) return;
+    for (const [key, r] of byKey) {
+      if (UNOPENED.has(r.state)) continue;
+      const d = digest(key);
+      const w = live.get(d);
+      if (!w) continue;
+      live.delete(d);
+      void opts.onChange?.(w.workflowId).catch(() => undefined);
+    }
+  };
+
+  /** Keeps one timer while anything is live: the next refresh when the snapshot is due. */
+  const schedule = () => {
+    if (timer || closed) return;
+    const t = now();
+    for (const [d, w] of live) if (w.until <= t) live.delete(d);
+    if (live.size === 0) return;
+    const due = snapshot ? Math.max(0, snapshot.at + maxAgeMs - t) : 0;
+    timer = setTimeout(() => {
+      timer = undefined;
+      const stale = !snapshot || now() - snapshot.at >= maxAgeMs;
+      // A failed list is retried at the next refresh; the workflows' timers stay the fallback.
+      void (stale ? refresh() : Promise.resolve()).catch(() => undefined).finally(schedule);
+    }, due);
+    timer.unref();
   };
 
   return {
@@ -48,6 +109,17 @@ export function createReceiptBatcher(opts: {
         (listed.state === 'new' || listed.state === 'viewed') &&
         (listed.created + listed.ttl) * 1000 <= now();
       return listed && !pastLifetime ? listed : opts.ots.receipt(metadataKey);
+    },
+    watchLive(metadataKey, workflowId, liveForMs) {
+      if (!opts.onChange || !(liveForMs > 0)) return;
+      live.set(digest(metadataKey), { workflowId, until: now() + liveForMs });
+      schedule();
+    },
+    liveCount: () => live.size,
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      timer = undefined;
     },
   };
 }

@@ -43,7 +43,7 @@ import type {
 } from '../../workflows/types.js';
 
 /** The activities the workflows call, by name, and the queue each runs on. */
-const MAIN = ['checkSecret', 'sendLinkSms', 'sendPassphraseSms', 'postNote', 'awaitCall'] as const;
+const MAIN = ['checkSecret', 'watchReceipt', 'sendLinkSms', 'sendPassphraseSms', 'postNote', 'awaitCall'] as const;
 const OTS = ['createSecret', 'checkSecret', 'burnSecret'] as const;
 const VOICE = ['speakPassphrase'] as const;
 export type ActivityName = (typeof MAIN)[number] | (typeof OTS)[number] | (typeof VOICE)[number];
@@ -289,6 +289,8 @@ export class Handoff {
         return { sid };
       }
       case 'postNote':
+      case 'watchReceipt':
+        // watchReceipt: the live watch of a real process (src/ots/receipt-batcher.ts); none here.
         return undefined;
       case 'awaitCall':
         // As the real activity: register with the call's session (signal-with-start of the real callSession).
