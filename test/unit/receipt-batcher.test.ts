@@ -76,3 +76,67 @@ describe('receipt batcher', () => {
     expect(calls).toEqual({ recent: 1, receipt: 1 });
   });
 });
+
+describe('live watch', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('refreshes every maxAgeMs while a receipt is live, reports its workflow once when opened, and stops after', async () => {
+    const [a, b] = await Promise.all([
+      client.share({ secret: 'live-a-value', ttl: 3600 }),
+      client.share({ secret: 'live-b-value', ttl: 3600 }),
+    ]);
+    const changed: string[] = [];
+    const batcher = createReceiptBatcher({
+      ots: counted,
+      maxAgeMs: 200,
+      onChange: async (id) => void changed.push(id),
+    });
+    calls.recent = calls.receipt = 0;
+    batcher.watchLive(a.metadataKey, 'share-a', 60_000);
+    batcher.watchLive(b.metadataKey, 'share-b', 60_000);
+    await sleep(1_100);
+    // Nothing asked, nothing opened: the list is fetched on its own, about every 200 ms, never more often.
+    expect(calls.recent).toBeGreaterThanOrEqual(3);
+    expect(calls.recent).toBeLessThanOrEqual(7);
+    expect(changed).toEqual([]);
+    await client.retrieveSecret(a.secretKey!);
+    await sleep(500);
+    expect(changed).toEqual(['share-a']);
+    expect(batcher.liveCount()).toBe(1);
+    // A check in between shares the same list: no second call for it.
+    const before = calls.recent;
+    expect((await batcher.receipt(b.metadataKey)).state).toBe('new');
+    expect(calls.recent - before).toBeLessThanOrEqual(1);
+    batcher.close();
+    const atClose = calls.recent;
+    await sleep(600);
+    expect(calls.recent).toBe(atClose);
+    expect(changed).toEqual(['share-a']);
+    expect(calls.receipt).toBe(0);
+  });
+
+  it('stops refreshing once the live windows are over', async () => {
+    const made = await client.share({ secret: 'live-c-value', ttl: 3600 });
+    const batcher = createReceiptBatcher({ ots: counted, maxAgeMs: 100, onChange: async () => undefined });
+    calls.recent = 0;
+    batcher.watchLive(made.metadataKey, 'share-c', 350);
+    await sleep(900);
+    const after = calls.recent;
+    expect(after).toBeGreaterThanOrEqual(2);
+    expect(after).toBeLessThanOrEqual(6);
+    expect(batcher.liveCount()).toBe(0);
+    await sleep(400);
+    expect(calls.recent).toBe(after);
+    batcher.close();
+  });
+
+  it('without onChange (no Temporal client to signal), watching is a no-op', async () => {
+    const made = await client.share({ secret: 'live-d-value', ttl: 3600 });
+    const batcher = createReceiptBatcher({ ots: counted, maxAgeMs: 100 });
+    calls.recent = 0;
+    batcher.watchLive(made.metadataKey, 'share-d', 60_000);
+    await sleep(400);
+    expect(calls.recent).toBe(0);
+    expect(batcher.liveCount()).toBe(0);
+  });
+});
