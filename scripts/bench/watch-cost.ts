@@ -110,7 +110,11 @@ async function watchOnce(
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle,
-      activities: { ...deliveryActivities, checkSecret: otsActivities.checkSecret, watchReceipt: otsActivities.watchReceipt },
+      activities: {
+        ...deliveryActivities,
+        checkSecret: otsActivities.checkSecret,
+        watchReceipt: otsActivities.watchReceipt,
+      },
       dataConverter,
       // The workflow reports its metrics through this sink; here they are dropped.
       sinks: { handoffMetrics: handoffMetricsSink() },

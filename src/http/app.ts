@@ -1,5 +1,4 @@
 // The HTTP app: agent API, Twilio webhooks, the codec server, health, and (in sandbox mode only) the local fakes.
-import { TemporalBusyError } from './admission.js';
 import express, { type ErrorRequestHandler, type Router } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
@@ -7,9 +6,12 @@ import type { OtsApiVersion } from '../ots/schemas.js';
 import type { Metrics } from '../metrics.js';
 import { bearerAuth } from './auth.js';
 import { metricsRouter } from './metrics.js';
+import { openApiRouter } from './openapi.js';
 import { codecRouter, type CodecServerOptions } from './codec-server.js';
-import { RetryLaterError, sharesRouter, TEMPORAL_DEADLINE_MS, type SharesDeps } from './shares.js';
-import { grpcCodeOf, temporalTrouble } from './temporal-errors.js';
+import { createAgentOps, sharesRouter, type SharesDeps } from './shares.js';
+import { retryLaterOf } from './retry-later.js';
+import { grpcCodeOf } from './temporal-errors.js';
+import { mcpRouter } from '../mcp/http.js';
 import { twilioRouter, type VoiceWebhookDeps } from './twilio-webhooks.js';
 import type { TwilioWebhookKey } from '../twilio/webhook-keys.js';
 
@@ -75,8 +77,15 @@ export function createApp(deps: AppDeps): express.Express {
   // The outbox and the simulated calls show what reached the caller (links, the passphrase the caller heard).
   if (deps.outboxNeedsAuth) app.use(['/sandbox/outbox', '/sandbox/calls'], auth);
   for (const r of deps.sandbox ?? []) app.use(r);
+  app.use(openApiRouter());
+  // What a retry-later error says (src/http/retry-later.ts), for the REST routes and the MCP tools alike.
+  const retryContext = { deadlineMs: deps.temporalDeadlineMs, seemsUnreachable: deps.temporalSeemsUnreachable };
+  // One set of operations behind both front doors: the REST routes and the MCP tools (README.md, "MCP").
+  const ops = createAgentOps(deps);
+  // Before sharesRouter, whose body parser runs for every path it sees: /mcp reads its body with its own limit.
+  app.use(mcpRouter({ ops, tokens: deps.tokens, log: deps.log, retryContext }));
   app.use('/v1', auth);
-  app.use(sharesRouter(deps));
+  app.use(sharesRouter(deps, ops));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
@@ -87,29 +96,11 @@ export function createApp(deps: AppDeps): express.Express {
     const retryLater = (retryAfterSeconds: number, error: string) => {
       if (!res.headersSent) res.status(503).set('Retry-After', String(retryAfterSeconds)).json({ error });
     };
-    if (err instanceof TemporalBusyError) {
-      // Overload, not an outage: nothing was sent to Temporal.
-      deps.log.warn({ path: req.path, reason: err.message }, 'Temporal busy');
-      retryLater(2, 'the service is busy; nothing was changed, retry shortly with the same Idempotency-Key');
-      return;
-    }
-    if (err instanceof RetryLaterError) {
-      // A burn the hand-off did not take up in time, or that Onetime Secret could not do just now.
-      deps.log.warn({ path: req.path, reason: err.message }, 'answered retry later');
-      retryLater(err.retryAfterSeconds, err.message);
-      return;
-    }
-    const trouble = temporalTrouble(err, {
-      deadlineMs: deps.temporalDeadlineMs ?? TEMPORAL_DEADLINE_MS,
-      seemsUnreachable: deps.temporalSeemsUnreachable?.() ?? false,
-    });
-    if (trouble) {
-      // Down or restarting, or up and overloaded: either way the same request later will work, never a 500.
-      deps.log.warn(
-        { path: req.path, grpcCode: trouble.grpcCode },
-        trouble.kind === 'busy' ? 'Temporal busy' : 'Temporal unreachable',
-      );
-      retryLater(trouble.retryAfterSeconds, trouble.message);
+    // Temporal busy or unreachable, a burn not taken up in time, Onetime Secret unable to burn just now.
+    const later = retryLaterOf(err, retryContext);
+    if (later) {
+      deps.log.warn({ path: req.path, ...later.log.fields }, later.log.message);
+      retryLater(later.retryAfterSeconds, later.message);
       return;
     }
     // Body parser errors carry a status (400 bad JSON, 413 too large, 415); never echo what was sent.

@@ -123,6 +123,28 @@ export const shareRequestSchema = z
 
 export type ShareRequest = z.infer<typeof shareRequestSchema>;
 
+/**
+ * A zod schema as JSON Schema draft 2020-12, the dialect of OpenAPI 3.1's Schema Object
+ * (https://spec.openapis.org/oas/v3.1.0#schema-object). The one conversion behind both GET /v1/tool-schema and the
+ * components of GET /v1/openapi.json (src/http/openapi.ts), so the two cannot describe the request differently.
+ * `input`: what a client sends (a field with a default is optional); `output`: what the API answers.
+ */
+export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): z.core.JSONSchema.BaseSchema {
+  return z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+    // In output mode zod closes every object (additionalProperties: false), since parsing strips unknown keys. The
+    // API's answers are not parsed through these schemas, and a client validating against them must keep working
+    // when a field is added (the status gained `agentHint` that way): only strict objects stay closed.
+    override: ({ zodSchema, jsonSchema }) => {
+      const def = zodSchema._zod.def;
+      if (io === 'output' && def.type === 'object' && def.catchall === undefined)
+        delete jsonSchema.additionalProperties;
+    },
+  });
+}
+
 /** JSON Schema of the request, for registering POST /v1/shares as an LLM agent tool. */
 export function shareToolSchema() {
   return {
@@ -130,7 +152,7 @@ export function shareToolSchema() {
     description:
       'Hand a credential to the caller as a self-destructing Onetime Secret link by SMS or email, optionally protected ' +
       'by a passphrase delivered on another channel. Returns a shareId; poll GET /v1/shares/{shareId} for the state.',
-    input_schema: z.toJSONSchema(shareRequestSchema, { io: 'input', unrepresentable: 'any' }),
+    input_schema: jsonSchemaOf(shareRequestSchema, 'input'),
   };
 }
 

@@ -38,12 +38,12 @@ import { notOurHandoff } from '../temporal/handoff-run.js';
 import { technicianStaticDetails, technicianSummary } from '../../workflows/technician-view.js';
 import {
   FINAL_STATES,
-  SHARE_STATES,
   type PassphraseDelivery,
   type ShareState as HandoffState,
   type ShareStatus,
 } from '../../workflows/types.js';
 import { agentHint } from './agent-hint.js';
+import { shareStateSchema } from './api-schemas.js';
 import { burnDirectly } from './direct-burn.js';
 import { describeIssues, shareRequestSchema, shareToolSchema } from './schemas.js';
 
@@ -100,9 +100,6 @@ export interface Closed {
  */
 export type StatusBody = ShareStatus & { closed?: Closed; agentHint: string };
 
-/** The states as the agent API's inputs name them (`since`). */
-export const shareStateSchema = z.enum(SHARE_STATES, { error: `must be one of ${SHARE_STATES.join(', ')}` });
-
 /** A status body with its hint. */
 function withHint(status: Omit<StatusBody, 'agentHint'> & { agentHint?: string }): StatusBody {
   return { ...status, agentHint: agentHint(status) };
@@ -140,7 +137,7 @@ export interface AgentCaller {
 }
 
 /**
- * An operation's answer as the agent API gives it: the HTTP status and JSON body. The MCP tools (src/mcp/server.ts)
+ * An operation's answer as the agent API gives it: the HTTP status and JSON body. The MCP tools (src/mcp/tools.ts)
  * give the same answers as tool results, so both front doors share one implementation. Errors that mean "retry
  * later" are thrown (RetryLaterError, TemporalBusyError, Temporal's own), and each front door maps them
  * (src/http/retry-later.ts).
