@@ -43,9 +43,10 @@ export function createOtsActivities(
     async checkSecret(args: { binding: Binding; receipt: Sealed; liveForMs?: number }): Promise<SecretCheck> {
       return failing(async () => {
         const metadataKey = receiptKey(args.binding, args.receipt);
-        watchLive(metadataKey, args.liveForMs);
         try {
           const r = await receipts.receipt(metadataKey);
+          // Still unopened: keep looking for it on every refresh (an opened one would only be reported again).
+          if (r.state === 'new' || r.state === 'viewed') watchLive(metadataKey, args.liveForMs);
           if (r.state === 'received') {
             return { state: 'received', receivedAt: new Date((r.received ?? r.updated) * 1000).toISOString() };
           }

@@ -36,7 +36,7 @@ export interface CallSessionInput {
 const DEFAULT_IDLE_MS = 30 * 60_000;
 const STREAM_STOPPED = 'the media stream stopped';
 /** A call is not kept open longer than this, whatever happens (Twilio's own maximum call length is 4 hours). */
-const MAX_LIFETIME_MS = 4 * 3_600_000;
+export const MAX_LIFETIME_MS = 4 * 3_600_000;
 /** Hand-offs that may wait on one call at once (a call carries one or two resets, not hundreds). */
 const MAX_WAITING = 20;
 
@@ -97,6 +97,8 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
   };
 
   const started = Date.now();
+  /** Served hand-offs already told that the call ended. */
+  const told = new Set<string>();
   for (;;) {
     changed = false;
     // Answer everyone waiting as soon as there is something to answer.
@@ -111,7 +113,19 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
       touch();
       continue;
     }
-    if (s.state === 'ended') break;
+    if (s.state === 'ended') {
+      // The hand-offs it served learn that the call is over: a voice hand-off's live window lasts as long as its
+      // call (workflows/handoff.ts liveForMs). Patched: sessions that ended before this change did not send these.
+      const untold = s.served.filter((id) => !told.has(id));
+      if (untold.length > 0 && patched('tell-served-call-ended')) {
+        for (const id of untold) told.add(id);
+        const over: CallLine = { live: false, reason: s.endReason ?? 'the call ended' };
+        await Promise.all(untold.map((id) => tell(id, over)));
+        // A registration or a new stream that came in meanwhile is answered, not dropped with the run.
+        if (changed) continue;
+      }
+      break;
+    }
     const remaining = MAX_LIFETIME_MS - (Date.now() - started);
     if (remaining <= 0) {
       s.state = 'ended';
@@ -133,12 +147,6 @@ export async function callSession(input: CallSessionInput): Promise<CallSessionS
   }
   s.endedAt ??= new Date().toISOString();
   setCurrentDetails(details(s));
-  // The hand-offs it served learn that the call is over: a voice hand-off's live window lasts as long as its call
-  // (workflows/handoff.ts liveForMs). Patched: sessions that ended before this change did not send these.
-  if (patched('tell-served-call-ended')) {
-    const over: CallLine = { live: false, reason: s.endReason ?? 'the call ended' };
-    for (const id of s.served) await tell(id, over);
-  }
   return s;
 }
 

@@ -11,6 +11,7 @@ import {
   ApplicationFailure,
   condition,
   isCancellation,
+  patched,
   setCurrentDetails,
   upsertSearchAttributes,
   workflowInfo,
@@ -19,6 +20,7 @@ import type { RecoverWindow } from '../activities/create-secret.js';
 import type { SecretCheck } from '../activities/index.js';
 import { createMarkerOf, failureReason, isFatal } from './failures.js';
 import { isObj, isText } from './input.js';
+import { MAX_LIFETIME_MS as CALL_SESSION_MAX_LIFETIME_MS } from './call-session.js';
 import { isVoiceTaskQueue } from './queues.js';
 import { MAX_WAIT_MS, type BurnMaterial, type WaitRequest } from './messages.js';
 import { speakPassphrase } from './passphrase-voice.js';
@@ -65,6 +67,11 @@ const CALL_LIVE_CHECK_MS = 60_000;
 /** The least time between two checks when a receiptChanged signal asks for one. */
 export const RECEIPT_HINT_SPACING_MS = 2_000;
 
+/** Waits in flight per hand-off (of Temporal's 10 updates in flight per workflow: the rest is for burns). */
+const MAX_WAITS_IN_FLIGHT = 3;
+/** A run's history past this length takes no more waits (each adds about 9 events; Temporal warns at 10,240). */
+const WAIT_HISTORY_LIMIT = 8_000;
+
 /** Continue-as-new after this many polls in one run even if the server has not suggested it yet. */
 const POLLS_PER_RUN = 500;
 
@@ -83,6 +90,8 @@ export class Handoff {
   private receiptHinted = false;
   /** The run is about to continue as new: waits answer now, and no new one is taken. */
   private draining = false;
+  /** Waits (the long poll's update) in flight: bounded so that a burn always finds room (Temporal allows 10). */
+  private waits = 0;
 
   constructor(
     readonly input: ShareInput,
@@ -213,11 +222,21 @@ export class Handoff {
       });
     if (this.isFinal() || this.draining)
       throw ApplicationFailure.create({ type: 'ANSWER_NOW', message: `the hand-off is ${this.state.state}` });
+    // Temporal takes at most 10 updates in flight per workflow and 2,000 per run: keep room for burns, and a hand-off
+    // that stays in one state for a long time (paused for a technician) from filling its history with waits. The
+    // API then waits by reading the status instead (src/http/shares.ts).
+    if (this.waits >= MAX_WAITS_IN_FLIGHT || workflowInfo().historyLength >= WAIT_HISTORY_LIMIT)
+      throw ApplicationFailure.create({ type: 'WAIT_BY_READING', message: 'too many waits on this hand-off' });
   }
 
   /** The wait update: the state, once it differs from `since`, or when the time is up. */
   async waitForChange(req: WaitRequest): Promise<ShareState> {
-    await condition(() => this.state.state !== req.since || this.draining, req.timeoutMs);
+    this.waits += 1;
+    try {
+      await condition(() => this.state.state !== req.since || this.draining, req.timeoutMs);
+    } finally {
+      this.waits -= 1;
+    }
     return this.state.state;
   }
 
@@ -484,7 +503,8 @@ export class Handoff {
     let lastCheckAt = 0;
     // While the caller is likely on the line, this process's batched receipt list looks for the receipt on every
     // refresh and signals a change (src/ots/receipt-watch.ts): the timers below stay as they were, as the fallback.
-    await this.watchLive(created);
+    // Patched: a hand-off already watching when this version came in has no watchReceipt in its history.
+    if (patched('live-window')) await this.watchLive(created);
     for (;;) {
       const delay = nextPollDelayMs(this.input.pollIntervals, s.polls, Date.now(), Date.parse(created.expiresAt));
       const live = this.liveForMs() > 0;
@@ -552,7 +572,14 @@ export class Handoff {
 
   /** Whether the hand-off's call is live: its passphrase went over a call whose session has not said it ended. */
   private callIsLive(): boolean {
-    return this.input.passphrase.mode === 'voice' && this.callLine?.live === true;
+    // At most as long as a call session lives (workflows/call-session.ts MAX_LIFETIME_MS): a session that ended
+    // before sessions said so to the hand-offs they served never will.
+    const sent = this.state.linkSentAt ? Date.parse(this.state.linkSentAt) : Date.now();
+    return (
+      this.input.passphrase.mode === 'voice' &&
+      this.callLine?.live === true &&
+      Date.now() < sent + CALL_SESSION_MAX_LIFETIME_MS
+    );
   }
 
   /**

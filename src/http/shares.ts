@@ -5,6 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import express, { Router } from 'express';
 import { z } from 'zod';
 import {
+  ApplicationFailure,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -35,6 +36,8 @@ import type { shareSecret } from '../../workflows/share-secret.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 import { SHARE_ID } from '../../workflows/input.js';
 import { notOurHandoff } from '../temporal/handoff-run.js';
+import { GRPC_STATUS } from '../temporal/client.js';
+import { grpcCodeOf } from './temporal-errors.js';
 import { technicianStaticDetails, technicianSummary } from '../../workflows/technician-view.js';
 import {
   FINAL_STATES,
@@ -150,8 +153,8 @@ export interface AgentAnswer {
 /** How long a status request may wait for a change (GET /v1/shares/:id?waitFor=change&timeout=…, MCP's wait). */
 export const WAIT = { defaultSeconds: 30, maxSeconds: 60 } as const;
 /**
- * Waits held open at once per process: beyond it a wait answers at once with the status (the agent asks again). A
- * wait holds no admission slot (it would starve the other requests), only an update call that sleeps in Temporal.
+ * Waits held open at once per process: beyond it a wait is answered 503 with Retry-After. A wait holds no admission
+ * slot (it would starve the other requests), only an update call that sleeps in Temporal.
  */
 export const MAX_WAITS_PER_PROCESS = 2_000;
 
@@ -331,40 +334,42 @@ export function createAgentOps(deps: SharesDeps) {
     if (!first) return noSuchShare;
     const { running, ...seen } = first as StatusBody & { running: boolean };
     const since = wait?.since ?? seen.state;
-    if (
-      !wait ||
-      !running ||
-      seen.state !== since ||
-      FINAL_STATES.includes(seen.state) ||
-      waiting >= MAX_WAITS_PER_PROCESS
-    ) {
+    if (!wait || !running || seen.state !== since || FINAL_STATES.includes(seen.state)) {
       annotateSpan({ 'handoff.share_id': shareId, 'handoff.state': seen.state });
       return { status: 200, body: seen };
     }
+    if (waiting >= MAX_WAITS_PER_PROCESS)
+      throw new RetryLaterError(2, `this process holds ${MAX_WAITS_PER_PROCESS} waits already; retry shortly`);
     waiting += 1;
+    let after: StatusBody | undefined;
     try {
-      await waitInWorkflow(shareId, { agent: caller.tokenId, since, timeoutMs: wait.timeoutMs }, left);
+      const deadline = Date.now() + wait.timeoutMs;
+      const how = await waitInWorkflow(shareId, { agent: caller.tokenId, since, timeoutMs: wait.timeoutMs }, left);
+      after = await readStatus(caller, shareId);
+      // The workflow had no room for another wait: wait by reading the status, every 2 s, until it moves.
+      while (how === 'read' && after && !left?.aborted && after.state === since && Date.now() + 2_000 < deadline) {
+        await new Promise((r) => setTimeout(r, 2_000));
+        after = await readStatus(caller, shareId);
+      }
     } finally {
       waiting -= 1;
     }
-    if (left?.aborted) return { status: 200, body: seen };
-    const now = await readStatus(caller, shareId);
-    if (!now) return noSuchShare;
-    const { running: _r, ...after } = now as StatusBody & { running: boolean };
-    annotateSpan({ 'handoff.share_id': shareId, 'handoff.state': after.state });
-    return { status: 200, body: after };
+    if (!after) return noSuchShare;
+    const { running: _r, ...body } = after as StatusBody & { running: boolean };
+    annotateSpan({ 'handoff.share_id': shareId, 'handoff.state': body.state });
+    return { status: 200, body };
   }
 
   /**
    * Sleeps in the workflow until its state differs from `since` or the timeout passes. Whatever happens to the
    * update (refused as another's or already over, the workflow closed, Temporal slow), the status read after it says
-   * what the agent sees: the wait only decides when.
+   * what the agent sees: the wait only decides when. `read` when the workflow had no room for another wait.
    */
   async function waitInWorkflow(
     shareId: string,
     req: { agent: string; since: HandoffState; timeoutMs: number },
     left?: AbortSignal,
-  ): Promise<void> {
+  ): Promise<'done' | 'read'> {
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     const call = () =>
       deps.client.withDeadline(Date.now() + req.timeoutMs + deadlineMs, () =>
@@ -373,15 +378,16 @@ export function createAgentOps(deps: SharesDeps) {
     try {
       await (left ? deps.client.withAbortSignal(left, call) : call());
     } catch (err) {
-      if (left?.aborted) return;
-      if (
-        err instanceof WorkflowUpdateFailedError ||
-        err instanceof WorkflowNotFoundError ||
-        err instanceof WorkflowUpdateRPCTimeoutOrCancelledError
-      )
-        return;
+      if (left?.aborted) return 'done';
+      if (err instanceof WorkflowUpdateFailedError)
+        return err.cause instanceof ApplicationFailure && err.cause.type === 'WAIT_BY_READING' ? 'read' : 'done';
+      if (err instanceof WorkflowNotFoundError || err instanceof WorkflowUpdateRPCTimeoutOrCancelledError)
+        return 'done';
+      // Temporal's own limit on updates in flight (RESOURCE_EXHAUSTED): read instead, as above.
+      if (grpcCodeOf(err) === GRPC_STATUS.RESOURCE_EXHAUSTED) return 'read';
       throw err;
     }
+    return 'done';
   }
 
   /** POST /v1/shares/:id/burn and MCP's burn_secret; undefined when the caller left before the answer. */
@@ -497,7 +503,8 @@ export function createAgentOps(deps: SharesDeps) {
 
 export type AgentOps = ReturnType<typeof createAgentOps>;
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** What an Idempotency-Key may be (the MCP stdio proxy checks the same: src/mcp/stdio.ts). */
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The query of GET /v1/shares/:id: `waitFor=change` with `since` and `timeout` (seconds) make it a long poll. */
 const statusQuerySchema = z.object({

@@ -7,14 +7,12 @@ import { request } from 'undici';
 import { createLogger } from '../log.js';
 import { isLoopbackUrl } from '../loopback.js';
 import { parseRetryAfter } from '../retry-after.js';
-import { RetryLaterError, WAIT, type AgentAnswer, type StatusWait } from '../http/shares.js';
+import { IDEMPOTENCY_KEY, RetryLaterError, WAIT, type AgentAnswer, type StatusWait } from '../http/shares.js';
 import { createHandoffServer, type AgentApi } from './tools.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:3000';
 /** What the service asks a retry to wait when it does not say (src/http/app.ts answers 503 with Retry-After 5). */
 const DEFAULT_RETRY_AFTER_SECONDS = 5;
-/** POST /v1/shares's check of the Idempotency-Key header (src/http/shares.ts), made here so a bad key never becomes a header. */
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export interface StdioConfig {
   /** The service's base URL, ending in `/` so that `v1/…` resolves under any path prefix. */
@@ -42,6 +40,12 @@ export function readStdioEnv(env: NodeJS.ProcessEnv): StdioConfig | { error: str
   if (!/^https?:$/.test(baseUrl.protocol) || baseUrl.username || baseUrl.password || baseUrl.search || baseUrl.hash)
     return {
       error: `OTS_HANDOFF_URL must be an http:// or https:// URL without credentials, query or fragment, e.g. ${DEFAULT_URL}`,
+    };
+  // The secret travels in a share request: never in clear text off this machine.
+  if (baseUrl.protocol === 'http:' && !isLoopbackUrl(baseUrl.href))
+    return {
+      error:
+        'OTS_HANDOFF_URL must be https:// unless it is this machine (127.0.0.1, ::1, localhost): the token and the secrets travel in it',
     };
   return { baseUrl, token };
 }
@@ -159,8 +163,6 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info', destination: process.stderr });
-  if (config.baseUrl.protocol === 'http:' && !isLoopbackUrl(config.baseUrl.href))
-    log.warn('OTS_HANDOFF_URL is plain http to another machine: the token and the secrets travel unencrypted');
   const server = createHandoffServer(httpAgentApi(config), { log });
   const transport = new StdioServerTransport();
   // The client closes stdin to stop us (https://modelcontextprotocol.io/specification/2025-06-18/basic/lifecycle#stdio).

@@ -231,7 +231,14 @@ export function registerHandoffTools(server: McpServer, api: AgentApi, opts: Han
       const started = await api.share(body, idempotencyKey);
       if (started.status !== 202) return answerError(started, { 'Idempotency-Key': 'idempotencyKey' });
       const { shareId } = started.body as { shareId: string };
-      return statusResult(await api.status(shareId, undefined, signal), 'Hand-off started. ');
+      // Started: whatever the status read does now, the agent must learn the shareId, or it would start another.
+      const unread = `Hand-off started (shareId ${shareId}), but its status could not be read yet: call get_handoff_status with this shareId; do not start it again.`;
+      try {
+        const a = await api.status(shareId, undefined, signal);
+        return isStatus(a) ? statusResult(a, 'Hand-off started. ') : toolError(unread);
+      } catch {
+        return toolError(unread);
+      }
     }),
   );
 

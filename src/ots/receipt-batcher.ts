@@ -55,11 +55,14 @@ export function createReceiptBatcher(opts: {
   const live = new Map<string, { workflowId: string; until: number }>();
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** When the last fetch started, whether or not it succeeded: the live refreshes keep their cadence through errors. */
+  let lastAttemptAt = -Infinity;
 
   const refresh = (): Promise<void> => {
     // Coalesce: whoever comes while a fetch is under way waits for that one.
     inflight ??= (async () => {
       const startedAt = now();
+      lastAttemptAt = startedAt;
       try {
         const list = await opts.ots.recent();
         snapshot = { at: startedAt, byKey: new Map(list.map((r) => [r.metadataKey, r])) };
@@ -71,7 +74,10 @@ export function createReceiptBatcher(opts: {
     return inflight;
   };
 
-  /** Reports every live receipt the list shows opened, burned or gone, once. */
+  /**
+   * Reports every live receipt the list shows opened, burned or expired, once. (One missing from the list is left
+   * to the workflow's timers: the list may simply not reach back that far.)
+   */
   const report = (byKey: Map<string, Receipt>) => {
     if (live.size === 0) return;
     for (const [key, r] of byKey) {
@@ -90,12 +96,15 @@ export function createReceiptBatcher(opts: {
     const t = now();
     for (const [d, w] of live) if (w.until <= t) live.delete(d);
     if (live.size === 0) return;
-    const due = snapshot ? Math.max(0, snapshot.at + maxAgeMs - t) : 0;
+    // From the last fetch, answered or not: a failing list (an outage, a 429) is tried again a whole period later,
+    // never in a loop; the workflows' timers stay the fallback meanwhile.
+    const due = Math.max(0, Math.max(snapshot?.at ?? -Infinity, lastAttemptAt) + maxAgeMs - t);
     timer = setTimeout(() => {
       timer = undefined;
       const stale = !snapshot || now() - snapshot.at >= maxAgeMs;
-      // A failed list is retried at the next refresh; the workflows' timers stay the fallback.
-      void (stale ? refresh() : Promise.resolve()).catch(() => undefined).finally(schedule);
+      void (stale && now() - lastAttemptAt >= maxAgeMs ? refresh() : Promise.resolve())
+        .catch(() => undefined)
+        .finally(schedule);
     }, due);
     timer.unref();
   };

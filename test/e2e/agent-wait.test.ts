@@ -5,7 +5,8 @@
 // only have come through the live watch.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type TestService } from '../helpers/service.js';
-import { receiptChangedSignal } from '../../workflows/messages.js';
+import { ApplicationFailure, WorkflowUpdateFailedError } from '@temporalio/client';
+import { receiptChangedSignal, waitForChangeUpdate } from '../../workflows/messages.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 
 const AGENT_A = 'agent-a-token-0123456789abcdef';
@@ -132,7 +133,37 @@ describe('waiting for a change', () => {
     expect(res.body).toEqual({ error: 'no such share' });
     expect(Date.now() - t).toBeLessThan(3_000);
     expect((await eventsOf(shareId)).length).toBe(before);
+    // Past the API, straight to the workflow (anyone who can reach Temporal): the update's validator refuses
+    // another agent's wait before anything is written.
+    const handle = svc.temporal.client.workflow.getHandle(shareWorkflowId(shareId));
+    const refused = await handle
+      .executeUpdate(waitForChangeUpdate, {
+        args: [{ agent: 'agt_0123456789ab', since: 'awaiting_view', timeoutMs: 30_000 }],
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(((refused as WorkflowUpdateFailedError).cause as ApplicationFailure).type).toBe('NOT_FOUND');
+    expect((await eventsOf(shareId)).length).toBe(before);
     await svc.api('POST', `/v1/shares/${shareId}/burn`);
+  });
+
+  it('many agents waiting on one hand-off at once leave room for a burn, and all learn of it', async () => {
+    const { shareId } = await awaitingView(5);
+    const waits = Array.from({ length: 8 }, () =>
+      svc.api('GET', `/v1/shares/${shareId}?waitFor=change&since=awaiting_view&timeout=30`),
+    );
+    await new Promise((r) => setTimeout(r, 1_500));
+    const t = Date.now();
+    const burned = await svc.api('POST', `/v1/shares/${shareId}/burn`);
+    expect(burned.status).toBe(200);
+    expect(burned.body.state).toBe('burned');
+    const answers = await Promise.all(waits);
+    expect(answers.map((a) => a.body.state)).toEqual(Array(8).fill('burned'));
+    // Three wait in the workflow and answer at once; the others read the status every 2 s.
+    expect(Date.now() - t).toBeLessThan(6_000);
   });
 
   it.each([

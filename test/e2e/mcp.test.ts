@@ -410,11 +410,15 @@ describe('npm run mcp (stdio) configuration', () => {
       );
     });
 
-  it('exits 2 naming the variable when OTS_HANDOFF_TOKEN is missing or OTS_HANDOFF_URL is not a URL', async () => {
-    const [noToken, badUrl] = await Promise.all([
+  it('exits 2 naming the variable when OTS_HANDOFF_TOKEN is missing or OTS_HANDOFF_URL is not a URL or plain http off the machine', async () => {
+    const [noToken, badUrl, plainHttp] = await Promise.all([
       run({ OTS_HANDOFF_URL: 'http://127.0.0.1:3000' }),
       run({ OTS_HANDOFF_TOKEN: AGENT_A, OTS_HANDOFF_URL: 'not a url' }),
+      run({ OTS_HANDOFF_TOKEN: AGENT_A, OTS_HANDOFF_URL: 'http://handoff.example.org' }),
     ]);
+    // The secrets would travel in clear text off the machine: refused, not warned about.
+    expect(plainHttp).toMatchObject({ code: 2, stdout: '' });
+    expect(plainHttp.stderr).toMatch(/OTS_HANDOFF_URL must be https:\/\/ unless it is this machine/);
     expect(noToken).toMatchObject({ code: 2, stdout: '' });
     expect(noToken.stderr).toMatch(/OTS_HANDOFF_TOKEN is not set/);
     expect(badUrl).toMatchObject({ code: 2, stdout: '' });

@@ -139,4 +139,27 @@ describe('live watch', () => {
     expect(calls.recent).toBe(0);
     expect(batcher.liveCount()).toBe(0);
   });
+
+  it('a failing list is tried again a whole period later, not in a loop', async () => {
+    let tries = 0;
+    const batcher = createReceiptBatcher({
+      ots: {
+        recent: async () => {
+          tries += 1;
+          throw new Error('503 from Onetime Secret');
+        },
+        receipt: async () => {
+          throw new Error('not asked');
+        },
+      },
+      maxAgeMs: 200,
+      onChange: async () => undefined,
+    });
+    batcher.watchLive('receipt-key-that-fails', 'share-e', 60_000);
+    await sleep(1_100);
+    batcher.close();
+    // One try at once, then one every 200 ms: 5 or 6 in 1.1 s, never hundreds.
+    expect(tries).toBeGreaterThanOrEqual(4);
+    expect(tries).toBeLessThanOrEqual(7);
+  });
 });
