@@ -229,15 +229,15 @@ export class Handoff {
       throw ApplicationFailure.create({ type: 'WAIT_BY_READING', message: 'too many waits on this hand-off' });
   }
 
-  /** The wait update: the state, once it differs from `since`, or when the time is up. */
-  async waitForChange(req: WaitRequest): Promise<ShareState> {
+  /** The wait update: the status, once the state differs from `since`, or when the time is up. */
+  async waitForChange(req: WaitRequest): Promise<ShareStatus> {
     this.waits += 1;
     try {
       await condition(() => this.state.state !== req.since || this.draining, req.timeoutMs);
     } finally {
       this.waits -= 1;
     }
-    return this.state.state;
+    return this.status();
   }
 
   /** The receiptChanged signal: a hint to check now, taken only while the receipt is watched. */

@@ -30,11 +30,11 @@ export const burnUpdate = defineUpdate<ShareStatus, [{ by: string; agent: string
 
 /**
  * A long poll (GET /v1/shares/:id?waitFor=change, MCP's wait_for_handoff), by the agent token (id) that started the
- * hand-off: answers with the state once it differs from `since`, or after `timeoutMs` (at most a minute). Refused
+ * hand-off: answers with the status once its state differs from `since`, or after `timeoutMs` (at most a minute). Refused
  * before anything is written to history for another agent, a hand-off already over, or a run about to continue as
  * new (the API then answers with the status as it is).
  */
-export const waitForChangeUpdate = defineUpdate<ShareState, [WaitRequest]>('waitForChange');
+export const waitForChangeUpdate = defineUpdate<ShareStatus, [WaitRequest]>('waitForChange');
 export interface WaitRequest {
   agent: string;
   since: ShareState;

@@ -303,11 +303,21 @@ export function createAgentOps(deps: SharesDeps) {
     return { status: 202, body: { shareId, workflowId, statusUrl: `${deps.publicBaseUrl}/v1/shares/${shareId}` } };
   }
 
-  /** The status as this caller may see it, or 404. */
-  async function readStatus(caller: AgentCaller, shareId: string): Promise<StatusBody | undefined> {
+  /**
+   * The status as this caller may see it, or undefined (404). `known`: the status as a wait's update answered it, so
+   * only the description is read (to check whose workflow answered, and how it ended), not the query again: on a
+   * hand-off that has just ended, a query replays its whole history.
+   */
+  async function readStatus(
+    caller: AgentCaller,
+    shareId: string,
+    known?: ShareStatus,
+  ): Promise<StatusBody | undefined> {
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     try {
-      const [status, desc] = await inTime(() => Promise.all([handle.query(statusQuery), handle.describe()]));
+      const [status, desc] = await inTime(() =>
+        Promise.all([known ? Promise.resolve(known) : handle.query(statusQuery), handle.describe()]),
+      );
       // Another agent's hand-off, or a workflow that is no hand-off of ours, does not exist for this token.
       if (!ownedBy(status, desc, { agent: caller.tokenId, shareId, taskQueue: deps.taskQueue })) return undefined;
       return { ...asSeen(status, desc), running: isRunning(desc) } as StatusBody & { running: boolean };
@@ -345,7 +355,7 @@ export function createAgentOps(deps: SharesDeps) {
     try {
       const deadline = Date.now() + wait.timeoutMs;
       const how = await waitInWorkflow(shareId, { agent: caller.tokenId, since, timeoutMs: wait.timeoutMs }, left);
-      after = await readStatus(caller, shareId);
+      after = await readStatus(caller, shareId, typeof how === 'object' ? how : undefined);
       // The workflow had no room for another wait: wait by reading the status, every 2 s, until it moves.
       while (how === 'read' && after && !left?.aborted && after.state === since && Date.now() + 2_000 < deadline) {
         await new Promise((r) => setTimeout(r, 2_000));
@@ -363,20 +373,21 @@ export function createAgentOps(deps: SharesDeps) {
   /**
    * Sleeps in the workflow until its state differs from `since` or the timeout passes. Whatever happens to the
    * update (refused as another's or already over, the workflow closed, Temporal slow), the status read after it says
-   * what the agent sees: the wait only decides when. `read` when the workflow had no room for another wait.
+   * what the agent sees: the wait only decides when. The status when the update answered; `read` when the workflow
+   * had no room for another wait.
    */
   async function waitInWorkflow(
     shareId: string,
     req: { agent: string; since: HandoffState; timeoutMs: number },
     left?: AbortSignal,
-  ): Promise<'done' | 'read'> {
+  ): Promise<ShareStatus | 'done' | 'read'> {
     const handle = deps.client.workflow.getHandle(shareWorkflowId(shareId));
     const call = () =>
       deps.client.withDeadline(Date.now() + req.timeoutMs + deadlineMs, () =>
         handle.executeUpdate(waitForChangeUpdate, { args: [req] }),
       );
     try {
-      await (left ? deps.client.withAbortSignal(left, call) : call());
+      return await (left ? deps.client.withAbortSignal(left, call) : call());
     } catch (err) {
       if (left?.aborted) return 'done';
       if (err instanceof WorkflowUpdateFailedError)
@@ -387,7 +398,6 @@ export function createAgentOps(deps: SharesDeps) {
       if (grpcCodeOf(err) === GRPC_STATUS.RESOURCE_EXHAUSTED) return 'read';
       throw err;
     }
-    return 'done';
   }
 
   /** POST /v1/shares/:id/burn and MCP's burn_secret; undefined when the caller left before the answer. */
