@@ -28,9 +28,10 @@ export function createOtsActivities(
   // The receipt key and passphrase open only for the hand-off they were sealed for (src/seal.ts).
   const receiptKey = (binding: Binding, receipt: Sealed) => sealer.open(receipt, handoffContext('receipt', binding));
   /** The live watch is told whose receipt it is: the workflow that runs this activity. */
-  const watchLive = (metadataKey: string, liveForMs: number | undefined) => {
+  const watchLive = (metadataKey: string, liveForMs: number | undefined): boolean => {
     const workflowId = liveForMs && liveForMs > 0 ? Context.current().info.workflowExecution?.workflowId : undefined;
-    if (workflowId) receipts.watchLive?.(metadataKey, workflowId, liveForMs!);
+    if (!workflowId || !receipts.watchLive) return false;
+    return receipts.watchLive(metadataKey, workflowId, liveForMs!);
   };
 
   return {
@@ -59,8 +60,12 @@ export function createOtsActivities(
     },
 
     /** Registers the receipt with this process's live watch (no call to Onetime Secret). */
-    async watchReceipt(args: { binding: Binding; receipt: Sealed; liveForMs: number }): Promise<void> {
-      return failing(async () => watchLive(receiptKey(args.binding, args.receipt), args.liveForMs));
+    /**
+     * Registers the receipt with this process's live watch (no call to Onetime Secret). `watching`: this process
+     * will signal a change, so the workflow may check less often meanwhile (workflows/handoff.ts watch).
+     */
+    async watchReceipt(args: { binding: Binding; receipt: Sealed; liveForMs: number }): Promise<{ watching: boolean }> {
+      return failing(async () => ({ watching: watchLive(receiptKey(args.binding, args.receipt), args.liveForMs) }));
     },
 
     async burnSecret(args: { binding: Binding; receipt: Sealed; passphrase?: Sealed }): Promise<SecretCheck> {

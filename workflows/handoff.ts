@@ -64,6 +64,8 @@ type Stepped<T> = { value: T; end?: undefined } | { end: Ending };
 export const LIVE_WINDOW_MS = 10 * 60_000;
 /** While a voice hand-off's call is live, the receipt is checked (and its live registration renewed) this often. */
 const CALL_LIVE_CHECK_MS = 60_000;
+/** While a process watches the receipt live, the timers check it this often, as the fallback. */
+const LIVE_FALLBACK_CHECK_MS = 60_000;
 /** The least time between two checks when a receiptChanged signal asks for one. */
 export const RECEIPT_HINT_SPACING_MS = 2_000;
 
@@ -90,6 +92,8 @@ export class Handoff {
   private receiptHinted = false;
   /** The run is about to continue as new: waits answer now, and no new one is taken. */
   private draining = false;
+  /** A process watches this run's receipt live and will signal its change (watchReceipt said so). */
+  private liveWatched = false;
   /** Waits (the long poll's update) in flight: bounded so that a burn always finds room (Temporal allows 10). */
   private waits = 0;
 
@@ -509,7 +513,12 @@ export class Handoff {
       const delay = nextPollDelayMs(this.input.pollIntervals, s.polls, Date.now(), Date.parse(created.expiresAt));
       const live = this.liveForMs() > 0;
       // While a call is live, check at least every minute, so the live registration is renewed on some process.
-      const timer = live && this.callIsLive() ? Math.min(delay, CALL_LIVE_CHECK_MS) : delay;
+      let timer = live && this.callIsLive() ? Math.min(delay, CALL_LIVE_CHECK_MS) : delay;
+      // While a process watches the receipt live (and will signal its change), the fast checks of the schedule
+      // would only repeat what that list sees: one a minute is the fallback (and renews the registration), never
+      // past the expiry. The schedule's own pace comes back with the end of the live window.
+      if (live && this.liveWatched)
+        timer = Math.max(timer, Math.min(LIVE_FALLBACK_CHECK_MS, Date.parse(created.expiresAt) + 1_000 - Date.now()));
       const byTimer = !(await condition(
         () => this.burnRequested() || this.failedDelivery() !== undefined || this.receiptHinted,
         timer,
@@ -563,7 +572,12 @@ export class Handoff {
     const liveForMs = this.liveForMs();
     if (liveForMs <= 0) return;
     try {
-      await this.activities.receipts.watchReceipt({ binding: this.binding, receipt: created.receipt, liveForMs });
+      const r = await this.activities.receipts.watchReceipt({
+        binding: this.binding,
+        receipt: created.receipt,
+        liveForMs,
+      });
+      this.liveWatched = r?.watching === true;
     } catch (err) {
       // Only an acceleration: the timers check the receipt either way.
       if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;

@@ -580,7 +580,11 @@ async function measureLiveWindow(
 ) {
   const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
   const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
-  const outbox = (await (await request(`${base}/sandbox/outbox`)).body.json()) as { to: string; body: string }[];
+  const outbox = (await (await request(`${base}/sandbox/outbox`)).body.json()) as {
+    to: string;
+    body: string;
+    at: string;
+  }[];
   const linkTo = new Map(outbox.map((m) => [m.to, m.body.match(/\/secret\/([0-9a-z]+)/)?.[1]]));
   const sample = quick ? 20 : 60;
   const spanS = quick ? 40 : 120;
@@ -592,7 +596,10 @@ async function measureLiveWindow(
     }),
   );
   const rand = seededRandom(19);
+  // The most recent hand-offs: their links went out last, so they are the surest to be in their live window.
   const picks = started.filter((s) => linkTo.get(s.to)).slice(-sample);
+  const sentAt = new Map(outbox.map((m) => [m.to, Date.parse(m.at)]));
+  const oldestLinkS = Math.max(...picks.map((p) => (Date.now() - (sentAt.get(p.to) ?? NaN)) / 1000));
   const delays: { via: 'rest' | 'mcp'; s: number; state: string; appliedS: number; answerS: number }[] = [];
   const before = await stats();
   const t0 = Date.now();
@@ -642,6 +649,7 @@ async function measureLiveWindow(
   const of = (via: string) => delays.filter((d) => d.via === via).map((d) => d.s);
   return {
     openings: picks.length,
+    oldest_link_at_start_s: Number.isFinite(oldestLinkS) ? round(oldestLinkS) : null,
     seen_viewed: delays.filter((d) => d.state === 'viewed').length,
     open_to_viewed_s: {
       p50: round(percentile(all, 50)),

@@ -24,11 +24,12 @@ export interface ReceiptSource {
    * Look for this receipt on every refresh for the next `liveForMs` (a later call renews it), and report its
    * workflow once when its state moves on from unopened.
    */
-  watchLive?(metadataKey: string, workflowId: string, liveForMs: number): void;
+  watchLive?(metadataKey: string, workflowId: string, liveForMs: number): boolean;
 }
 
 export interface ReceiptBatcher extends ReceiptSource {
-  watchLive(metadataKey: string, workflowId: string, liveForMs: number): void;
+  /** Whether it will look for the receipt (false without `onChange`: nobody to tell). */
+  watchLive(metadataKey: string, workflowId: string, liveForMs: number): boolean;
   /** Receipts in a live window now. */
   liveCount(): number;
   /** Stops the live refreshes (shutdown). */
@@ -120,9 +121,10 @@ export function createReceiptBatcher(opts: {
       return listed && !pastLifetime ? listed : opts.ots.receipt(metadataKey);
     },
     watchLive(metadataKey, workflowId, liveForMs) {
-      if (!opts.onChange || !(liveForMs > 0)) return;
+      if (!opts.onChange || !(liveForMs > 0) || closed) return false;
       live.set(digest(metadataKey), { workflowId, until: now() + liveForMs });
       schedule();
+      return true;
     },
     liveCount: () => live.size,
     close() {

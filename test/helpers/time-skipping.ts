@@ -135,6 +135,8 @@ export interface Script {
   steps?: Partial<Record<ActivityName, Step[]>>;
   /** The caller opens the link this long after it was created (server clock). */
   openAfterMs?: number;
+  /** watchReceipt answers that a process watches the receipt live (as src/ots/receipt-batcher.ts does). */
+  liveWatched?: boolean;
 }
 
 interface SecretRecord {
@@ -289,9 +291,10 @@ export class Handoff {
         return { sid };
       }
       case 'postNote':
-      case 'watchReceipt':
-        // watchReceipt: the live watch of a real process (src/ots/receipt-batcher.ts); none here.
         return undefined;
+      case 'watchReceipt':
+        // A real process's live watch (src/ots/receipt-batcher.ts) when the script says so; none by default.
+        return this.script.liveWatched ? { watching: true } : { watching: false };
       case 'awaitCall':
         // As the real activity: register with the call's session (signal-with-start of the real callSession).
         await this.harness.env.client.workflow.signalWithStart('callSession', {

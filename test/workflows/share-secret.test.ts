@@ -8,7 +8,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_POLL_INTERVALS_TEXT } from '../../src/config.js';
 import { handoffContext } from '../../src/seal.js';
 import { createMarkerOf } from '../../workflows/failures.js';
-import { burnMaterialQuery, burnSignal, burnUpdate, resolveSignal, smsStatusSignal } from '../../workflows/messages.js';
+import {
+  burnMaterialQuery,
+  burnSignal,
+  burnUpdate,
+  receiptChangedSignal,
+  resolveSignal,
+  smsStatusSignal,
+} from '../../workflows/messages.js';
 import type { ShareStatus } from '../../workflows/types.js';
 import {
   fail,
@@ -196,6 +203,29 @@ describe.skipIf(unavailable)('shareSecret on the time-skipping test server', () 
   });
 
   describe('expiry and the poll schedule', () => {
+    it("while a process watches the receipt live, the timers check once a minute, and the process's signal makes the check at once", async () => {
+      const t = await h.start(
+        { ttlSeconds: 86_400, pollIntervals: DEFAULT_POLL_INTERVALS_TEXT.split(',').map(Number) },
+        { liveWatched: true, openAfterMs: 200_000 },
+      );
+      // The live window's fallback checks (about 60 s, 120 s, 180 s after the link), then the opening at 200 s,
+      // seen by the process's list and signalled at 215 s: the schedule alone would have seen it at 240 s.
+      await h.skip(215_000);
+      await t.handle.signal(receiptChangedSignal);
+      const result = await t.result();
+      expect(result.state).toBe('viewed');
+      const offsets = checkOffsets(t);
+      const beforeSignal = offsets.slice(0, -1);
+      expect(beforeSignal.length).toBeGreaterThanOrEqual(2);
+      expect(beforeSignal.length).toBeLessThanOrEqual(3);
+      beforeSignal.forEach((o, i) => expect(o - (i === 0 ? 0 : beforeSignal[i - 1]!)).toBeGreaterThanOrEqual(59));
+      expect(offsets.at(-1)!).toBeGreaterThanOrEqual(215 - SLACK_S);
+      expect(offsets.at(-1)!).toBeLessThan(215 + SLACK_S);
+      expect(t.callsOf('watchReceipt')).toHaveLength(1);
+      // The checks renew the live registration for what is left of the 10 minutes.
+      expect(t.callsOf('checkSecret')[0]!.args.liveForMs).toBeGreaterThan(500_000);
+    });
+
     it('a 24 h link never opened: checked on the default schedule (28 checks, the last just after expiry), then expired with a follow-up and no second secret', async () => {
       const t = await h.start({
         ttlSeconds: 86_400,
