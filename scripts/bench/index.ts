@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --out FILE] [-- --voice-only | --live-only]: the hand-off measured side by side with its baselines, in one run on
+// npm run bench [-- --quick] [-- --out FILE] [-- --voice-only | --live-only [--cache-size N]]: the hand-off measured side by side with its baselines, in one run on
 // one machine, so every figure is a ratio that means something on a noisy box. Starts everything it needs itself
 // (a headless Temporal dev server on free ports, the service in this process, loopback fakes) and talks only to
 // 127.0.0.1. Prints a table and writes JSON (default .artifacts/bench/results.json).
@@ -49,6 +49,8 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     'voice-only': { type: 'boolean', default: false },
     'live-only': { type: 'boolean', default: false },
+    /** TEMPORAL_WORKFLOW_CACHE_SIZE of the memory run's service (default: the service's own default). */
+    'cache-size': { type: 'string' },
     listen: { type: 'boolean', default: false },
     'listen-n': { type: 'string' },
     'listen-seed': { type: 'string', default: '1' },
@@ -492,6 +494,7 @@ async function measureMemory(temporalAddress: string, watches: number, work: str
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       OTS_RATE_LIMIT_PER_MINUTE: '100000',
+      ...(args['cache-size'] ? { TEMPORAL_WORKFLOW_CACHE_SIZE: args['cache-size'] } : {}),
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
