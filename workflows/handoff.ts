@@ -505,8 +505,8 @@ export class Handoff {
     this.setState('awaiting_view');
     let pollsThisRun = 0;
     let lastCheckAt = 0;
-    // While the caller is likely on the line, this process's batched receipt list looks for the receipt on every
-    // refresh and signals a change (src/ots/receipt-watch.ts): the timers below stay as they were, as the fallback.
+    // While the caller is likely on the line, a process's batched receipt list looks for the receipt on every
+    // refresh and signals a change (src/ots/receipt-batcher.ts); the timers below are the fallback.
     // Patched: a hand-off already watching when this version came in has no watchReceipt in its history.
     if (patched('live-window')) await this.watchLive(created);
     for (;;) {

@@ -44,7 +44,7 @@ export interface WaitRequest {
 export const MAX_WAIT_MS = 60_000;
 
 /**
- * A process's batched receipt list saw this hand-off's receipt change (src/ots/receipt-watch.ts): check it now rather
+ * A process's batched receipt list saw this hand-off's receipt change (src/ots/receipt-batcher.ts): check it now rather
  * than at the next timer. Only a hint: the workflow checks the receipt itself, at most once every
  * RECEIPT_HINT_SPACING_MS, so a made-up signal costs one batched check, not a state change.
  */
