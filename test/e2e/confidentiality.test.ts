@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureTemporalCli } from '../../src/temporal/cli.js';
 import { KEY_ID_HEADER } from '../../src/temporal/payload-codec.js';
-import { payloadsIn } from '../helpers/history.js';
+import { codecPayloadsIn, payloadsIn } from '../helpers/history.js';
 import { historyText, startTestService, TEST_CODEC_TOKEN, type TestService } from '../helpers/service.js';
 import { shareWorkflowId } from '../../workflows/ids.js';
 
@@ -87,7 +87,7 @@ describe('payload encryption and the technician view', () => {
     const everything = historyText(raw);
     expect(everything).toMatch(/OTS_UNAVAILABLE/);
     expect(everything).not.toContain('Temporarily-Down-Marker');
-    const keyIds = new Set(payloadsIn(raw).map((p) => Buffer.from(p.metadata![KEY_ID_HEADER]!).toString()));
+    const keyIds = new Set(codecPayloadsIn(raw).map((p) => Buffer.from(p.metadata![KEY_ID_HEADER]!).toString()));
     expect([...keyIds]).toEqual(['k-old']);
 
     const decoded = (await svc.decodedHistory(shareId)).join('\n');
@@ -295,7 +295,7 @@ describe('key rotation', () => {
     });
     await svc.waitForState(next.body.shareId, 'awaiting_view', 30_000);
     const ids = new Set(
-      payloadsIn(await svc.rawHistory(next.body.shareId)).map((p) =>
+      codecPayloadsIn(await svc.rawHistory(next.body.shareId)).map((p) =>
         Buffer.from(p.metadata![KEY_ID_HEADER]!).toString(),
       ),
     );

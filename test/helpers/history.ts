@@ -35,6 +35,14 @@ function failuresIn(history: unknown): { message?: string; stackTrace?: string }
  */
 const PATCH_IDS = ['live-window', 'tell-served-call-ended'];
 
+/** The payloads that went through the payload codec: all but the patch markers' (see PATCH_IDS). */
+export function codecPayloadsIn(history: unknown) {
+  const events = ((history as { events?: unknown[] }).events ?? []) as {
+    markerRecordedEventAttributes?: { markerName?: string | null } | null;
+  }[];
+  return payloadsIn({ events: events.filter((e) => e.markerRecordedEventAttributes?.markerName !== 'core_patch') });
+}
+
 /**
  * Raw history holds only ciphertext: every payload is codec-encrypted, every failure's text is encoded. The one
  * exception, patch markers, must hold nothing but a known patch id.
@@ -51,9 +59,7 @@ export function expectOnlyCiphertext(history: unknown): void {
       for (const v of Object.values(data)) expect(typeof v === 'boolean' || PATCH_IDS.includes(String(v))).toBe(true);
     }
   }
-  const payloads = payloadsIn({
-    events: events.filter((e) => e.markerRecordedEventAttributes?.markerName !== 'core_patch'),
-  });
+  const payloads = codecPayloadsIn(history);
   expect(payloads.length, 'a hand-off history has payloads').toBeGreaterThan(0);
   for (const p of payloads) expect(Buffer.from(p.metadata?.encoding ?? []).toString()).toBe(ENCODING);
   for (const f of failuresIn(history)) {
